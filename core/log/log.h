@@ -1,0 +1,116 @@
+// core/log: proglog's storage engine. A Log is a directory of segments, each a
+// store file (length-prefixed, CRC32C-checked records) and a memory-mapped index
+// (relative offset -> store position). Offsets are dense and start at the log's
+// initial offset. One writer and many readers run concurrently; readers never
+// wait for an fsync. Appends are made durable by group commit.
+//
+// Thread-safety: every public method of Log is thread-safe.
+#ifndef PROGLOG_CORE_LOG_LOG_H_
+#define PROGLOG_CORE_LOG_LOG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace proglog::log {
+
+// When appended bytes reach the disk.
+struct Durability {
+  enum class Mode { kAlways, kInterval, kNever };
+  // kAlways: Append returns only after its bytes are fsynced (group commit).
+  // kInterval: a background flusher fsyncs every `interval`; Append does not wait.
+  // kNever: the OS decides; Close still fsyncs.
+  Mode mode = Mode::kAlways;
+  std::chrono::milliseconds interval{0};
+
+  // Parses "always", "never" or "interval:<ms>" (ms > 0); InvalidArgument otherwise.
+  static absl::StatusOr<Durability> Parse(std::string_view text);
+  std::string ToString() const;
+};
+
+struct Options {
+  // A segment rolls when its store or its index would pass these sizes.
+  uint64_t max_store_bytes = 64ull << 20;
+  uint64_t max_index_bytes = 1ull << 20;
+  // Largest record value accepted; larger appends fail with InvalidArgument.
+  uint64_t max_record_bytes = 1ull << 20;
+  // Offset of the first record of an empty log.
+  uint64_t initial_offset = 0;
+  // Retention, applied by EnforceRetention(): whole oldest segments are removed
+  // while the log is over `retention_bytes` (0 = unlimited) or their newest record
+  // is older than `retention_age` (0 = unlimited). The active segment is never removed.
+  uint64_t retention_bytes = 0;
+  std::chrono::seconds retention_age{0};
+  Durability durability;
+};
+
+// One record as stored. `term` and `type` are carried for the replication layer
+// (Raft); a plain append leaves them 0.
+struct Record {
+  std::string value;
+  uint64_t offset = 0;
+  uint64_t term = 0;
+  uint32_t type = 0;
+};
+
+// Error conventions:
+//   InvalidArgument    empty/oversized value, bad options
+//   OutOfRange         Read of an offset below LowestOffset() or at/after NextOffset()
+//   ResourceExhausted  the disk is full; nothing acknowledged is lost and reads keep working
+//   DataLoss           a corrupt file on open; the message names the file and byte position
+//   FailedPrecondition the log is closed
+class Log {
+ public:
+  // Opens (creating if needed) the log in `dir`, recovering from an unclean shutdown:
+  // a torn tail is truncated (logged with the number of bytes dropped), an index that
+  // disagrees with its store is rebuilt; a bad checksum before the tail fails with DataLoss.
+  static absl::StatusOr<std::unique_ptr<Log>> Open(const std::filesystem::path& dir,
+                                                   Options options);
+  virtual ~Log() = default;
+
+  // Appends one record (its `offset` is ignored) and returns its offset; with
+  // Durability::kAlways it returns once the bytes are durable.
+  virtual absl::StatusOr<uint64_t> Append(const Record& record) = 0;
+  // Appends records atomically in order, sharing one fsync; returns the first offset.
+  virtual absl::StatusOr<uint64_t> AppendBatch(std::span<const Record> records) = 0;
+
+  // Reads an acknowledged record. Never blocks on the writer or on an fsync.
+  virtual absl::StatusOr<Record> Read(uint64_t offset) const = 0;
+
+  // Offsets of the first record kept and of the next record to be appended
+  // (equal when the log is empty). Only offsets in [Lowest, Next) are readable.
+  virtual uint64_t LowestOffset() const = 0;
+  virtual uint64_t NextOffset() const = 0;
+
+  // Removes whole segments whose records are all below `lowest`.
+  virtual absl::Status Truncate(uint64_t lowest) = 0;
+  // Applies the retention options now; returns how many segments were removed.
+  virtual absl::StatusOr<int> EnforceRetention() = 0;
+
+  // Calls `ready` once when `offset` becomes readable (at once, on the caller's
+  // thread, if it already is; otherwise on the appending thread after the append
+  // is acknowledged). `ready` must not block. Returns an id for CancelWait.
+  virtual uint64_t WaitForOffset(uint64_t offset, absl::AnyInvocable<void()> ready) = 0;
+  // Drops a pending wait; returns false if it already fired or never existed.
+  virtual bool CancelWait(uint64_t id) = 0;
+
+  // Total bytes of all store files.
+  virtual uint64_t SizeBytes() const = 0;
+
+  // Fsyncs, trims the active index to its used size and closes the files. Pending
+  // waits are dropped without firing. Further calls fail with FailedPrecondition.
+  virtual absl::Status Close() = 0;
+};
+
+}  // namespace proglog::log
+
+#endif  // PROGLOG_CORE_LOG_LOG_H_

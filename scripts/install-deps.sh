@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what proglog needs on a fresh Debian 12 machine: Debian packages with
+# apt-get (only those missing) and the Python packages the tests use.
+set -euo pipefail
+
+debian_packages=(
+  build-essential cmake ninja-build pkg-config ccache
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libssl-dev libisal-dev liburing-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
+  nlohmann-json3-dev libmsgpack-cxx-dev libgtest-dev libgmock-dev libbenchmark-dev
+  clang clang-format clang-tidy libclang-rt-14-dev abigail-tools serf openssl
+)
+python_packages=(grpcio grpcio-tools pytest scikit-build-core pybind11 mypy)
+
+missing=()
+for pkg in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python3 - "${python_packages[@]}" <<'PY' || python3 -m pip install -q "${python_packages[@]}"
+import importlib.metadata, sys
+for name in sys.argv[1:]:
+    importlib.metadata.version(name)
+PY
