@@ -1,0 +1,430 @@
+#include "core/client/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "log/v1/log.grpc.pb.h"
+#include "log/v1/log.pb.h"
+
+namespace proglog::client {
+namespace {
+
+using logpb::v1::Log;
+
+// Payload attached to an Unavailable status that came with a leader redirect.
+constexpr char kNotLeaderPayload[] = "type.proglog.dev/not-leader";
+// Records buffered ahead of Subscription::Next before reading pauses.
+constexpr size_t kSubscriptionBuffer = 256;
+
+absl::Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read TLS ", what, " file '", path, "'"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(const TlsOptions& tls) {
+  if (!tls.enabled) return grpc::InsecureChannelCredentials();
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError("TLS cert_file and key_file must be given together");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!tls.ca_file.empty()) {
+    auto ca = ReadFile(tls.ca_file, "CA");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  if (!tls.cert_file.empty()) {
+    auto cert = ReadFile(tls.cert_file, "certificate");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadFile(tls.key_file, "key");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+struct Endpoint {
+  std::string address;
+  std::shared_ptr<Log::Stub> stub;
+};
+
+Record ToRecord(const logpb::v1::Record& record) { return Record{record.value(), record.offset()}; }
+
+// One ConsumeStream. It keeps itself alive (self_) until gRPC reports the call
+// done, so the Subscription handle that wraps it can go away at any time. A
+// hold keeps the call open while reading is paused for a full buffer; it is
+// released only from application threads (Cancel, or Next after the stream
+// ended), never from a reaction, so StartRead after a pause cannot race OnDone.
+class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse> {
+ public:
+  static std::shared_ptr<StreamReactor> Start(std::shared_ptr<Log::Stub> stub, uint64_t offset) {
+    auto reactor = std::shared_ptr<StreamReactor>(new StreamReactor(std::move(stub)));
+    reactor->self_ = reactor;
+    reactor->request_.set_offset(offset);
+    reactor->stub_->async()->ConsumeStream(&reactor->context_, &reactor->request_, reactor.get());
+    reactor->AddHold();
+    reactor->StartRead(&reactor->response_);
+    reactor->StartCall();
+    return reactor;
+  }
+
+  void OnReadDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    if (!ok) {
+      ended_ = true;  // OnDone brings the status once the hold is released.
+      return;
+    }
+    buffer_.push_back(ToRecord(response_.record()));
+    if (buffer_.size() < kSubscriptionBuffer) {
+      StartRead(&response_);
+    } else {
+      paused_ = true;  // Next() resumes reading once it has taken a record.
+    }
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    std::shared_ptr<StreamReactor> self;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      final_ = FromGrpc(status);
+      self = std::move(self_);
+    }
+  }  // `self` may be the last reference: nothing touches *this after it goes.
+
+  absl::StatusOr<Record> Next(std::chrono::milliseconds timeout) {
+    const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
+    bool resume = false;
+    absl::StatusOr<Record> result;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return cancelled_ || !buffer_.empty() || ended_ || done_;
+      };
+      mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+      if (cancelled_) return absl::CancelledError("subscription cancelled");
+      if (buffer_.empty()) {
+        if (!ended_ && !done_) {
+          return absl::DeadlineExceededError("no record arrived before the timeout");
+        }
+        if (!done_) {
+          mu_.Unlock();
+          ReleaseHold();
+          mu_.Lock();
+          mu_.AwaitWithDeadline(absl::Condition(&done_), deadline);
+          if (!done_) return absl::DeadlineExceededError("the stream is ending");
+        }
+        if (final_.ok()) return absl::UnavailableError("the server ended the stream");
+        return final_;
+      }
+      result = std::move(buffer_.front());
+      buffer_.pop_front();
+      resume = paused_;
+      paused_ = false;
+    }
+    if (resume) ResumeRead();
+    return result;
+  }
+
+  void Cancel() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return;
+      cancelled_ = true;
+    }
+    context_.TryCancel();
+    ReleaseHold();
+  }
+
+ private:
+  explicit StreamReactor(std::shared_ptr<Log::Stub> stub) : stub_(std::move(stub)) {}
+
+  // op_mu_ is never taken inside a reaction, and reactions that gRPC runs inline
+  // from StartRead/RemoveHold take only mu_, so neither call can deadlock here.
+  void ResumeRead() {
+    absl::MutexLock lock(&op_mu_);
+    if (!hold_released_) StartRead(&response_);
+  }
+
+  void ReleaseHold() {
+    absl::MutexLock lock(&op_mu_);
+    if (hold_released_) return;
+    hold_released_ = true;
+    RemoveHold();
+  }
+
+  std::shared_ptr<Log::Stub> stub_;
+  grpc::ClientContext context_;
+  logpb::v1::ConsumeRequest request_;
+  logpb::v1::ConsumeResponse response_;
+  std::shared_ptr<StreamReactor> self_;  // Set in Start, dropped in OnDone.
+
+  absl::Mutex op_mu_;
+  bool hold_released_ ABSL_GUARDED_BY(op_mu_) = false;
+
+  absl::Mutex mu_;
+  std::deque<Record> buffer_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_ ABSL_GUARDED_BY(mu_);
+};
+
+class StreamSubscription : public Subscription {
+ public:
+  explicit StreamSubscription(std::shared_ptr<StreamReactor> reactor)
+      : reactor_(std::move(reactor)) {}
+  ~StreamSubscription() override { reactor_->Cancel(); }
+
+  absl::StatusOr<Record> Next(std::chrono::milliseconds timeout) override {
+    return reactor_->Next(timeout);
+  }
+  void Cancel() override { reactor_->Cancel(); }
+
+ private:
+  std::shared_ptr<StreamReactor> reactor_;
+};
+
+class ClientImpl : public Client {
+ public:
+  ClientImpl(Options options, std::vector<Endpoint> endpoints)
+      : options_(std::move(options)), endpoints_(std::move(endpoints)) {}
+  ~ClientImpl() override { Close(); }
+
+  absl::StatusOr<uint64_t> Produce(std::string_view value) override {
+    logpb::v1::ProduceResponse response;
+    absl::Status status = Call(/*write=*/true, [&](Endpoint& endpoint, grpc::ClientContext& ctx) {
+      logpb::v1::ProduceRequest request;
+      request.mutable_record()->set_value(value.data(), value.size());
+      return endpoint.stub->Produce(&ctx, request, &response);
+    });
+    if (!status.ok()) return status;
+    return response.offset();
+  }
+
+  absl::StatusOr<std::vector<uint64_t>> ProduceBatch(
+      std::span<const std::string_view> values) override {
+    std::vector<uint64_t> offsets;
+    if (values.empty()) return offsets;
+    bool retry_safe = true;
+    absl::Status status = Call(
+        /*write=*/true,
+        [&](Endpoint& endpoint, grpc::ClientContext& ctx) {
+          offsets.clear();
+          return StreamBatch(endpoint, ctx, values, offsets, retry_safe);
+        },
+        &retry_safe);
+    if (!status.ok()) return status;
+    return offsets;
+  }
+
+  absl::StatusOr<Record> Consume(uint64_t offset) override {
+    logpb::v1::ConsumeResponse response;
+    absl::Status status = Call(/*write=*/false, [&](Endpoint& endpoint, grpc::ClientContext& ctx) {
+      logpb::v1::ConsumeRequest request;
+      request.set_offset(offset);
+      return endpoint.stub->Consume(&ctx, request, &response);
+    });
+    if (!status.ok()) return status;
+    return ToRecord(response.record());
+  }
+
+  absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t offset) override {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return absl::FailedPreconditionError("client is closed");
+    auto reactor = StreamReactor::Start(endpoints_[ReadStart()].stub, offset);
+    std::erase_if(subscriptions_, [](const auto& weak) { return weak.expired(); });
+    subscriptions_.push_back(reactor);
+    return std::make_unique<StreamSubscription>(std::move(reactor));
+  }
+
+  absl::StatusOr<std::vector<Server>> GetServers() override {
+    logpb::v1::GetServersResponse response;
+    absl::Status status = Call(/*write=*/false, [&](Endpoint& endpoint, grpc::ClientContext& ctx) {
+      return endpoint.stub->GetServers(&ctx, logpb::v1::GetServersRequest(), &response);
+    });
+    if (!status.ok()) return status;
+    std::vector<Server> servers;
+    for (const auto& server : response.servers()) {
+      servers.push_back(Server{server.id(), server.rpc_addr(), server.is_leader()});
+    }
+    return servers;
+  }
+
+  const std::vector<std::string>& Addresses() const override { return options_.addresses; }
+
+  void Close() override {
+    std::vector<std::weak_ptr<StreamReactor>> subscriptions;
+    {
+      absl::MutexLock lock(&mu_);
+      closed_ = true;
+      subscriptions.swap(subscriptions_);
+    }
+    for (auto& weak : subscriptions) {
+      if (auto reactor = weak.lock()) reactor->Cancel();
+    }
+  }
+
+ private:
+  using Attempt = std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>;
+
+  // Runs `attempt` against endpoints in policy order until one answers. A
+  // follower's redirect is followed once if the leader is one of our addresses;
+  // an unreachable server makes us try the next address while `*retry_safe`.
+  absl::Status Call(bool write, const Attempt& attempt, const bool* retry_safe = nullptr) {
+    bool closed;
+    size_t start;
+    {
+      absl::MutexLock lock(&mu_);
+      closed = closed_;
+      start = write ? preferred_writer_ : ReadStart();
+    }
+    if (closed) return absl::FailedPreconditionError("client is closed");
+    const auto deadline = std::chrono::system_clock::now() + options_.call_timeout;
+    absl::Status last;
+    size_t index = start;
+    bool redirected = false;
+    for (size_t tries = 0; tries < endpoints_.size() + 1; ++tries) {
+      grpc::ClientContext ctx;
+      if (options_.call_timeout.count() > 0) ctx.set_deadline(deadline);
+      grpc::Status status = attempt(endpoints_[index], ctx);
+      if (status.ok()) {
+        if (write) SetPreferredWriter(index);
+        return absl::OkStatus();
+      }
+      last = FromGrpc(status);
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return last;
+      if (retry_safe != nullptr && !*retry_safe) return last;
+      if (auto leader = LeaderFrom(ctx)) {
+        last.SetPayload(kNotLeaderPayload, absl::Cord(*leader));
+        auto at = IndexOf(*leader);
+        if (redirected || !at) return last;
+        redirected = true;
+        index = *at;
+        continue;
+      }
+      if (tries + 1 >= endpoints_.size()) break;
+      index = (index + 1) % endpoints_.size();
+    }
+    return last;
+  }
+
+  static grpc::Status StreamBatch(Endpoint& endpoint, grpc::ClientContext& ctx,
+                                  std::span<const std::string_view> values,
+                                  std::vector<uint64_t>& offsets, bool& retry_safe) {
+    auto stream = endpoint.stub->ProduceStream(&ctx);
+    // Responses are read while requests are written, so neither side's flow
+    // control window can fill up and stall the other.
+    std::thread reader([&] {
+      logpb::v1::ProduceResponse response;
+      while (offsets.size() < values.size() && stream->Read(&response)) {
+        offsets.push_back(response.offset());
+      }
+    });
+    logpb::v1::ProduceRequest request;
+    for (std::string_view value : values) {
+      request.mutable_record()->set_value(value.data(), value.size());
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+    reader.join();
+    grpc::Status status = stream->Finish();
+    retry_safe = offsets.empty();
+    if (status.ok() && offsets.size() != values.size()) {
+      return grpc::Status(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("server acknowledged ", offsets.size(), " of ", values.size(), " records"));
+    }
+    return status;
+  }
+
+  static std::optional<std::string> LeaderFrom(const grpc::ClientContext& ctx) {
+    const auto& trailers = ctx.GetServerTrailingMetadata();
+    auto it = trailers.find(kLeaderMetadataKey);
+    if (it == trailers.end() || it->second.empty()) return std::nullopt;
+    return std::string(it->second.data(), it->second.size());
+  }
+
+  std::optional<size_t> IndexOf(const std::string& address) const {
+    for (size_t i = 0; i < endpoints_.size(); ++i) {
+      if (endpoints_[i].address == address) return i;
+    }
+    return std::nullopt;
+  }
+
+  size_t ReadStart() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (options_.policy == BalancePolicy::kRoundRobin) return next_reader_++ % endpoints_.size();
+    return preferred_writer_;
+  }
+
+  void SetPreferredWriter(size_t index) {
+    absl::MutexLock lock(&mu_);
+    preferred_writer_ = index;
+  }
+
+  const Options options_;
+  // Fixed after construction; stubs are thread-safe.
+  std::vector<Endpoint> endpoints_;
+
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  size_t preferred_writer_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t next_reader_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::weak_ptr<StreamReactor>> subscriptions_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+std::optional<std::string> NotLeaderAddress(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable) return std::nullopt;
+  auto payload = status.GetPayload(kNotLeaderPayload);
+  if (!payload) return std::nullopt;
+  return std::string(*payload);
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Open(Options options) {
+  if (options.addresses.empty()) {
+    return absl::InvalidArgumentError("at least one server address is required");
+  }
+  if (options.call_timeout.count() < 0) {
+    return absl::InvalidArgumentError("call_timeout must not be negative");
+  }
+  auto credentials = MakeCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  grpc::ChannelArguments args;
+  if (options.tls.enabled && !options.tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls.server_name);
+  }
+  std::vector<Endpoint> endpoints;
+  for (const std::string& address : options.addresses) {
+    if (address.empty() || address.find(':') == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("server address '", address, "' is not host:port"));
+    }
+    auto channel = grpc::CreateCustomChannel(address, *credentials, args);
+    endpoints.push_back(Endpoint{address, std::make_shared<Log::Stub>(channel)});
+  }
+  return std::make_unique<ClientImpl>(std::move(options), std::move(endpoints));
+}
+
+}  // namespace proglog::client
