@@ -1,0 +1,62 @@
+// core/server/append_queue: the single writer between the gRPC service and
+// the log. Produce requests from every RPC are queued here; one thread drains
+// whatever has accumulated and appends it with one Log::AppendBatch, so all
+// the records that arrive while an fsync is in flight share the next one
+// (group commit across streams). Because one thread appends in queue order,
+// the requests of one stream get increasing offsets.
+//
+// Thread-safety: Submit() and Stop() are thread-safe. Completions run on the
+// queue's thread and must not block.
+#ifndef PROGLOG_CORE_SERVER_APPEND_QUEUE_H_
+#define PROGLOG_CORE_SERVER_APPEND_QUEUE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/log/log.h"
+
+namespace proglog::server {
+
+class AppendQueue {
+ public:
+  using Completion = absl::AnyInvocable<void(absl::StatusOr<uint64_t>)>;
+
+  // `log` is borrowed and must outlive the queue. One batch holds at most
+  // `max_batch_bytes` of values (a single larger record still goes alone).
+  AppendQueue(log::Log* log, size_t max_batch_bytes);
+  ~AppendQueue();
+  AppendQueue(const AppendQueue&) = delete;
+  AppendQueue& operator=(const AppendQueue&) = delete;
+
+  // Queues `value`; `done` later receives its offset or the append's error.
+  // After Stop() has begun, `done` runs at once with Unavailable.
+  void Submit(std::string value, Completion done);
+  // Appends everything already queued, then joins the thread. Idempotent.
+  void Stop();
+
+ private:
+  struct Pending {
+    std::string value;
+    Completion done;
+  };
+  void Run();
+  void AppendBatch(std::vector<Pending>& batch);
+
+  log::Log* const log_;
+  const size_t max_batch_bytes_;
+  absl::Mutex mu_;
+  std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace proglog::server
+
+#endif  // PROGLOG_CORE_SERVER_APPEND_QUEUE_H_

@@ -1,0 +1,543 @@
+#include "core/server/log_service.h"
+
+#include <deque>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/security/auth_context.h"
+
+namespace proglog::server {
+namespace {
+
+using logpb::v1::ConsumeRequest;
+using logpb::v1::ConsumeResponse;
+using logpb::v1::ProduceRequest;
+using logpb::v1::ProduceResponse;
+
+// A ConsumeStream reads ahead at most this much before writing.
+constexpr size_t kReadAheadRecords = 64;
+constexpr size_t kReadAheadBytes = 1 << 20;
+
+void ToProto(log::Record record, logpb::v1::Record* out) {
+  out->set_value(std::move(record.value));
+  out->set_offset(record.offset);
+  out->set_term(record.term);
+  out->set_type(record.type);
+}
+
+std::string Subject(const grpc::CallbackServerContext* context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  if (auth == nullptr) return "";
+  std::vector<grpc::string_ref> names = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+  if (names.empty()) return "";
+  return std::string(names.front().data(), names.front().size());
+}
+
+// ProduceStream: reads requests continuously (up to max_in_flight_per_stream
+// unanswered), hands each to the AppendQueue, and writes the replies strictly in
+// request order as their appends complete. The first failed request ends the
+// stream with its status after the replies before it are written.
+class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>,
+                                   public StoppableStream,
+                                   public std::enable_shared_from_this<ProduceStreamReactor> {
+ public:
+  explicit ProduceStreamReactor(LogService* service) : service_(service) {}
+
+  // Keeps itself alive until OnDone; completions that arrive later hold a reference.
+  void Begin(grpc::CallbackServerContext* context) {
+    self_ = shared_from_this();
+    absl::Status admitted = service_->Admit(context, kProduceAction);
+    if (admitted.ok() && !service_->Register(this, self_)) {
+      admitted = absl::UnavailableError("server is shutting down");
+    }
+    absl::MutexLock lock(&mu_);
+    if (!admitted.ok()) {
+      FinishLocked(ToGrpcStatus(admitted));
+      return;
+    }
+    reading_ = true;
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    std::string value;
+    uint64_t seq = 0;
+    bool submit = false;
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      if (!ok) {
+        read_closed_ = true;
+        PumpLocked();
+        return;
+      }
+      if (finished_ || failed_) return;
+      absl::Status valid = service_->ValidateValue(request_);
+      slots_.emplace_back();
+      seq = head_seq_ + slots_.size() - 1;
+      if (!valid.ok()) {
+        slots_.back().ready = true;
+        slots_.back().status = std::move(valid);
+        failed_ = true;
+        PumpLocked();
+        return;
+      }
+      value = std::move(*request_.mutable_record()->mutable_value());
+      submit = true;
+      MaybeReadLocked();
+    }
+    if (submit) {
+      service_->appends()->Submit(
+          std::move(value), [self = shared_from_this(), seq](absl::StatusOr<uint64_t> offset) {
+            self->OnAppended(seq, std::move(offset));
+          });
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    if (!ok) {
+      // The client is gone; nothing more can be delivered.
+      cancelled_ = true;
+      PumpLocked();
+      return;
+    }
+    slots_.pop_front();
+    ++head_seq_;
+    MaybeReadLocked();
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    PumpLocked();
+  }
+
+  void OnDone() override {
+    std::shared_ptr<ProduceStreamReactor> keep = std::move(self_);
+    service_->Unregister(this);
+  }
+
+  void StopForShutdown() override {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    PumpLocked();
+  }
+
+ private:
+  struct Slot {
+    bool ready = false;
+    absl::Status status;
+    ProduceResponse response;
+  };
+
+  void OnAppended(uint64_t seq, absl::StatusOr<uint64_t> offset) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    Slot& slot = slots_[seq - head_seq_];
+    slot.ready = true;
+    if (offset.ok()) {
+      slot.response.set_offset(*offset);
+    } else {
+      slot.status = offset.status();
+      failed_ = true;
+    }
+    PumpLocked();
+  }
+
+  // Starts the next read unless one is pending, the window is full, or the
+  // stream is ending.
+  void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reading_ || read_closed_ || finished_ || failed_ || stopping_ || cancelled_) return;
+    if (slots_.size() >= static_cast<size_t>(service_->options().max_in_flight_per_stream)) return;
+    reading_ = true;
+    StartRead(&request_);
+  }
+
+  // Writes the next reply if it is ready, or finishes the stream when its end
+  // condition holds. Never finishes while a write is in flight.
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || write_in_flight_) return;
+    if (cancelled_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
+      return;
+    }
+    if (!slots_.empty() && slots_.front().ready) {
+      Slot& head = slots_.front();
+      if (!head.status.ok()) {
+        FinishLocked(ToGrpcStatus(head.status));
+        return;
+      }
+      write_in_flight_ = true;
+      StartWrite(&head.response);
+      return;
+    }
+    if (!slots_.empty()) return;  // Waiting for an append.
+    if (read_closed_) {
+      FinishLocked(grpc::Status::OK);
+    } else if (stopping_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+    }
+  }
+
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
+
+  LogService* const service_;
+  std::shared_ptr<ProduceStreamReactor> self_;
+  ProduceRequest request_;  // Owned by gRPC while reading_.
+  absl::Mutex mu_;
+  // Replies not yet written; slots_[i] answers request number head_seq_ + i.
+  std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);
+  uint64_t head_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// ConsumeStream: a read task on the executor fills a small buffer from the log;
+// the reactor writes it out one message at a time. When the task finds nothing
+// new it registers Log::WaitForOffset, whose callback schedules the next read.
+// At most one read task or wait exists at a time (`fetching_`). Log methods are
+// never called with mu_ held, so the log may call back into us under its own locks.
+class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeResponse>,
+                                   public StoppableStream,
+                                   public std::enable_shared_from_this<ConsumeStreamReactor> {
+ public:
+  ConsumeStreamReactor(LogService* service, uint64_t offset)
+      : service_(service), next_offset_(offset) {}
+
+  void Begin(grpc::CallbackServerContext* context) {
+    self_ = shared_from_this();
+    absl::Status admitted = service_->Admit(context, kConsumeAction);
+    if (admitted.ok() && !service_->Register(this, self_)) {
+      admitted = absl::UnavailableError("server is shutting down");
+    }
+    absl::MutexLock lock(&mu_);
+    if (!admitted.ok()) {
+      FinishLocked(ToGrpcStatus(admitted));
+      return;
+    }
+    FetchLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    if (!ok) {
+      cancelled_ = true;
+    } else {
+      buffer_.pop_front();
+    }
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+    }
+    DropWait();
+    absl::MutexLock lock(&mu_);
+    PumpLocked();
+  }
+
+  void OnDone() override {
+    std::shared_ptr<ConsumeStreamReactor> keep = std::move(self_);
+    service_->Unregister(this);
+  }
+
+  void StopForShutdown() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    DropWait();
+    absl::MutexLock lock(&mu_);
+    PumpLocked();
+  }
+
+ private:
+  // Schedules a read task unless one (or a wait) is already pending.
+  void FetchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (fetching_ || finished_ || stopping_ || cancelled_) return;
+    fetching_ = true;
+    if (!service_->reads()->Post([self = shared_from_this()] { self->Fetch(); })) {
+      fetching_ = false;
+      stopping_ = true;
+    }
+  }
+
+  // Runs on the executor: reads what is there, or waits for the next offset.
+  void Fetch() {
+    uint64_t from;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || stopping_ || cancelled_) {
+        fetching_ = false;
+        PumpLocked();
+        return;
+      }
+      from = next_offset_;
+    }
+    log::Log* log = service_->log();
+    std::vector<log::Record> got;
+    absl::Status error;
+    const uint64_t lowest = log->LowestOffset();
+    const uint64_t end = log->NextOffset();
+    if (from < lowest) {
+      error = absl::OutOfRangeError(
+          absl::StrCat("offset ", from, " was removed; the lowest kept offset is ", lowest));
+    } else {
+      size_t bytes = 0;
+      for (uint64_t offset = from;
+           offset < end && got.size() < kReadAheadRecords && bytes < kReadAheadBytes; ++offset) {
+        absl::StatusOr<log::Record> record = log->Read(offset);
+        if (!record.ok()) {
+          error = record.status();
+          break;
+        }
+        bytes += record->value.size();
+        got.push_back(*std::move(record));
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (!got.empty() || !error.ok() || finished_ || stopping_ || cancelled_) {
+        fetching_ = false;
+        next_offset_ += got.size();
+        for (auto& record : got) buffer_.push_back(std::move(record));
+        if (got.empty() && !error.ok()) pending_error_ = ToGrpcStatus(error);
+        PumpLocked();
+        return;
+      }
+      waiting_ = true;  // fetching_ stays true: the wait is the pending fetch.
+    }
+    const uint64_t id =
+        log->WaitForOffset(from, [self = shared_from_this()] { self->OnOffsetReady(); });
+    bool drop = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (waiting_) {
+        wait_id_ = id;
+        // A stop that raced with the registration could not cancel it.
+        drop = stopping_ || cancelled_;
+      }
+    }
+    if (drop) DropWait();
+  }
+
+  // Called by the log (possibly inline in WaitForOffset); must not block.
+  void OnOffsetReady() {
+    absl::MutexLock lock(&mu_);
+    if (!waiting_) return;
+    waiting_ = false;
+    wait_id_.reset();
+    fetching_ = false;
+    FetchLocked();
+    PumpLocked();
+  }
+
+  // Cancels a registered wait so the stream can end without a new record.
+  void DropWait() {
+    std::optional<uint64_t> id;
+    {
+      absl::MutexLock lock(&mu_);
+      id = wait_id_;
+    }
+    if (!id.has_value() || !service_->log()->CancelWait(*id)) return;
+    absl::MutexLock lock(&mu_);
+    if (waiting_ && wait_id_ == id) {
+      waiting_ = false;
+      wait_id_.reset();
+      fetching_ = false;
+    }
+  }
+
+  // Writes the next buffered record, refills, or finishes when the stream's end
+  // condition holds. Never finishes while a write is in flight.
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || write_in_flight_) return;
+    if (cancelled_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
+      return;
+    }
+    if (!buffer_.empty()) {
+      response_.Clear();
+      ToProto(std::move(buffer_.front()), response_.mutable_record());
+      write_in_flight_ = true;
+      StartWrite(&response_);
+      // Read the next batch while this one is being sent.
+      if (buffer_.size() <= 1) FetchLocked();
+      return;
+    }
+    if (pending_error_.has_value()) {
+      FinishLocked(*pending_error_);
+    } else if (stopping_) {
+      FinishLocked(grpc::Status::OK);
+    } else {
+      FetchLocked();
+    }
+  }
+
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
+
+  LogService* const service_;
+  std::shared_ptr<ConsumeStreamReactor> self_;
+  absl::Mutex mu_;
+  uint64_t next_offset_ ABSL_GUARDED_BY(mu_);
+  std::deque<log::Record> buffer_ ABSL_GUARDED_BY(mu_);
+  ConsumeResponse response_ ABSL_GUARDED_BY(mu_);  // Owned by gRPC while write_in_flight_.
+  std::optional<grpc::Status> pending_error_ ABSL_GUARDED_BY(mu_);
+  std::optional<uint64_t> wait_id_ ABSL_GUARDED_BY(mu_);
+  bool fetching_ ABSL_GUARDED_BY(mu_) = false;
+  bool waiting_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  if (absl::IsFailedPrecondition(status)) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(status.message()));
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+LogService::LogService(log::Log* log, AppendQueue* appends, Executor* reads, const Options* options)
+    : log_(log), appends_(appends), reads_(reads), options_(options) {}
+
+absl::Status LogService::ValidateValue(const ProduceRequest& request) const {
+  if (!request.has_record()) return absl::InvalidArgumentError("produce request has no record");
+  const std::string& value = request.record().value();
+  if (value.empty()) return absl::InvalidArgumentError("record value is empty");
+  if (value.size() > options_->max_record_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "record value is ", value.size(), " bytes; the maximum is ", options_->max_record_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogService::Admit(grpc::CallbackServerContext* context,
+                               std::string_view action) const {
+  if (closing_.load()) return absl::UnavailableError("server is shutting down");
+  if (!options_->authorizer) return absl::OkStatus();
+  return options_->authorizer(Subject(context), action);
+}
+
+bool LogService::Register(const void* key, std::shared_ptr<StoppableStream> stream) {
+  absl::MutexLock lock(&mu_);
+  if (closing_.load()) return false;
+  streams_.emplace(key, std::move(stream));
+  return true;
+}
+
+void LogService::Unregister(const void* key) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(key);
+}
+
+void LogService::BeginShutdown() {
+  std::vector<std::shared_ptr<StoppableStream>> open;
+  {
+    absl::MutexLock lock(&mu_);
+    closing_.store(true);
+    for (auto& [key, stream] : streams_) open.push_back(stream);
+  }
+  for (auto& stream : open) stream->StopForShutdown();
+}
+
+grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* context,
+                                              const ProduceRequest* request,
+                                              ProduceResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status admitted = Admit(context, kProduceAction);
+  if (admitted.ok()) admitted = ValidateValue(*request);
+  if (!admitted.ok()) {
+    reactor->Finish(ToGrpcStatus(admitted));
+    return reactor;
+  }
+  // The request is const; its value is copied once into the queue.
+  appends_->Submit(request->record().value(), [reactor, response](absl::StatusOr<uint64_t> offset) {
+    if (offset.ok()) response->set_offset(*offset);
+    reactor->Finish(ToGrpcStatus(offset.status()));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* context,
+                                              const ConsumeRequest* request,
+                                              ConsumeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status admitted = Admit(context, kConsumeAction);
+  if (!admitted.ok()) {
+    reactor->Finish(ToGrpcStatus(admitted));
+    return reactor;
+  }
+  const uint64_t offset = request->offset();
+  const bool posted = reads_->Post([this, reactor, response, offset] {
+    absl::StatusOr<log::Record> record = log_->Read(offset);
+    if (record.ok()) ToProto(*std::move(record), response->mutable_record());
+    reactor->Finish(ToGrpcStatus(record.status()));
+  });
+  if (!posted) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+  }
+  return reactor;
+}
+
+grpc::ServerWriteReactor<ConsumeResponse>* LogService::ConsumeStream(
+    grpc::CallbackServerContext* context, const ConsumeRequest* request) {
+  auto reactor = std::make_shared<ConsumeStreamReactor>(this, request->offset());
+  reactor->Begin(context);
+  return reactor.get();
+}
+
+grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>* LogService::ProduceStream(
+    grpc::CallbackServerContext* context) {
+  auto reactor = std::make_shared<ProduceStreamReactor>(this);
+  reactor->Begin(context);
+  return reactor.get();
+}
+
+grpc::ServerUnaryReactor* LogService::GetServers(grpc::CallbackServerContext* context,
+                                                 const logpb::v1::GetServersRequest* request,
+                                                 logpb::v1::GetServersResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::vector<ServerInfo> servers;
+  if (options_->servers) {
+    servers = options_->servers();
+  } else {
+    servers.push_back(ServerInfo{options_->node_id, self_address_, true});
+  }
+  for (const ServerInfo& info : servers) {
+    logpb::v1::Server* server = response->add_servers();
+    server->set_id(info.id);
+    server->set_rpc_addr(info.rpc_addr);
+    server->set_is_leader(info.is_leader);
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace proglog::server

@@ -1,0 +1,84 @@
+// core/server/log_service: the log.v1.Log callback service and its reactors.
+// Internal to core/server; see server.h for the contract.
+//
+// Thread-safety: all methods are called by gRPC on its callback threads, except
+// BeginShutdown(), which the owning Server calls from its own thread.
+#ifndef PROGLOG_CORE_SERVER_LOG_SERVICE_H_
+#define PROGLOG_CORE_SERVER_LOG_SERVICE_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "core/log/log.h"
+#include "core/server/append_queue.h"
+#include "core/server/executor.h"
+#include "core/server/server.h"
+#include "log/v1/log.grpc.pb.h"
+
+namespace proglog::server {
+
+// Absl and gRPC share the canonical code numbers; a closed log is UNAVAILABLE.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// A stream the service must end when the server shuts down.
+class StoppableStream {
+ public:
+  virtual ~StoppableStream() = default;
+  virtual void StopForShutdown() = 0;
+};
+
+class LogService final : public logpb::v1::Log::CallbackService {
+ public:
+  // All pointers are borrowed and must outlive every RPC.
+  LogService(log::Log* log, AppendQueue* appends, Executor* reads, const Options* options);
+
+  // The address GetServers reports for this node.
+  void SetSelfAddress(std::string address) { self_address_ = std::move(address); }
+  // Refuses new RPCs and ends every open stream.
+  void BeginShutdown();
+
+  grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context,
+                                    const logpb::v1::ProduceRequest* request,
+                                    logpb::v1::ProduceResponse* response) override;
+  grpc::ServerUnaryReactor* Consume(grpc::CallbackServerContext* context,
+                                    const logpb::v1::ConsumeRequest* request,
+                                    logpb::v1::ConsumeResponse* response) override;
+  grpc::ServerWriteReactor<logpb::v1::ConsumeResponse>* ConsumeStream(
+      grpc::CallbackServerContext* context, const logpb::v1::ConsumeRequest* request) override;
+  grpc::ServerBidiReactor<logpb::v1::ProduceRequest, logpb::v1::ProduceResponse>* ProduceStream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* GetServers(grpc::CallbackServerContext* context,
+                                       const logpb::v1::GetServersRequest* request,
+                                       logpb::v1::GetServersResponse* response) override;
+
+  // Used by the reactors.
+  log::Log* log() const { return log_; }
+  AppendQueue* appends() const { return appends_; }
+  Executor* reads() const { return reads_; }
+  const Options& options() const { return *options_; }
+  // OK, or why `value` cannot be produced.
+  absl::Status ValidateValue(const logpb::v1::ProduceRequest& request) const;
+  // OK if the RPC may proceed: the server is open and the authorizer allows it.
+  absl::Status Admit(grpc::CallbackServerContext* context, std::string_view action) const;
+  // Registers a stream; false if the server is already shutting down.
+  bool Register(const void* key, std::shared_ptr<StoppableStream> stream);
+  void Unregister(const void* key);
+
+ private:
+  log::Log* const log_;
+  AppendQueue* const appends_;
+  Executor* const reads_;
+  const Options* const options_;
+  std::string self_address_;
+  std::atomic<bool> closing_{false};
+  absl::Mutex mu_;
+  std::map<const void*, std::shared_ptr<StoppableStream>> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace proglog::server
+
+#endif  // PROGLOG_CORE_SERVER_LOG_SERVICE_H_
