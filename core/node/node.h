@@ -7,8 +7,10 @@
 #ifndef PROGLOG_CORE_NODE_NODE_H_
 #define PROGLOG_CORE_NODE_NODE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,6 +18,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/log/log.h"
+
+namespace grpc {
+class ServerCredentials;
+}  // namespace grpc
 
 namespace proglog::node {
 
@@ -27,12 +33,24 @@ struct Config {
   // gRPC listen address. Port 0 picks a free port; RpcAddress() tells which.
   std::string rpc_host = "127.0.0.1";
   int rpc_port = 0;
+  // The log lives in `data_dir`/log with these options.
   log::Options log;
+  // Credentials of the gRPC listener (built by core/security); null = insecure.
+  std::shared_ptr<grpc::ServerCredentials> server_credentials;
+  // Called once per Produce/Consume RPC with the Common Name of the client's
+  // verified certificate (empty without TLS) and "produce" or "consume"; returns
+  // OK or PERMISSION_DENIED. Must not block. Null allows everything.
+  std::function<absl::Status(std::string_view subject, std::string_view action)> authorizer;
+  // How often the retention limits of `log` are applied (when any is set).
+  std::chrono::milliseconds retention_interval{std::chrono::seconds(10)};
 };
 
 class Node {
  public:
   // Opens the log and starts serving log.v1.Log (plus health and reflection).
+  // Errors: an empty or unwritable data dir -> PermissionDenied/InvalidArgument
+  // naming it; a corrupt log file -> DataLoss naming file and position; the RPC
+  // address cannot be bound -> Unavailable.
   static absl::StatusOr<std::unique_ptr<Node>> Open(Config config);
   virtual ~Node() = default;
 
