@@ -1,0 +1,228 @@
+#include "server/client_commands.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "core/client/client.h"
+#include "nlohmann/json.hpp"
+#include "server/serve.h"
+
+namespace proglog::app {
+namespace {
+
+constexpr char kDefaultAddr[] = "127.0.0.1:8400";
+// Lines read from a pipe are sent in batches over one ProduceStream.
+constexpr size_t kStdinBatch = 256;
+
+void AddClientFlags(CLI::App& command, ClientFlags& flags) {
+  command
+      .add_option("--addr", flags.addr,
+                  "Server address; a comma-separated list fails over in order "
+                  "(default: 127.0.0.1:8400) [env PROGLOG_ADDR]")
+      ->type_name("HOST:PORT[,...]");
+  command.add_option("--timeout", flags.timeout, "Deadline of each call, e.g. 500ms, 10s; 0: none")
+      ->capture_default_str()
+      ->type_name("DURATION");
+  command.add_option("--format", flags.format, "Output format")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+}
+
+// Reports a failed call; the exit code is 1, as the command line itself was fine.
+int Fail(absl::string_view command, const absl::Status& status) {
+  std::cerr << "proglog " << command << ": " << absl::StatusCodeToString(status.code()) << ": "
+            << status.message() << "\n";
+  return kExitFailure;
+}
+
+// Reports client options that cannot work (bad --addr or --timeout): a usage error.
+int FailToOpen(absl::string_view command, const absl::Status& status) {
+  Fail(command, status);
+  return absl::IsInvalidArgument(status) ? kExitUsage : kExitFailure;
+}
+
+absl::StatusOr<std::unique_ptr<client::Client>> OpenClient(const ClientFlags& flags) {
+  client::Options options;
+  std::string addr = flags.addr;
+  if (addr.empty()) {
+    const char* env = std::getenv("PROGLOG_ADDR");
+    addr = env != nullptr && *env != '\0' ? env : kDefaultAddr;
+  }
+  options.addresses = absl::StrSplit(addr, ',', absl::SkipWhitespace());
+  absl::Duration timeout;
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(flags.timeout, &seconds)) {
+    timeout = absl::Seconds(seconds);
+  } else if (!absl::ParseDuration(flags.timeout, &timeout)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --timeout \"", flags.timeout, "\": want a duration such as 10s"));
+  }
+  if (timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--timeout must not be negative");
+  }
+  options.call_timeout = absl::ToChronoMilliseconds(timeout);
+  return client::Client::Open(std::move(options));
+}
+
+// Sends `values` in one batch and prints their offsets, one per line.
+absl::Status ProduceAndPrint(client::Client& client, const std::vector<std::string>& values,
+                             bool json) {
+  std::vector<std::string_view> views(values.begin(), values.end());
+  absl::StatusOr<std::vector<uint64_t>> offsets = client.ProduceBatch(views);
+  if (!offsets.ok()) return offsets.status();
+  for (uint64_t offset : *offsets) {
+    if (json) {
+      std::cout << nlohmann::json{{"offset", offset}}.dump() << "\n";
+    } else {
+      std::cout << offset << "\n";
+    }
+  }
+  std::cout.flush();
+  return absl::OkStatus();
+}
+
+// Produces each line of stdin; a terminal gets an offset per line as it is typed.
+absl::Status ProduceStdin(client::Client& client, bool json) {
+  const bool interactive = isatty(STDIN_FILENO) != 0;
+  std::vector<std::string> batch;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    batch.push_back(std::move(line));
+    if (interactive || batch.size() >= kStdinBatch) {
+      if (absl::Status status = ProduceAndPrint(client, batch, json); !status.ok()) return status;
+      batch.clear();
+    }
+  }
+  if (batch.empty()) return absl::OkStatus();
+  return ProduceAndPrint(client, batch, json);
+}
+
+void PrintRecord(const client::Record& record, bool json) {
+  if (json) {
+    const nlohmann::json line = {{"offset", record.offset}, {"value", record.value}};
+    // Values are bytes; invalid UTF-8 is shown with replacement characters.
+    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    std::cout << record.value << "\n";
+  }
+}
+
+// Prints records from `offset` until the end of the log or `count` records.
+absl::Status ConsumeToEnd(client::Client& client, const ConsumeFlags& flags, bool json) {
+  for (uint64_t offset = flags.offset, printed = 0; flags.count == 0 || printed < flags.count;
+       ++offset, ++printed) {
+    absl::StatusOr<client::Record> record = client.Consume(offset);
+    if (absl::IsOutOfRange(record.status())) break;  // the end of the log
+    if (!record.ok()) return record.status();
+    PrintRecord(*record, json);
+  }
+  std::cout.flush();
+  return absl::OkStatus();
+}
+
+// Prints records from `offset` as they arrive, until `count` records or an error.
+absl::Status Follow(client::Client& client, const ConsumeFlags& flags, bool json) {
+  absl::StatusOr<std::unique_ptr<client::Subscription>> subscription =
+      client.Subscribe(flags.offset);
+  if (!subscription.ok()) return subscription.status();
+  for (uint64_t printed = 0; flags.count == 0 || printed < flags.count;) {
+    absl::StatusOr<client::Record> record = (*subscription)->Next(std::chrono::seconds(1));
+    if (absl::IsDeadlineExceeded(record.status())) continue;  // idle tail; keep waiting
+    if (!record.ok()) return record.status();
+    PrintRecord(*record, json);
+    std::cout.flush();
+    ++printed;
+  }
+  (*subscription)->Cancel();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+CLI::App* AddProduceCommand(CLI::App& app, ProduceFlags& flags) {
+  CLI::App* command = app.add_subcommand(
+      "produce",
+      "Append records and print their offsets, one per line. Values come from the "
+      "arguments, or from the lines of stdin when there are none (or just \"-\").");
+  AddClientFlags(*command, flags.client);
+  command->add_option("values", flags.values, "Record values");
+  return command;
+}
+
+CLI::App* AddConsumeCommand(CLI::App& app, ConsumeFlags& flags) {
+  CLI::App* command =
+      app.add_subcommand("consume",
+                         "Print records from an offset to the end of the log, one value per line "
+                         "(text) or one JSON object with offset and value per line (json).");
+  AddClientFlags(*command, flags.client);
+  command->add_option("--offset", flags.offset, "First offset to print")->capture_default_str();
+  command->add_option("--count", flags.count, "Stop after this many records; 0: no limit")
+      ->capture_default_str();
+  command->add_flag("--follow,-f", flags.follow,
+                    "At the end, keep waiting for new records (until Ctrl-C or --count)");
+  return command;
+}
+
+CLI::App* AddServersCommand(CLI::App& app, ServersFlags& flags) {
+  CLI::App* command =
+      app.add_subcommand("servers", "List the cluster's servers: id, RPC address, role.");
+  AddClientFlags(*command, flags.client);
+  return command;
+}
+
+int RunProduce(const ProduceFlags& flags) {
+  absl::StatusOr<std::unique_ptr<client::Client>> client = OpenClient(flags.client);
+  if (!client.ok()) return FailToOpen("produce", client.status());
+  const bool json = flags.client.format == "json";
+  const bool from_stdin =
+      flags.values.empty() || (flags.values.size() == 1 && flags.values[0] == "-");
+  absl::Status status =
+      from_stdin ? ProduceStdin(**client, json) : ProduceAndPrint(**client, flags.values, json);
+  (*client)->Close();
+  return status.ok() ? kExitOk : Fail("produce", status);
+}
+
+int RunConsume(const ConsumeFlags& flags) {
+  absl::StatusOr<std::unique_ptr<client::Client>> client = OpenClient(flags.client);
+  if (!client.ok()) return FailToOpen("consume", client.status());
+  const bool json = flags.client.format == "json";
+  absl::Status status =
+      flags.follow ? Follow(**client, flags, json) : ConsumeToEnd(**client, flags, json);
+  (*client)->Close();
+  return status.ok() ? kExitOk : Fail("consume", status);
+}
+
+int RunServers(const ServersFlags& flags) {
+  absl::StatusOr<std::unique_ptr<client::Client>> client = OpenClient(flags.client);
+  if (!client.ok()) return FailToOpen("servers", client.status());
+  absl::StatusOr<std::vector<client::Server>> servers = (*client)->GetServers();
+  (*client)->Close();
+  if (!servers.ok()) return Fail("servers", servers.status());
+  if (flags.client.format == "json") {
+    nlohmann::json list = nlohmann::json::array();
+    for (const client::Server& server : *servers) {
+      list.push_back(
+          {{"id", server.id}, {"rpc_addr", server.rpc_addr}, {"is_leader", server.is_leader}});
+    }
+    std::cout << list.dump() << "\n";
+    return kExitOk;
+  }
+  for (const client::Server& server : *servers) {
+    std::cout << server.id << "\t" << server.rpc_addr << "\t"
+              << (server.is_leader ? "leader" : "follower") << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace proglog::app

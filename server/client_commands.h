@@ -1,0 +1,52 @@
+// server/client_commands: the `proglog produce`, `proglog consume` and
+// `proglog servers` subcommands, small clients for people at a terminal and for
+// shell scripts. They talk to any node over the log.v1 gRPC API.
+//
+// Thread-safety: each subcommand runs once, from main().
+#ifndef PROGLOG_SERVER_CLIENT_COMMANDS_H_
+#define PROGLOG_SERVER_CLIENT_COMMANDS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+
+namespace proglog::app {
+
+// Flags shared by the client subcommands.
+struct ClientFlags {
+  std::string addr;  // comma-separated host:port list; PROGLOG_ADDR, else 127.0.0.1:8400
+  std::string timeout = "10s";
+  std::string format = "text";
+};
+
+struct ProduceFlags {
+  ClientFlags client;
+  std::vector<std::string> values;  // none or "-": read lines from stdin
+};
+
+struct ConsumeFlags {
+  ClientFlags client;
+  uint64_t offset = 0;
+  uint64_t count = 0;  // 0: no limit
+  bool follow = false;
+};
+
+struct ServersFlags {
+  ClientFlags client;
+};
+
+// Each adds its subcommand to `app` with its flags bound to `flags`.
+CLI::App* AddProduceCommand(CLI::App& app, ProduceFlags& flags);
+CLI::App* AddConsumeCommand(CLI::App& app, ConsumeFlags& flags);
+CLI::App* AddServersCommand(CLI::App& app, ServersFlags& flags);
+
+// Each runs its subcommand and returns the process exit code.
+int RunProduce(const ProduceFlags& flags);
+int RunConsume(const ConsumeFlags& flags);
+int RunServers(const ServersFlags& flags);
+
+}  // namespace proglog::app
+
+#endif  // PROGLOG_SERVER_CLIENT_COMMANDS_H_

@@ -1,0 +1,146 @@
+#include "server/logging.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/pattern_formatter.h"
+#include "spdlog/sinks/stdout_sinks.h"
+
+namespace proglog::app {
+namespace {
+
+// Structured fields travel inside the message payload, separated by control
+// characters that never occur in ordinary log text; the formatter below turns
+// them into `key=value` or JSON members. This keeps one spdlog logger for our
+// events and for the plain messages of core components.
+constexpr char kFieldSeparator = '\x1f';
+constexpr char kKeyValueSeparator = '\x1e';
+
+void AppendJsonString(std::string_view text, spdlog::memory_buf_t& dest) {
+  dest.push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        dest.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        dest.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        dest.append(std::string_view("\\n"));
+        break;
+      case '\t':
+        dest.append(std::string_view("\\t"));
+        break;
+      case '\r':
+        dest.append(std::string_view("\\r"));
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          constexpr char kHex[] = "0123456789abcdef";
+          const auto byte = static_cast<unsigned char>(c);
+          const char escaped[] = {'\\', 'u', '0', '0', kHex[byte >> 4], kHex[byte & 0xf]};
+          dest.append(escaped, escaped + sizeof(escaped));
+        } else {
+          dest.push_back(c);
+        }
+    }
+  }
+  dest.push_back('"');
+}
+
+bool NeedsQuotes(std::string_view value) {
+  return value.empty() || value.find_first_of(" \"=\t\n") != std::string_view::npos;
+}
+
+// Renders the payload: the message, then each field.
+class PayloadFlag : public spdlog::custom_flag_formatter {
+ public:
+  explicit PayloadFlag(LogFormat format) : format_(format) {}
+
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    std::string_view payload(msg.payload.data(), msg.payload.size());
+    size_t separator = payload.find(kFieldSeparator);
+    const std::string_view message = payload.substr(0, separator);
+    if (format_ == LogFormat::kJson) {
+      dest.append(std::string_view("\"msg\":"));
+      AppendJsonString(message, dest);
+    } else {
+      dest.append(message);
+    }
+    while (separator != std::string_view::npos) {
+      payload.remove_prefix(separator + 1);
+      separator = payload.find(kFieldSeparator);
+      const std::string_view field = payload.substr(0, separator);
+      const size_t split = field.find(kKeyValueSeparator);
+      AppendField(field.substr(0, split),
+                  split == std::string_view::npos ? "" : field.substr(split + 1), dest);
+    }
+  }
+
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<PayloadFlag>(format_);
+  }
+
+ private:
+  void AppendField(std::string_view key, std::string_view value, spdlog::memory_buf_t& dest) {
+    if (format_ == LogFormat::kJson) {
+      dest.push_back(',');
+      AppendJsonString(key, dest);
+      dest.push_back(':');
+      AppendJsonString(value, dest);
+      return;
+    }
+    dest.push_back(' ');
+    dest.append(key);
+    dest.push_back('=');
+    if (NeedsQuotes(value)) {
+      AppendJsonString(value, dest);
+    } else {
+      dest.append(value);
+    }
+  }
+
+  LogFormat format_;
+};
+
+}  // namespace
+
+absl::Status SetUpLogging(LogFormat format, absl::string_view level) {
+  const spdlog::level::level_enum parsed = spdlog::level::from_str(std::string(level));
+  // from_str maps unknown names to "off"; only an explicit "off" may mean that.
+  if (parsed == spdlog::level::off && level != "off") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown log level \"", level,
+                     "\" (want trace, debug, info, warn, error, critical or off)"));
+  }
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  formatter->add_flag<PayloadFlag>('*', format);
+  if (format == LogFormat::kJson) {
+    formatter->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%*})");
+  } else {
+    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %*");
+  }
+  auto logger = std::make_shared<spdlog::logger>("proglog",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_formatter(std::move(formatter));
+  logger->set_level(parsed);
+  // Errors must reach the terminal before a crash or an exit.
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(std::move(logger));
+  return absl::OkStatus();
+}
+
+void LogEvent(spdlog::level::level_enum level, absl::string_view message,
+              std::initializer_list<LogField> fields) {
+  std::string payload(message.data(), message.size());
+  for (const auto& [key, value] : fields) {
+    absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
+                    absl::string_view(&kKeyValueSeparator, 1), value);
+  }
+  spdlog::log(level, "{}", payload);
+}
+
+}  // namespace proglog::app

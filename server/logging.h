@@ -1,0 +1,36 @@
+// server/logging: the `proglog` binary's log output. Every line goes to stderr,
+// either as text ("2026-01-02T03:04:05.678Z info serving rpc_addr=...") or as
+// one JSON object per line, so an operator's log pipeline can parse it. Messages
+// from core components (through spdlog's default logger) get the same format.
+//
+// Thread-safety: SetUpLogging() is called once, before other threads log;
+// LogEvent() is thread-safe.
+#ifndef PROGLOG_SERVER_LOGGING_H_
+#define PROGLOG_SERVER_LOGGING_H_
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "spdlog/spdlog.h"
+
+namespace proglog::app {
+
+enum class LogFormat { kText, kJson };
+
+// Installs the default spdlog logger with `format` and `level` ("trace",
+// "debug", "info", "warn", "error"); InvalidArgument for an unknown level.
+absl::Status SetUpLogging(LogFormat format, absl::string_view level);
+
+using LogField = std::pair<absl::string_view, std::string>;
+
+// Logs `message` with structured fields: `key=value` in text, JSON members in json.
+void LogEvent(spdlog::level::level_enum level, absl::string_view message,
+              std::initializer_list<LogField> fields = {});
+
+}  // namespace proglog::app
+
+#endif  // PROGLOG_SERVER_LOGGING_H_
