@@ -1,0 +1,254 @@
+/* proglog.h: the C API of proglog, a distributed commit log.
+ *
+ * Two objects: a `proglog_node` is an embedded node (what `proglog serve` runs)
+ * living in this process: it appends to and reads from its log directly, and
+ * serves remote clients on its gRPC port. A `proglog_client` talks to one or
+ * more servers over the network. Every language binding wraps this header.
+ *
+ * Conventions (they hold for every function below):
+ * - Fallible functions return an int: PROGLOG_OK (0) or a negative
+ *   proglog_code. Out-parameters come first; the last parameter is an optional
+ *   `proglog_error **err`: pass NULL to ignore details, or the address of a
+ *   NULL pointer to receive an error object on failure (left NULL on success),
+ *   which the caller frees with proglog_error_free(). It works from any
+ *   thread, so no thread-local state is involved.
+ * - Objects the library allocates (handles, records, server lists, errors) are
+ *   owned by the caller and released with the matching _free function. Memory
+ *   the caller passes in is only borrowed for the duration of the call.
+ * - Options are structs with a `version` field first. Initialise them with the
+ *   _INIT macro or the _init function; later versions only append fields, so a
+ *   program compiled against an older header keeps working.
+ * - No C++ exception ever leaves this library; out of memory is
+ *   PROGLOG_ENOMEM.
+ * - A NULL handle gives PROGLOG_EINVAL; a closed one gives PROGLOG_ECLOSED.
+ *
+ * Thread-safety: proglog_node and proglog_client are safe to share between
+ * threads; any number of calls may run on one handle at once, and _close may
+ * race with them (they then fail with PROGLOG_ECLOSED). _free must be the last
+ * call on a handle, with no call running on it. A proglog_subscription is used
+ * by one thread at a time, except proglog_subscription_cancel, which any
+ * thread may call at any time. Records, server lists and errors are immutable
+ * and may be read from any thread.
+ */
+#ifndef PROGLOG_PROGLOG_H_
+#define PROGLOG_PROGLOG_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PROGLOG_VERSION_MAJOR 0
+#define PROGLOG_VERSION_MINOR 1
+#define PROGLOG_VERSION_PATCH 0
+
+/* Result codes. New codes may be added; treat unknown negative codes as
+ * errors. */
+typedef enum proglog_code {
+  PROGLOG_OK = 0,
+  PROGLOG_EINVAL = -1,           /* bad argument: NULL, empty, oversized, malformed */
+  PROGLOG_EOUTOFRANGE = -2,      /* no record at that offset (yet) */
+  PROGLOG_ENOTLEADER = -3,       /* a follower refused a write; see proglog_error_leader */
+  PROGLOG_EUNAVAILABLE = -4,     /* no server reachable, or the stream's server went away */
+  PROGLOG_EPERM = -5,            /* the ACL refused the request */
+  PROGLOG_EUNAUTHENTICATED = -6, /* TLS peer identity missing or rejected */
+  PROGLOG_ETIMEOUT = -7,         /* the deadline passed */
+  PROGLOG_ECANCELLED = -8,       /* cancelled by the caller */
+  PROGLOG_ECLOSED = -9,          /* the handle was closed */
+  PROGLOG_ENOTFOUND = -10,       /* a file or directory named in the options is missing */
+  PROGLOG_EIO = -11,             /* disk full, corrupt data, or another I/O failure */
+  PROGLOG_ENOMEM = -12,          /* out of memory */
+  PROGLOG_EINTERNAL = -13        /* a bug or an unexpected server answer */
+} proglog_code;
+
+/* ---- Library ---- */
+
+/* "MAJOR.MINOR.PATCH" of the loaded library. Static storage; thread-safe. */
+const char* proglog_version(void);
+
+/* A short constant name for a code ("PROGLOG_EOUTOFRANGE"); "unknown" for
+ * codes this version does not know. Static storage; thread-safe. */
+const char* proglog_code_name(int code);
+
+/* ---- Errors ---- */
+
+typedef struct proglog_error proglog_error;
+
+/* The code of the failure (a negative proglog_code). */
+int proglog_error_code(const proglog_error* err);
+/* A human-readable message; owned by `err`, valid until proglog_error_free. */
+const char* proglog_error_message(const proglog_error* err);
+/* 1 if retrying the same call later may succeed (unavailable, timeout, not the
+ * leader), else 0. */
+int proglog_error_retryable(const proglog_error* err);
+/* For PROGLOG_ENOTLEADER: the leader's "host:port" if the server named it,
+ * else NULL. Owned by `err`. */
+const char* proglog_error_leader(const proglog_error* err);
+/* Frees an error; NULL is a no-op. */
+void proglog_error_free(proglog_error* err);
+
+/* ---- Records ---- */
+
+typedef struct proglog_record proglog_record;
+
+/* The record's bytes; `*len` receives their length (`len` may be NULL). Owned
+ * by the record, valid until proglog_record_free. */
+const void* proglog_record_value(const proglog_record* record, size_t* len);
+uint64_t proglog_record_offset(const proglog_record* record);
+/* Frees a record; NULL is a no-op. */
+void proglog_record_free(proglog_record* record);
+
+/* ---- Embedded node ---- */
+
+typedef struct proglog_node proglog_node;
+
+#define PROGLOG_NODE_OPTIONS_VERSION 1
+
+typedef struct proglog_node_options {
+  unsigned int version;      /* PROGLOG_NODE_OPTIONS_VERSION */
+  const char* data_dir;      /* required; created if missing */
+  const char* node_name;     /* NULL: "node" */
+  const char* rpc_host;      /* NULL: "127.0.0.1" */
+  int rpc_port;              /* 0: a free port (see proglog_node_address) */
+  uint64_t max_store_bytes;  /* 0: default (64 MiB) */
+  uint64_t max_index_bytes;  /* 0: default (1 MiB) */
+  uint64_t max_record_bytes; /* 0: default (1 MiB) */
+  const char* durability;    /* "always" (NULL), "never" or "interval:<ms>" */
+} proglog_node_options;
+
+#define PROGLOG_NODE_OPTIONS_INIT \
+  { PROGLOG_NODE_OPTIONS_VERSION }
+
+/* Fills `opts` with defaults for `version` (pass PROGLOG_NODE_OPTIONS_VERSION).
+ * PROGLOG_EINVAL if `version` is unknown to this library. */
+int proglog_node_options_init(proglog_node_options* opts, unsigned int version);
+
+/* Opens the log in opts->data_dir (recovering it after a crash) and starts
+ * serving on opts->rpc_host:rpc_port. On success `*out` is a new node the
+ * caller frees with proglog_node_free. */
+int proglog_node_open(proglog_node** out, const proglog_node_options* opts, proglog_error** err);
+
+/* Appends `len` bytes from `value` (borrowed) locally; `*out_offset` gets the
+ * record's offset. Blocks until the record is durable per opts->durability. */
+int proglog_node_append(uint64_t* out_offset, proglog_node* node, const void* value, size_t len,
+                        proglog_error** err);
+
+/* Reads the record at `offset` locally; the caller frees `*out` with
+ * proglog_record_free. PROGLOG_EOUTOFRANGE if there is none. */
+int proglog_node_read(proglog_record** out, proglog_node* node, uint64_t offset,
+                      proglog_error** err);
+
+/* The "host:port" the node serves on. Owned by the node, valid until
+ * proglog_node_free (also after close). NULL if `node` is NULL. */
+const char* proglog_node_address(const proglog_node* node);
+
+/* Stops serving (in-flight calls finish, streams end) and closes the log.
+ * Idempotent; later calls on the node fail with PROGLOG_ECLOSED. */
+int proglog_node_close(proglog_node* node, proglog_error** err);
+
+/* Closes the node if still open and frees it. NULL is a no-op. */
+void proglog_node_free(proglog_node* node);
+
+/* ---- Client ---- */
+
+typedef struct proglog_client proglog_client;
+typedef struct proglog_subscription proglog_subscription;
+typedef struct proglog_server_list proglog_server_list;
+
+/* How calls are spread over the addresses. */
+typedef enum proglog_balance_policy {
+  /* Every call goes to the first address that answers; others are fallbacks. */
+  PROGLOG_BALANCE_FIRST_AVAILABLE = 0,
+  /* Reads rotate over all addresses; writes go to the leader. */
+  PROGLOG_BALANCE_ROUND_ROBIN = 1
+} proglog_balance_policy;
+
+#define PROGLOG_CLIENT_OPTIONS_VERSION 1
+
+typedef struct proglog_client_options {
+  unsigned int version;         /* PROGLOG_CLIENT_OPTIONS_VERSION */
+  const char* const* addresses; /* "host:port" strings; required */
+  size_t address_count;         /* at least 1 */
+  int64_t timeout_ms;           /* deadline per call; 0: 10000; <0: none */
+  int balance_policy;           /* a proglog_balance_policy */
+  int tls;                      /* nonzero: use TLS for every connection */
+  const char* tls_ca_file;      /* PEM CA bundle; NULL: system roots */
+  const char* tls_cert_file;    /* PEM client certificate (mutual TLS) or NULL */
+  const char* tls_key_file;     /* its PEM private key, or NULL */
+  const char* tls_server_name;  /* name to verify in the server cert, or NULL */
+} proglog_client_options;
+
+#define PROGLOG_CLIENT_OPTIONS_INIT \
+  { PROGLOG_CLIENT_OPTIONS_VERSION }
+
+/* Fills `opts` with defaults for `version`; PROGLOG_EINVAL if unknown. */
+int proglog_client_options_init(proglog_client_options* opts, unsigned int version);
+
+/* Creates a client. It does not wait for a connection: the first call does.
+ * The options and the strings they point to are copied. The caller frees
+ * `*out` with proglog_client_free. */
+int proglog_client_open(proglog_client** out, const proglog_client_options* opts,
+                        proglog_error** err);
+
+/* Appends one record; `*out_offset` gets its offset. */
+int proglog_client_produce(uint64_t* out_offset, proglog_client* client, const void* value,
+                           size_t len, proglog_error** err);
+
+/* Appends `count` records in order over one stream. `out_offsets` (caller
+ * memory, `count` entries) gets their offsets. `values[i]` has `lens[i]`
+ * bytes. On failure some leading records may have been appended. */
+int proglog_client_produce_batch(uint64_t* out_offsets, proglog_client* client,
+                                 const void* const* values, const size_t* lens, size_t count,
+                                 proglog_error** err);
+
+/* Reads the record at `offset`; the caller frees `*out` with
+ * proglog_record_free. PROGLOG_EOUTOFRANGE if there is none yet. */
+int proglog_client_consume(proglog_record** out, proglog_client* client, uint64_t offset,
+                           proglog_error** err);
+
+/* Starts following the log from `offset` (inclusive). Closing the client
+ * cancels the subscription (its _next then fails with PROGLOG_ECANCELLED); the
+ * subscription may even be freed after the client. The caller frees `*out`
+ * with proglog_subscription_free. */
+int proglog_client_subscribe(proglog_subscription** out, proglog_client* client, uint64_t offset,
+                             proglog_error** err);
+
+/* Waits at most `timeout_ms` (<0: forever) for the next record; the caller
+ * frees `*out` with proglog_record_free. PROGLOG_ETIMEOUT if none came (the
+ * subscription stays usable), PROGLOG_ECANCELLED after cancel,
+ * PROGLOG_EUNAVAILABLE if the server went away. */
+int proglog_subscription_next(proglog_record** out, proglog_subscription* sub, int64_t timeout_ms,
+                              proglog_error** err);
+
+/* Ends the subscription; wakes a blocked _next. Any thread; idempotent. */
+void proglog_subscription_cancel(proglog_subscription* sub);
+
+/* Cancels and frees. NULL is a no-op. */
+void proglog_subscription_free(proglog_subscription* sub);
+
+/* Lists the cluster's servers; the caller frees `*out` with
+ * proglog_server_list_free. */
+int proglog_client_servers(proglog_server_list** out, proglog_client* client, proglog_error** err);
+
+size_t proglog_server_list_count(const proglog_server_list* list);
+/* Fields of server `i` (< count); strings owned by the list. NULL / 0 if `i`
+ * is out of range. */
+const char* proglog_server_list_id(const proglog_server_list* list, size_t i);
+const char* proglog_server_list_rpc_addr(const proglog_server_list* list, size_t i);
+int proglog_server_list_is_leader(const proglog_server_list* list, size_t i);
+void proglog_server_list_free(proglog_server_list* list);
+
+/* Cancels the client's subscriptions; later calls fail with PROGLOG_ECLOSED.
+ * Idempotent; any thread. */
+void proglog_client_close(proglog_client* client);
+
+/* Closes and frees. NULL is a no-op. */
+void proglog_client_free(proglog_client* client);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PROGLOG_PROGLOG_H_ */
