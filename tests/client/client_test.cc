@@ -1,0 +1,254 @@
+#include "core/client/client.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/node/node.h"
+
+namespace proglog::client {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A port nothing listens on: bound once to learn a free number, then closed.
+std::string DeadAddress() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("proglog-client-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    node::Config config;
+    config.data_dir = dir_;
+    config.node_name = "n1";
+    config.log.max_record_bytes = 1024;
+    auto opened = node::Node::Open(config);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    node_ = *std::move(opened);
+    client_ = OpenClient({node_->RpcAddress()});
+  }
+
+  void TearDown() override {
+    client_.reset();
+    if (node_) EXPECT_TRUE(node_->Close().ok());
+    std::filesystem::remove_all(dir_);
+  }
+
+  static std::unique_ptr<Client> OpenClient(std::vector<std::string> addresses) {
+    Options options;
+    options.addresses = std::move(addresses);
+    options.call_timeout = milliseconds(5000);
+    auto client = Client::Open(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? *std::move(client) : nullptr;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<node::Node> node_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(ClientTest, ProducedRecordIsConsumedAtItsOffset) {
+  auto first = client_->Produce("alpha");
+  auto second = client_->Produce("beta");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*second, *first + 1);
+  auto record = client_->Consume(*second);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->value, "beta");
+  EXPECT_EQ(record->offset, *second);
+}
+
+TEST_F(ClientTest, BatchGetsDenseOffsetsInOrder) {
+  std::mt19937 rng(7);
+  std::vector<std::string> values;
+  for (int i = 0; i < 500; ++i) values.push_back(std::string(1 + rng() % 200, 'a' + i % 26));
+  std::vector<std::string_view> views(values.begin(), values.end());
+  auto offsets = client_->ProduceBatch(views);
+  ASSERT_TRUE(offsets.ok()) << offsets.status();
+  ASSERT_EQ(offsets->size(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ((*offsets)[i], (*offsets)[0] + i);
+    auto record = client_->Consume((*offsets)[i]);
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ(record->value, values[i]);
+  }
+}
+
+TEST_F(ClientTest, ConsumePastTheEndIsOutOfRange) {
+  ASSERT_TRUE(client_->Produce("only").ok());
+  auto record = client_->Consume(1);
+  EXPECT_EQ(record.status().code(), absl::StatusCode::kOutOfRange) << record.status();
+}
+
+TEST_F(ClientTest, OversizedRecordIsInvalidArgument) {
+  auto offset = client_->Produce(std::string(4096, 'x'));
+  EXPECT_EQ(offset.status().code(), absl::StatusCode::kInvalidArgument) << offset.status();
+  EXPECT_TRUE(client_->Produce("small").ok());
+}
+
+TEST_F(ClientTest, SubscriptionDeliversOldAndThenNewRecords) {
+  ASSERT_TRUE(client_->Produce("r0").ok());
+  auto sub = client_->Subscribe(0);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  auto r0 = (*sub)->Next(milliseconds(5000));
+  ASSERT_TRUE(r0.ok()) << r0.status();
+  EXPECT_EQ(r0->value, "r0");
+  // The next record does not exist yet: the stream must wait for it.
+  std::thread producer([&] { EXPECT_TRUE(client_->Produce("r1").ok()); });
+  auto r1 = (*sub)->Next(milliseconds(5000));
+  producer.join();
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  EXPECT_EQ(r1->value, "r1");
+  EXPECT_EQ(r1->offset, 1u);
+}
+
+TEST_F(ClientTest, SubscriptionNextTimesOutAndStaysUsable) {
+  auto sub = client_->Subscribe(0);
+  ASSERT_TRUE(sub.ok());
+  auto none = (*sub)->Next(milliseconds(50));
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kDeadlineExceeded) << none.status();
+  ASSERT_TRUE(client_->Produce("late").ok());
+  auto record = (*sub)->Next(milliseconds(5000));
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->value, "late");
+}
+
+TEST_F(ClientTest, SubscriptionReadsMoreThanItsBufferInOrder) {
+  std::vector<std::string> values;
+  for (int i = 0; i < 1000; ++i) values.push_back("v" + std::to_string(i));
+  std::vector<std::string_view> views(values.begin(), values.end());
+  ASSERT_TRUE(client_->ProduceBatch(views).ok());
+  auto sub = client_->Subscribe(0);
+  ASSERT_TRUE(sub.ok());
+  for (size_t i = 0; i < values.size(); ++i) {
+    auto record = (*sub)->Next(milliseconds(5000));
+    ASSERT_TRUE(record.ok()) << i << ": " << record.status();
+    ASSERT_EQ(record->offset, i);
+    ASSERT_EQ(record->value, values[i]);
+  }
+}
+
+TEST_F(ClientTest, CancelWakesABlockedNext) {
+  auto sub = client_->Subscribe(0);
+  ASSERT_TRUE(sub.ok());
+  absl::StatusOr<Record> result;
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    result = (*sub)->Next(milliseconds(60000));
+    returned = true;
+  });
+  (*sub)->Cancel();
+  waiter.join();
+  EXPECT_TRUE(returned);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled) << result.status();
+}
+
+TEST_F(ClientTest, ServerGoingAwayEndsTheStreamWithAnError) {
+  ASSERT_TRUE(client_->Produce("r0").ok());
+  auto sub = client_->Subscribe(0);
+  ASSERT_TRUE(sub.ok());
+  ASSERT_TRUE((*sub)->Next(milliseconds(5000)).ok());
+  ASSERT_TRUE(node_->Close().ok());
+  node_.reset();
+  // Bounded: the stream must end within a deadline, never hang.
+  absl::StatusOr<Record> next = absl::DeadlineExceededError("not yet");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (next.status().code() == absl::StatusCode::kDeadlineExceeded &&
+         std::chrono::steady_clock::now() < deadline) {
+    next = (*sub)->Next(milliseconds(200));
+  }
+  EXPECT_FALSE(next.ok());
+  EXPECT_NE(next.status().code(), absl::StatusCode::kDeadlineExceeded) << next.status();
+}
+
+TEST_F(ClientTest, ClosedClientRefusesCallsAndCancelsSubscriptions) {
+  auto sub = client_->Subscribe(0);
+  ASSERT_TRUE(sub.ok());
+  client_->Close();
+  EXPECT_EQ(client_->Produce("x").status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*sub)->Next(milliseconds(5000)).status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST_F(ClientTest, FailsOverFromAnUnreachableAddress) {
+  auto client = OpenClient({DeadAddress(), node_->RpcAddress()});
+  ASSERT_NE(client, nullptr);
+  auto offset = client->Produce("via second");
+  ASSERT_TRUE(offset.ok()) << offset.status();
+  auto record = client->Consume(*offset);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->value, "via second");
+}
+
+TEST_F(ClientTest, NoReachableServerIsUnavailable) {
+  auto client = OpenClient({DeadAddress()});
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(client->Produce("x").status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(ClientTest, GetServersNamesTheNode) {
+  auto servers = client_->GetServers();
+  ASSERT_TRUE(servers.ok()) << servers.status();
+  ASSERT_EQ(servers->size(), 1u);
+  EXPECT_EQ((*servers)[0].id, "n1");
+  EXPECT_EQ((*servers)[0].rpc_addr, node_->RpcAddress());
+}
+
+TEST_F(ClientTest, ManyThreadsShareOneClient) {
+  constexpr int kThreads = 8, kEach = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string value = std::to_string(t) + "/" + std::to_string(i);
+        auto offset = client_->Produce(value);
+        absl::StatusOr<Record> record =
+            offset.ok() ? client_->Consume(*offset) : absl::StatusOr<Record>(offset.status());
+        if (!record.ok() || record->value != value) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures, 0);
+  auto last = client_->Consume(kThreads * kEach - 1);
+  EXPECT_TRUE(last.ok()) << last.status();
+}
+
+TEST(ClientOptionsTest, RejectsBadOptions) {
+  EXPECT_EQ(Client::Open(Options{}).status().code(), absl::StatusCode::kInvalidArgument);
+  Options no_port;
+  no_port.addresses = {"localhost"};
+  EXPECT_EQ(Client::Open(no_port).status().code(), absl::StatusCode::kInvalidArgument);
+  Options missing_ca;
+  missing_ca.addresses = {"127.0.0.1:1"};
+  missing_ca.tls.enabled = true;
+  missing_ca.tls.ca_file = "/nonexistent/ca.pem";
+  EXPECT_EQ(Client::Open(missing_ca).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace proglog::client
