@@ -1,0 +1,506 @@
+// Tests of core/server through a real gRPC channel on loopback, over a real Log
+// on disk (wrapped by FaultInjectingLog where a fault is needed).
+#include "core/server/server.h"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "log/v1/log.grpc.pb.h"
+#include "tests/server/fault_injecting_log.h"
+
+namespace proglog::server {
+namespace {
+
+using logpb::v1::ConsumeRequest;
+using logpb::v1::ConsumeResponse;
+using logpb::v1::ProduceRequest;
+using logpb::v1::ProduceResponse;
+using ::testing::HasSubstr;
+
+constexpr uint64_t kMaxRecordBytes = 64 * 1024;
+
+// Polls `condition` until it holds or `timeout` passes.
+bool PollUntil(const std::function<bool()>& condition,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return condition();
+}
+
+ProduceRequest MakeProduce(std::string value) {
+  ProduceRequest request;
+  request.mutable_record()->set_value(std::move(value));
+  return request;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir_template[] = "/tmp/proglog-server-test-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    dir_ = dir_template;
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+    server_.reset();
+    if (log_ != nullptr) (void)log_->Close();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Opens the log and serves it; `options` may set an authorizer and such.
+  void StartServer(Options options = {}) {
+    log::Options log_options;
+    log_options.max_record_bytes = kMaxRecordBytes;
+    log_options.durability.mode = log::Durability::Mode::kNever;
+    absl::StatusOr<std::unique_ptr<log::Log>> real = log::Log::Open(dir_ / "log", log_options);
+    ASSERT_TRUE(real.ok()) << real.status();
+    log_ = std::make_unique<testing::FaultInjectingLog>(*std::move(real));
+    options.max_record_bytes = kMaxRecordBytes;
+    if (options.node_id.empty()) options.node_id = "node-under-test";
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(log_.get(), std::move(options));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    channel_ = grpc::CreateChannel(server_->Address(), grpc::InsecureChannelCredentials());
+    stub_ = logpb::v1::Log::NewStub(channel_);
+  }
+
+  grpc::Status Produce(const std::string& value, uint64_t* offset) {
+    grpc::ClientContext context;
+    ProduceResponse response;
+    grpc::Status status = stub_->Produce(&context, MakeProduce(value), &response);
+    *offset = response.offset();
+    return status;
+  }
+
+  grpc::Status Consume(uint64_t offset, logpb::v1::Record* record) {
+    grpc::ClientContext context;
+    ConsumeRequest request;
+    request.set_offset(offset);
+    ConsumeResponse response;
+    grpc::Status status = stub_->Consume(&context, request, &response);
+    *record = response.record();
+    return status;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<testing::FaultInjectingLog> log_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<logpb::v1::Log::Stub> stub_;
+};
+
+TEST_F(ServerTest, ProduceReturnsDenseOffsetsAndConsumeReturnsTheRecords) {
+  StartServer();
+  std::mt19937 random(42);
+  std::vector<std::string> values;
+  for (int i = 0; i < 200; ++i) {
+    values.push_back(
+        absl::StrCat("record-", i, "-", std::string(random() % 300 + 1, 'a' + i % 26)));
+    uint64_t offset = 0;
+    ASSERT_TRUE(Produce(values.back(), &offset).ok());
+    EXPECT_EQ(offset, static_cast<uint64_t>(i));
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    logpb::v1::Record record;
+    ASSERT_TRUE(Consume(i, &record).ok());
+    EXPECT_EQ(record.value(), values[i]);
+    EXPECT_EQ(record.offset(), i);
+  }
+}
+
+TEST_F(ServerTest, ConsumePastTheEndIsOutOfRange) {
+  StartServer();
+  uint64_t offset = 0;
+  ASSERT_TRUE(Produce("only", &offset).ok());
+  logpb::v1::Record record;
+  grpc::Status status = Consume(1, &record);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE) << status.error_message();
+  EXPECT_EQ(Consume(1000000, &record).error_code(), grpc::StatusCode::OUT_OF_RANGE);
+}
+
+TEST_F(ServerTest, ProduceWithoutRecordIsInvalidArgument) {
+  StartServer();
+  grpc::ClientContext context;
+  ProduceResponse response;
+  grpc::Status status = stub_->Produce(&context, ProduceRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("no record"));
+  EXPECT_EQ(log_->NextOffset(), 0u);
+}
+
+TEST_F(ServerTest, ProduceOfEmptyValueIsInvalidArgument) {
+  StartServer();
+  uint64_t offset = 0;
+  EXPECT_EQ(Produce("", &offset).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(log_->NextOffset(), 0u);
+}
+
+TEST_F(ServerTest, ProduceOverTheMaximumIsInvalidArgumentAndLosesNothing) {
+  StartServer();
+  uint64_t offset = 0;
+  ASSERT_TRUE(Produce("before", &offset).ok());
+  grpc::Status status = Produce(std::string(kMaxRecordBytes + 1, 'x'), &offset);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("maximum"));
+  ASSERT_TRUE(Produce(std::string(kMaxRecordBytes, 'y'), &offset).ok());
+  EXPECT_EQ(offset, 1u);
+  logpb::v1::Record record;
+  ASSERT_TRUE(Consume(0, &record).ok());
+  EXPECT_EQ(record.value(), "before");
+}
+
+TEST_F(ServerTest, DiskFullIsResourceExhaustedAndReadsKeepWorking) {
+  StartServer();
+  uint64_t offset = 0;
+  ASSERT_TRUE(Produce("kept", &offset).ok());
+  log_->SetDiskFull(true);
+  grpc::Status status = Produce("refused", &offset);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  logpb::v1::Record record;
+  ASSERT_TRUE(Consume(0, &record).ok());
+  EXPECT_EQ(record.value(), "kept");
+  log_->SetDiskFull(false);
+  ASSERT_TRUE(Produce("after", &offset).ok());
+  EXPECT_EQ(offset, 1u);
+}
+
+TEST_F(ServerTest, ProduceStreamAnswersPipelinedRequestsInOrder) {
+  StartServer();
+  constexpr int kCount = 3000;
+  grpc::ClientContext context;
+  auto stream = stub_->ProduceStream(&context);
+  // All requests go out before the first reply is read: many are in flight.
+  std::thread writer([&] {
+    for (int i = 0; i < kCount; ++i) {
+      if (!stream->Write(MakeProduce(absl::StrCat("piped-", i)))) return;
+    }
+    stream->WritesDone();
+  });
+  ProduceResponse response;
+  uint64_t expected = 0;
+  while (stream->Read(&response)) {
+    EXPECT_EQ(response.offset(), expected);
+    ++expected;
+  }
+  writer.join();
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(expected, static_cast<uint64_t>(kCount));
+  for (uint64_t offset : {uint64_t{0}, uint64_t{1234}, uint64_t{kCount - 1}}) {
+    logpb::v1::Record record;
+    ASSERT_TRUE(Consume(offset, &record).ok());
+    EXPECT_EQ(record.value(), absl::StrCat("piped-", offset));
+  }
+}
+
+TEST_F(ServerTest, ConcurrentProduceStreamsGetIncreasingDenseOffsets) {
+  StartServer();
+  constexpr int kStreams = 16;
+  constexpr int kPerStream = 300;
+  std::vector<std::vector<uint64_t>> offsets(kStreams);
+  std::vector<std::thread> clients;
+  std::atomic<int> failures{0};
+  for (int s = 0; s < kStreams; ++s) {
+    clients.emplace_back([&, s] {
+      grpc::ClientContext context;
+      auto stream = stub_->ProduceStream(&context);
+      std::thread writer([&] {
+        for (int i = 0; i < kPerStream; ++i) {
+          if (!stream->Write(MakeProduce(absl::StrCat(s, ":", i)))) return;
+        }
+        stream->WritesDone();
+      });
+      ProduceResponse response;
+      while (stream->Read(&response)) offsets[s].push_back(response.offset());
+      writer.join();
+      if (!stream->Finish().ok()) failures.fetch_add(1);
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::set<uint64_t> all;
+  for (int s = 0; s < kStreams; ++s) {
+    ASSERT_EQ(offsets[s].size(), static_cast<size_t>(kPerStream));
+    for (int i = 0; i < kPerStream; ++i) {
+      if (i > 0) {
+        EXPECT_LT(offsets[s][i - 1], offsets[s][i]);
+      }
+      all.insert(offsets[s][i]);
+      if (i % 37 == 0) {
+        logpb::v1::Record record;
+        ASSERT_TRUE(Consume(offsets[s][i], &record).ok());
+        EXPECT_EQ(record.value(), absl::StrCat(s, ":", i));
+      }
+    }
+  }
+  // Dense: exactly the offsets 0 .. N-1, each once.
+  ASSERT_EQ(all.size(), static_cast<size_t>(kStreams * kPerStream));
+  EXPECT_EQ(*all.begin(), 0u);
+  EXPECT_EQ(*all.rbegin(), static_cast<uint64_t>(kStreams * kPerStream - 1));
+}
+
+TEST_F(ServerTest, ProduceStreamEndsAtTheFirstInvalidRequestAfterEarlierReplies) {
+  StartServer();
+  grpc::ClientContext context;
+  auto stream = stub_->ProduceStream(&context);
+  ASSERT_TRUE(stream->Write(MakeProduce("a")));
+  ASSERT_TRUE(stream->Write(MakeProduce("b")));
+  ASSERT_TRUE(stream->Write(MakeProduce("")));
+  stream->Write(MakeProduce("never"));
+  stream->WritesDone();
+  std::vector<uint64_t> got;
+  ProduceResponse response;
+  while (stream->Read(&response)) got.push_back(response.offset());
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(got, (std::vector<uint64_t>{0, 1}));
+  EXPECT_EQ(log_->NextOffset(), 2u);
+}
+
+TEST_F(ServerTest, ConsumeStreamReadsFromAnOffsetThenTailsNewRecords) {
+  StartServer();
+  uint64_t offset = 0;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Produce(absl::StrCat("v", i), &offset).ok());
+  grpc::ClientContext context;
+  ConsumeRequest request;
+  request.set_offset(4);
+  auto stream = stub_->ConsumeStream(&context, request);
+  ConsumeResponse response;
+  for (uint64_t want = 4; want < 10; ++want) {
+    ASSERT_TRUE(stream->Read(&response));
+    EXPECT_EQ(response.record().offset(), want);
+    EXPECT_EQ(response.record().value(), absl::StrCat("v", want));
+  }
+  // Caught up: the stream now waits on the log for offset 10.
+  ASSERT_TRUE(PollUntil([&] { return log_->PendingWaits() == 1; }));
+  for (int i = 10; i < 15; ++i) ASSERT_TRUE(Produce(absl::StrCat("v", i), &offset).ok());
+  for (uint64_t want = 10; want < 15; ++want) {
+    ASSERT_TRUE(stream->Read(&response));
+    EXPECT_EQ(response.record().offset(), want);
+    EXPECT_EQ(response.record().value(), absl::StrCat("v", want));
+  }
+  context.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(ServerTest, ConsumeStreamFromAFutureOffsetWaitsForIt) {
+  StartServer();
+  grpc::ClientContext context;
+  ConsumeRequest request;
+  request.set_offset(3);
+  auto stream = stub_->ConsumeStream(&context, request);
+  ASSERT_TRUE(PollUntil([&] { return log_->PendingWaits() == 1; }));
+  uint64_t offset = 0;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Produce(absl::StrCat("f", i), &offset).ok());
+  ConsumeResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.record().offset(), 3u);
+  EXPECT_EQ(response.record().value(), "f3");
+  context.TryCancel();
+  stream->Finish();
+}
+
+TEST_F(ServerTest, ClientCancelEndsATailingStreamAndDropsItsWait) {
+  StartServer();
+  grpc::ClientContext context;
+  auto stream = stub_->ConsumeStream(&context, ConsumeRequest());
+  ASSERT_TRUE(PollUntil([&] { return log_->PendingWaits() == 1; }));
+  context.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(PollUntil([&] { return log_->PendingWaits() == 0; }));
+}
+
+TEST_F(ServerTest, ShutdownEndsTailingStreamsWithOk) {
+  StartServer();
+  uint64_t offset = 0;
+  ASSERT_TRUE(Produce("x", &offset).ok());
+  constexpr int kStreams = 4;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<ConsumeResponse>>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    streams.push_back(stub_->ConsumeStream(contexts.back().get(), ConsumeRequest()));
+    ConsumeResponse response;
+    ASSERT_TRUE(streams.back()->Read(&response));
+    EXPECT_EQ(response.record().value(), "x");
+  }
+  ASSERT_TRUE(PollUntil([&] { return log_->PendingWaits() == kStreams; }));
+  std::thread stopper([&] { server_->Shutdown(); });
+  for (auto& stream : streams) {
+    ConsumeResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    grpc::Status status = stream->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  }
+  stopper.join();
+  EXPECT_EQ(log_->PendingWaits(), 0);
+}
+
+TEST_F(ServerTest, ShutdownLetsInFlightProducesFinishAndRefusesNewOnes) {
+  StartServer();
+  log_->HoldAppends(true);
+  grpc::ClientContext context;
+  ProduceResponse response;
+  grpc::Status unary_status;
+  std::atomic<bool> unary_done{false};
+  const ProduceRequest in_flight = MakeProduce("in-flight");
+  stub_->async()->Produce(&context, &in_flight, &response, [&](grpc::Status status) {
+    unary_status = status;
+    unary_done.store(true);
+  });
+  ASSERT_TRUE(PollUntil([&] { return log_->AppendsEntered() == 1; }));
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    server_->Shutdown();
+    stopped.store(true);
+  });
+  // A new RPC is refused while the old one is still held in the log.
+  auto fresh = logpb::v1::Log::NewStub(
+      grpc::CreateChannel(server_->Address(), grpc::InsecureChannelCredentials()));
+  ASSERT_TRUE(PollUntil([&] {
+    grpc::ClientContext probe;
+    probe.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    ProduceResponse ignored;
+    grpc::Status status = fresh->Produce(&probe, MakeProduce("late"), &ignored);
+    return status.error_code() == grpc::StatusCode::UNAVAILABLE;
+  }));
+  EXPECT_FALSE(stopped.load());
+  EXPECT_FALSE(unary_done.load());
+  log_->HoldAppends(false);
+  stopper.join();
+  ASSERT_TRUE(PollUntil([&] { return unary_done.load(); }));
+  EXPECT_TRUE(unary_status.ok()) << unary_status.error_message();
+  EXPECT_EQ(response.offset(), 0u);
+  EXPECT_EQ(log_->NextOffset(), 1u);
+  absl::StatusOr<log::Record> record = log_->Read(0);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->value, "in-flight");
+}
+
+TEST_F(ServerTest, GetServersReportsThisNodeAsLeader) {
+  StartServer();
+  grpc::ClientContext context;
+  logpb::v1::GetServersResponse response;
+  ASSERT_TRUE(stub_->GetServers(&context, logpb::v1::GetServersRequest(), &response).ok());
+  ASSERT_EQ(response.servers_size(), 1);
+  EXPECT_EQ(response.servers(0).id(), "node-under-test");
+  EXPECT_EQ(response.servers(0).rpc_addr(), server_->Address());
+  EXPECT_TRUE(response.servers(0).is_leader());
+}
+
+TEST_F(ServerTest, AuthorizerSeesEachActionAndItsRefusalReachesTheClient) {
+  absl::Mutex mu;
+  std::vector<std::string> seen;
+  Options options;
+  options.authorizer = [&](std::string_view subject, std::string_view action) {
+    absl::MutexLock lock(&mu);
+    seen.push_back(absl::StrCat("[", std::string(subject), "]", std::string(action)));
+    if (action == kProduceAction) return absl::PermissionDeniedError("produce not allowed");
+    return absl::OkStatus();
+  };
+  StartServer(std::move(options));
+  uint64_t offset = 0;
+  EXPECT_EQ(Produce("x", &offset).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  {
+    grpc::ClientContext context;
+    auto stream = stub_->ProduceStream(&context);
+    stream->Write(MakeProduce("y"));
+    stream->WritesDone();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  logpb::v1::Record record;
+  EXPECT_EQ(Consume(0, &record).error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(log_->NextOffset(), 0u);
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(seen, (std::vector<std::string>{"[]produce", "[]produce", "[]consume"}));
+}
+
+// Calls a unary method by name with raw bytes, the way a generic tool does.
+grpc::Status GenericUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                          const std::string& request_bytes, std::string* response_bytes) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::CompletionQueue queue;
+  auto call = stub.PrepareUnaryCall(&context, method, request, &queue);
+  call->StartCall();
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  queue.Next(&tag, &ok);
+  std::vector<grpc::Slice> slices;
+  if (status.ok() && response.Dump(&slices).ok()) {
+    for (const auto& s : slices)
+      response_bytes->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return status;
+}
+
+TEST_F(ServerTest, HealthServiceReportsServing) {
+  StartServer();
+  std::string response;
+  // HealthCheckRequest{service: ""} is the empty message.
+  grpc::Status status = GenericUnary(channel_, "/grpc.health.v1.Health/Check", "", &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // HealthCheckResponse{status: SERVING (1)}: field 1, varint 1.
+  EXPECT_EQ(response, std::string("\x08\x01", 2));
+}
+
+TEST_F(ServerTest, ReflectionListsTheLogService) {
+  StartServer();
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::CompletionQueue queue;
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &queue);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(queue.Next(&tag, &ok) && ok);
+  // ServerReflectionRequest{list_services: "*"}: field 7, length-delimited.
+  const std::string request_bytes = std::string("\x3a\x01*", 3);
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  call->WriteLast(request, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(queue.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(queue.Next(&tag, &ok) && ok);
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_THAT(bytes, HasSubstr("log.v1.Log"));
+  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(queue.Next(&tag, &ok));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+}  // namespace
+}  // namespace proglog::server
