@@ -21,8 +21,9 @@ constexpr char kDescription[] =
 int Serve(const ServeFlags& flags) {
   absl::StatusOr<ServeSettings> settings = flags.Resolve();
   if (!settings.ok()) {
+    // Every resolution error is a configuration the operator must fix.
     std::cerr << "proglog: " << settings.status().message() << "\n";
-    return absl::IsInvalidArgument(settings.status()) ? kExitUsage : kExitFailure;
+    return kExitUsage;
   }
   if (absl::Status status = SetUpLogging(settings->log_format, settings->log_level); !status.ok()) {
     std::cerr << "proglog: " << status.message() << "\n";
