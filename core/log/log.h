@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -106,9 +107,53 @@ class Log {
   // Total bytes of all store files.
   virtual uint64_t SizeBytes() const = 0;
 
+  // Removes every record at `from` and after, so that NextOffset() becomes
+  // `from` (the replication layer drops uncommitted entries with it). Requires
+  // LowestOffset() <= from; a `from` at or past NextOffset() changes nothing.
+  // Readers racing with it see either the old record or OutOfRange.
+  virtual absl::Status TruncateSuffix(uint64_t from) {
+    return absl::UnimplementedError("TruncateSuffix");
+  }
+
+  // Reads consecutive acknowledged records from `offset`: at least one (or the
+  // error Read would give for `offset`), then more while fewer than
+  // `max_records` and their values total at most `max_bytes`. Never blocks.
+  virtual absl::StatusOr<std::vector<Record>> ReadRange(uint64_t offset, size_t max_records,
+                                                        size_t max_bytes) const;
+
+  // The files behind the log, oldest first, for copying whole segments (a
+  // snapshot path). A segment's files only change while it is the last one.
+  struct SegmentInfo {
+    uint64_t base_offset = 0;
+    uint64_t next_offset = 0;
+    uint64_t store_bytes = 0;
+    std::filesystem::path store_path;
+    std::filesystem::path index_path;
+  };
+  virtual std::vector<SegmentInfo> Segments() const { return {}; }
+
   // Fsyncs, trims the active index to its used size and closes the files. Pending
   // waits are dropped without firing. Further calls fail with FailedPrecondition.
   virtual absl::Status Close() = 0;
+};
+
+// Iterates the whole log in offset order from a starting offset, a batch of
+// reads at a time; records appended later are returned by later calls. Not
+// thread-safe itself (one per consumer); the Log must outlive it.
+class LogReader {
+ public:
+  explicit LogReader(const Log& log, uint64_t from = 0) : log_(log), next_(from) {}
+
+  // The next record; std::nullopt when caught up with NextOffset(). If records
+  // below `from` were removed, it skips ahead to LowestOffset().
+  absl::StatusOr<std::optional<Record>> Next();
+  uint64_t next_offset() const { return next_; }
+
+ private:
+  const Log& log_;
+  uint64_t next_;
+  std::vector<Record> batch_;
+  size_t batch_pos_ = 0;
 };
 
 }  // namespace proglog::log

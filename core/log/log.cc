@@ -1,0 +1,586 @@
+// The Log implementation: segments, the writer queue with group commit, the
+// readable watermark and offset waits.
+//
+// Writing: appenders queue up; the one at the front becomes the leader, takes
+// every queued append (up to kMaxGroupBytes), writes them with one write per
+// segment touched and, for Durability::kAlways, one fdatasync, then answers
+// them all. Appends that arrive while the leader is in fdatasync wait in the
+// queue and share the next one.
+//
+// Reading: a record is readable once `readable_next_` (released by the leader
+// after the write and any fsync) passes its offset. Readers load it, copy the
+// current segment list under `view_mu_` (never held across I/O) and pread.
+#include "core/log/log.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/log/file_io.h"
+#include "core/log/record_format.h"
+#include "core/log/segment.h"
+#include "spdlog/spdlog.h"
+
+namespace proglog::log {
+namespace {
+
+using internal::FileDescriptor;
+using internal::Segment;
+using SegmentList = std::vector<std::shared_ptr<Segment>>;
+
+// A leader writes at most this much per group so one group's latency stays bounded.
+constexpr uint64_t kMaxGroupBytes = 4ull << 20;
+// Largest value the u32 frame length can describe.
+constexpr uint64_t kMaxRecordLimit = UINT32_MAX - internal::kBodyHeaderBytes;
+
+// One call to AppendBatch waiting in the writer queue.
+struct PendingAppend {
+  std::span<const Record> records;
+  uint64_t bytes = 0;
+  absl::StatusOr<uint64_t> result = absl::UnknownError("append not attempted");
+  bool done = false;  // guarded by the log's queue_mu_
+  absl::CondVar cv;
+};
+
+using Callbacks = std::vector<absl::AnyInvocable<void()>>;
+
+absl::Status ValidateOptions(const Options& o) {
+  if (o.max_index_bytes < internal::Index::kEntryBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_index_bytes must be at least ", internal::Index::kEntryBytes));
+  }
+  if (o.max_store_bytes == 0) return absl::InvalidArgumentError("max_store_bytes must be > 0");
+  if (o.max_record_bytes == 0 || o.max_record_bytes > kMaxRecordLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_record_bytes must be in [1, ", kMaxRecordLimit, "]"));
+  }
+  if (o.durability.mode == Durability::Mode::kInterval && o.durability.interval.count() <= 0) {
+    return absl::InvalidArgumentError("fsync interval must be > 0 ms");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<FileDescriptor> LockDirectory(const std::filesystem::path& dir) {
+  const std::filesystem::path path = dir / "LOCK";
+  absl::StatusOr<FileDescriptor> fd = internal::OpenFile(path, O_RDWR | O_CREAT);
+  if (!fd.ok()) return fd.status();
+  if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("log directory ", dir.string(), " is already open"));
+    }
+    return internal::FileError(errno, "lock", path);
+  }
+  return fd;
+}
+
+class LogImpl final : public Log {
+ public:
+  LogImpl(std::filesystem::path dir, Options options, FileDescriptor lock)
+      : dir_(std::move(dir)), options_(std::move(options)), lock_(std::move(lock)) {}
+  ~LogImpl() override {
+    if (!closed_.load()) Close().IgnoreError();
+  }
+
+  absl::Status Init();
+
+  absl::StatusOr<uint64_t> Append(const Record& record) override {
+    return AppendBatch(std::span<const Record>(&record, 1));
+  }
+  absl::StatusOr<uint64_t> AppendBatch(std::span<const Record> records) override;
+  absl::StatusOr<Record> Read(uint64_t offset) const override;
+  uint64_t LowestOffset() const override { return lowest_.load(std::memory_order_acquire); }
+  uint64_t NextOffset() const override { return readable_next_.load(std::memory_order_acquire); }
+  absl::Status Truncate(uint64_t lowest) override;
+  absl::StatusOr<int> EnforceRetention() override;
+  uint64_t WaitForOffset(uint64_t offset, absl::AnyInvocable<void()> ready) override;
+  bool CancelWait(uint64_t id) override;
+  uint64_t SizeBytes() const override;
+  absl::Status TruncateSuffix(uint64_t from) override;
+  std::vector<SegmentInfo> Segments() const override;
+  absl::Status Close() override;
+
+ private:
+  std::shared_ptr<const SegmentList> View() const {
+    absl::ReaderMutexLock l(&view_mu_);
+    return view_;
+  }
+  void PublishView() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  void WriteGroup(const std::vector<PendingAppend*>& group, Callbacks& ready)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status WriteRecords(const std::vector<PendingAppend*>& group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status Roll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status RemoveSuffixLocked(uint64_t from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status RemoveFront(size_t count) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::Status CheckWritable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Makes offsets below `next` readable and collects the waits that became due.
+  void Publish(uint64_t next, Callbacks& ready);
+
+  void FlushLoop();
+  void StopFlusher();
+
+  const std::filesystem::path dir_;
+  const Options options_;
+  FileDescriptor lock_;  // flock on dir_/LOCK for the log's lifetime
+
+  absl::Mutex queue_mu_;
+  std::deque<PendingAppend*> queue_ ABSL_GUARDED_BY(queue_mu_);
+
+  // Held by the leader while it writes, and by the other mutating calls.
+  // Readers never take it.
+  absl::Mutex write_mu_ ABSL_ACQUIRED_AFTER(queue_mu_);
+  SegmentList segments_ ABSL_GUARDED_BY(write_mu_);
+  uint64_t next_offset_ ABSL_GUARDED_BY(write_mu_) = 0;
+  bool write_closed_ ABSL_GUARDED_BY(write_mu_) = false;
+  // Set when a failed write could not be rolled back: later writes refuse.
+  absl::Status broken_ ABSL_GUARDED_BY(write_mu_);
+
+  // The readers' copy of `segments_`, replaced (never modified) by the writer.
+  mutable absl::Mutex view_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
+  std::shared_ptr<const SegmentList> view_ ABSL_GUARDED_BY(view_mu_);
+
+  std::atomic<uint64_t> lowest_{0};
+  std::atomic<uint64_t> readable_next_{0};
+  std::atomic<bool> closed_{false};
+
+  struct Wait {
+    uint64_t offset;
+    absl::AnyInvocable<void()> ready;
+  };
+  absl::Mutex waits_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
+  std::map<uint64_t, Wait> waits_ ABSL_GUARDED_BY(waits_mu_);                     // by id
+  std::multimap<uint64_t, uint64_t> waits_by_offset_ ABSL_GUARDED_BY(waits_mu_);  // offset -> id
+  uint64_t next_wait_id_ ABSL_GUARDED_BY(waits_mu_) = 1;
+
+  absl::Mutex flush_mu_;
+  bool stop_flush_ ABSL_GUARDED_BY(flush_mu_) = false;
+  std::thread flusher_;
+};
+
+absl::Status LogImpl::Init() {
+  std::vector<uint64_t> bases;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    if (std::optional<uint64_t> base = Segment::ParseStoreName(entry.path().filename().string())) {
+      bases.push_back(*base);
+    }
+  }
+  if (ec) return internal::FileError(ec.value(), "list", dir_);
+  std::sort(bases.begin(), bases.end());
+  const bool fresh = bases.empty();
+  if (fresh) bases.push_back(options_.initial_offset);
+
+  absl::MutexLock l(&write_mu_);
+  for (size_t i = 0; i < bases.size(); ++i) {
+    absl::StatusOr<std::shared_ptr<Segment>> segment =
+        Segment::Open(dir_, bases[i], options_, i + 1 == bases.size());
+    if (!segment.ok()) return segment.status();
+    if (!segments_.empty() && segments_.back()->NextOffset() != bases[i]) {
+      return absl::DataLossError(
+          absl::StrCat("missing records: ", segments_.back()->store_path().string(),
+                       " ends at offset ", segments_.back()->NextOffset(), " but ",
+                       (*segment)->store_path().string(), " starts at ", bases[i]));
+    }
+    segments_.push_back(*std::move(segment));
+  }
+  if (fresh) {
+    if (absl::Status s = internal::SyncDirectory(dir_); !s.ok()) return s;
+  }
+  next_offset_ = segments_.back()->NextOffset();
+  lowest_.store(segments_.front()->base());
+  readable_next_.store(next_offset_);
+  PublishView();
+  if (options_.durability.mode == Durability::Mode::kInterval) {
+    flusher_ = std::thread([this] { FlushLoop(); });
+  }
+  return absl::OkStatus();
+}
+
+void LogImpl::PublishView() {
+  auto view = std::make_shared<const SegmentList>(segments_);
+  absl::MutexLock l(&view_mu_);
+  view_ = std::move(view);
+}
+
+absl::Status LogImpl::CheckWritable() const {
+  if (write_closed_) return absl::FailedPreconditionError("log is closed");
+  return broken_;
+}
+
+absl::StatusOr<uint64_t> LogImpl::AppendBatch(std::span<const Record> records) {
+  if (records.empty()) return absl::InvalidArgumentError("no records to append");
+  PendingAppend self;
+  self.records = records;
+  for (const Record& r : records) {
+    if (r.value.empty()) return absl::InvalidArgumentError("record value is empty");
+    if (r.value.size() > options_.max_record_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("record value of ", r.value.size(),
+                                                     " bytes exceeds the maximum of ",
+                                                     options_.max_record_bytes, " bytes"));
+    }
+    self.bytes += internal::EncodedSize(r);
+  }
+  if (closed_.load()) return absl::FailedPreconditionError("log is closed");
+
+  std::vector<PendingAppend*> group;
+  {
+    absl::MutexLock l(&queue_mu_);
+    queue_.push_back(&self);
+    while (!self.done && queue_.front() != &self) self.cv.Wait(&queue_mu_);
+    if (self.done) return std::move(self.result);
+    // Leader: take everything queued behind us, within the group budget.
+    uint64_t bytes = 0;
+    for (PendingAppend* p : queue_) {
+      if (!group.empty() && bytes + p->bytes > kMaxGroupBytes) break;
+      group.push_back(p);
+      bytes += p->bytes;
+    }
+  }
+  Callbacks ready;
+  {
+    absl::MutexLock l(&write_mu_);
+    WriteGroup(group, ready);
+  }
+  {
+    absl::MutexLock l(&queue_mu_);
+    for (PendingAppend* p : group) {
+      queue_.pop_front();
+      p->done = true;
+      p->cv.Signal();
+    }
+    if (!queue_.empty()) queue_.front()->cv.Signal();
+  }
+  // Outside every lock: callbacks may call back into the log.
+  for (auto& fn : ready) fn();
+  return std::move(self.result);
+}
+
+void LogImpl::WriteGroup(const std::vector<PendingAppend*>& group, Callbacks& ready) {
+  absl::Status status = CheckWritable();
+  if (!status.ok()) {
+    for (PendingAppend* p : group) p->result = status;
+    return;
+  }
+  const uint64_t start = next_offset_;
+  status = WriteRecords(group);
+  if (status.ok() && options_.durability.mode == Durability::Mode::kAlways) {
+    status = segments_.back()->Sync();
+  }
+  if (!status.ok()) {
+    // All or nothing: drop whatever part of the group reached the files.
+    if (absl::Status undo = RemoveSuffixLocked(start); !undo.ok()) {
+      broken_ = absl::InternalError(
+          absl::StrCat("log left inconsistent by a failed rollback: ", undo.message()));
+      spdlog::error("log: {}", broken_.ToString());
+    }
+    for (PendingAppend* p : group) p->result = status;
+    return;
+  }
+  uint64_t first = start;
+  for (PendingAppend* p : group) {
+    p->result = first;
+    first += p->records.size();
+  }
+  Publish(next_offset_, ready);
+}
+
+absl::Status LogImpl::WriteRecords(const std::vector<PendingAppend*>& group) {
+  std::string frames;
+  std::vector<uint64_t> starts;
+  auto flush = [&]() -> absl::Status {
+    if (starts.empty()) return absl::OkStatus();
+    absl::Status s = segments_.back()->Append(frames, starts);
+    if (s.ok()) next_offset_ += starts.size();
+    frames.clear();
+    starts.clear();
+    return s;
+  };
+  for (PendingAppend* p : group) {
+    for (const Record& r : p->records) {
+      const uint64_t frame_bytes = internal::EncodedSize(r);
+      if (!segments_.back()->HasRoom(starts.size() + 1, frames.size() + frame_bytes)) {
+        if (absl::Status s = flush(); !s.ok()) return s;
+        if (absl::Status s = Roll(); !s.ok()) return s;
+      }
+      starts.push_back(frames.size());
+      internal::EncodeRecord(r, next_offset_ + starts.size() - 1, frames);
+    }
+  }
+  return flush();
+}
+
+absl::Status LogImpl::Roll() {
+  // The old segment is final from now on: make it durable once, here.
+  if (absl::Status s = segments_.back()->Sync(); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<Segment>> next =
+      Segment::Open(dir_, next_offset_, options_, /*active=*/true);
+  absl::Status status = next.status();
+  if (status.ok()) status = internal::SyncDirectory(dir_);
+  if (!status.ok()) {
+    // Do not leave half-made files behind (they would be read as a segment).
+    next = absl::CancelledError();
+    std::error_code ec;
+    std::filesystem::remove(dir_ / Segment::StoreName(next_offset_), ec);
+    std::filesystem::remove(dir_ / Segment::IndexName(next_offset_), ec);
+    return status;
+  }
+  segments_.push_back(*std::move(next));
+  PublishView();
+  return absl::OkStatus();
+}
+
+void LogImpl::Publish(uint64_t next, Callbacks& ready) {
+  readable_next_.store(next, std::memory_order_release);
+  absl::MutexLock l(&waits_mu_);
+  while (!waits_by_offset_.empty() && waits_by_offset_.begin()->first < next) {
+    auto it = waits_.find(waits_by_offset_.begin()->second);
+    ready.push_back(std::move(it->second.ready));
+    waits_.erase(it);
+    waits_by_offset_.erase(waits_by_offset_.begin());
+  }
+}
+
+absl::StatusOr<Record> LogImpl::Read(uint64_t offset) const {
+  if (closed_.load()) return absl::FailedPreconditionError("log is closed");
+  const uint64_t next = readable_next_.load(std::memory_order_acquire);
+  if (offset >= next) {
+    return absl::OutOfRangeError(
+        absl::StrCat("offset ", offset, " is past the end of the log (next offset ", next, ")"));
+  }
+  const uint64_t lowest = lowest_.load(std::memory_order_acquire);
+  auto below = [&] {
+    return absl::OutOfRangeError(
+        absl::StrCat("offset ", offset, " is below the lowest offset kept (", lowest, ")"));
+  };
+  if (offset < lowest) return below();
+  std::shared_ptr<const SegmentList> view = View();
+  if (view == nullptr) return absl::FailedPreconditionError("log is closed");
+  auto it = std::upper_bound(view->begin(), view->end(), offset,
+                             [](uint64_t o, const auto& s) { return o < s->base(); });
+  if (it == view->begin()) return below();
+  const Segment& segment = **std::prev(it);
+  if (offset >= segment.NextOffset()) {
+    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " was removed"));
+  }
+  absl::StatusOr<Record> record = segment.Read(offset);
+  if (!record.ok() && offset >= readable_next_.load(std::memory_order_acquire)) {
+    // TruncateSuffix removed it while we read.
+    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " was removed"));
+  }
+  return record;
+}
+
+uint64_t LogImpl::SizeBytes() const {
+  std::shared_ptr<const SegmentList> view = View();
+  uint64_t total = 0;
+  if (view != nullptr) {
+    for (const auto& s : *view) total += s->SizeBytes();
+  }
+  return total;
+}
+
+std::vector<Log::SegmentInfo> LogImpl::Segments() const {
+  std::vector<SegmentInfo> out;
+  std::shared_ptr<const SegmentList> view = View();
+  if (view == nullptr) return out;
+  const uint64_t readable = readable_next_.load(std::memory_order_acquire);
+  for (const auto& s : *view) {
+    out.push_back(SegmentInfo{s->base(), std::min(s->NextOffset(), std::max(readable, s->base())),
+                              s->SizeBytes(), s->store_path(), s->index_path()});
+  }
+  return out;
+}
+
+absl::Status LogImpl::RemoveFront(size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    if (absl::Status s = segments_.front()->Remove(); !s.ok()) return s;
+    segments_.erase(segments_.begin());
+    PublishView();
+    lowest_.store(segments_.front()->base(), std::memory_order_release);
+  }
+  if (count == 0) return absl::OkStatus();
+  return internal::SyncDirectory(dir_);
+}
+
+absl::Status LogImpl::Truncate(uint64_t lowest) {
+  absl::MutexLock l(&write_mu_);
+  if (write_closed_) return absl::FailedPreconditionError("log is closed");
+  size_t count = 0;
+  while (count + 1 < segments_.size() && segments_[count + 1]->base() <= lowest) ++count;
+  return RemoveFront(count);
+}
+
+absl::StatusOr<int> LogImpl::EnforceRetention() {
+  absl::MutexLock l(&write_mu_);
+  if (write_closed_) return absl::FailedPreconditionError("log is closed");
+  uint64_t total = 0;
+  for (const auto& s : segments_) total += s->SizeBytes();
+  const auto now = std::chrono::system_clock::now();
+  size_t count = 0;
+  while (count + 1 < segments_.size()) {
+    const Segment& oldest = *segments_[count];
+    bool expired = false;
+    if (options_.retention_age.count() > 0) {
+      absl::StatusOr<std::chrono::system_clock::time_point> last = oldest.LastWrite();
+      if (!last.ok()) return last.status();
+      expired = *last + options_.retention_age < now;
+    }
+    const bool over = options_.retention_bytes > 0 && total > options_.retention_bytes;
+    if (!expired && !over) break;
+    total -= oldest.SizeBytes();
+    ++count;
+  }
+  if (absl::Status s = RemoveFront(count); !s.ok()) return s;
+  return static_cast<int>(count);
+}
+
+absl::Status LogImpl::TruncateSuffix(uint64_t from) {
+  absl::MutexLock l(&write_mu_);
+  if (write_closed_) return absl::FailedPreconditionError("log is closed");
+  if (from < segments_.front()->base()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot truncate from ", from, ": below the lowest offset ", segments_.front()->base()));
+  }
+  return RemoveSuffixLocked(from);
+}
+
+absl::Status LogImpl::RemoveSuffixLocked(uint64_t from) {
+  if (from >= next_offset_ && from >= segments_.back()->NextOffset()) return absl::OkStatus();
+  // Lower the watermark first so that new readers stop at `from`.
+  if (readable_next_.load() > from) readable_next_.store(from, std::memory_order_release);
+  bool removed = false;
+  while (segments_.size() > 1 && segments_.back()->base() >= from) {
+    absl::Status s = segments_.back()->Remove();
+    segments_.pop_back();
+    removed = true;
+    if (!s.ok()) return s;
+  }
+  if (removed) PublishView();
+  if (absl::Status s = segments_.back()->TruncateFrom(from); !s.ok()) return s;
+  next_offset_ = from;
+  if (absl::Status s = segments_.back()->Sync(); !s.ok()) return s;
+  return removed ? internal::SyncDirectory(dir_) : absl::OkStatus();
+}
+
+uint64_t LogImpl::WaitForOffset(uint64_t offset, absl::AnyInvocable<void()> ready) {
+  uint64_t id;
+  {
+    absl::MutexLock l(&waits_mu_);
+    id = next_wait_id_++;
+    // Checked under waits_mu_: Publish raises the watermark before taking it,
+    // so a wait registered here cannot be missed.
+    if (offset >= readable_next_.load(std::memory_order_acquire)) {
+      if (closed_.load()) return id;  // never fires: Close drops waits
+      waits_.emplace(id, Wait{offset, std::move(ready)});
+      waits_by_offset_.emplace(offset, id);
+      return id;
+    }
+  }
+  ready();
+  return id;
+}
+
+bool LogImpl::CancelWait(uint64_t id) {
+  absl::AnyInvocable<void()> dropped;  // destroyed outside the lock
+  absl::MutexLock l(&waits_mu_);
+  auto it = waits_.find(id);
+  if (it == waits_.end()) return false;
+  auto [lo, hi] = waits_by_offset_.equal_range(it->second.offset);
+  for (auto w = lo; w != hi; ++w) {
+    if (w->second == id) {
+      waits_by_offset_.erase(w);
+      break;
+    }
+  }
+  dropped = std::move(it->second.ready);
+  waits_.erase(it);
+  return true;
+}
+
+void LogImpl::FlushLoop() {
+  const absl::Duration interval = absl::FromChrono(options_.durability.interval);
+  absl::MutexLock l(&flush_mu_);
+  absl::Time deadline = absl::Now() + interval;
+  while (!stop_flush_) {
+    const bool stop =
+        flush_mu_.AwaitWithDeadline(absl::Condition(
+                                        +[](bool* stop) { return *stop; }, &stop_flush_),
+                                    deadline);
+    if (stop) break;
+    deadline = absl::Now() + interval;
+    std::shared_ptr<const SegmentList> view = View();
+    if (view == nullptr) continue;
+    std::shared_ptr<Segment> active = view->back();
+    flush_mu_.Unlock();
+    if (absl::Status s = active->Sync(); !s.ok()) spdlog::error("log: {}", s.ToString());
+    flush_mu_.Lock();
+  }
+}
+
+void LogImpl::StopFlusher() {
+  {
+    absl::MutexLock l(&flush_mu_);
+    stop_flush_ = true;
+  }
+  if (flusher_.joinable()) flusher_.join();
+}
+
+absl::Status LogImpl::Close() {
+  {
+    absl::MutexLock l(&write_mu_);
+    if (write_closed_) return absl::FailedPreconditionError("log is closed");
+    write_closed_ = true;
+    closed_.store(true);
+  }
+  StopFlusher();
+  absl::Status status;
+  SegmentList segments;
+  {
+    absl::MutexLock l(&write_mu_);
+    if (!segments_.empty()) status = segments_.back()->Sync();
+    segments.swap(segments_);
+    absl::MutexLock v(&view_mu_);
+    view_.reset();
+  }
+  std::map<uint64_t, Wait> dropped;
+  {
+    absl::MutexLock l(&waits_mu_);
+    dropped.swap(waits_);
+    waits_by_offset_.clear();
+  }
+  // Segments trim their index files as the last reference goes.
+  segments.clear();
+  lock_.Reset();
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::filesystem::path& dir, Options options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return internal::FileError(ec.value(), "create directory", dir);
+  absl::StatusOr<FileDescriptor> lock = LockDirectory(dir);
+  if (!lock.ok()) return lock.status();
+  auto log = std::make_unique<LogImpl>(dir, std::move(options), *std::move(lock));
+  if (absl::Status s = log->Init(); !s.ok()) {
+    log->Close().IgnoreError();
+    return s;
+  }
+  return log;
+}
+
+}  // namespace proglog::log

@@ -1,0 +1,172 @@
+#include "core/log/store.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "core/log/crc32c.h"
+#include "core/log/record_format.h"
+
+namespace proglog::log::internal {
+namespace {
+
+// Sequential reads for Scan through one reusable buffer, so recovery costs a
+// few large reads rather than two small ones per record.
+class ChunkReader {
+ public:
+  ChunkReader(int fd, const std::filesystem::path& path, uint64_t file_bytes)
+      : fd_(fd), path_(path), file_bytes_(file_bytes) {}
+
+  // Up to `n` bytes at `pos` (fewer only at the end of the file).
+  absl::StatusOr<std::string_view> Get(uint64_t pos, size_t n) {
+    n = static_cast<size_t>(std::min<uint64_t>(n, file_bytes_ - pos));
+    if (pos < start_ || pos + n > start_ + filled_) {
+      const size_t want =
+          static_cast<size_t>(std::min<uint64_t>(std::max(n, kChunk), file_bytes_ - pos));
+      buf_.resize(want);
+      absl::StatusOr<size_t> got = PreadUpTo(fd_, buf_.data(), want, pos, path_);
+      if (!got.ok()) return got.status();
+      start_ = pos;
+      filled_ = *got;
+      n = std::min(n, filled_);
+    }
+    return std::string_view(buf_.data() + (pos - start_), n);
+  }
+
+  // True if every byte from `pos` to the end of the file is zero.
+  absl::StatusOr<bool> RestIsZero(uint64_t pos) {
+    while (pos < file_bytes_) {
+      absl::StatusOr<std::string_view> chunk = Get(pos, kChunk);
+      if (!chunk.ok()) return chunk.status();
+      if (chunk->empty()) return true;
+      if (std::any_of(chunk->begin(), chunk->end(), [](char c) { return c != 0; })) return false;
+      pos += chunk->size();
+    }
+    return true;
+  }
+
+ private:
+  static constexpr size_t kChunk = 1 << 20;
+  const int fd_;
+  const std::filesystem::path& path_;
+  const uint64_t file_bytes_;
+  std::string buf_;
+  uint64_t start_ = 0;
+  size_t filled_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path) {
+  absl::StatusOr<FileDescriptor> fd = OpenFile(path, O_RDWR | O_CREAT);
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<uint64_t> size = FileSize(fd->get(), path);
+  if (!size.ok()) return size.status();
+  return std::unique_ptr<Store>(new Store(path, std::move(*fd), *size));
+}
+
+absl::Status Store::Corrupt(uint64_t pos, std::string_view why) const {
+  return absl::DataLossError(
+      absl::StrCat("corrupt record in ", path_.string(), " at byte ", pos, ": ", std::string(why)));
+}
+
+absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset) const {
+  ScanResult result;
+  result.file_bytes = Size();
+  ChunkReader reader(fd_.get(), path_, result.file_bytes);
+  uint64_t pos = 0;
+  // A bad frame is a torn tail only when nothing but zeros follows it.
+  auto tail_or_corrupt = [&](std::string_view why) -> absl::Status {
+    absl::StatusOr<bool> zero = reader.RestIsZero(pos);
+    if (!zero.ok()) return zero.status();
+    return *zero ? absl::OkStatus() : Corrupt(pos, why);
+  };
+  while (pos < result.file_bytes) {
+    if (result.file_bytes - pos < kFrameHeaderBytes) break;  // partial header
+    absl::StatusOr<std::string_view> head = reader.Get(pos, kFrameHeaderBytes);
+    if (!head.ok()) return head.status();
+    const FrameHeader header = DecodeFrameHeader(*head);
+    if (header.body_length < kBodyHeaderBytes) {
+      if (absl::Status s = tail_or_corrupt("invalid length"); !s.ok()) return s;
+      break;
+    }
+    const uint64_t end = pos + kFrameHeaderBytes + header.body_length;
+    if (end > result.file_bytes) break;  // partial record
+    absl::StatusOr<std::string_view> body = reader.Get(pos + kFrameHeaderBytes, header.body_length);
+    if (!body.ok()) return body.status();
+    if (FrameCrc(header.body_length, *body) != header.crc) {
+      if (end == result.file_bytes) break;  // the last record is torn
+      if (absl::Status s = tail_or_corrupt("checksum mismatch"); !s.ok()) return s;
+      break;
+    }
+    const uint64_t want = base_offset + result.positions.size();
+    const uint64_t got = GetFixed64(body->data());
+    if (got != want) {
+      return Corrupt(pos, absl::StrCat("holds offset ", got, ", expected ", want));
+    }
+    result.positions.push_back(pos);
+    pos = end;
+  }
+  result.valid_bytes = pos;
+  return result;
+}
+
+absl::Status Store::Append(std::string_view frames) {
+  const uint64_t size = Size();
+  absl::Status status = PwriteAll(fd_.get(), frames, size, path_);
+  if (!status.ok()) {
+    // Cut off any partial write so the file ends on a record boundary.
+    absl::Status undo = TruncateFile(fd_.get(), size, path_);
+    if (!undo.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat(status.message(), "; rollback failed: ", undo.message()));
+    }
+    return status;
+  }
+  size_.store(size + frames.size(), std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status Store::Truncate(uint64_t size) {
+  if (absl::Status s = TruncateFile(fd_.get(), size, path_); !s.ok()) return s;
+  size_.store(size, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status Store::Sync() const { return SyncData(fd_.get(), path_); }
+
+absl::StatusOr<Record> Store::Read(uint64_t pos, uint64_t offset) const {
+  // One pread covers small records; bigger values get a second, exact pread.
+  constexpr size_t kFirstRead = 4096;
+  char first[kFirstRead];
+  absl::StatusOr<size_t> got = PreadUpTo(fd_.get(), first, kFirstRead, pos, path_);
+  if (!got.ok()) return got.status();
+  if (*got < kRecordOverhead) return Corrupt(pos, "record cut short");
+  const FrameHeader header = DecodeFrameHeader(std::string_view(first, kFrameHeaderBytes));
+  if (header.body_length < kBodyHeaderBytes) return Corrupt(pos, "invalid length");
+  const size_t frame_bytes = kFrameHeaderBytes + header.body_length;
+  const std::string_view body_head(first + kFrameHeaderBytes, kBodyHeaderBytes);
+  Record record = DecodeBody(body_head);
+  uint32_t crc;
+  if (frame_bytes <= *got) {
+    const std::string_view body(first + kFrameHeaderBytes, header.body_length);
+    record.value.assign(body.substr(kBodyHeaderBytes));
+    crc = FrameCrc(header.body_length, body);
+  } else {
+    record.value.resize(header.body_length - kBodyHeaderBytes);
+    absl::StatusOr<size_t> n = PreadUpTo(fd_.get(), record.value.data(), record.value.size(),
+                                         pos + kRecordOverhead, path_);
+    if (!n.ok()) return n.status();
+    if (*n != record.value.size()) return Corrupt(pos, "record cut short");
+    crc = Crc32cExtend(FrameCrc(header.body_length, body_head), record.value);
+  }
+  if (crc != header.crc) return Corrupt(pos, "checksum mismatch");
+  if (record.offset != offset) {
+    return Corrupt(pos, absl::StrCat("holds offset ", record.offset, ", expected ", offset));
+  }
+  return record;
+}
+
+}  // namespace proglog::log::internal

@@ -1,0 +1,51 @@
+// Helpers shared by the storage engine tests: a scratch directory and a few
+// shorthands for opening logs and building records.
+#ifndef PROGLOG_TESTS_LOG_TEST_UTIL_H_
+#define PROGLOG_TESTS_LOG_TEST_UTIL_H_
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/log/log.h"
+#include "gtest/gtest.h"
+
+namespace proglog::log::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const char* tmp = getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/proglog-log-XXXXXX";
+    path_ = mkdtemp(pattern.data());
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline Record Value(std::string v) {
+  Record r;
+  r.value = std::move(v);
+  return r;
+}
+
+// Small segments so tests roll often.
+inline Options SmallOptions() {
+  Options o;
+  o.max_store_bytes = 1024;
+  o.max_index_bytes = 10 * 12;
+  o.durability.mode = Durability::Mode::kNever;
+  return o;
+}
+
+}  // namespace proglog::log::testing
+
+#endif  // PROGLOG_TESTS_LOG_TEST_UTIL_H_
