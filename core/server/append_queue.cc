@@ -11,15 +11,11 @@ AppendQueue::AppendQueue(log::Log* log, size_t max_batch_bytes)
 
 AppendQueue::~AppendQueue() { Stop(); }
 
-void AppendQueue::Submit(std::string value, Completion done) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!stopping_) {
-      queue_.push_back(Pending{std::move(value), std::move(done)});
-      return;
-    }
-  }
-  done(absl::UnavailableError("server is shutting down"));
+absl::Status AppendQueue::Submit(std::string value, Completion done) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("server is shutting down");
+  queue_.push_back(Pending{std::move(value), std::move(done)});
+  return absl::OkStatus();
 }
 
 void AppendQueue::Stop() {

@@ -35,9 +35,10 @@ class AppendQueue {
   AppendQueue(const AppendQueue&) = delete;
   AppendQueue& operator=(const AppendQueue&) = delete;
 
-  // Queues `value`; `done` later receives its offset or the append's error.
-  // After Stop() has begun, `done` runs at once with Unavailable.
-  void Submit(std::string value, Completion done);
+  // Queues `value`; `done` later receives its offset or the append's error, on
+  // the queue's thread. After Stop() has begun it returns Unavailable and drops
+  // `done` uncalled, so callers may submit while holding their own locks.
+  absl::Status Submit(std::string value, Completion done);
   // Appends everything already queued, then joins the thread. Idempotent.
   void Stop();
 

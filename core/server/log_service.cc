@@ -63,38 +63,34 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
   }
 
   void OnReadDone(bool ok) override {
-    std::string value;
-    uint64_t seq = 0;
-    bool submit = false;
-    {
-      absl::MutexLock lock(&mu_);
-      reading_ = false;
-      if (!ok) {
-        read_closed_ = true;
-        PumpLocked();
-        return;
-      }
-      if (finished_ || failed_) return;
-      absl::Status valid = service_->ValidateValue(request_);
-      slots_.emplace_back();
-      seq = head_seq_ + slots_.size() - 1;
-      if (!valid.ok()) {
-        slots_.back().ready = true;
-        slots_.back().status = std::move(valid);
-        failed_ = true;
-        PumpLocked();
-        return;
-      }
-      value = std::move(*request_.mutable_record()->mutable_value());
-      submit = true;
-      MaybeReadLocked();
+    absl::MutexLock lock(&mu_);
+    reading_ = false;
+    if (!ok) {
+      read_closed_ = true;
+      PumpLocked();
+      return;
     }
-    if (submit) {
-      service_->appends()->Submit(
-          std::move(value), [self = shared_from_this(), seq](absl::StatusOr<uint64_t> offset) {
+    if (finished_ || failed_) return;
+    slots_.emplace_back();
+    const uint64_t seq = head_seq_ + slots_.size() - 1;
+    absl::Status accepted = service_->ValidateValue(request_);
+    if (accepted.ok()) {
+      // Submitted under mu_: the next read cannot complete and overtake this one,
+      // so the stream's offsets increase in request order.
+      accepted = service_->appends()->Submit(
+          std::move(*request_.mutable_record()->mutable_value()),
+          [self = shared_from_this(), seq](absl::StatusOr<uint64_t> offset) {
             self->OnAppended(seq, std::move(offset));
           });
     }
+    if (!accepted.ok()) {
+      slots_.back().ready = true;
+      slots_.back().status = std::move(accepted);
+      failed_ = true;
+      PumpLocked();
+      return;
+    }
+    MaybeReadLocked();
   }
 
   void OnWriteDone(bool ok) override {
@@ -478,10 +474,12 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
     return reactor;
   }
   // The request is const; its value is copied once into the queue.
-  appends_->Submit(request->record().value(), [reactor, response](absl::StatusOr<uint64_t> offset) {
-    if (offset.ok()) response->set_offset(*offset);
-    reactor->Finish(ToGrpcStatus(offset.status()));
-  });
+  absl::Status queued = appends_->Submit(request->record().value(),
+                                         [reactor, response](absl::StatusOr<uint64_t> offset) {
+                                           if (offset.ok()) response->set_offset(*offset);
+                                           reactor->Finish(ToGrpcStatus(offset.status()));
+                                         });
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;
 }
 

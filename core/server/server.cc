@@ -73,8 +73,9 @@ std::string Server::Address() const { return absl::StrCat(host_, ":", port_); }
 void Server::Shutdown() {
   std::call_once(shutdown_once_, [this] {
     if (grpc_server_ != nullptr) {
-      grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+      // Refuse first, then report it: once health says NOT_SERVING, no new RPC is accepted.
       service_->BeginShutdown();
+      grpc_server_->GetHealthCheckService()->SetServingStatus(false);
       grpc_server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
       grpc_server_->Wait();
     }

@@ -52,6 +52,31 @@ ProduceRequest MakeProduce(std::string value) {
   return request;
 }
 
+// Calls a unary method by name with raw bytes, the way a generic tool does.
+grpc::Status GenericUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                          const std::string& request_bytes, std::string* response_bytes) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::CompletionQueue queue;
+  auto call = stub.PrepareUnaryCall(&context, method, request, &queue);
+  call->StartCall();
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  queue.Next(&tag, &ok);
+  std::vector<grpc::Slice> slices;
+  if (status.ok() && response.Dump(&slices).ok()) {
+    for (const auto& s : slices)
+      response_bytes->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return status;
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -373,16 +398,22 @@ TEST_F(ServerTest, ShutdownLetsInFlightProducesFinishAndRefusesNewOnes) {
     server_->Shutdown();
     stopped.store(true);
   });
-  // A new RPC is refused while the old one is still held in the log.
-  auto fresh = logpb::v1::Log::NewStub(
-      grpc::CreateChannel(server_->Address(), grpc::InsecureChannelCredentials()));
+  // Once health stops saying SERVING, a new RPC is refused while the old one is
+  // still held in the log.
+  auto fresh = grpc::CreateChannel(server_->Address(), grpc::InsecureChannelCredentials());
   ASSERT_TRUE(PollUntil([&] {
-    grpc::ClientContext probe;
-    probe.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    ProduceResponse ignored;
-    grpc::Status status = fresh->Produce(&probe, MakeProduce("late"), &ignored);
-    return status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    std::string health;
+    grpc::Status status = GenericUnary(fresh, "/grpc.health.v1.Health/Check", "", &health);
+    return !status.ok() || health != std::string("\x08\x01", 2);
   }));
+  {
+    grpc::ClientContext probe;
+    probe.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ProduceResponse ignored;
+    grpc::Status status =
+        logpb::v1::Log::NewStub(fresh)->Produce(&probe, MakeProduce("late"), &ignored);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  }
   EXPECT_FALSE(stopped.load());
   EXPECT_FALSE(unary_done.load());
   log_->HoldAppends(false);
@@ -432,31 +463,6 @@ TEST_F(ServerTest, AuthorizerSeesEachActionAndItsRefusalReachesTheClient) {
   EXPECT_EQ(log_->NextOffset(), 0u);
   absl::MutexLock lock(&mu);
   EXPECT_EQ(seen, (std::vector<std::string>{"[]produce", "[]produce", "[]consume"}));
-}
-
-// Calls a unary method by name with raw bytes, the way a generic tool does.
-grpc::Status GenericUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                          const std::string& request_bytes, std::string* response_bytes) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Slice slice(request_bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  grpc::CompletionQueue queue;
-  auto call = stub.PrepareUnaryCall(&context, method, request, &queue);
-  call->StartCall();
-  grpc::Status status;
-  call->Finish(&response, &status, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  queue.Next(&tag, &ok);
-  std::vector<grpc::Slice> slices;
-  if (status.ok() && response.Dump(&slices).ok()) {
-    for (const auto& s : slices)
-      response_bytes->append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return status;
 }
 
 TEST_F(ServerTest, HealthServiceReportsServing) {
