@@ -29,12 +29,14 @@
 #include "core/log/file_io.h"
 #include "core/log/record_format.h"
 #include "core/log/segment.h"
+#include "core/log/testing_hooks.h"
 #include "spdlog/spdlog.h"
 
 namespace proglog::log {
 namespace {
 
 using internal::FileDescriptor;
+using internal::RunBeforeGroupSyncHook;
 using internal::Segment;
 using SegmentList = std::vector<std::shared_ptr<Segment>>;
 
@@ -108,6 +110,7 @@ class LogImpl final : public Log {
   uint64_t SizeBytes() const override;
   absl::Status TruncateSuffix(uint64_t from) override;
   std::vector<SegmentInfo> Segments() const override;
+  Stats GetStats() const override;
   absl::Status Close() override;
 
  private:
@@ -130,12 +133,16 @@ class LogImpl final : public Log {
 
   void FlushLoop();
   void StopFlusher();
+  absl::Status SyncSegment(const Segment& segment) {
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    return segment.Sync();
+  }
 
   const std::filesystem::path dir_;
   const Options options_;
   FileDescriptor lock_;  // flock on dir_/LOCK for the log's lifetime
 
-  absl::Mutex queue_mu_;
+  mutable absl::Mutex queue_mu_;
   std::deque<PendingAppend*> queue_ ABSL_GUARDED_BY(queue_mu_);
 
   // Held by the leader while it writes, and by the other mutating calls.
@@ -154,6 +161,13 @@ class LogImpl final : public Log {
   std::atomic<uint64_t> lowest_{0};
   std::atomic<uint64_t> readable_next_{0};
   std::atomic<bool> closed_{false};
+
+  // Stats counters.
+  std::atomic<uint64_t> appends_{0};
+  std::atomic<uint64_t> records_{0};
+  std::atomic<uint64_t> groups_{0};
+  std::atomic<uint64_t> syncs_{0};
+  uint64_t torn_bytes_dropped_ = 0;  // set once by Init
 
   struct Wait {
     uint64_t offset;
@@ -193,6 +207,7 @@ absl::Status LogImpl::Init() {
                        " ends at offset ", segments_.back()->NextOffset(), " but ",
                        (*segment)->store_path().string(), " starts at ", bases[i]));
     }
+    torn_bytes_dropped_ += (*segment)->torn_bytes_dropped();
     segments_.push_back(*std::move(segment));
   }
   if (fresh) {
@@ -276,7 +291,8 @@ void LogImpl::WriteGroup(const std::vector<PendingAppend*>& group, Callbacks& re
   const uint64_t start = next_offset_;
   status = WriteRecords(group);
   if (status.ok() && options_.durability.mode == Durability::Mode::kAlways) {
-    status = segments_.back()->Sync();
+    RunBeforeGroupSyncHook();
+    status = SyncSegment(*segments_.back());
   }
   if (!status.ok()) {
     // All or nothing: drop whatever part of the group reached the files.
@@ -293,6 +309,9 @@ void LogImpl::WriteGroup(const std::vector<PendingAppend*>& group, Callbacks& re
     p->result = first;
     first += p->records.size();
   }
+  groups_.fetch_add(1, std::memory_order_relaxed);
+  appends_.fetch_add(group.size(), std::memory_order_relaxed);
+  records_.fetch_add(next_offset_ - start, std::memory_order_relaxed);
   Publish(next_offset_, ready);
 }
 
@@ -323,7 +342,7 @@ absl::Status LogImpl::WriteRecords(const std::vector<PendingAppend*>& group) {
 
 absl::Status LogImpl::Roll() {
   // The old segment is final from now on: make it durable once, here.
-  if (absl::Status s = segments_.back()->Sync(); !s.ok()) return s;
+  if (absl::Status s = SyncSegment(*segments_.back()); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<Segment>> next =
       Segment::Open(dir_, next_offset_, options_, /*active=*/true);
   absl::Status status = next.status();
@@ -403,6 +422,18 @@ std::vector<Log::SegmentInfo> LogImpl::Segments() const {
   return out;
 }
 
+Log::Stats LogImpl::GetStats() const {
+  Stats stats;
+  stats.appends = appends_.load(std::memory_order_relaxed);
+  stats.records = records_.load(std::memory_order_relaxed);
+  stats.groups = groups_.load(std::memory_order_relaxed);
+  stats.syncs = syncs_.load(std::memory_order_relaxed);
+  stats.torn_bytes_dropped = torn_bytes_dropped_;
+  absl::MutexLock l(&queue_mu_);
+  stats.queued = queue_.size();
+  return stats;
+}
+
 absl::Status LogImpl::RemoveFront(size_t count) {
   for (size_t i = 0; i < count; ++i) {
     if (absl::Status s = segments_.front()->Remove(); !s.ok()) return s;
@@ -470,7 +501,7 @@ absl::Status LogImpl::RemoveSuffixLocked(uint64_t from) {
   if (removed) PublishView();
   if (absl::Status s = segments_.back()->TruncateFrom(from); !s.ok()) return s;
   next_offset_ = from;
-  if (absl::Status s = segments_.back()->Sync(); !s.ok()) return s;
+  if (absl::Status s = SyncSegment(*segments_.back()); !s.ok()) return s;
   return removed ? internal::SyncDirectory(dir_) : absl::OkStatus();
 }
 
@@ -524,7 +555,7 @@ void LogImpl::FlushLoop() {
     if (view == nullptr) continue;
     std::shared_ptr<Segment> active = view->back();
     flush_mu_.Unlock();
-    if (absl::Status s = active->Sync(); !s.ok()) spdlog::error("log: {}", s.ToString());
+    if (absl::Status s = SyncSegment(*active); !s.ok()) spdlog::error("log: {}", s.ToString());
     flush_mu_.Lock();
   }
 }
@@ -549,7 +580,7 @@ absl::Status LogImpl::Close() {
   SegmentList segments;
   {
     absl::MutexLock l(&write_mu_);
-    if (!segments_.empty()) status = segments_.back()->Sync();
+    if (!segments_.empty()) status = SyncSegment(*segments_.back());
     segments.swap(segments_);
     absl::MutexLock v(&view_mu_);
     view_.reset();

@@ -132,6 +132,17 @@ class Log {
   };
   virtual std::vector<SegmentInfo> Segments() const { return {}; }
 
+  // Counters since Open, for benchmarks, metrics and tests.
+  struct Stats {
+    uint64_t appends = 0;             // acknowledged Append/AppendBatch calls
+    uint64_t records = 0;             // acknowledged records
+    uint64_t groups = 0;              // writer groups (one write pass each)
+    uint64_t syncs = 0;               // fdatasync calls on store files
+    uint64_t queued = 0;              // appends waiting for the writer right now
+    uint64_t torn_bytes_dropped = 0;  // cut from a torn tail on Open
+  };
+  virtual Stats GetStats() const { return {}; }
+
   // Fsyncs, trims the active index to its used size and closes the files. Pending
   // waits are dropped without firing. Further calls fail with FailedPrecondition.
   virtual absl::Status Close() = 0;

@@ -74,8 +74,10 @@ absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::pa
     spdlog::info("log: rebuilt {} of {} entries of {} from its store", rewritten, entries,
                  (*index)->path().string());
   }
-  return std::shared_ptr<Segment>(
+  std::shared_ptr<Segment> segment(
       new Segment(base, options, std::move(*store), std::move(*index), entries));
+  segment->torn_bytes_dropped_ = scan->file_bytes - scan->valid_bytes;
+  return segment;
 }
 
 Segment::~Segment() {

@@ -46,6 +46,8 @@ class Segment {
   uint64_t base() const { return base_; }
   uint64_t NextOffset() const { return base_ + entries_.load(std::memory_order_acquire); }
   uint64_t SizeBytes() const { return store_->Size(); }
+  // Bytes of torn tail that Open cut off.
+  uint64_t torn_bytes_dropped() const { return torn_bytes_dropped_; }
   const std::filesystem::path& store_path() const { return store_->path(); }
   const std::filesystem::path& index_path() const { return index_->path(); }
   // When the last record was written (the store's modification time).
@@ -81,6 +83,7 @@ class Segment {
   const std::unique_ptr<Index> index_;
   std::atomic<uint64_t> entries_;
   bool removed_ = false;  // writer only
+  uint64_t torn_bytes_dropped_ = 0;
 };
 
 }  // namespace proglog::log::internal
