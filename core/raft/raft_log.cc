@@ -107,7 +107,7 @@ absl::StatusOr<std::vector<Entry>> RaftLog::Slice(uint64_t lo, uint64_t hi, size
                                                   uint64_t max_bytes) const {
   if (lo < FirstIndex()) return absl::OutOfRangeError(absl::StrCat("index ", lo, " compacted"));
   if (hi > LastIndex() + 1) return absl::NotFoundError("slice past end");
-  hi = std::min<uint64_t>(hi, lo + std::max<size_t>(max_count, 1));
+  if (max_count < hi - lo) hi = lo + std::max<size_t>(max_count, 1);
   std::vector<Entry> out;
   if (lo >= hi) return out;
   uint64_t bytes = 0;

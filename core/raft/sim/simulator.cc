@@ -1,0 +1,818 @@
+#include "core/raft/sim/simulator.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <random>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/raft/offset_translator.h"
+#include "core/raft/storage.h"
+
+namespace proglog::raft::sim {
+namespace {
+
+constexpr uint64_t kNever = UINT64_MAX;
+
+uint64_t Mix(uint64_t h, uint64_t v) {
+  uint64_t z = h ^ (v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2));
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t HashBytes(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+void PutU64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetU64(std::string_view in, size_t at) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(in[at + i])) << (8 * i);
+  return v;
+}
+
+// One client operation, stamped with event counters for the linearizability check.
+struct Op {
+  bool is_read = false;
+  uint64_t invoke = 0;
+  uint64_t response = kNever;
+  // Writes.
+  std::string value;
+  uint64_t index = 0;  // where the leader put it
+  uint64_t term = 0;
+  bool acked = false;
+  uint64_t log_offset = kNever;  // user offset it was applied at, if ever
+  // Reads.
+  uint64_t read_index = 0;
+  uint64_t result = 0;  // records visible to the read
+};
+
+struct InFlight {
+  uint64_t at;
+  uint64_t seq;
+  Message msg;
+  bool operator>(const InFlight& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+};
+
+// What the state machine looks like right after applying an index.
+struct AppliedRecord {
+  uint64_t term = 0;
+  EntryType type = EntryType::kNormal;
+  uint64_t data_hash = 0;
+  uint64_t next_offset = 0;
+  uint64_t sm_hash = 0;
+};
+
+struct Node {
+  uint64_t id = 0;
+  std::unique_ptr<MemoryStorage> storage;
+  std::unique_ptr<Raft> raft;
+  bool up = true;
+  uint64_t down_until = 0;
+  int tick_phase = 0;
+  std::optional<Ready> pending;  // written to storage, not yet synced
+
+  // The replicated state machine: the user log, summarised by its length and a hash chain.
+  OffsetTranslator translator;
+  uint64_t sm_hash = 0;
+  uint64_t applied = 0;
+
+  std::map<uint64_t, size_t> proposals;                    // raft index -> op
+  std::map<uint64_t, size_t> reads;                        // context -> op
+  std::vector<std::pair<uint64_t, size_t>> reads_waiting;  // (read index, op)
+
+  // Checker state.
+  uint64_t chain_base = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> chain;  // (term, prefix hash) from chain_base
+  bool chain_anchored = false;
+  uint64_t seen_commit = 0;
+  uint64_t lead_term = 0, lead_last = 0, lead_last_term = 0;
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const SimOptions& o) : opt_(o), rng_(o.seed) {}
+  SimResult Run();
+
+ private:
+  double Uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
+  uint64_t Rand(uint64_t lo, uint64_t hi) {  // inclusive
+    return std::uniform_int_distribution<uint64_t>(lo, hi)(rng_);
+  }
+  uint64_t Stamp() { return ++clock_; }
+  void Violation(std::string what) {
+    if (result_.ok) {
+      result_.ok = false;
+      result_.violation = absl::StrCat("t=", now_, ": ", what);
+    }
+  }
+  Node& N(uint64_t id) { return nodes_[id - 1]; }
+
+  Config NodeConfig(uint64_t id) const;
+  void StartNode(Node& n);
+  void Crash(Node& n);
+  void RestoreStateMachine(Node& n, const Snapshot& snap);
+
+  void Deliver();
+  void TickNodes();
+  void Faults();
+  void ClientOps();
+  void Compaction();
+  void Transfers();
+  void Membership();
+  void ProcessReadies();
+  void WriteReady(Node& n, const Ready& rd);
+  void CompleteReady(Node& n);
+  void SendAll(const std::vector<Message>& msgs);
+  void Apply(Node& n, const Entry& e);
+  void FinishReads(Node& n);
+  Node* Leader();
+  void Heal();
+  bool LivenessDone();
+
+  void CheckStep();
+  void CheckLogMatching(Node& n);
+  void CheckCommits(Node& n);
+  void FinalChecks();
+  void CheckLinearizable();
+  bool Member(uint64_t id);
+
+  SimOptions opt_;
+  std::mt19937_64 rng_;
+  SimResult result_;
+  uint64_t now_ = 0;
+  uint64_t clock_ = 0;
+  uint64_t seq_ = 0;
+  std::vector<Node> nodes_;
+  std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> net_;
+  std::vector<std::vector<bool>> blocked_;  // blocked_[from][to]
+  uint64_t partition_until_ = 0;
+  bool partitioned_ = false;
+  bool healing_ = false;
+  double loss_, dup_, reorder_;
+
+  std::vector<Op> ops_;
+  std::map<std::string, size_t> op_of_value_;
+  std::optional<size_t> marker_;
+  uint64_t marker_node_ = 0;
+
+  std::map<uint64_t, uint64_t> leader_of_term_;
+  std::map<uint64_t, AppliedRecord> applied_;                      // index -> record
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> prefix_hash_;  // (index, term) -> hash
+  std::map<uint64_t, uint64_t> committed_term_;                    // index -> term
+  std::map<uint64_t, uint64_t> commit_seen_in_term_;               // term -> max commit index
+};
+
+Config Simulation::NodeConfig(uint64_t id) const {
+  Config c;
+  c.id = id;
+  c.election_tick = 10;
+  c.heartbeat_tick = 2;
+  c.max_entries_per_message = opt_.batching ? 64 : 1;
+  c.max_inflight_messages = opt_.pipelining ? 8 : 1;
+  c.snapshot_chunk_bytes = 5;  // small, so every snapshot travels in several chunks
+  c.learner_max_lag = 8;
+  c.random_seed = opt_.seed;
+  c.bugs = opt_.bugs;
+  return c;
+}
+
+void Simulation::StartNode(Node& n) {
+  auto raft = Raft::Create(NodeConfig(n.id), n.storage.get());
+  if (!raft.ok()) {
+    Violation(absl::StrCat("node ", n.id, " failed to start: ", raft.status().ToString()));
+    return;
+  }
+  n.raft = std::move(*raft);
+  n.up = true;
+  auto snap = n.storage->GetSnapshot();
+  RestoreStateMachine(n, *snap);
+  n.chain.clear();
+  n.chain_anchored = false;
+  n.seen_commit = n.raft->commit();
+  n.lead_term = 0;
+}
+
+void Simulation::RestoreStateMachine(Node& n, const Snapshot& snap) {
+  if (snap.meta.index == 0) {
+    n.translator.Reset(1, 0);
+    n.sm_hash = 0;
+    n.applied = 0;
+    return;
+  }
+  if (snap.data.size() != 16) {
+    Violation(absl::StrCat("node ", n.id, " got a snapshot of ", snap.data.size(), " bytes"));
+    return;
+  }
+  const uint64_t next_offset = GetU64(snap.data, 0), hash = GetU64(snap.data, 8);
+  auto it = applied_.find(snap.meta.index);
+  if (it != applied_.end() && (it->second.next_offset != next_offset || it->second.sm_hash != hash)) {
+    Violation(absl::StrCat("state machine safety: node ", n.id, " restored a snapshot at ",
+                           snap.meta.index, " that differs from what others applied there"));
+  }
+  n.translator.Reset(snap.meta.index + 1, next_offset);
+  n.sm_hash = hash;
+  n.applied = snap.meta.index;
+}
+
+void Simulation::Crash(Node& n) {
+  n.up = false;
+  n.storage->DropUnsynced();
+  n.raft.reset();
+  n.pending.reset();
+  n.proposals.clear();  // their fate is unknown to the client: indeterminate
+  n.reads.clear();
+  n.reads_waiting.clear();
+  n.down_until = now_ + Rand(20, 400);
+  ++result_.crashes;
+}
+
+SimResult Simulation::Run() {
+  loss_ = opt_.loss;
+  dup_ = opt_.duplicate;
+  reorder_ = opt_.reorder;
+  ConfState conf;
+  for (int i = 1; i <= opt_.nodes; ++i) conf.voters.push_back(i);
+  nodes_.resize(opt_.nodes);
+  blocked_.assign(opt_.nodes + 1, std::vector<bool>(opt_.nodes + 1, false));
+  for (int i = 0; i < opt_.nodes; ++i) {
+    nodes_[i].id = i + 1;
+    nodes_[i].storage = std::make_unique<MemoryStorage>(conf);
+    nodes_[i].tick_phase = static_cast<int>(Rand(0, kUnitsPerTick - 1));
+    StartNode(nodes_[i]);
+  }
+  const uint64_t end = opt_.fault_units + static_cast<uint64_t>(opt_.liveness_ticks) * kUnitsPerTick;
+  bool live = false;
+  for (now_ = 0; now_ < end && result_.ok; ++now_) {
+    if (now_ == static_cast<uint64_t>(opt_.fault_units)) Heal();
+    Deliver();
+    TickNodes();
+    if (!healing_) {
+      Faults();
+      ClientOps();
+      Compaction();
+      Transfers();
+      Membership();
+    }
+    ProcessReadies();
+    if (opt_.check) CheckStep();
+    if (healing_ && LivenessDone()) {
+      live = true;
+      break;
+    }
+  }
+  result_.units = now_;
+  if (getenv("SIMDBG")) {
+    for (Node& n : nodes_) {
+      if (!n.up) { fprintf(stderr, "node %llu down\n", (unsigned long long)n.id); continue; }
+      fprintf(stderr, "node %llu role=%s term=%llu commit=%llu applied=%llu last=%llu leader=%llu\n",
+              (unsigned long long)n.id, std::string(RoleName(n.raft->role())).c_str(),
+              (unsigned long long)n.raft->term(), (unsigned long long)n.raft->commit(),
+              (unsigned long long)n.applied, (unsigned long long)n.raft->log().LastIndex(),
+              (unsigned long long)n.raft->leader());
+    }
+  }
+  if (result_.ok && !live) {
+    Violation(absl::StrCat("liveness: no leader committed a proposal on every member within ",
+                           opt_.liveness_ticks, " ticks after faults healed"));
+  }
+  if (result_.ok && opt_.check) FinalChecks();
+  for (const Op& op : ops_) {
+    if (op.is_read) {
+      result_.reads += op.response != kNever;
+    } else {
+      ++result_.proposals;
+      result_.acked += op.acked;
+    }
+  }
+  result_.leaders = leader_of_term_.size();
+  return result_;
+}
+
+void Simulation::Deliver() {
+  while (!net_.empty() && net_.top().at <= now_) {
+    Message m = net_.top().msg;
+    net_.pop();
+    Node& to = N(m.to);
+    if (!to.up || blocked_[m.from][m.to]) continue;
+    if (absl::Status s = to.raft->Step(m); !s.ok()) {
+      Violation(absl::StrCat("node ", m.to, " rejected ", std::string(MessageTypeName(m.type)), ": ",
+                             s.ToString()));
+      return;
+    }
+  }
+}
+
+void Simulation::TickNodes() {
+  for (Node& n : nodes_) {
+    if (!n.up) {
+      if (now_ >= n.down_until) StartNode(n);
+      continue;
+    }
+    if ((now_ + n.tick_phase) % kUnitsPerTick == 0) n.raft->Tick();
+  }
+}
+
+void Simulation::Faults() {
+  const uint64_t k = opt_.nodes;
+  if (opt_.crashes && Uniform() < 0.0015) {
+    Node& n = N(Rand(1, k));
+    if (n.up) Crash(n);
+  }
+  if (partitioned_ && now_ >= partition_until_) {
+    for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+    partitioned_ = false;
+  }
+  if (opt_.partitions && !partitioned_ && Uniform() < 0.003) {
+    partitioned_ = true;
+    partition_until_ = now_ + Rand(50, 600);
+    const uint64_t victim = Rand(1, k);
+    switch (Rand(0, 3)) {
+      case 0:  // one node cut off both ways
+        for (uint64_t o = 1; o <= k; ++o) blocked_[victim][o] = blocked_[o][victim] = o != victim;
+        break;
+      case 1: {  // two sides
+        std::vector<bool> side(k + 1);
+        for (uint64_t i = 1; i <= k; ++i) side[i] = Uniform() < 0.5;
+        for (uint64_t a = 1; a <= k; ++a)
+          for (uint64_t b = 1; b <= k; ++b) blocked_[a][b] = side[a] != side[b];
+        break;
+      }
+      case 2:  // one node can hear but not speak
+        for (uint64_t o = 1; o <= k; ++o) blocked_[victim][o] = o != victim;
+        break;
+      default:  // random one-way links
+        for (uint64_t a = 1; a <= k; ++a)
+          for (uint64_t b = 1; b <= k; ++b) blocked_[a][b] = a != b && Uniform() < 0.3;
+        break;
+    }
+  }
+}
+
+Node* Simulation::Leader() {
+  Node* best = nullptr;
+  for (Node& n : nodes_) {
+    if (n.up && n.raft->role() == Role::kLeader &&
+        (best == nullptr || n.raft->term() > best->raft->term())) {
+      best = &n;
+    }
+  }
+  return best;
+}
+
+void Simulation::ClientOps() {
+  auto target = [&]() -> Node* {
+    Node* l = Leader();
+    if (l != nullptr && Uniform() < 0.9) return l;
+    Node& n = N(Rand(1, opt_.nodes));
+    return n.up ? &n : nullptr;
+  };
+  if (Uniform() < opt_.propose_rate) {
+    if (Node* n = target()) {
+      Op op;
+      op.value = absl::StrCat("v", ops_.size());
+      auto index = n->raft->Propose(op.value);
+      if (index.ok()) {
+        op.invoke = Stamp();
+        op.index = *index;
+        op.term = n->raft->term();
+        n->proposals[*index] = ops_.size();
+        op_of_value_[op.value] = ops_.size();
+        ops_.push_back(std::move(op));
+      }
+    }
+  }
+  if (Uniform() < opt_.read_rate) {
+    if (Node* n = target()) {
+      const uint64_t ctx = ops_.size() + 1;
+      if (n->raft->ReadIndex(ctx).ok()) {
+        Op op;
+        op.is_read = true;
+        op.invoke = Stamp();
+        n->reads[ctx] = ops_.size();
+        ops_.push_back(std::move(op));
+      }
+    }
+  }
+}
+
+void Simulation::Compaction() {
+  if (!opt_.snapshots || Uniform() >= 0.004) return;
+  Node& n = N(Rand(1, opt_.nodes));
+  if (!n.up || n.pending || n.applied < n.storage->FirstIndex() + 4) return;
+  // The snapshot is "the log up to n.applied": only its length and hash, no records.
+  std::string data;
+  PutU64(data, n.translator.NextOffset());
+  PutU64(data, n.sm_hash);
+  if (absl::Status s = n.storage->Compact(n.applied, std::move(data), n.raft->conf()); !s.ok()) {
+    Violation(absl::StrCat("node ", n.id, " compaction failed: ", s.ToString()));
+  }
+}
+
+void Simulation::Transfers() {
+  if (!opt_.transfers || Uniform() >= 0.001) return;
+  Node* l = Leader();
+  if (l == nullptr) return;
+  const auto& voters = l->raft->conf().voters;
+  const uint64_t target = voters[Rand(0, voters.size() - 1)];
+  if (target != l->id) (void)l->raft->TransferLeadership(target);
+}
+
+void Simulation::Membership() {
+  if (!opt_.membership || Uniform() >= 0.002) return;
+  Node* l = Leader();
+  if (l == nullptr) return;
+  const ConfState& cs = l->raft->conf();
+  ConfChange cc;
+  std::vector<uint64_t> absent;
+  for (const Node& n : nodes_) {
+    if (!cs.IsVoter(n.id) && !cs.IsLearner(n.id)) absent.push_back(n.id);
+  }
+  if (!absent.empty()) {
+    cc = {ConfChange::Type::kAddLearner, absent.front()};
+  } else if (!cs.learners.empty()) {
+    cc = {ConfChange::Type::kPromoteLearner, cs.learners.front()};
+  } else {
+    const uint64_t victim = cs.voters[Rand(0, cs.voters.size() - 1)];
+    if (victim == l->id) return;
+    cc = {ConfChange::Type::kRemoveNode, victim};
+  }
+  (void)l->raft->ProposeConfChange(cc);  // refusals (pending change, lagging learner) are fine
+}
+
+void Simulation::ProcessReadies() {
+  for (Node& n : nodes_) {
+    if (!n.up) continue;
+    if (n.pending && (healing_ || Uniform() < 0.7)) CompleteReady(n);
+    if (!result_.ok) return;
+    if (!n.pending && n.raft->HasReady()) {
+      Ready rd = n.raft->GetReady();
+      WriteReady(n, rd);
+      n.pending = std::move(rd);
+    }
+  }
+}
+
+void Simulation::WriteReady(Node& n, const Ready& rd) {
+  absl::Status s;
+  if (rd.snapshot) s.Update(n.storage->ApplySnapshot(*rd.snapshot));
+  s.Update(n.storage->Append(rd.entries));
+  if (rd.hard_state) s.Update(n.storage->SetHardState(*rd.hard_state));
+  if (rd.conf_state) s.Update(n.storage->SetConfState(*rd.conf_state));
+  if (!s.ok()) Violation(absl::StrCat("node ", n.id, " storage write failed: ", s.ToString()));
+}
+
+void Simulation::CompleteReady(Node& n) {
+  Ready rd = std::move(*n.pending);
+  n.pending.reset();
+  (void)n.storage->Sync();
+  SendAll(rd.messages);
+  if (rd.snapshot) {
+    RestoreStateMachine(n, *rd.snapshot);
+    ++result_.snapshots_installed;
+  }
+  for (const Entry& e : rd.committed_entries) Apply(n, e);
+  for (const ReadState& rs : rd.read_states) {
+    auto it = n.reads.find(rs.context);
+    if (it == n.reads.end()) continue;
+    ops_[it->second].read_index = rs.index;
+    n.reads_waiting.emplace_back(rs.index, it->second);
+    n.reads.erase(it);
+  }
+  FinishReads(n);
+  n.raft->Advance(rd);
+}
+
+void Simulation::SendAll(const std::vector<Message>& msgs) {
+  for (const Message& m : msgs) {
+    ++result_.messages;
+    if (Uniform() < loss_) continue;
+    const int copies = Uniform() < dup_ ? 2 : 1;
+    for (int c = 0; c < copies; ++c) {
+      uint64_t delay = Rand(1, 10);
+      if (Uniform() < reorder_) delay += Rand(0, 40);
+      net_.push(InFlight{now_ + delay, seq_++, m});
+    }
+  }
+}
+
+void Simulation::Apply(Node& n, const Entry& e) {
+  if (e.index <= n.applied) return;  // replay below a restored snapshot
+  if (e.index != n.applied + 1) {
+    Violation(absl::StrCat("node ", n.id, " applied index ", e.index, " after ", n.applied));
+    return;
+  }
+  const uint64_t data_hash = HashBytes(e.data);
+  uint64_t offset = n.translator.NextOffset();
+  (void)n.translator.Append(e.index, e.type);
+  if (e.type == EntryType::kNormal) n.sm_hash = Mix(n.sm_hash, data_hash);
+  n.applied = e.index;
+  AppliedRecord rec{e.term, e.type, data_hash, n.translator.NextOffset(), n.sm_hash};
+  auto [it, inserted] = applied_.emplace(e.index, rec);
+  if (!inserted && (it->second.term != rec.term || it->second.type != rec.type ||
+                    it->second.data_hash != rec.data_hash ||
+                    it->second.next_offset != rec.next_offset || it->second.sm_hash != rec.sm_hash)) {
+    Violation(absl::StrCat("state machine safety: node ", n.id, " applied (index ", e.index,
+                           ", term ", e.term, ") but another node applied (term ",
+                           it->second.term, ") there"));
+    return;
+  }
+  if (e.type == EntryType::kNormal && !e.data.empty()) {
+    auto op = op_of_value_.find(e.data);
+    if (op == op_of_value_.end()) {
+      Violation(absl::StrCat("node ", n.id, " applied a record no client proposed: ", e.data));
+      return;
+    }
+    Op& w = ops_[op->second];
+    if (w.log_offset != kNever && w.log_offset != offset) {
+      Violation(absl::StrCat("record ", e.data, " applied at offsets ", w.log_offset, " and ",
+                             offset));
+      return;
+    }
+    w.log_offset = offset;
+  }
+  auto p = n.proposals.find(e.index);
+  if (p != n.proposals.end()) {
+    Op& w = ops_[p->second];
+    if (e.term == w.term && e.data == w.value && !w.acked) {
+      w.acked = true;
+      w.response = Stamp();
+    }
+    n.proposals.erase(p);
+  }
+}
+
+void Simulation::FinishReads(Node& n) {
+  auto& waiting = n.reads_waiting;
+  for (size_t i = 0; i < waiting.size();) {
+    if (waiting[i].first <= n.applied) {
+      Op& r = ops_[waiting[i].second];
+      r.result = n.translator.NextOffset();
+      r.response = Stamp();
+      waiting[i] = waiting.back();
+      waiting.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+void Simulation::Heal() {
+  healing_ = true;
+  loss_ = dup_ = reorder_ = 0;
+  for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+  partitioned_ = false;
+  for (Node& n : nodes_) {
+    if (!n.up) n.down_until = now_;  // restarted by TickNodes
+  }
+}
+
+bool Simulation::Member(uint64_t id) {
+  Node* l = Leader();
+  if (l == nullptr) return true;
+  return l->raft->conf().IsVoter(id) || l->raft->conf().IsLearner(id);
+}
+
+bool Simulation::LivenessDone() {
+  Node* l = Leader();
+  if (l == nullptr) return false;
+  if (marker_) {
+    const Op& m = ops_[*marker_];
+    const bool outstanding = m.acked || (N(marker_node_).up && N(marker_node_).proposals.count(m.index));
+    if (!outstanding) marker_.reset();  // lost with a crash or overwritten: try again
+  }
+  if (!marker_) {
+    Op op;
+    op.value = absl::StrCat("live", ops_.size());
+    auto index = l->raft->Propose(op.value);
+    if (!index.ok()) return false;
+    op.invoke = Stamp();
+    op.index = *index;
+    op.term = l->raft->term();
+    l->proposals[*index] = ops_.size();
+    op_of_value_[op.value] = ops_.size();
+    marker_ = ops_.size();
+    marker_node_ = l->id;
+    ops_.push_back(std::move(op));
+    return false;
+  }
+  const Op& m = ops_[*marker_];
+  if (!m.acked) return false;
+  for (Node& n : nodes_) {
+    if (!Member(n.id)) continue;
+    if (!n.up || n.applied < m.index) return false;
+  }
+  return true;
+}
+
+// ---- Checks ----
+
+void Simulation::CheckStep() {
+  for (Node& n : nodes_) {
+    if (!n.up || !result_.ok) continue;
+    Raft& r = *n.raft;
+    if (r.role() == Role::kLeader) {
+      auto [it, inserted] = leader_of_term_.emplace(r.term(), n.id);
+      if (!inserted && it->second != n.id) {
+        Violation(absl::StrCat("election safety: nodes ", it->second, " and ", n.id,
+                               " both leaders in term ", r.term()));
+        return;
+      }
+      const RaftLog& log = r.log();
+      if (n.lead_term == r.term()) {
+        auto t = log.Term(n.lead_last);
+        if (log.LastIndex() < n.lead_last || (t.ok() && *t != n.lead_last_term)) {
+          Violation(absl::StrCat("leader append-only: leader ", n.id, " of term ", r.term(),
+                                 " lost or changed its entry at ", n.lead_last));
+          return;
+        }
+      }
+      n.lead_term = r.term();
+      n.lead_last = log.LastIndex();
+      n.lead_last_term = log.LastTerm();
+    } else {
+      n.lead_term = 0;
+    }
+    CheckLogMatching(n);
+    CheckCommits(n);
+  }
+  // Leader completeness: a leader of term T holds every entry known committed in a term <= T.
+  for (Node& n : nodes_) {
+    if (!n.up || !result_.ok || n.raft->role() != Role::kLeader) continue;
+    uint64_t c = 0;
+    for (const auto& [term, index] : commit_seen_in_term_) {
+      if (term > n.raft->term()) break;
+      c = std::max(c, index);
+    }
+    const RaftLog& log = n.raft->log();
+    if (c == 0 || c + 1 < log.FirstIndex()) continue;
+    auto t = log.Term(c);
+    if (!t.ok() || *t != committed_term_[c]) {
+      Violation(absl::StrCat("leader completeness: leader ", n.id, " of term ", n.raft->term(),
+                             " lacks committed entry ", c, " (term ", committed_term_[c], ")"));
+      return;
+    }
+  }
+}
+
+void Simulation::CheckLogMatching(Node& n) {
+  const RaftLog& log = n.raft->log();
+  const uint64_t base = log.FirstIndex() - 1, last = log.LastIndex();
+  const uint64_t base_term = log.TermOrZero(base);
+  auto chain_end = [&] { return n.chain_base + n.chain.size(); };
+  if (n.chain.empty() || base < n.chain_base || base >= chain_end() ||
+      n.chain[base - n.chain_base].first != base_term) {
+    n.chain_base = base;
+    n.chain.clear();
+    auto it = prefix_hash_.find({base, base_term});
+    n.chain_anchored = base == 0 || it != prefix_hash_.end();
+    n.chain.emplace_back(base_term, base == 0 ? 0 : (it == prefix_hash_.end() ? 0 : it->second));
+  } else if (base > n.chain_base) {
+    n.chain.erase(n.chain.begin(), n.chain.begin() + (base - n.chain_base));
+    n.chain_base = base;
+  }
+  uint64_t k = std::min(chain_end() - 1, last);
+  while (k > n.chain_base && log.TermOrZero(k) != n.chain[k - n.chain_base].first) --k;
+  n.chain.resize(k - n.chain_base + 1);
+  if (last <= k) return;
+  auto entries = log.Slice(k + 1, last + 1, SIZE_MAX, UINT64_MAX);
+  if (!entries.ok()) {
+    Violation(absl::StrCat("node ", n.id, " cannot read its own log: ",
+                           entries.status().ToString()));
+    return;
+  }
+  uint64_t h = n.chain.back().second;
+  for (const Entry& e : *entries) {
+    h = Mix(Mix(Mix(h, e.term), static_cast<uint64_t>(e.type)), HashBytes(e.data));
+    n.chain.emplace_back(e.term, h);
+    if (!n.chain_anchored) continue;
+    auto [it, inserted] = prefix_hash_.emplace(std::make_pair(e.index, e.term), h);
+    if (!inserted && it->second != h) {
+      Violation(absl::StrCat("log matching: node ", n.id, " holds (index ", e.index, ", term ",
+                             e.term, ") but its log before it differs from another node's"));
+      return;
+    }
+  }
+}
+
+void Simulation::CheckCommits(Node& n) {
+  const RaftLog& log = n.raft->log();
+  const uint64_t c = log.committed();
+  if (c <= n.seen_commit) return;
+  for (uint64_t i = std::max(n.seen_commit + 1, log.FirstIndex() - 1); i <= c; ++i) {
+    auto t = log.Term(i);
+    if (!t.ok()) continue;
+    auto [it, inserted] = committed_term_.emplace(i, *t);
+    if (!inserted && it->second != *t) {
+      Violation(absl::StrCat("state machine safety: node ", n.id, " committed index ", i,
+                             " with term ", *t, " but term ", it->second, " was committed there"));
+      return;
+    }
+  }
+  uint64_t& seen = commit_seen_in_term_[n.raft->term()];
+  seen = std::max(seen, c);
+  n.seen_commit = c;
+}
+
+void Simulation::FinalChecks() {
+  // Every acknowledged proposal is in the log, applied on every member.
+  uint64_t min_applied = UINT64_MAX;
+  for (Node& n : nodes_) {
+    if (Member(n.id)) min_applied = std::min(min_applied, n.applied);
+  }
+  for (const Op& op : ops_) {
+    if (op.is_read || !op.acked) continue;
+    if (op.log_offset == kNever || op.index > min_applied) {
+      Violation(absl::StrCat("acknowledged proposal ", op.value, " (index ", op.index,
+                             ") is not applied on every node"));
+      return;
+    }
+  }
+  result_.committed_records = applied_.empty() ? 0 : applied_.rbegin()->second.next_offset;
+  CheckLinearizable();
+}
+
+// The history is linearizable iff we can pick a point inside each operation's
+// interval such that writes follow their log order and a read that saw L
+// records sits after write L-1 and before write L. Greedy earliest placement
+// in that order decides it.
+void Simulation::CheckLinearizable() {
+  std::vector<std::pair<uint64_t, size_t>> order;  // (slot, op)
+  std::vector<bool> offset_taken(result_.committed_records, false);
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    const Op& op = ops_[i];
+    if (op.is_read) {
+      if (op.response != kNever) order.emplace_back(2 * op.result, i);
+    } else if (op.log_offset != kNever) {
+      if (op.log_offset >= offset_taken.size() || offset_taken[op.log_offset]) {
+        Violation(absl::StrCat("offset ", op.log_offset, " claimed twice"));
+        return;
+      }
+      offset_taken[op.log_offset] = true;
+      order.emplace_back(2 * op.log_offset + 1, i);
+    }
+  }
+  for (size_t off = 0; off < offset_taken.size(); ++off) {
+    if (!offset_taken[off]) {
+      Violation(absl::StrCat("offset ", off, " holds a record no client proposed"));
+      return;
+    }
+  }
+  std::sort(order.begin(), order.end());
+  uint64_t floor = 0;
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    uint64_t group_max = floor;
+    for (; j < order.size() && order[j].first == order[i].first; ++j) {
+      const Op& op = ops_[order[j].second];
+      const uint64_t at = std::max(floor, op.invoke);
+      if (at > op.response) {
+        Violation(absl::StrCat(
+            "linearizability: ", op.is_read ? "read returning " : "write at offset ",
+            op.is_read ? op.result : op.log_offset, " (invoked at ", op.invoke,
+            ", answered at ", op.response, ") must follow an operation that completed at ",
+            floor));
+        return;
+      }
+      group_max = std::max(group_max, at);
+    }
+    floor = group_max;
+    i = j;
+  }
+}
+
+}  // namespace
+
+SimResult RunSimulation(const SimOptions& options) { return Simulation(options).Run(); }
+
+std::string ReproCommand(const SimOptions& o) {
+  std::string cmd = absl::StrCat("proglog-raft-sim --first-seed ", o.seed, " --seeds 1 --nodes ",
+                                 o.nodes, " --units ", o.fault_units, " --loss ", o.loss,
+                                 " --dup ", o.duplicate, " --reorder ", o.reorder);
+  if (!o.partitions) absl::StrAppend(&cmd, " --no-partitions");
+  if (!o.crashes) absl::StrAppend(&cmd, " --no-crashes");
+  if (!o.snapshots) absl::StrAppend(&cmd, " --no-snapshots");
+  if (!o.transfers) absl::StrAppend(&cmd, " --no-transfers");
+  if (o.membership) absl::StrAppend(&cmd, " --membership");
+  if (!o.batching) absl::StrAppend(&cmd, " --no-batching");
+  if (!o.pipelining) absl::StrAppend(&cmd, " --no-pipelining");
+  if (o.bugs.vote_without_log_check) absl::StrAppend(&cmd, " --bug vote-without-log-check");
+  if (o.bugs.commit_earlier_term_by_count) absl::StrAppend(&cmd, " --bug commit-earlier-term");
+  absl::StrAppend(&cmd, " --verbose");
+  return cmd;
+}
+
+}  // namespace proglog::raft::sim
