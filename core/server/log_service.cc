@@ -296,17 +296,13 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
     if (from < lowest) {
       error = absl::OutOfRangeError(
           absl::StrCat("offset ", from, " was removed; the lowest kept offset is ", lowest));
-    } else {
-      size_t bytes = 0;
-      for (uint64_t offset = from;
-           offset < end && got.size() < kReadAheadRecords && bytes < kReadAheadBytes; ++offset) {
-        absl::StatusOr<log::Record> record = log->Read(offset);
-        if (!record.ok()) {
-          error = record.status();
-          break;
-        }
-        bytes += record->value.size();
-        got.push_back(*std::move(record));
+    } else if (from < end) {
+      absl::StatusOr<std::vector<log::Record>> records =
+          log->ReadRange(from, kReadAheadRecords, kReadAheadBytes);
+      if (records.ok()) {
+        got = *std::move(records);
+      } else {
+        error = records.status();
       }
     }
     {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "core/log/log.h"
@@ -46,6 +47,10 @@ class FaultInjectingLog final : public log::Log {
     return real_->AppendBatch(records);
   }
   absl::StatusOr<log::Record> Read(uint64_t offset) const override { return real_->Read(offset); }
+  absl::StatusOr<std::vector<log::Record>> ReadRange(uint64_t offset, size_t max_records,
+                                                     size_t max_bytes) const override {
+    return real_->ReadRange(offset, max_records, max_bytes);
+  }
   uint64_t LowestOffset() const override { return real_->LowestOffset(); }
   uint64_t NextOffset() const override { return real_->NextOffset(); }
   absl::Status Truncate(uint64_t lowest) override { return real_->Truncate(lowest); }
