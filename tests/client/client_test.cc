@@ -52,7 +52,9 @@ class ClientTest : public ::testing::Test {
 
   void TearDown() override {
     client_.reset();
-    if (node_) EXPECT_TRUE(node_->Close().ok());
+    if (node_) {
+      EXPECT_TRUE(node_->Close().ok());
+    }
     std::filesystem::remove_all(dir_);
   }
 

@@ -118,8 +118,13 @@ typedef struct proglog_node_options {
   const char* durability;    /* "always" (NULL), "never" or "interval:<ms>" */
 } proglog_node_options;
 
-#define PROGLOG_NODE_OPTIONS_INIT \
-  { PROGLOG_NODE_OPTIONS_VERSION }
+/* clang-format off */
+#ifdef __cplusplus
+#define PROGLOG_NODE_OPTIONS_INIT {PROGLOG_NODE_OPTIONS_VERSION}
+#else /* designated, so -Wextra does not warn about the fields left zero */
+#define PROGLOG_NODE_OPTIONS_INIT {.version = PROGLOG_NODE_OPTIONS_VERSION}
+#endif
+/* clang-format on */
 
 /* Fills `opts` with defaults for `version` (pass PROGLOG_NODE_OPTIONS_VERSION).
  * PROGLOG_EINVAL if `version` is unknown to this library. */
@@ -180,8 +185,13 @@ typedef struct proglog_client_options {
   const char* tls_server_name;  /* name to verify in the server cert, or NULL */
 } proglog_client_options;
 
-#define PROGLOG_CLIENT_OPTIONS_INIT \
-  { PROGLOG_CLIENT_OPTIONS_VERSION }
+/* clang-format off */
+#ifdef __cplusplus
+#define PROGLOG_CLIENT_OPTIONS_INIT {PROGLOG_CLIENT_OPTIONS_VERSION}
+#else /* designated, so -Wextra does not warn about the fields left zero */
+#define PROGLOG_CLIENT_OPTIONS_INIT {.version = PROGLOG_CLIENT_OPTIONS_VERSION}
+#endif
+/* clang-format on */
 
 /* Fills `opts` with defaults for `version`; PROGLOG_EINVAL if unknown. */
 int proglog_client_options_init(proglog_client_options* opts, unsigned int version);

@@ -1,0 +1,316 @@
+"""proglog: a distributed commit log, from Python.
+
+``Node`` embeds a node in this process (it appends and reads locally and serves
+remote clients on its port); ``Client`` talks to one or more servers. Both are
+context managers and safe to share between threads; blocking calls release the
+GIL. Failures raise ``proglog.Error`` subclasses, one per C API code.
+
+    with proglog.Node("data") as node:
+        offset = node.append(b"hello")
+        with proglog.Client([node.address]) as client:
+            print(client.consume(offset).value)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Optional, Union
+
+from . import _proglog
+
+__all__ = [
+    "Cancelled",
+    "Client",
+    "Closed",
+    "Error",
+    "Internal",
+    "InvalidArgument",
+    "NotFound",
+    "NotLeader",
+    "Node",
+    "OffsetOutOfRange",
+    "OutOfMemory",
+    "PermissionDenied",
+    "Record",
+    "Server",
+    "StorageError",
+    "Stream",
+    "Timeout",
+    "Unauthenticated",
+    "Unavailable",
+    "__version__",
+]
+
+__version__: str = _proglog.version()
+
+# How long a Stream waits in C before returning to Python, where Ctrl-C is seen.
+_SIGNAL_CHECK_MS = 100
+
+
+class Error(Exception):
+    """A proglog failure. ``code`` is the C API code (negative), ``retryable``
+    says whether the same call may succeed later, ``leader`` names the leader's
+    address when a follower refused a write."""
+
+    def __init__(self, message: str, code: int = -13, retryable: bool = False,
+                 leader: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retryable = retryable
+        self.leader = leader
+
+
+class InvalidArgument(Error, ValueError):
+    """Bad input: an oversized or empty record, malformed options."""
+
+
+class OffsetOutOfRange(Error, IndexError):
+    """No record at that offset (yet)."""
+
+
+class NotLeader(Error):
+    """A follower refused a write; ``leader`` may name the leader."""
+
+
+class Unavailable(Error):
+    """No server answered, or a stream's server went away."""
+
+
+class PermissionDenied(Error):
+    """The ACL refused the request."""
+
+
+class Unauthenticated(Error):
+    """The TLS peer identity was missing or rejected."""
+
+
+class Timeout(Error, TimeoutError):
+    """The call's deadline passed."""
+
+
+class Cancelled(Error):
+    """The call or stream was cancelled."""
+
+
+class Closed(Error):
+    """The node or client was closed."""
+
+
+class NotFound(Error, FileNotFoundError):
+    """A file or directory named in the options is missing."""
+
+
+class StorageError(Error, OSError):
+    """Disk full, corrupt data or another I/O failure."""
+
+
+class OutOfMemory(Error, MemoryError):
+    """The library ran out of memory."""
+
+
+class Internal(Error):
+    """A bug or an unexpected answer from a server."""
+
+
+_proglog.set_error_classes({
+    0: Error,
+    -1: InvalidArgument,
+    -2: OffsetOutOfRange,
+    -3: NotLeader,
+    -4: Unavailable,
+    -5: PermissionDenied,
+    -6: Unauthenticated,
+    -7: Timeout,
+    -8: Cancelled,
+    -9: Closed,
+    -10: NotFound,
+    -11: StorageError,
+    -12: OutOfMemory,
+    -13: Internal,
+})
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of the log."""
+
+    value: bytes
+    offset: int
+
+
+@dataclass(frozen=True)
+class Server:
+    """A server of the cluster, as GetServers reports it."""
+
+    id: str
+    rpc_addr: str
+    is_leader: bool
+
+
+def _as_bytes(value: object, name: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
+
+
+def _as_offset(offset: object) -> int:
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise TypeError(f"offset must be int, not {type(offset).__name__}")
+    if offset < 0:
+        raise InvalidArgument("offset must not be negative", -1)
+    return offset
+
+
+class Node:
+    """An embedded proglog node: what ``proglog serve`` runs, in this process.
+
+    ``data_dir`` holds the log (created if missing). The node serves clients on
+    ``host:port`` (port 0 picks a free one; see ``address``). ``durability`` is
+    "always" (default), "never" or "interval:<ms>". Size limits of 0 keep the
+    defaults.
+    """
+
+    def __init__(self, data_dir: str, *, name: str = "node", host: str = "127.0.0.1",
+                 port: int = 0, max_store_bytes: int = 0, max_index_bytes: int = 0,
+                 max_record_bytes: int = 0, durability: Optional[str] = None) -> None:
+        self._handle = _proglog.NodeHandle(str(data_dir), name, host, port, max_store_bytes,
+                                           max_index_bytes, max_record_bytes, durability)
+
+    @property
+    def address(self) -> str:
+        """The "host:port" the node serves on."""
+        return self._handle.address()
+
+    def append(self, value: bytes) -> int:
+        """Appends a record locally; returns its offset once it is durable."""
+        return self._handle.append(_as_bytes(value, "value"))
+
+    def read(self, offset: int) -> Record:
+        """Reads a record locally; OffsetOutOfRange if there is none."""
+        value, at = self._handle.read(_as_offset(offset))
+        return Record(value, at)
+
+    def close(self) -> None:
+        """Stops serving and closes the log. Idempotent."""
+        self._handle.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+
+class Stream:
+    """Records from an offset on, following the tail: iterating blocks until the
+    next record arrives. Ends (StopIteration) only after ``close()``; a server
+    that goes away raises Unavailable. Ctrl-C interrupts a waiting iteration."""
+
+    def __init__(self, handle: _proglog.SubscriptionHandle) -> None:
+        self._handle = handle
+        self._closed = False
+
+    def __iter__(self) -> Iterator[Record]:
+        return self
+
+    def __next__(self) -> Record:
+        while True:
+            if self._closed:
+                raise StopIteration
+            try:
+                got = self._handle.next(_SIGNAL_CHECK_MS)
+            except Cancelled:
+                self._closed = True
+                raise StopIteration from None
+            if got is not None:
+                return Record(got[0], got[1])
+
+    def next(self, timeout: Optional[float] = None) -> Optional[Record]:
+        """The next record, or None if none arrived within ``timeout`` seconds
+        (None: wait as long as it takes)."""
+        wait_ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        got = self._handle.next(wait_ms)
+        return None if got is None else Record(got[0], got[1])
+
+    def close(self) -> None:
+        """Ends the stream; safe from any thread. Idempotent."""
+        self._closed = True
+        self._handle.cancel()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+
+_BALANCE = {"first_available": 0, "round_robin": 1}
+
+
+class Client:
+    """A client of one or more proglog servers ("host:port" strings).
+
+    ``timeout`` is each call's deadline in seconds (None: no deadline).
+    ``balance`` is "first_available" (default) or "round_robin". TLS is used
+    when ``tls`` is true or any TLS file is given. Safe to share between threads.
+    """
+
+    def __init__(self, addresses: Union[str, Sequence[str]], *, timeout: Optional[float] = 10.0,
+                 balance: str = "first_available", tls: bool = False,
+                 ca_file: Optional[str] = None, cert_file: Optional[str] = None,
+                 key_file: Optional[str] = None, server_name: Optional[str] = None) -> None:
+        if isinstance(addresses, str):
+            addresses = [addresses]
+        addresses = list(addresses)
+        for address in addresses:
+            if not isinstance(address, str):
+                raise TypeError(f"addresses must be str, not {type(address).__name__}")
+        if balance not in _BALANCE:
+            raise InvalidArgument(f"balance must be one of {sorted(_BALANCE)}", -1)
+        timeout_ms = -1 if timeout is None else max(1, int(timeout * 1000))
+        use_tls = tls or any(f is not None for f in (ca_file, cert_file, key_file))
+        self._handle = _proglog.ClientHandle(addresses, timeout_ms, _BALANCE[balance], use_tls,
+                                             ca_file, cert_file, key_file, server_name)
+
+    def produce(self, value: bytes) -> int:
+        """Appends one record; returns its offset."""
+        return self._handle.produce(_as_bytes(value, "value"))
+
+    def produce_many(self, values: Iterable[bytes]) -> list[int]:
+        """Appends records in order over one stream; returns their offsets."""
+        if isinstance(values, (bytes, bytearray, str)):
+            raise TypeError("values must be an iterable of bytes, not a single "
+                            f"{type(values).__name__}")
+        items = [_as_bytes(v, f"values[{i}]") for i, v in enumerate(values)]
+        return self._handle.produce_many(items)
+
+    def consume(self, offset: int) -> Record:
+        """Reads the record at ``offset``; OffsetOutOfRange if there is none yet."""
+        value, at = self._handle.consume(_as_offset(offset))
+        return Record(value, at)
+
+    def stream(self, offset: int = 0) -> Stream:
+        """Follows the log from ``offset``: ``for record in client.stream(0): ...``"""
+        return Stream(self._handle.subscribe(_as_offset(offset)))
+
+    def servers(self) -> list[Server]:
+        """The cluster's servers."""
+        return [Server(i, a, l) for i, a, l in self._handle.servers()]
+
+    def close(self) -> None:
+        """Ends open streams; later calls raise Closed. Idempotent."""
+        self._handle.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
