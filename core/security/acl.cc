@@ -302,6 +302,12 @@ Authorizer::~Authorizer() {
 
 absl::Status Authorizer::Authorize(std::string_view subject, std::string_view object,
                                    std::string_view action) const {
+  if (subject.empty()) {
+    // Without TLS there is no certificate and so no subject; say so rather
+    // than blaming the policy.
+    return absl::UnauthenticatedError(internal::Msg("no authenticated subject for ", action,
+                                                    ": the client presented no certificate"));
+  }
   const std::array<std::string_view, 3> request = {subject, object, action};
   {
     absl::ReaderMutexLock lock(&mu_);

@@ -68,6 +68,7 @@ class Authorizer {
 
   // OK if a policy line allows (subject, object, action); otherwise
   // PERMISSION_DENIED with a message naming the subject and the action.
+  // An empty subject (no client certificate) is UNAUTHENTICATED.
   absl::Status Authorize(std::string_view subject, std::string_view object,
                          std::string_view action) const;
 

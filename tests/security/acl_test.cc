@@ -113,7 +113,13 @@ TEST_F(AclTest, SubjectOutsideThePolicyIsDeniedNamingSubjectAndAction) {
   EXPECT_THAT(denied.message(), HasSubstr("nobody"));
   EXPECT_THAT(denied.message(), HasSubstr("produce"));
   EXPECT_EQ(acl->Authorize("root", "*", "delete").code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(acl->Authorize("", "*", "produce").code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(AclTest, MissingSubjectIsUnauthenticated) {
+  auto acl = Open(false);
+  absl::Status status = acl->Authorize("", "*", "produce");
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(status.message(), HasSubstr("no certificate"));
 }
 
 TEST_F(AclTest, StarIsALiteralObject) {

@@ -91,6 +91,7 @@ TlsFiles Pki::IssueWith(IssueOptions options) {
 }
 
 OpensslCliPki::OpensslCliPki(std::filesystem::path dir) : dir_(std::move(dir)) {
+  std::filesystem::create_directories(dir_);
   ProgramResult ca =
       RunProgram({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                   "-nodes", "-keyout", (dir_ / "ca-key.pem").string(), "-out",
