@@ -60,6 +60,8 @@ DecodeResult DecodeValue(const char* data, size_t size, DecodedValue* out, size_
     if (ret != msgpack::PARSE_SUCCESS && ret != msgpack::PARSE_EXTRA_BYTES) {
       return DecodeResult::kCorrupt;
     }
+  } catch (const msgpack::insufficient_bytes&) {
+    return DecodeResult::kNeedMore;
   } catch (const std::exception&) {
     return DecodeResult::kCorrupt;
   }

@@ -111,8 +111,8 @@ int main(int argc, char** argv) {
         absl::Seconds(reap_seconds);
     config.timings.reap_interval = absl::Seconds(1);
   }
-  auto m = proglog::discovery::Membership::Start(
-      config, [](const proglog::discovery::MemberEvent& e) {
+  auto m =
+      proglog::discovery::Membership::Start(config, [](const proglog::discovery::MemberEvent& e) {
         Say(std::string("event ") + proglog::discovery::EventTypeName(e.type) + " " +
             e.member.name + " " + e.member.address + " " +
             proglog::discovery::MemberStatusName(e.member.status));
