@@ -1,0 +1,285 @@
+// proglog-bench-log: throughput of the storage engine next to the physical
+// limits of the same disk, measured in the same run.
+//
+//   proglog-bench-log [--dir D] [--seconds S] [--max-mib N]
+//
+// Limits, measured in D right before the case they rate:
+//   raw-seq-write   write() of 1 MiB chunks for S seconds, then one fdatasync
+//   batch-fdatasync write() of one batch, fdatasync, repeated (batch = the bytes
+//                   one group of appends writes: 1 record, or 16 records)
+// Then log appends at 100 B, 1 KiB and 64 KiB values for each fsync policy
+// (one producer; plus 16 producers for `always`), and reads. "disk MB/s"
+// counts framed bytes as stored (value + 28 bytes); "ratio" divides it by the
+// matching limit: raw-seq-write for never/interval, batch-fdatasync for always.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/log/log.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using proglog::log::Durability;
+using proglog::log::Log;
+using proglog::log::Options;
+using proglog::log::Record;
+
+constexpr uint64_t kOverhead = 28;  // frame header + body header per record
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+struct Config {
+  std::filesystem::path dir;
+  double seconds = 1.5;
+  uint64_t max_mib = 256;
+};
+
+void Die(const std::string& what) {
+  std::fprintf(stderr, "proglog-bench-log: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// write() of 1 MiB chunks for about `seconds` (at most `max_bytes`), then one
+// fdatasync: the disk's sequential write rate, flush included.
+double RawSequentialWrite(const std::filesystem::path& file, double seconds, uint64_t max_bytes) {
+  std::string chunk(1 << 20, 'r');
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) Die("open " + file.string() + ": " + std::strerror(errno));
+  uint64_t written = 0;
+  const auto start = Clock::now();
+  while (Seconds(Clock::now() - start) < seconds && written < max_bytes) {
+    if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) {
+      Die("write: " + std::string(std::strerror(errno)));
+    }
+    written += chunk.size();
+  }
+  if (::fdatasync(fd) != 0) Die("fdatasync failed");
+  const double s = Seconds(Clock::now() - start);
+  ::close(fd);
+  std::filesystem::remove(file);
+  return static_cast<double>(written) / s / 1e6;
+}
+
+// Repeated write(batch)+fdatasync for about `seconds`: the best an fsync-per-group log can do.
+double BatchedFdatasync(const std::filesystem::path& file, uint64_t batch, double seconds) {
+  std::string data(batch, 'b');
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) Die("open " + file.string() + ": " + std::strerror(errno));
+  uint64_t written = 0;
+  const auto start = Clock::now();
+  while (Seconds(Clock::now() - start) < seconds) {
+    if (::write(fd, data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
+      Die("write: " + std::string(std::strerror(errno)));
+    }
+    if (::fdatasync(fd) != 0) Die("fdatasync failed");
+    written += batch;
+  }
+  const double s = Seconds(Clock::now() - start);
+  ::close(fd);
+  std::filesystem::remove(file);
+  return static_cast<double>(written) / s / 1e6;
+}
+
+struct Result {
+  uint64_t records = 0;
+  uint64_t value_bytes = 0;
+  double seconds = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+std::string Payload(size_t size, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string v(size, '\0');
+  for (char& c : v) c = static_cast<char>('a' + rng() % 26);
+  return v;
+}
+
+std::unique_ptr<Log> OpenLog(const std::filesystem::path& dir, Durability durability) {
+  std::filesystem::remove_all(dir);
+  Options options;
+  options.durability = durability;
+  options.max_record_bytes = 1 << 20;
+  auto log = Log::Open(dir, options);
+  if (!log.ok()) Die(log.status().ToString());
+  return *std::move(log);
+}
+
+// `producers` threads append `size`-byte values for about `seconds` or until
+// `max_bytes` were appended; the time includes the final Close (its fsync), so
+// that no policy is credited with bytes still in the page cache.
+Result Append(const std::filesystem::path& dir, Durability durability, size_t size, int producers,
+              double seconds, uint64_t max_bytes) {
+  std::unique_ptr<Log> log = OpenLog(dir, durability);
+  const Record record{Payload(size, size), 0, 0, 0};
+  std::atomic<uint64_t> appended{0};
+  std::vector<std::vector<double>> latencies(producers);
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int p = 0; p < producers; ++p) {
+    threads.emplace_back([&, p] {
+      while (Seconds(Clock::now() - start) < seconds &&
+             appended.load(std::memory_order_relaxed) * size < max_bytes) {
+        const auto t0 = Clock::now();
+        if (!log->Append(record).ok()) Die("append failed");
+        latencies[p].push_back(Seconds(Clock::now() - t0) * 1e6);
+        appended.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  if (!log->Close().ok()) Die("close failed");
+  Result r;
+  r.seconds = Seconds(Clock::now() - start);
+  r.records = appended.load();
+  r.value_bytes = r.records * size;
+  std::vector<double> all;
+  for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+  if (!all.empty()) {
+    std::sort(all.begin(), all.end());
+    r.p50_us = all[all.size() / 2];
+    r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  }
+  return r;
+}
+
+// Reads every record of a log written with `never`, from the page cache.
+Result ReadAll(const std::filesystem::path& dir, size_t size, int readers, double seconds) {
+  Append(dir, *Durability::Parse("never"), size, 1, seconds, 256ull << 20);
+  Options options;
+  options.durability = *Durability::Parse("never");
+  auto log = Log::Open(dir, options);
+  if (!log.ok()) Die(log.status().ToString());
+  const uint64_t n = (*log)->NextOffset();
+  std::atomic<uint64_t> read{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < readers; ++t) {
+    threads.emplace_back([&, t] {
+      // Each reader walks the whole log from a different starting point.
+      for (uint64_t i = 0; i < n; ++i) {
+        const uint64_t off = (i + t * n / readers) % n;
+        auto rec = (*log)->Read(off);
+        if (!rec.ok() || rec->value.size() != size) Die("read failed");
+        read.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  Result r;
+  r.seconds = Seconds(Clock::now() - start);
+  r.records = read.load();
+  r.value_bytes = r.records * size;
+  (void)(*log)->Close();
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+void PrintHeader() {
+  std::printf("%-26s %8s %12s %10s %10s %7s  %-22s %9s %9s\n", "case", "value", "records/s", "MB/s",
+              "disk MB/s", "ratio", "limit", "p50 us", "p99 us");
+}
+
+void Print(const std::string& name, size_t size, const Result& r, double limit,
+           const std::string& limit_name) {
+  const double rps = static_cast<double>(r.records) / r.seconds;
+  const double mbs = static_cast<double>(r.value_bytes) / r.seconds / 1e6;
+  const double disk = rps * static_cast<double>(size + kOverhead) / 1e6;
+  char ratio[16] = "-";
+  if (limit > 0) std::snprintf(ratio, sizeof(ratio), "%.2fx", disk / limit);
+  char p50[16] = "-";
+  char p99[16] = "-";
+  if (r.p99_us > 0) {
+    std::snprintf(p50, sizeof(p50), "%.1f", r.p50_us);
+    std::snprintf(p99, sizeof(p99), "%.1f", r.p99_us);
+  }
+  std::printf("%-26s %8zu %12.0f %10.1f %10.1f %7s  %-22s %9s %9s\n", name.c_str(), size, rps, mbs,
+              disk, ratio, limit_name.c_str(), p50, p99);
+  std::fflush(stdout);
+}
+
+Config ParseFlags(int argc, char** argv) {
+  Config c;
+  const char* tmp = getenv("TMPDIR");
+  c.dir = std::filesystem::path(tmp != nullptr ? tmp : "/tmp") /
+          ("proglog-bench-log-" + std::to_string(getpid()));
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Die("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--dir") {
+      c.dir = std::filesystem::path(value()) / ("proglog-bench-log-" + std::to_string(getpid()));
+    } else if (a == "--seconds") {
+      c.seconds = std::stod(value());
+    } else if (a == "--max-mib") {
+      c.max_mib = std::stoull(value());
+    } else if (a == "--help" || a == "-h") {
+      std::printf(
+          "usage: proglog-bench-log [--dir D] [--seconds S per case] [--max-mib N per case]\n");
+      std::exit(0);
+    } else {
+      Die("unknown flag " + a + " (try --help)");
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Config config = ParseFlags(argc, argv);
+  std::error_code ec;
+  std::filesystem::create_directories(config.dir, ec);
+  if (ec) Die("cannot create " + config.dir.string() + ": " + ec.message());
+  const std::filesystem::path probe = config.dir / "probe";
+  const std::filesystem::path logdir = config.dir / "log";
+  const double t = config.seconds;
+  const uint64_t cap = config.max_mib << 20;  // bytes per case at most
+
+  std::printf("proglog-bench-log in %s, %.1f s per case, at most %llu MiB per case\n",
+              config.dir.c_str(), t, static_cast<unsigned long long>(config.max_mib));
+  std::printf("Each limit is measured on the same disk right before the case it rates.\n\n");
+  PrintHeader();
+  for (size_t size : {size_t{100}, size_t{1024}, size_t{64 * 1024}}) {
+    const uint64_t frame = size + kOverhead;
+    const double raw = RawSequentialWrite(probe, t, cap);
+    Print("append never", size, Append(logdir, *Durability::Parse("never"), size, 1, t, cap), raw,
+          "raw-seq-write");
+    const double raw2 = RawSequentialWrite(probe, t, cap);
+    Print("append interval:100", size,
+          Append(logdir, *Durability::Parse("interval:100"), size, 1, t, cap), raw2,
+          "raw-seq-write");
+    const double sync1 = BatchedFdatasync(probe, frame, t);
+    Print("append always x1", size, Append(logdir, *Durability::Parse("always"), size, 1, t, cap),
+          sync1, "batch-fdatasync 1 rec");
+    const double sync16 = BatchedFdatasync(probe, 16 * frame, t);
+    Print("append always x16", size, Append(logdir, *Durability::Parse("always"), size, 16, t, cap),
+          sync16, "batch-fdatasync 16 rec");
+    std::printf("%-26s %8zu %12s %10s %10.1f %7s  %-22s\n", "  (limits)", size, "", "", raw, "",
+                "raw-seq-write");
+    std::printf("%-26s %8zu %12s %10s %10.2f %7s  %-22s\n", "", size, "", "", sync1, "",
+                "batch-fdatasync 1 rec");
+    std::printf("%-26s %8zu %12s %10s %10.2f %7s  %-22s\n", "", size, "", "", sync16, "",
+                "batch-fdatasync 16 rec");
+  }
+  for (size_t size : {size_t{100}, size_t{1024}, size_t{64 * 1024}}) {
+    Print("read x1 (page cache)", size, ReadAll(logdir, size, 1, t / 2), 0, "-");
+    Print("read x4 (page cache)", size, ReadAll(logdir, size, 4, t / 2), 0, "-");
+  }
+  std::filesystem::remove_all(config.dir, ec);
+  return 0;
+}
