@@ -206,3 +206,52 @@ def test_disk_full_is_resource_exhausted_and_loses_nothing(pb, tmp_path):
             # The failed appends left no hole: the next offset follows the last ack.
             assert stub.Produce(request, timeout=harness.RPC_TIMEOUT).offset == len(acked)
             node.stop()
+
+
+def fill_and_stop(pb, node, count):
+    """Produces `count` records through `node`, stops it cleanly, returns the values."""
+    values = [f"record-{i:04d}-".encode() * 8 for i in range(count)]
+    with node, harness.channel(node.rpc_addr) as ch:
+        stub = pb.log_grpc.LogStub(ch)
+        requests = (pb.log.ProduceRequest(record=pb.log.Record(value=v)) for v in values)
+        assert [r.offset for r in stub.ProduceStream(requests, timeout=60)] == list(range(count))
+        assert node.stop() == 0
+    return values
+
+
+def only_store_file(data_dir):
+    stores = list(data_dir.rglob("*.store"))
+    assert len(stores) == 1, stores
+    return stores[0]
+
+
+def test_corrupt_record_mid_file_refuses_start_naming_the_file(pb, tmp_path):
+    node = harness.Node(tmp_path / "data")
+    fill_and_stop(pb, node, 100)
+    store = only_store_file(tmp_path / "data")
+    data = bytearray(store.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    store.write_bytes(bytes(data))
+
+    node.start()
+    assert node.proc.wait(timeout=harness.START_TIMEOUT) == 1
+    node._reader.join(timeout=harness.STOP_TIMEOUT)
+    assert store.name in node.output(), node.output()
+    assert store.read_bytes() == bytes(data), "a refused start must not change the file"
+
+
+def test_torn_tail_is_dropped_and_earlier_records_survive(pb, tmp_path):
+    node = harness.Node(tmp_path / "data")
+    values = fill_and_stop(pb, node, 100)
+    store = only_store_file(tmp_path / "data")
+    with open(store, "r+b") as f:
+        f.truncate(store.stat().st_size - 5)  # tear the last record
+
+    with node, harness.channel(node.rpc_addr) as ch:
+        stub = pb.log_grpc.LogStub(ch)
+        assert read_all(pb, stub, 99) == values[:99]
+        with pytest.raises(grpc.RpcError) as error:
+            stub.Consume(pb.log.ConsumeRequest(offset=99), timeout=harness.RPC_TIMEOUT)
+        assert error.value.code() == grpc.StatusCode.OUT_OF_RANGE
+        request = pb.log.ProduceRequest(record=pb.log.Record(value=b"after"))
+        assert stub.Produce(request, timeout=harness.RPC_TIMEOUT).offset == 99
