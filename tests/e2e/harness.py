@@ -166,6 +166,12 @@ class Node:
         self._reader.join(timeout=timeout)
         return code
 
+    def wait_exit(self, timeout=START_TIMEOUT) -> int:
+        """Waits for the process to end by itself; returns its exit code."""
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        return code
+
     def output(self) -> str:
         with self._cond:
             return "\n".join(self.lines)

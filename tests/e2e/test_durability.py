@@ -234,8 +234,7 @@ def test_corrupt_record_mid_file_refuses_start_naming_the_file(pb, tmp_path):
     store.write_bytes(bytes(data))
 
     node.start()
-    assert node.proc.wait(timeout=harness.START_TIMEOUT) == 1
-    node._reader.join(timeout=harness.STOP_TIMEOUT)
+    assert node.wait_exit() == 1
     assert store.name in node.output(), node.output()
     assert store.read_bytes() == bytes(data), "a refused start must not change the file"
 
