@@ -4,10 +4,12 @@
 #define PROGLOG_TESTS_DISCOVERY_PROCESS_H_
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace proglog::discovery::testing {
