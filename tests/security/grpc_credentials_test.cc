@@ -12,9 +12,12 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "core/security/server_security.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "log/v1/log.grpc.pb.h"
+#include "spdlog/sinks/ringbuffer_sink.h"
+#include "spdlog/spdlog.h"
 #include "tests/security/pki_fixture.h"
 
 namespace proglog::security {
@@ -298,6 +301,73 @@ TEST(GrpcTlsOpensslCli, CertificatesMadeByOpensslAloneServeRootAndDenyNobody) {
   auto nobody = grpc::CreateChannel(
       server.address(), ClientCredentials(pki.Issue("nobody", "nobody", "clientAuth", "")));
   EXPECT_EQ(Produce(nobody, "x").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+class ServerSecurityTest : public ::testing::Test {
+ protected:
+  ServerSecurityTest() : pki_(dir_.path()) {
+    acl_ = {dir_.path() / "model.conf", dir_.path() / "policy.csv"};
+    WriteFile(acl_.model_file, kModel);
+    WriteFile(acl_.policy_file, kPolicy);
+    tls_ = pki_.Issue(TlsRole::kServer, "node-1");
+  }
+  ScratchDir dir_;
+  Pki pki_;
+  TlsFiles tls_;
+  AclFiles acl_;
+};
+
+TEST_F(ServerSecurityTest, NoFlagsMeansPlaintextAndAWarning) {
+  auto previous = spdlog::default_logger();
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  auto security = ServerSecurity::FromFlags({}, {});
+  spdlog::set_default_logger(previous);
+  ASSERT_TRUE(security.ok()) << security.status();
+  EXPECT_EQ(security->credentials, nullptr);
+  EXPECT_EQ(security->authorizer, nullptr);
+  EXPECT_FALSE(security->AuthorizerCallback());
+  std::vector<std::string> lines = sink->last_formatted();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_THAT(lines[0], HasSubstr("[warning] serving plaintext"));
+}
+
+TEST_F(ServerSecurityTest, PartialTlsFlagsNameTheMissingOne) {
+  TlsFiles partial = tls_;
+  partial.key_file.clear();
+  auto security = ServerSecurity::FromFlags(partial, {});
+  EXPECT_EQ(security.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(security.status().message(), HasSubstr("--server-tls-key-file is missing"));
+  AclFiles half = acl_;
+  half.model_file.clear();
+  security = ServerSecurity::FromFlags(tls_, half);
+  EXPECT_THAT(security.status().message(), HasSubstr("--acl-model-file is missing"));
+}
+
+TEST_F(ServerSecurityTest, AclWithoutTlsIsRefused) {
+  auto security = ServerSecurity::FromFlags({}, acl_);
+  EXPECT_EQ(security.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(security.status().message(), HasSubstr("need --server-tls"));
+}
+
+TEST_F(ServerSecurityTest, BadTlsFileIsReportedWithItsPath) {
+  TlsFiles wrong = tls_;
+  wrong.ca_file = tls_.cert_file;  // a leaf, not a CA
+  auto security = ServerSecurity::FromFlags(wrong, acl_);
+  EXPECT_EQ(security.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(security.status().message(), HasSubstr(tls_.cert_file.string()));
+}
+
+TEST_F(ServerSecurityTest, AllFlagsGiveTlsCredentialsAndTheAclCallback) {
+  auto security = ServerSecurity::FromFlags(tls_, acl_, {.watch_files = false});
+  ASSERT_TRUE(security.ok()) << security.status();
+  EXPECT_NE(security->credentials, nullptr);
+  ASSERT_NE(security->authorizer, nullptr);
+  auto callback = security->AuthorizerCallback();
+  ASSERT_TRUE(callback);
+  EXPECT_TRUE(callback("root", kProduceAction).ok());
+  EXPECT_EQ(callback("nobody", kConsumeAction).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(callback("", kConsumeAction).code(), absl::StatusCode::kUnauthenticated);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/node/node.h"
 #include "core/security/acl.h"
 #include "core/security/grpc_credentials.h"
+#include "core/security/server_security.h"
 #include "core/security/tls_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -41,20 +42,16 @@ class NodeTlsTest : public ::testing::Test {
     AclFiles acl_files{dir_.path() / "model.conf", dir_.path() / "policy.csv"};
     WriteFile(acl_files.model_file, kModel);
     WriteFile(acl_files.policy_file, kPolicy);
-    auto acl = Authorizer::Open(acl_files);
-    ASSERT_TRUE(acl.ok()) << acl.status();
-    acl_ = *std::move(acl);
-    auto tls = TlsConfig::Load(TlsRole::kServer,
-                               pki_->Issue("server", "server", "serverAuth", "IP:127.0.0.1"));
-    ASSERT_TRUE(tls.ok()) << tls.status();
+    // Wired the way the binary does it: flags -> ServerSecurity -> node config.
+    auto security = ServerSecurity::FromFlags(
+        pki_->Issue("server", "server", "serverAuth", "IP:127.0.0.1"), acl_files);
+    ASSERT_TRUE(security.ok()) << security.status();
 
     node::Config config;
     config.data_dir = dir_.path() / "data";
     config.node_name = "node-1";
-    config.server_credentials = GrpcServerCredentials(*tls);
-    config.authorizer = [acl = acl_.get()](std::string_view subject, std::string_view action) {
-      return acl->Authorize(subject, kWildcardObject, action);
-    };
+    config.server_credentials = security->credentials;
+    config.authorizer = security->AuthorizerCallback();
     auto opened = node::Node::Open(std::move(config));
     ASSERT_TRUE(opened.ok()) << opened.status();
     node_ = *std::move(opened);
@@ -85,7 +82,6 @@ class NodeTlsTest : public ::testing::Test {
 
   ScratchDir dir_;
   std::unique_ptr<OpensslCliPki> pki_;
-  std::unique_ptr<Authorizer> acl_;
   std::unique_ptr<node::Node> node_;
 };
 
