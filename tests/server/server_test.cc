@@ -9,7 +9,9 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <set>
@@ -93,19 +95,30 @@ class ServerTest : public ::testing::Test {
   }
 
   // Opens the log and serves it; `options` may set an authorizer and such.
-  void StartServer(Options options = {}) {
+  static log::Options DefaultLogOptions() {
     log::Options log_options;
     log_options.max_record_bytes = kMaxRecordBytes;
     log_options.durability.mode = log::Durability::Mode::kNever;
+    return log_options;
+  }
+
+  // Opens the log and serves it; `options` may set an authorizer and such. The
+  // client channel uses `channel_credentials` (insecure when null).
+  void StartServer(Options options = {}, log::Options log_options = DefaultLogOptions(),
+                   std::shared_ptr<grpc::ChannelCredentials> channel_credentials = nullptr) {
     absl::StatusOr<std::unique_ptr<log::Log>> real = log::Log::Open(dir_ / "log", log_options);
     ASSERT_TRUE(real.ok()) << real.status();
     log_ = std::make_unique<testing::FaultInjectingLog>(*std::move(real));
-    options.max_record_bytes = kMaxRecordBytes;
+    options.max_record_bytes = log_options.max_record_bytes;
     if (options.node_id.empty()) options.node_id = "node-under-test";
     absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(log_.get(), std::move(options));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    channel_ = grpc::CreateChannel(server_->Address(), grpc::InsecureChannelCredentials());
+    if (channel_credentials == nullptr) channel_credentials = grpc::InsecureChannelCredentials();
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetSslTargetNameOverride("localhost");
+    channel_ = grpc::CreateCustomChannel(server_->Address(), channel_credentials, args);
     stub_ = logpb::v1::Log::NewStub(channel_);
   }
 
@@ -506,6 +519,183 @@ TEST_F(ServerTest, ReflectionListsTheLogService) {
   call->Finish(&status, reinterpret_cast<void*>(4));
   ASSERT_TRUE(queue.Next(&tag, &ok));
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST_F(ServerTest, ConsumeBelowTheLowestKeptOffsetIsOutOfRange) {
+  log::Options log_options = DefaultLogOptions();
+  log_options.max_store_bytes = 2048;
+  StartServer({}, log_options);
+  uint64_t offset = 0;
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(Produce(std::string(100, 'k'), &offset).ok());
+  ASSERT_TRUE(log_->Truncate(50).ok());
+  const uint64_t lowest = log_->LowestOffset();
+  ASSERT_GT(lowest, 0u);
+  logpb::v1::Record record;
+  EXPECT_EQ(Consume(0, &record).error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  ASSERT_TRUE(Consume(lowest, &record).ok());
+  grpc::ClientContext context;
+  auto stream = stub_->ConsumeStream(&context, ConsumeRequest());
+  ConsumeResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_THAT(status.error_message(), HasSubstr("lowest kept offset"));
+}
+
+TEST_F(ServerTest, ProduceStreamWithAWindowOfOneAnswersEveryRequestInOrder) {
+  Options options;
+  options.max_in_flight_per_stream = 1;
+  StartServer(std::move(options));
+  constexpr int kCount = 500;
+  grpc::ClientContext context;
+  auto stream = stub_->ProduceStream(&context);
+  std::thread writer([&] {
+    for (int i = 0; i < kCount; ++i) {
+      if (!stream->Write(MakeProduce(absl::StrCat("w", i)))) return;
+    }
+    stream->WritesDone();
+  });
+  ProduceResponse response;
+  uint64_t expected = 0;
+  while (stream->Read(&response)) EXPECT_EQ(response.offset(), expected++);
+  writer.join();
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(expected, static_cast<uint64_t>(kCount));
+}
+
+TEST_F(ServerTest, ClientCancelOfAProduceStreamKeepsEveryAcknowledgedRecord) {
+  StartServer();
+  grpc::ClientContext context;
+  auto stream = stub_->ProduceStream(&context);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(stream->Write(MakeProduce(absl::StrCat("c", i))));
+  std::vector<uint64_t> acked;
+  ProduceResponse response;
+  while (acked.size() < 100 && stream->Read(&response)) acked.push_back(response.offset());
+  context.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_EQ(acked.size(), 100u);
+  for (size_t i = 0; i < acked.size(); ++i) {
+    EXPECT_EQ(acked[i], i);
+    logpb::v1::Record record;
+    ASSERT_TRUE(Consume(acked[i], &record).ok());
+    EXPECT_EQ(record.value(), absl::StrCat("c", i));
+  }
+  // The server is unaffected: the next produce lands right after whatever the
+  // cancelled stream had appended.
+  const uint64_t next = log_->NextOffset();
+  uint64_t offset = 0;
+  ASSERT_TRUE(Produce("after-cancel", &offset).ok());
+  EXPECT_EQ(offset, next);
+}
+
+TEST_F(ServerTest, ShutdownAnswersAProduceStreamsInFlightRequestsThenEndsItUnavailable) {
+  StartServer();
+  log_->HoldAppends(true);
+  grpc::ClientContext context;
+  auto stream = stub_->ProduceStream(&context);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(stream->Write(MakeProduce(absl::StrCat("s", i))));
+  ASSERT_TRUE(PollUntil([&] { return log_->AppendsEntered() >= 1; }));
+  std::thread stopper([&] { server_->Shutdown(); });
+  auto probe = grpc::CreateChannel(server_->Address(), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(PollUntil([&] {
+    std::string health;
+    grpc::Status status = GenericUnary(probe, "/grpc.health.v1.Health/Check", "", &health);
+    return !status.ok() || health != std::string("\x08\x01", 2);
+  }));
+  log_->HoldAppends(false);
+  std::vector<uint64_t> answered;
+  ProduceResponse response;
+  while (stream->Read(&response)) answered.push_back(response.offset());
+  grpc::Status status = stream->Finish();
+  stopper.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  ASSERT_GE(answered.size(), 1u);
+  for (size_t i = 0; i < answered.size(); ++i) {
+    EXPECT_EQ(answered[i], i);
+    absl::StatusOr<log::Record> record = log_->Read(answered[i]);
+    ASSERT_TRUE(record.ok()) << record.status();
+    EXPECT_EQ(record->value, absl::StrCat("s", i));
+  }
+}
+
+TEST_F(ServerTest, RecordsLargerThanGrpcsDefaultMessageLimitRoundTripUpToTheMaximum) {
+  log::Options log_options = DefaultLogOptions();
+  log_options.max_record_bytes = 6 << 20;
+  log_options.max_store_bytes = 32 << 20;
+  StartServer({}, log_options);
+  std::mt19937 random(7);
+  std::string big(5 << 20, '\0');
+  for (char& c : big) c = static_cast<char>(random());
+  uint64_t offset = 0;
+  grpc::Status status = Produce(big, &offset);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  logpb::v1::Record record;
+  ASSERT_TRUE(Consume(offset, &record).ok());
+  EXPECT_TRUE(record.value() == big);
+  EXPECT_EQ(Produce(std::string((6 << 20) + 1, 'o'), &offset).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Writes `text` to `path`.
+void WriteFile(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST_F(ServerTest, TlsClientCommonNameIsTheSubjectTheAuthorizerSees) {
+  // A throwaway CA, a server certificate for 127.0.0.1/localhost and a client
+  // certificate for "alice", made with the openssl tool.
+  const std::filesystem::path pki = dir_ / "pki";
+  std::filesystem::create_directories(pki);
+  WriteFile(pki / "server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  WriteFile(pki / "client.ext", "extendedKeyUsage=clientAuth\n");
+  const std::string make = absl::StrCat(
+      "cd ", pki.string(), " && (",
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-keyout ca.key -out ca.pem -subj /CN=test-ca && ",
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-keyout server.key -out server.csr -subj /CN=server && ",
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+      "-extfile server.ext -out server.pem && ",
+      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-keyout client.key -out client.csr -subj /CN=alice && ",
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+      "-extfile client.ext -out client.pem",
+      ") > openssl.log 2>&1");
+  ASSERT_EQ(std::system(make.c_str()), 0) << ReadFile(pki / "openssl.log");
+
+  grpc::SslServerCredentialsOptions server_tls(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  server_tls.pem_root_certs = ReadFile(pki / "ca.pem");
+  server_tls.pem_key_cert_pairs.push_back(
+      {ReadFile(pki / "server.key"), ReadFile(pki / "server.pem")});
+  absl::Mutex mu;
+  std::vector<std::string> seen;
+  Options options;
+  options.credentials = grpc::SslServerCredentials(server_tls);
+  options.authorizer = [&](std::string_view subject, std::string_view action) {
+    absl::MutexLock lock(&mu);
+    seen.push_back(absl::StrCat(std::string(subject), ":", std::string(action)));
+    return subject == "alice" ? absl::OkStatus() : absl::PermissionDeniedError("not alice");
+  };
+  grpc::SslCredentialsOptions client_tls;
+  client_tls.pem_root_certs = ReadFile(pki / "ca.pem");
+  client_tls.pem_private_key = ReadFile(pki / "client.key");
+  client_tls.pem_cert_chain = ReadFile(pki / "client.pem");
+  StartServer(std::move(options), DefaultLogOptions(), grpc::SslCredentials(client_tls));
+
+  uint64_t offset = 0;
+  grpc::Status status = Produce("secret", &offset);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  logpb::v1::Record record;
+  ASSERT_TRUE(Consume(offset, &record).ok());
+  EXPECT_EQ(record.value(), "secret");
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(seen, (std::vector<std::string>{"alice:produce", "alice:consume"}));
 }
 
 }  // namespace
