@@ -252,13 +252,30 @@ int RunIdleNode(const std::filesystem::path& dir) {
   return (*node)->Close().ok() ? 0 : 1;
 }
 
-long RssKb(pid_t pid) {
+// VmRSS and its anonymous/file-backed parts, in kB, from /proc/<pid>/status.
+struct Rss {
+  long total = -1, anon = -1, file = -1;
+  std::string ToString() const {
+    char text[96];
+    std::snprintf(text, sizeof(text), "%.1f MB (anon %.1f, file %.1f)", total / 1024.0,
+                  anon / 1024.0, file / 1024.0);
+    return text;
+  }
+};
+
+Rss ReadRss(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
+  Rss rss;
+  auto field = [&](const char* name, long* out) {
+    if (line.rfind(name, 0) == 0) *out = std::strtol(line.c_str() + std::strlen(name), nullptr, 10);
+  };
   while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+    field("VmRSS:", &rss.total);
+    field("RssAnon:", &rss.anon);
+    field("RssFile:", &rss.file);
   }
-  return -1;
+  return rss;
 }
 
 // Starts this binary as an idle node, reports its RSS fresh and after a burst of
@@ -282,7 +299,7 @@ void MeasureIdleRss(const std::filesystem::path& dir) {
   char c;
   while (::read(from_child[0], &c, 1) == 1 && c != '\n') address.push_back(c);
   if (!address.empty()) {
-    const long fresh = RssKb(pid);
+    const Rss fresh = ReadRss(pid);
     Flags burst;
     burst.seconds = 1.0;
     Result produced = ProduceStreams(address, 4, burst);
@@ -293,11 +310,10 @@ void MeasureIdleRss(const std::filesystem::path& dir) {
     ConsumeRequest request;
     ConsumeResponse response;
     stub->Consume(&context, request, &response);
-    const long after = RssKb(pid);
-    std::printf(
-        "idle node RSS: %.1f MB fresh, %.1f MB after %llu produced records"
-        " (target <= 20 MB)\n",
-        fresh / 1024.0, after / 1024.0, static_cast<unsigned long long>(produced.records));
+    const Rss after = ReadRss(pid);
+    std::printf("idle node RSS: %s fresh; %s after %llu produced records (target <= 20 MB)\n",
+                fresh.ToString().c_str(), after.ToString().c_str(),
+                static_cast<unsigned long long>(produced.records));
   } else {
     std::printf("idle node did not start\n");
   }
