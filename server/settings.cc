@@ -79,6 +79,8 @@ constexpr Spec kSpecs[] = {
     {"retention-age", Kind::kValue, "DURATION", kStorageGroup,
      "Remove whole segments whose newest record is older, e.g. 90s, 12h, 7d; 0 keeps all "
      "(default: 0)"},
+    {"retention-check-interval", Kind::kValue, "DURATION", kStorageGroup,
+     "How often the retention limits are applied, e.g. 500ms, 10s (default: 10s)"},
     {"log-format", Kind::kValue, "text|json", kLoggingGroup,
      "Format of the log lines on stderr (default: text)"},
     {"log-level", Kind::kValue, "LEVEL", kLoggingGroup,
@@ -215,15 +217,25 @@ absl::Status ApplyStorage(const RawValues& raw, log::Options& options) {
     }
     *size.out = *bytes;
   }
-  absl::StatusOr<std::chrono::seconds> age = ParseAge(Get(raw, "retention-age").text);
-  if (!age.ok())
-    return BadValue("retention-age", Get(raw, "retention-age"), age.status().message());
-  options.retention_age = *age;
   absl::StatusOr<log::Durability> durability = log::Durability::Parse(Get(raw, "fsync").text);
   if (!durability.ok()) {
     return BadValue("fsync", Get(raw, "fsync"), "want always, never or interval:<ms> with ms > 0");
   }
   options.durability = *durability;
+  absl::StatusOr<std::chrono::seconds> age = ParseAge(Get(raw, "retention-age").text);
+  if (!age.ok())
+    return BadValue("retention-age", Get(raw, "retention-age"), age.status().message());
+  options.retention_age = *age;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyRetentionInterval(const RawValues& raw, node::Config& config) {
+  const RawValue& text = Get(raw, "retention-check-interval");
+  absl::StatusOr<std::chrono::milliseconds> interval = ParseDurationSetting(text.text);
+  if (!interval.ok())
+    return BadValue("retention-check-interval", text, interval.status().message());
+  if (interval->count() <= 0) return BadValue("retention-check-interval", text, "must be positive");
+  config.retention_interval = *interval;
   return absl::OkStatus();
 }
 
@@ -330,6 +342,7 @@ absl::StatusOr<ServeSettings> ServeFlags::Resolve() const {
       {"max-record-bytes", {"1MiB", "default"}},
       {"retention-bytes", {"0", "default"}},
       {"retention-age", {"0", "default"}},
+      {"retention-check-interval", {"10s", "default"}},
       {"log-format", {"text", "default"}},
       {"log-level", {"info", "default"}},
   };
@@ -369,6 +382,9 @@ absl::StatusOr<ServeSettings> ServeFlags::Resolve() const {
   settings.config_file = config_file;
   if (absl::Status status = ApplyNode(raw, settings); !status.ok()) return status;
   if (absl::Status status = ApplyStorage(raw, settings.node.log); !status.ok()) return status;
+  if (absl::Status status = ApplyRetentionInterval(raw, settings.node); !status.ok()) {
+    return status;
+  }
   if (absl::Status status = ApplySecurityAndLogging(raw, settings); !status.ok()) return status;
   return settings;
 }
@@ -403,25 +419,27 @@ absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
   return number << shift;
 }
 
-absl::StatusOr<std::chrono::seconds> ParseAge(absl::string_view text) {
+absl::StatusOr<std::chrono::milliseconds> ParseDurationSetting(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
-  int64_t seconds = 0;
-  if (absl::SimpleAtoi(text, &seconds)) {
-    if (seconds < 0) return absl::InvalidArgumentError("must not be negative");
-    return std::chrono::seconds(seconds);
-  }
-  int64_t days = 0;
-  if (text.size() > 1 && text.back() == 'd' &&
-      absl::SimpleAtoi(text.substr(0, text.size() - 1), &days)) {
-    if (days < 0) return absl::InvalidArgumentError("must not be negative");
-    return std::chrono::seconds(days * 86400);
-  }
+  int64_t number = 0;
   absl::Duration duration;
-  if (!absl::ParseDuration(text, &duration)) {
-    return absl::InvalidArgumentError("want a duration such as 3600, 90s, 30m, 12h or 7d");
+  if (absl::SimpleAtoi(text, &number)) {
+    duration = absl::Seconds(number);
+  } else if (text.size() > 1 && text.back() == 'd' &&
+             absl::SimpleAtoi(text.substr(0, text.size() - 1), &number)) {
+    duration = absl::Hours(24) * number;
+  } else if (!absl::ParseDuration(text, &duration)) {
+    return absl::InvalidArgumentError("want a duration such as 3600, 500ms, 90s, 30m, 12h or 7d");
   }
   if (duration < absl::ZeroDuration()) return absl::InvalidArgumentError("must not be negative");
-  return std::chrono::seconds(absl::ToInt64Seconds(duration));
+  if (duration == absl::InfiniteDuration()) return absl::InvalidArgumentError("must be finite");
+  return absl::ToChronoMilliseconds(duration);
+}
+
+absl::StatusOr<std::chrono::seconds> ParseAge(absl::string_view text) {
+  absl::StatusOr<std::chrono::milliseconds> duration = ParseDurationSetting(text);
+  if (!duration.ok()) return duration.status();
+  return std::chrono::duration_cast<std::chrono::seconds>(*duration);
 }
 
 }  // namespace proglog::app

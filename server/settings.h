@@ -34,7 +34,8 @@ struct TlsFiles {
 // Everything `proglog serve` runs with, validated.
 struct ServeSettings {
   std::string config_file;
-  // data_dir, node_name, rpc_host (the host of bind_addr), rpc_port and log options.
+  // data_dir, node_name, rpc_host (the host of bind_addr), rpc_port, log options
+  // and the retention interval.
   node::Config node;
   std::string bind_addr;
   std::vector<std::string> start_join_addrs;
@@ -74,7 +75,9 @@ class ServeFlags {
 
 // Parses "123", "64KiB", "16MiB", "1GiB" (binary multiples) into bytes.
 absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
-// Parses "0", "3600" (seconds), "90s", "30m", "1h30m", "7d" into whole seconds.
+// Parses "0", "3600" (seconds), "500ms", "90s", "30m", "1h30m", "7d".
+absl::StatusOr<std::chrono::milliseconds> ParseDurationSetting(absl::string_view text);
+// The same, truncated to whole seconds.
 absl::StatusOr<std::chrono::seconds> ParseAge(absl::string_view text);
 
 }  // namespace proglog::app

@@ -15,7 +15,8 @@ ALL_FLAGS = [
     "--server-tls-cert-file", "--server-tls-key-file", "--server-tls-ca-file",
     "--peer-tls-cert-file", "--peer-tls-key-file", "--peer-tls-ca-file", "--fsync",
     "--segment-max-store-bytes", "--segment-max-index-bytes", "--retention-bytes",
-    "--retention-age", "--max-record-bytes", "--log-format", "--log-level", "--version",
+    "--retention-age", "--retention-check-interval", "--max-record-bytes", "--log-format",
+    "--log-level", "--version",
 ]
 
 

@@ -254,3 +254,49 @@ def test_torn_tail_is_dropped_and_earlier_records_survive(pb, tmp_path):
         assert error.value.code() == grpc.StatusCode.OUT_OF_RANGE
         request = pb.log.ProduceRequest(record=pb.log.Record(value=b"after"))
         assert stub.Produce(request, timeout=harness.RPC_TIMEOUT).offset == 99
+
+
+def store_bytes(data_dir):
+    return sum(p.stat().st_size for p in data_dir.rglob("*.store"))
+
+
+def out_of_range(pb, stub, offset):
+    try:
+        stub.Consume(pb.log.ConsumeRequest(offset=offset), timeout=harness.RPC_TIMEOUT)
+    except grpc.RpcError as error:
+        if error.code() == grpc.StatusCode.OUT_OF_RANGE:
+            return True
+        raise
+    return False
+
+
+def test_retention_bytes_removes_oldest_segments_and_keeps_the_newest(pb, tmp_path):
+    data_dir = tmp_path / "data"
+    node = harness.Node(data_dir, "--segment-max-store-bytes", "16KiB", "--retention-bytes",
+                        "64KiB", "--retention-check-interval", "100ms", "--fsync", "never")
+    values = [i.to_bytes(4, "big") * 256 for i in range(400)]  # 400 KiB in all
+    with node, harness.channel(node.rpc_addr) as ch:
+        stub = pb.log_grpc.LogStub(ch)
+        requests = (pb.log.ProduceRequest(record=pb.log.Record(value=v)) for v in values)
+        assert len(list(stub.ProduceStream(requests, timeout=60))) == len(values)
+        harness.poll(lambda: out_of_range(pb, stub, 0), 30, "retention to drop offset 0")
+        harness.poll(lambda: store_bytes(data_dir) <= 64 * 1024 + 16 * 1024, 30,
+                     "the log to shrink to the retention limit plus the active segment")
+        # The newest records are kept, unchanged.
+        for offset in (398, 399):
+            response = stub.Consume(pb.log.ConsumeRequest(offset=offset),
+                                    timeout=harness.RPC_TIMEOUT)
+            assert response.record.value == values[offset]
+
+
+def test_retention_age_removes_segments_whose_records_are_older(pb, tmp_path):
+    node = harness.Node(tmp_path / "data", "--segment-max-store-bytes", "4KiB",
+                        "--retention-age", "3s", "--retention-check-interval", "100ms")
+    with node, harness.channel(node.rpc_addr) as ch:
+        stub = pb.log_grpc.LogStub(ch)
+        for i in range(20):  # 20 x 1 KiB: several segments
+            stub.Produce(pb.log.ProduceRequest(record=pb.log.Record(value=b"%04d" % i * 256)),
+                         timeout=harness.RPC_TIMEOUT)
+        assert not out_of_range(pb, stub, 0)
+        harness.poll(lambda: out_of_range(pb, stub, 0), 30, "the old segments to expire")
+        assert not out_of_range(pb, stub, 19), "the active segment is never removed"
