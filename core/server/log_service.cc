@@ -279,6 +279,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
   // Runs on the executor: reads what is there, or waits for the next offset.
   void Fetch() {
     uint64_t from;
+    uint64_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
       if (finished_ || stopping_ || cancelled_) {
@@ -316,13 +317,16 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
         return;
       }
       waiting_ = true;  // fetching_ stays true: the wait is the pending fetch.
+      generation = ++wait_generation_;
     }
-    const uint64_t id =
-        log->WaitForOffset(from, [self = shared_from_this()] { self->OnOffsetReady(); });
+    const uint64_t id = log->WaitForOffset(
+        from, [self = shared_from_this(), generation] { self->OnOffsetReady(generation); });
     bool drop = false;
     {
       absl::MutexLock lock(&mu_);
-      if (waiting_) {
+      // If the wait already fired (perhaps inline), a later fetch may own the
+      // current wait; the generation tells them apart.
+      if (waiting_ && wait_generation_ == generation) {
         wait_id_ = id;
         // A stop that raced with the registration could not cancel it.
         drop = stopping_ || cancelled_;
@@ -332,9 +336,9 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
   }
 
   // Called by the log (possibly inline in WaitForOffset); must not block.
-  void OnOffsetReady() {
+  void OnOffsetReady(uint64_t generation) {
     absl::MutexLock lock(&mu_);
-    if (!waiting_) return;
+    if (!waiting_ || wait_generation_ != generation) return;
     waiting_ = false;
     wait_id_.reset();
     fetching_ = false;
@@ -400,6 +404,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
   std::optional<uint64_t> wait_id_ ABSL_GUARDED_BY(mu_);
   bool fetching_ ABSL_GUARDED_BY(mu_) = false;
   bool waiting_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t wait_generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
