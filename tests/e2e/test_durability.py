@@ -160,6 +160,13 @@ def test_sigterm_while_streaming_ends_streams_and_exits_0(pb, tmp_path):
         assert_all_acknowledged_present(pb, pb.log_grpc.LogStub(ch), producers.acked)
 
 
+def test_sigint_stops_an_idle_node_cleanly(tmp_path):
+    node = harness.Node(tmp_path / "data")
+    with node:
+        assert node.stop(signal.SIGINT) == 0
+        assert node.wait_for_event("stopped", timeout=1)["level"] == "info"
+
+
 @contextlib.contextmanager
 def small_tmpfs(path, size):
     path.mkdir()
@@ -247,6 +254,9 @@ def test_torn_tail_is_dropped_and_earlier_records_survive(pb, tmp_path):
         f.truncate(store.stat().st_size - 5)  # tear the last record
 
     with node, harness.channel(node.rpc_addr) as ch:
+        # The node says how much it dropped, and from which file.
+        assert any(e["level"] == "warning" and "dropped" in e["msg"] and store.name in e["msg"]
+                   for e in node.events), node.output()
         stub = pb.log_grpc.LogStub(ch)
         assert read_all(pb, stub, 99) == values[:99]
         with pytest.raises(grpc.RpcError) as error:
