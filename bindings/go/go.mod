@@ -1,0 +1,3 @@
+module github.com/proglog/proglog/bindings/go
+
+go 1.22

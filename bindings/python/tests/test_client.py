@@ -1,0 +1,117 @@
+"""The client against a server process: round trips, batches, errors, threads."""
+
+import socket
+import threading
+
+import pytest
+
+import proglog
+
+from conftest import ServerProcess
+
+
+def dead_address() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_produce_then_consume_round_trips(client: proglog.Client) -> None:
+    offset = client.produce(b"hello")
+    record = client.consume(offset)
+    assert record == proglog.Record(b"hello", offset)
+
+
+def test_produce_many_returns_dense_offsets_in_order(client: proglog.Client) -> None:
+    values = [bytes([65 + i % 26]) * (1 + i % 50) for i in range(300)]
+    offsets = client.produce_many(v for v in values)  # any iterable
+    assert offsets == list(range(offsets[0], offsets[0] + len(values)))
+    assert [client.consume(o).value for o in offsets[::37]] == values[::37]
+
+
+def test_produce_many_of_nothing_is_empty(client: proglog.Client) -> None:
+    assert client.produce_many([]) == []
+
+
+def test_consume_past_the_end_raises_offset_out_of_range(client: proglog.Client) -> None:
+    offset = client.produce(b"x")
+    with pytest.raises(proglog.OffsetOutOfRange):
+        client.consume(offset + 1)
+
+
+def test_bad_arguments_raise_type_errors(client: proglog.Client) -> None:
+    with pytest.raises(TypeError, match="value must be bytes, not str"):
+        client.produce("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"values\[1\] must be bytes, not int"):
+        client.produce_many([b"ok", 3])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="offset must be int"):
+        client.consume("0")  # type: ignore[arg-type]
+    with pytest.raises(proglog.InvalidArgument):
+        client.consume(-1)
+
+
+def test_oversized_value_is_invalid_and_loses_nothing(client: proglog.Client) -> None:
+    kept = client.produce(b"kept")
+    with pytest.raises(proglog.InvalidArgument):
+        client.produce(b"x" * (ServerProcess.MAX_RECORD_BYTES + 1))
+    assert client.consume(kept).value == b"kept"
+
+
+def test_servers_lists_the_server(server: ServerProcess, client: proglog.Client) -> None:
+    servers = client.servers()
+    assert len(servers) == 1
+    assert servers[0].rpc_addr == server.address
+    assert servers[0].is_leader
+
+
+def test_unreachable_server_raises_retryable_unavailable() -> None:
+    with proglog.Client(dead_address(), timeout=5.0) as client:
+        with pytest.raises(proglog.Unavailable) as info:
+            client.produce(b"x")
+    assert info.value.retryable
+
+
+def test_fails_over_to_the_next_address(server: ServerProcess) -> None:
+    assert server.address is not None
+    with proglog.Client([dead_address(), server.address]) as client:
+        offset = client.produce(b"second")
+        assert client.consume(offset).value == b"second"
+
+
+def test_closed_client_raises_closed(server: ServerProcess) -> None:
+    assert server.address is not None
+    client = proglog.Client([server.address])
+    client.close()
+    with pytest.raises(proglog.Closed):
+        client.produce(b"x")
+
+
+def test_bad_options_are_rejected() -> None:
+    with pytest.raises(proglog.InvalidArgument):
+        proglog.Client([])
+    with pytest.raises(proglog.InvalidArgument):
+        proglog.Client(["127.0.0.1:1"], balance="random")
+    with pytest.raises(TypeError):
+        proglog.Client([b"127.0.0.1:1"])  # type: ignore[list-item]
+    with pytest.raises(proglog.NotFound):
+        proglog.Client(["127.0.0.1:1"], ca_file="/nonexistent/ca.pem")
+
+
+def test_many_threads_share_one_client(client: proglog.Client) -> None:
+    errors: list[str] = []
+
+    def work(thread: int) -> None:
+        for i in range(40):
+            value = f"{thread}/{i}".encode()
+            offset = client.produce(value)
+            if client.consume(offset).value != value:
+                errors.append(f"{thread}/{i}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert client.consume(8 * 40 - 1).offset == 8 * 40 - 1

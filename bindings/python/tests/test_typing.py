@@ -1,0 +1,41 @@
+"""The package's types reach user code: mypy accepts good code, rejects bad."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+GOOD = """
+import proglog
+
+def first_value(client: proglog.Client) -> bytes:
+    offsets: list[int] = client.produce_many([b"a"])
+    record: proglog.Record = client.consume(offsets[0])
+    for streamed in client.stream(0):
+        return streamed.value
+    return record.value
+"""
+
+BAD = """
+import proglog
+
+def wrong(client: proglog.Client) -> str:
+    return client.consume(0).value
+"""
+
+
+def run_mypy(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "user.py"
+    path.write_text(code, encoding="utf-8")
+    return subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                           str(path)], capture_output=True, text=True, timeout=300)
+
+
+def test_mypy_accepts_correct_use(tmp_path: Path) -> None:
+    done = run_mypy(tmp_path, GOOD)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_rejects_a_type_error(tmp_path: Path) -> None:
+    done = run_mypy(tmp_path, BAD)
+    assert done.returncode == 1
+    assert "Incompatible return value type" in done.stdout
