@@ -357,6 +357,52 @@ TEST_F(ServerTest, ConsumeStreamFromAFutureOffsetWaitsForIt) {
   stream->Finish();
 }
 
+TEST_F(ServerTest, TailingConsumersSeeEveryRecordInOrderWhileProducersWrite) {
+  StartServer();
+  constexpr int kConsumers = 8;
+  constexpr int kProducers = 4;
+  constexpr int kPerProducer = 500;
+  constexpr uint64_t kTotal = kProducers * kPerProducer;
+  std::atomic<int> consumer_failures{0};
+  std::vector<std::thread> consumers;
+  for (int c = 0; c < kConsumers; ++c) {
+    consumers.emplace_back([&] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      auto stream = stub_->ConsumeStream(&context, ConsumeRequest());
+      ConsumeResponse response;
+      uint64_t next = 0;
+      while (next < kTotal && stream->Read(&response)) {
+        if (response.record().offset() != next || response.record().value().empty()) break;
+        ++next;
+      }
+      if (next != kTotal) consumer_failures.fetch_add(1);
+      context.TryCancel();
+      stream->Finish();
+    });
+  }
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      grpc::ClientContext context;
+      auto stream = stub_->ProduceStream(&context);
+      for (int i = 0; i < kPerProducer; ++i) {
+        if (!stream->Write(MakeProduce(absl::StrCat(p, "/", i)))) break;
+      }
+      stream->WritesDone();
+      ProduceResponse response;
+      while (stream->Read(&response)) {
+      }
+      EXPECT_TRUE(stream->Finish().ok());
+    });
+  }
+  for (auto& t : producers) t.join();
+  for (auto& t : consumers) t.join();
+  EXPECT_EQ(consumer_failures.load(), 0);
+  EXPECT_EQ(log_->NextOffset(), kTotal);
+  EXPECT_TRUE(PollUntil([&] { return log_->PendingWaits() == 0; }));
+}
+
 TEST_F(ServerTest, ClientCancelEndsATailingStreamAndDropsItsWait) {
   StartServer();
   grpc::ClientContext context;
