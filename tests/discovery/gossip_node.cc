@@ -4,7 +4,7 @@
 //
 // Output lines: "ready <addr>", "event <type> <name> <addr> <status>",
 // "member <name> <addr> <status> <k=v,...>" ... "end", "ok", "error <msg>".
-// Commands: members | leave | tags k=v ... | stats | quit (EOF = quit).
+// Commands: members | join addr... | leave | tags k=v ... | stats | quit (EOF = quit).
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -54,6 +54,12 @@ void RunCommands(proglog::discovery::Membership& m) {
     } else if (cmd == "leave") {
       absl::Status s = m.Leave();
       Say(s.ok() ? "ok" : "error " + std::string(s.message()));
+    } else if (cmd == "join") {
+      std::vector<std::string> addrs;
+      std::string addr;
+      while (in >> addr) addrs.push_back(addr);
+      absl::Status s = m.Join(addrs);
+      Say(s.ok() ? "ok" : "error " + std::string(s.message()));
     } else if (cmd == "tags") {
       std::map<std::string, std::string> tags;
       std::string kv;
@@ -79,7 +85,6 @@ int main(int argc, char** argv) {
   proglog::discovery::Config config;
   std::vector<std::string> tags;
   std::string key;
-  double suspicion_scale = 1;
   double reap_seconds = 0;
   app.add_option("--name", config.node_name, "node name")->required();
   app.add_option("--bind", config.bind_addr, "bind address ip:port");
@@ -91,7 +96,6 @@ int main(int argc, char** argv) {
   app.add_option("--seed", config.faults.seed, "seed for randomness");
   app.add_option("--reap-after", reap_seconds, "reap failed/left members after this many seconds");
   CLI11_PARSE(app, argc, argv);
-  (void)suspicion_scale;
   for (const std::string& kv : tags) {
     if (!ParseTag(kv, &config.tags)) {
       std::cerr << "bad --tag " << kv << " (want key=value)\n";
