@@ -133,6 +133,7 @@ class LogImpl final : public Log {
 
   void FlushLoop();
   void StopFlusher();
+  static void WaitForReaders(const SegmentList& segments);
   absl::Status SyncSegment(const Segment& segment) {
     syncs_.fetch_add(1, std::memory_order_relaxed);
     return segment.Sync();
@@ -177,6 +178,8 @@ class LogImpl final : public Log {
   std::map<uint64_t, Wait> waits_ ABSL_GUARDED_BY(waits_mu_);                     // by id
   std::multimap<uint64_t, uint64_t> waits_by_offset_ ABSL_GUARDED_BY(waits_mu_);  // offset -> id
   uint64_t next_wait_id_ ABSL_GUARDED_BY(waits_mu_) = 1;
+  // Registered waits; changed under waits_mu_, read without it by Publish.
+  std::atomic<uint64_t> wait_count_{0};
 
   absl::Mutex flush_mu_;
   bool stop_flush_ ABSL_GUARDED_BY(flush_mu_) = false;
@@ -361,13 +364,17 @@ absl::Status LogImpl::Roll() {
 }
 
 void LogImpl::Publish(uint64_t next, Callbacks& ready) {
-  readable_next_.store(next, std::memory_order_release);
+  // Sequentially consistent with WaitForOffset's count-then-check, so that
+  // either this sees its wait or it sees the new watermark.
+  readable_next_.store(next, std::memory_order_seq_cst);
+  if (wait_count_.load(std::memory_order_seq_cst) == 0) return;  // the common case: no lock
   absl::MutexLock l(&waits_mu_);
   while (!waits_by_offset_.empty() && waits_by_offset_.begin()->first < next) {
     auto it = waits_.find(waits_by_offset_.begin()->second);
     ready.push_back(std::move(it->second.ready));
     waits_.erase(it);
     waits_by_offset_.erase(waits_by_offset_.begin());
+    wait_count_.fetch_sub(1);
   }
 }
 
@@ -510,14 +517,19 @@ uint64_t LogImpl::WaitForOffset(uint64_t offset, absl::AnyInvocable<void()> read
   {
     absl::MutexLock l(&waits_mu_);
     id = next_wait_id_++;
-    // Checked under waits_mu_: Publish raises the watermark before taking it,
-    // so a wait registered here cannot be missed.
-    if (offset >= readable_next_.load(std::memory_order_acquire)) {
-      if (closed_.load()) return id;  // never fires: Close drops waits
+    // Count first, then check: Publish raises the watermark, then reads the
+    // count, so a wait registered here cannot be missed.
+    wait_count_.fetch_add(1, std::memory_order_seq_cst);
+    if (offset >= readable_next_.load(std::memory_order_seq_cst)) {
+      if (closed_.load()) {
+        wait_count_.fetch_sub(1);
+        return id;  // never fires: Close drops waits
+      }
       waits_.emplace(id, Wait{offset, std::move(ready)});
       waits_by_offset_.emplace(offset, id);
       return id;
     }
+    wait_count_.fetch_sub(1);
   }
   ready();
   return id;
@@ -537,6 +549,7 @@ bool LogImpl::CancelWait(uint64_t id) {
   }
   dropped = std::move(it->second.ready);
   waits_.erase(it);
+  wait_count_.fetch_sub(1);
   return true;
 }
 
@@ -568,6 +581,18 @@ void LogImpl::StopFlusher() {
   if (flusher_.joinable()) flusher_.join();
 }
 
+void LogImpl::WaitForReaders(const SegmentList& segments) {
+  // Readers hold a segment only for one read. Once they let go, the index
+  // files can be trimmed here rather than later on a reader's thread (where
+  // a reopened log could already be using the files).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const auto& s : segments) {
+    while (s.use_count() > 1 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+  }
+}
+
 absl::Status LogImpl::Close() {
   {
     absl::MutexLock l(&write_mu_);
@@ -590,8 +615,10 @@ absl::Status LogImpl::Close() {
     absl::MutexLock l(&waits_mu_);
     dropped.swap(waits_);
     waits_by_offset_.clear();
+    wait_count_.store(0);
   }
-  // Segments trim their index files as the last reference goes.
+  WaitForReaders(segments);
+  // Each segment trims its index file as it goes.
   segments.clear();
   lock_.Reset();
   return status;
