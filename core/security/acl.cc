@@ -395,7 +395,9 @@ void Authorizer::WatchLoop() {
         std::string_view name = event->len > 0 ? event->name : "";
         // A rename into the folder may be a symlink swap (as config tools do)
         // that changes what our path points to, so any rename counts.
-        if (name == model_name || name == policy_name || (event->mask & IN_MOVED_TO)) {
+        // An overflowed queue lost events, so any of them may have been ours.
+        if (name == model_name || name == policy_name ||
+            (event->mask & (IN_MOVED_TO | IN_Q_OVERFLOW))) {
           relevant = true;
         }
         at += sizeof(inotify_event) + event->len;

@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "core/security/message.h"
 #include "core/security/tls_config.h"
@@ -59,10 +58,21 @@ absl::StatusOr<std::string> ReadTextFile(const std::filesystem::path& path, std:
     return absl::PermissionDeniedError(
         internal::Msg(what, " ", Quote(path), ": cannot open: ", std::strerror(errno)));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+  // Far above any real certificate bundle or policy; stops a wrong path such
+  // as a device from being read forever.
+  constexpr size_t kMaxBytes = 16u << 20;
+  std::string text;
+  char chunk[64 * 1024];
+  while (in && text.size() <= kMaxBytes) {
+    in.read(chunk, sizeof(chunk));
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+  }
   if (in.bad()) return absl::DataLossError(internal::Msg(what, " ", Quote(path), ": read failed"));
-  return text.str();
+  if (text.size() > kMaxBytes) {
+    return absl::InvalidArgumentError(
+        internal::Msg(what, " ", Quote(path), ": larger than 16 MiB, not a PEM or policy file"));
+  }
+  return text;
 }
 
 absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(std::string_view pem,

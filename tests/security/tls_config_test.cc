@@ -90,6 +90,16 @@ TEST(TlsConfig, GarbageInCertFileIsRefused) {
   EXPECT_THAT(config.status().message(), HasSubstr("no PEM CERTIFICATE"));
 }
 
+TEST(TlsConfig, DeviceGivenAsCaFileIsRefusedInsteadOfReadForever) {
+  ScratchDir dir;
+  Pki pki(dir.path());
+  TlsFiles files = pki.Issue(TlsRole::kClient, "root");
+  files.ca_file = "/dev/zero";
+  auto config = TlsConfig::Load(TlsRole::kClient, files);
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("/dev/zero"));
+}
+
 TEST(TlsConfig, EncryptedKeyIsRefusedWithReason) {
   ScratchDir dir;
   Pki pki(dir.path());
