@@ -488,9 +488,7 @@ void Raft::HandleAppendResponse(const Message& m) {
       (pr.state == Progress::State::kSnapshot && pr.match >= pr.snapshot_index)) {
     pr.BecomeReplicate();
   }
-  if (MaybeCommit() && !reads_waiting_commit_.empty()) {
-    StartReadRound(std::exchange(reads_waiting_commit_, {}));
-  }
+  if (MaybeCommit()) ReleaseReadsWaitingCommit();
   if (m.from == transferee_ && pr.match == log_.LastIndex()) {
     Message t;
     t.type = MessageType::kTimeoutNow;
@@ -738,6 +736,11 @@ absl::Status Raft::ReadIndex(uint64_t context) {
   return absl::OkStatus();
 }
 
+void Raft::ReleaseReadsWaitingCommit() {
+  if (reads_waiting_commit_.empty() || log_.TermOrZero(log_.committed()) != term_) return;
+  StartReadRound(std::exchange(reads_waiting_commit_, {}));
+}
+
 void Raft::StartReadRound(std::vector<uint64_t> contexts) {
   if (Quorum() <= 1 && conf_.IsVoter(config_.id)) {
     for (uint64_t c : contexts) read_states_.push_back({c, log_.committed()});
@@ -894,9 +897,7 @@ void Raft::Advance(const Ready& rd) {
   if (rd.hard_state) persisted_hard_state_ = *rd.hard_state;
   if (!rd.committed_entries.empty()) log_.AppliedTo(rd.committed_entries.back().index);
   // The leader counts its own copy only once it is on disk.
-  if (role_ == Role::kLeader && MaybeCommit() && !reads_waiting_commit_.empty()) {
-    StartReadRound(std::exchange(reads_waiting_commit_, {}));
-  }
+  if (role_ == Role::kLeader && MaybeCommit()) ReleaseReadsWaitingCommit();
 }
 
 }  // namespace proglog::raft

@@ -201,6 +201,7 @@ class Raft {
   size_t Quorum() const { return conf_.voters.size() / 2 + 1; }
   void AppendAsLeader(std::vector<Entry> entries);
   void StartReadRound(std::vector<uint64_t> contexts);
+  void ReleaseReadsWaitingCommit();
   void ReleaseReads(uint64_t acked_round);
 
   // Membership.

@@ -28,6 +28,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.9));
   app.add_option("--reorder", base.reorder, "Probability of a long extra delay (reordering)")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--crash-rate", base.crash_rate, "Crashes per time unit")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--partition-rate", base.partition_rate, "Partitions started per time unit")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--max-down", base.max_down_units, "Longest downtime of a crashed node (units)")
+      ->check(CLI::Range(20, 1000000));
   app.add_flag("--no-partitions", no_partitions, "No network partitions");
   app.add_flag("--no-crashes", no_crashes, "No crashes/restarts");
   app.add_flag("--no-snapshots", no_snapshots, "No log compaction / InstallSnapshot");

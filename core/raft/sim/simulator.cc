@@ -236,7 +236,7 @@ void Simulation::Crash(Node& n) {
   n.proposals.clear();  // their fate is unknown to the client: indeterminate
   n.reads.clear();
   n.reads_waiting.clear();
-  n.down_until = now_ + Rand(20, 400);
+  n.down_until = now_ + Rand(20, opt_.max_down_units);
   ++result_.crashes;
 }
 
@@ -258,10 +258,10 @@ SimResult Simulation::Run() {
   bool live = false;
   for (now_ = 0; now_ < end && result_.ok; ++now_) {
     if (now_ == static_cast<uint64_t>(opt_.fault_units)) Heal();
+    if (!healing_) Faults();
     Deliver();
     TickNodes();
     if (!healing_) {
-      Faults();
       ClientOps();
       Compaction();
       Transfers();
@@ -276,6 +276,11 @@ SimResult Simulation::Run() {
   }
   result_.units = now_;
   if (getenv("SIMDBG")) {
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      const Op& op = ops_[i];
+      fprintf(stderr, "op %zu %s inv=%llu resp=%lld idx=%llu term=%llu off=%lld ridx=%llu res=%llu\n", i, op.is_read ? "R" : "W", (unsigned long long)op.invoke, op.response == kNever ? -1LL : (long long)op.response, (unsigned long long)op.index, (unsigned long long)op.term, op.log_offset == kNever ? -1LL : (long long)op.log_offset, (unsigned long long)op.read_index, (unsigned long long)op.result);
+    }
+    if (marker_) fprintf(stderr, "marker op %zu node %llu index %llu term %llu acked %d\n", *marker_, (unsigned long long)marker_node_, (unsigned long long)ops_[*marker_].index, (unsigned long long)ops_[*marker_].term, (int)ops_[*marker_].acked);
     for (Node& n : nodes_) {
       if (!n.up) { fprintf(stderr, "node %llu down\n", (unsigned long long)n.id); continue; }
       fprintf(stderr, "node %llu role=%s term=%llu commit=%llu applied=%llu last=%llu leader=%llu\n",
@@ -328,7 +333,7 @@ void Simulation::TickNodes() {
 
 void Simulation::Faults() {
   const uint64_t k = opt_.nodes;
-  if (opt_.crashes && Uniform() < 0.0015) {
+  if (opt_.crashes && Uniform() < opt_.crash_rate) {
     Node& n = N(Rand(1, k));
     if (n.up) Crash(n);
   }
@@ -336,7 +341,7 @@ void Simulation::Faults() {
     for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
     partitioned_ = false;
   }
-  if (opt_.partitions && !partitioned_ && Uniform() < 0.003) {
+  if (opt_.partitions && !partitioned_ && Uniform() < opt_.partition_rate) {
     partitioned_ = true;
     partition_until_ = now_ + Rand(50, 600);
     const uint64_t victim = Rand(1, k);
@@ -374,9 +379,14 @@ Node* Simulation::Leader() {
 }
 
 void Simulation::ClientOps() {
+  // Clients go to whichever node believes it leads (stale leaders included,
+  // as real clients would), sometimes to a random node.
   auto target = [&]() -> Node* {
-    Node* l = Leader();
-    if (l != nullptr && Uniform() < 0.9) return l;
+    std::vector<Node*> leaders;
+    for (Node& n : nodes_) {
+      if (n.up && n.raft->role() == Role::kLeader) leaders.push_back(&n);
+    }
+    if (!leaders.empty() && Uniform() < 0.9) return leaders[Rand(0, leaders.size() - 1)];
     Node& n = N(Rand(1, opt_.nodes));
     return n.up ? &n : nullptr;
   };
@@ -591,7 +601,12 @@ bool Simulation::LivenessDone() {
   if (l == nullptr) return false;
   if (marker_) {
     const Op& m = ops_[*marker_];
-    const bool outstanding = m.acked || (N(marker_node_).up && N(marker_node_).proposals.count(m.index));
+    Node& p = N(marker_node_);
+    // Outstanding while its entry is still in the proposer's log; an entry
+    // replaced by a newer leader's will never commit.
+    const bool outstanding = m.acked || (p.up && p.proposals.count(m.index) != 0 &&
+                                         p.raft->role() == Role::kLeader &&
+                                         p.raft->term() == m.term);
     if (!outstanding) marker_.reset();  // lost with a crash or overwritten: try again
   }
   if (!marker_) {
@@ -802,6 +817,8 @@ std::string ReproCommand(const SimOptions& o) {
   std::string cmd = absl::StrCat("proglog-raft-sim --first-seed ", o.seed, " --seeds 1 --nodes ",
                                  o.nodes, " --units ", o.fault_units, " --loss ", o.loss,
                                  " --dup ", o.duplicate, " --reorder ", o.reorder);
+  absl::StrAppend(&cmd, " --crash-rate ", o.crash_rate, " --partition-rate ", o.partition_rate,
+                  " --max-down ", o.max_down_units);
   if (!o.partitions) absl::StrAppend(&cmd, " --no-partitions");
   if (!o.crashes) absl::StrAppend(&cmd, " --no-crashes");
   if (!o.snapshots) absl::StrAppend(&cmd, " --no-snapshots");

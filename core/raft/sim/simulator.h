@@ -33,6 +33,9 @@ struct SimOptions {
   double reorder = 0.10;     // probability a message gets a long extra delay
   bool partitions = true;    // symmetric and asymmetric partitions
   bool crashes = true;       // crash/restart, losing unsynced writes
+  double crash_rate = 0.0015;     // crashes per time unit (cluster-wide)
+  double partition_rate = 0.003;  // new partitions per time unit, when none is active
+  int max_down_units = 400;       // a crashed node restarts 20..max_down_units later
   bool snapshots = true;     // log compaction, so followers need InstallSnapshot
   bool membership = false;   // remove a voter, re-add it as learner, promote it
   bool transfers = true;     // occasional leadership transfer
