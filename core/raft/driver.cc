@@ -1,0 +1,139 @@
+#include "core/raft/driver.h"
+
+#include <utility>
+
+namespace proglog::raft {
+
+Driver::Driver(Raft* raft, Storage* storage, Transport* transport, StateMachine* state_machine)
+    : raft_(raft),
+      storage_(storage),
+      transport_(transport),
+      state_machine_(state_machine),
+      applied_(raft->applied()) {}
+
+void Driver::EnqueueTick() {
+  absl::MutexLock lock(&mu_);
+  ++inputs_.ticks;
+}
+
+void Driver::EnqueueMessage(Message message) {
+  absl::MutexLock lock(&mu_);
+  inputs_.messages.push_back(std::move(message));
+}
+
+void Driver::EnqueueProposal(std::string data, ProposalDone done) {
+  absl::MutexLock lock(&mu_);
+  inputs_.proposals.emplace_back(std::move(data), std::move(done));
+}
+
+void Driver::EnqueueRead(ReadDone done) {
+  absl::MutexLock lock(&mu_);
+  inputs_.reads.push_back(std::move(done));
+}
+
+absl::Status Driver::RunOnce() {
+  ++iterations_;
+  Inputs inputs;
+  {
+    absl::MutexLock lock(&mu_);
+    std::swap(inputs, inputs_);
+  }
+  FeedInputs(std::move(inputs));
+  if (!raft_->HasReady()) return absl::OkStatus();
+  Ready rd = raft_->GetReady();
+  if (absl::Status s = Persist(rd); !s.ok()) return s;
+  for (const Message& m : rd.messages) transport_->Send(m);
+  if (absl::Status s = ApplyCommitted(rd); !s.ok()) return s;
+  for (const ReadState& rs : rd.read_states) {
+    auto it = reads_.find(rs.context);
+    if (it == reads_.end()) continue;
+    reads_waiting_apply_.emplace_back(rs.index, std::move(it->second));
+    reads_.erase(it);
+  }
+  FinishReads();
+  raft_->Advance(rd);
+  return absl::OkStatus();
+}
+
+void Driver::FeedInputs(Inputs inputs) {
+  for (int i = 0; i < inputs.ticks; ++i) raft_->Tick();
+  for (const Message& m : inputs.messages) {
+    if (!raft_->Step(m).ok()) ++rejected_messages_;
+  }
+  // Proposals are appended back to back; the core sends them in one batch.
+  for (auto& [data, done] : inputs.proposals) {
+    auto index = raft_->Propose(std::move(data));
+    if (!index.ok()) {
+      done(index.status());
+      continue;
+    }
+    proposals_[*index] = PendingProposal{raft_->term(), std::move(done)};
+  }
+  for (ReadDone& done : inputs.reads) {
+    const uint64_t context = next_read_context_++;
+    if (absl::Status s = raft_->ReadIndex(context); !s.ok()) {
+      done(s);
+      continue;
+    }
+    reads_[context] = std::move(done);
+  }
+  // A leader that stepped down will never answer its outstanding reads.
+  if (raft_->role() != Role::kLeader && !reads_.empty()) {
+    for (auto& [context, done] : reads_) done(absl::UnavailableError("leadership lost"));
+    reads_.clear();
+  }
+}
+
+absl::Status Driver::Persist(const Ready& rd) {
+  if (rd.snapshot) {
+    if (absl::Status s = storage_->ApplySnapshot(*rd.snapshot); !s.ok()) return s;
+  }
+  if (absl::Status s = storage_->Append(rd.entries); !s.ok()) return s;
+  if (rd.hard_state) {
+    if (absl::Status s = storage_->SetHardState(*rd.hard_state); !s.ok()) return s;
+  }
+  if (rd.conf_state) {
+    if (absl::Status s = storage_->SetConfState(*rd.conf_state); !s.ok()) return s;
+  }
+  // One sync for everything this iteration wrote: group commit.
+  return storage_->Sync();
+}
+
+absl::Status Driver::ApplyCommitted(const Ready& rd) {
+  if (rd.snapshot) {
+    if (absl::Status s = state_machine_->Restore(*rd.snapshot); !s.ok()) return s;
+    applied_ = rd.snapshot->meta.index;
+    // Proposals covered by a snapshot from another leader are unknowable here.
+    for (auto it = proposals_.begin(); it != proposals_.end() && it->first <= applied_;) {
+      it->second.done(absl::AbortedError("replaced by a snapshot; outcome unknown"));
+      it = proposals_.erase(it);
+    }
+  }
+  for (const Entry& e : rd.committed_entries) {
+    if (absl::Status s = state_machine_->Apply(e); !s.ok()) return s;
+    applied_ = e.index;
+    auto it = proposals_.find(e.index);
+    if (it == proposals_.end()) continue;
+    if (it->second.term == e.term) {
+      it->second.done(e.index);
+    } else {
+      it->second.done(absl::AbortedError("entry replaced by a newer leader"));
+    }
+    proposals_.erase(it);
+  }
+  return absl::OkStatus();
+}
+
+void Driver::FinishReads() {
+  for (size_t i = 0; i < reads_waiting_apply_.size();) {
+    if (reads_waiting_apply_[i].first <= applied_) {
+      reads_waiting_apply_[i].second(applied_);
+      reads_waiting_apply_[i] = std::move(reads_waiting_apply_.back());
+      reads_waiting_apply_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+}  // namespace proglog::raft

@@ -1,0 +1,109 @@
+// core/raft/driver.h: the runtime that drives a Raft core. Other threads hand
+// it inputs (ticks, messages from peers, proposals, read requests); one driver
+// thread calls RunOnce() in a loop, which feeds all queued inputs to the core
+// and then handles the resulting Ready in Raft's required order: persist every
+// write of the iteration with a single Sync() (group commit), only then send
+// messages, then apply committed entries and answer proposals and reads.
+//
+// Thread-safety: the Enqueue* methods are thread-safe and never block on I/O;
+// RunOnce() must be called from one thread at a time. Completion callbacks run
+// on the driver thread and must not block.
+#ifndef PROGLOG_CORE_RAFT_DRIVER_H_
+#define PROGLOG_CORE_RAFT_DRIVER_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/raft/raft.h"
+#include "core/raft/storage.h"
+
+namespace proglog::raft {
+
+// Delivers messages to peers. Send must not block (queue and return); a lost
+// message is fine, Raft retries.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void Send(const Message& message) = 0;
+};
+
+// The replicated state machine: for proglog, the user-visible log.
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  virtual absl::Status Apply(const Entry& entry) = 0;
+  virtual absl::Status Restore(const Snapshot& snapshot) = 0;
+};
+
+// Called once with the proposal's Raft index when it is applied, or an error:
+// Unavailable (not the leader) or Aborted (a new leader replaced the entry).
+using ProposalDone = absl::AnyInvocable<void(absl::StatusOr<uint64_t>)>;
+// Called once with the index the state machine has applied past when a
+// linearizable read may be served, or Unavailable.
+using ReadDone = absl::AnyInvocable<void(absl::StatusOr<uint64_t>)>;
+
+class Driver {
+ public:
+  // All pointers are borrowed and must outlive the driver. `raft` must have
+  // been created over `storage`.
+  Driver(Raft* raft, Storage* storage, Transport* transport, StateMachine* state_machine);
+
+  void EnqueueTick();
+  void EnqueueMessage(Message message);
+  void EnqueueProposal(std::string data, ProposalDone done);
+  void EnqueueRead(ReadDone done);
+
+  // One iteration. A storage or state machine error is returned and nothing of
+  // that Ready is sent or acknowledged; the caller should stop the node.
+  absl::Status RunOnce();
+
+  // Messages the core refused as malformed (counted, never fatal).
+  uint64_t rejected_messages() const { return rejected_messages_; }
+  uint64_t iterations() const { return iterations_; }
+
+ private:
+  struct Inputs {
+    int ticks = 0;
+    std::vector<Message> messages;
+    std::vector<std::pair<std::string, ProposalDone>> proposals;
+    std::vector<ReadDone> reads;
+  };
+  struct PendingProposal {
+    uint64_t term;
+    ProposalDone done;
+  };
+
+  void FeedInputs(Inputs inputs);
+  absl::Status Persist(const Ready& rd);
+  absl::Status ApplyCommitted(const Ready& rd);
+  void FinishReads();
+
+  Raft* raft_;
+  Storage* storage_;
+  Transport* transport_;
+  StateMachine* state_machine_;
+
+  absl::Mutex mu_;
+  Inputs inputs_ ABSL_GUARDED_BY(mu_);
+
+  // Driver thread only.
+  std::map<uint64_t, PendingProposal> proposals_;  // by Raft index
+  std::map<uint64_t, ReadDone> reads_;             // by ReadIndex context
+  std::vector<std::pair<uint64_t, ReadDone>> reads_waiting_apply_;
+  uint64_t next_read_context_ = 1;
+  uint64_t applied_ = 0;
+  uint64_t rejected_messages_ = 0;
+  uint64_t iterations_ = 0;
+};
+
+}  // namespace proglog::raft
+
+#endif  // PROGLOG_CORE_RAFT_DRIVER_H_
