@@ -344,7 +344,8 @@ absl::Status LogImpl::WriteRecords(const std::vector<PendingAppend*>& group) {
 }
 
 absl::Status LogImpl::Roll() {
-  // The old segment is final from now on: make it durable once, here.
+  // The old segment is final from now on: trim it and make it durable once, here.
+  if (absl::Status s = segments_.back()->Seal(); !s.ok()) return s;
   if (absl::Status s = SyncSegment(*segments_.back()); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<Segment>> next =
       Segment::Open(dir_, next_offset_, options_, /*active=*/true);
@@ -605,7 +606,10 @@ absl::Status LogImpl::Close() {
   SegmentList segments;
   {
     absl::MutexLock l(&write_mu_);
-    if (!segments_.empty()) status = SyncSegment(*segments_.back());
+    if (!segments_.empty()) {
+      status = segments_.back()->Seal();
+      if (status.ok()) status = SyncSegment(*segments_.back());
+    }
     segments.swap(segments_);
     absl::MutexLock v(&view_mu_);
     view_.reset();

@@ -40,7 +40,8 @@ std::optional<uint64_t> Segment::ParseStoreName(std::string_view name) {
 absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::path& dir,
                                                        uint64_t base, const Options& options,
                                                        bool active) {
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(dir / StoreName(base));
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::Open(dir / StoreName(base), options.max_store_bytes);
   if (!store.ok()) return store.status();
   absl::StatusOr<Store::ScanResult> scan = (*store)->Scan(base);
   if (!scan.ok()) return scan.status();
@@ -82,6 +83,9 @@ absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::pa
 
 Segment::~Segment() {
   if (removed_) return;
+  if (absl::Status s = store_->Finish(); !s.ok()) {
+    spdlog::error("log: could not trim {}: {}", store_->path().string(), s.ToString());
+  }
   if (absl::Status s = index_->Trim(entries_.load()); !s.ok()) {
     spdlog::error("log: could not trim {}: {}", index_->path().string(), s.ToString());
   }

@@ -62,6 +62,9 @@ class Segment {
   // Writer: drops records at `offset` and after (base <= offset <= NextOffset).
   absl::Status TruncateFrom(uint64_t offset);
   absl::Status Sync() const { return store_->Sync(); }
+  // Writer: cuts the store's reserved space (before the final Sync of a
+  // segment that stops being the last, and on close).
+  absl::Status Seal() { return store_->Finish(); }
   // Writer: deletes both files; readers holding the segment can still read it.
   absl::Status Remove();
 

@@ -1,6 +1,8 @@
 #include "core/log/store.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -11,6 +13,12 @@
 
 namespace proglog::log::internal {
 namespace {
+
+// Appends write through a mapped window of this size (aligned to it).
+constexpr uint64_t kWindowBytes = 4ull << 20;
+// Space is reserved ahead by up to this much (bounded by the segment limit).
+constexpr uint64_t kReserveAheadBytes = 4ull << 20;
+constexpr uint64_t kPageBytes = 4096;
 
 // Sequential reads for Scan through one reusable buffer, so recovery costs a
 // few large reads rather than two small ones per record.
@@ -59,12 +67,89 @@ class ChunkReader {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
+                                                   uint64_t reserve_hint) {
   absl::StatusOr<FileDescriptor> fd = OpenFile(path, O_RDWR | O_CREAT);
   if (!fd.ok()) return fd.status();
   absl::StatusOr<uint64_t> size = FileSize(fd->get(), path);
   if (!size.ok()) return size.status();
-  return std::unique_ptr<Store>(new Store(path, std::move(*fd), *size));
+  return std::unique_ptr<Store>(new Store(path, std::move(*fd), *size, reserve_hint));
+}
+
+Store::~Store() { Unmap(); }
+
+void Store::Unmap() {
+  if (window_ != nullptr) ::munmap(window_, kWindowBytes);
+  window_ = nullptr;
+}
+
+absl::Status Store::Reserve(uint64_t end) {
+  if (end <= reserved_) return absl::OkStatus();
+  // Reserve ahead so that most appends make no system call at all.
+  const uint64_t ahead =
+      std::min(kReserveAheadBytes, std::max<uint64_t>(reserve_hint_, kPageBytes));
+  uint64_t want = std::max(end, reserved_ + ahead);
+  want = (want + kPageBytes - 1) / kPageBytes * kPageBytes;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int r;
+    do {
+      r = ::fallocate(fd_.get(), 0, static_cast<off_t>(reserved_),
+                      static_cast<off_t>(want - reserved_));
+    } while (r != 0 && errno == EINTR);
+    if (r == 0) {
+      reserved_ = want;
+      return absl::OkStatus();
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS) return absl::UnimplementedError("no fallocate");
+    if (errno != ENOSPC || want == end) break;
+    want = end;  // no room to reserve ahead: try for exactly what is needed
+  }
+  return FileError(errno, "allocate", path_);
+}
+
+absl::Status Store::CopyToFile(uint64_t pos, std::string_view data) {
+  while (!data.empty()) {
+    if (window_ == nullptr || pos < window_start_ || pos >= window_start_ + kWindowBytes) {
+      Unmap();
+      window_start_ = pos / kWindowBytes * kWindowBytes;
+      // Pages past the end of the file are mapped but never touched: Reserve
+      // extended the file over every byte written here.
+      void* p = ::mmap(nullptr, kWindowBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(),
+                       static_cast<off_t>(window_start_));
+      if (p == MAP_FAILED) return FileError(errno, "mmap", path_);
+      window_ = static_cast<char*>(p);
+    }
+    const uint64_t n = std::min<uint64_t>(data.size(), window_start_ + kWindowBytes - pos);
+    std::memcpy(window_ + (pos - window_start_), data.data(), n);
+    data.remove_prefix(n);
+    pos += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::AppendWithPwrite(uint64_t pos, std::string_view frames) {
+  absl::Status status = PwriteAll(fd_.get(), frames, pos, path_);
+  if (status.ok()) {
+    reserved_ = std::max(reserved_, pos + frames.size());
+    return status;
+  }
+  // Cut off any partial write so the file ends on a record boundary.
+  absl::Status undo = TruncateFile(fd_.get(), pos, path_);
+  if (!undo.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat(status.message(), "; rollback failed: ", undo.message()));
+  }
+  reserved_ = pos;
+  return status;
+}
+
+absl::Status Store::Finish() {
+  Unmap();
+  const uint64_t size = Size();
+  if (reserved_ == size) return absl::OkStatus();
+  if (absl::Status s = TruncateFile(fd_.get(), size, path_); !s.ok()) return s;
+  reserved_ = size;
+  return absl::OkStatus();
 }
 
 absl::Status Store::Corrupt(uint64_t pos, std::string_view why) const {
@@ -115,22 +200,28 @@ absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset) const {
 
 absl::Status Store::Append(std::string_view frames) {
   const uint64_t size = Size();
-  absl::Status status = PwriteAll(fd_.get(), frames, size, path_);
-  if (!status.ok()) {
-    // Cut off any partial write so the file ends on a record boundary.
-    absl::Status undo = TruncateFile(fd_.get(), size, path_);
-    if (!undo.ok()) {
-      return absl::Status(status.code(),
-                          absl::StrCat(status.message(), "; rollback failed: ", undo.message()));
-    }
-    return status;
+  absl::Status status;
+  if (mapped_writes_) {
+    status = Reserve(size + frames.size());
+    if (status.code() == absl::StatusCode::kUnimplemented) mapped_writes_ = false;
   }
+  if (mapped_writes_) {
+    if (status.ok()) status = CopyToFile(size, frames);
+  } else {
+    Unmap();
+    status = AppendWithPwrite(size, frames);
+  }
+  if (!status.ok()) return status;
   size_.store(size + frames.size(), std::memory_order_release);
   return absl::OkStatus();
 }
 
 absl::Status Store::Truncate(uint64_t size) {
+  // Pages of the window past the new end vanish with the truncation; the
+  // window is remapped on the next append.
+  Unmap();
   if (absl::Status s = TruncateFile(fd_.get(), size, path_); !s.ok()) return s;
+  reserved_ = size;
   size_.store(size, std::memory_order_release);
   return absl::OkStatus();
 }

@@ -1,7 +1,15 @@
 // A store file: the records of one segment, framed as in record_format.h and
-// appended back to back. Append/Truncate/Sync belong to the single writer;
-// Read and Size may run on any thread at the same time as the writer (reads use
-// pread and never take a lock).
+// appended back to back. Append/Truncate/Finish belong to the single writer;
+// Read, Size and Sync may run on any thread at the same time as the writer
+// (reads use pread and never take a lock).
+//
+// Appends copy into a memory-mapped window of the file rather than paying a
+// write(2) per record. The space is first reserved with fallocate, a few MiB
+// at a time, so a full disk is an error at Append time and never a SIGBUS or
+// a failed writeback later. While the log is open the file may therefore end
+// in reserved zeros; Finish cuts them off (on roll and on close), and after a
+// crash recovery drops them as a zero-filled tail. On file systems without
+// fallocate, appends fall back to pwrite.
 #ifndef PROGLOG_CORE_LOG_STORE_H_
 #define PROGLOG_CORE_LOG_STORE_H_
 
@@ -21,7 +29,12 @@ namespace proglog::log::internal {
 
 class Store {
  public:
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::filesystem::path& path);
+  // `reserve_hint`: how far ahead to reserve space (the segment's size limit).
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::filesystem::path& path,
+                                                     uint64_t reserve_hint = 0);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
 
   struct ScanResult {
     std::vector<uint64_t> positions;  // byte position of each intact record, in order
@@ -35,10 +48,14 @@ class Store {
   // naming the file and byte position.
   absl::StatusOr<ScanResult> Scan(uint64_t base_offset) const;
 
-  // Writer only. Writes `frames` at the end; on failure (e.g. ENOSPC) the file
-  // is cut back to its previous size so it stays consistent.
+  // Writer only. Writes `frames` at the end; on failure (e.g. ENOSPC) nothing
+  // of them stays in the file.
   absl::Status Append(std::string_view frames);
+  // Writer only. Cuts the records at `size` and after.
   absl::Status Truncate(uint64_t size);
+  // Writer only. Unmaps the window and cuts reserved space past the records,
+  // so the file holds exactly its records. Appending later is still allowed.
+  absl::Status Finish();
   absl::Status Sync() const;
 
   // Reads the record framed at `pos`, which must carry `offset`.
@@ -48,14 +65,30 @@ class Store {
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  Store(std::filesystem::path path, FileDescriptor fd, uint64_t size)
-      : path_(std::move(path)), fd_(std::move(fd)), size_(size) {}
+  Store(std::filesystem::path path, FileDescriptor fd, uint64_t size, uint64_t reserve_hint)
+      : path_(std::move(path)),
+        fd_(std::move(fd)),
+        size_(size),
+        reserved_(size),
+        reserve_hint_(reserve_hint) {}
 
   absl::Status Corrupt(uint64_t pos, std::string_view why) const;
+  // Makes the file at least `end` bytes long with blocks allocated.
+  absl::Status Reserve(uint64_t end);
+  absl::Status CopyToFile(uint64_t pos, std::string_view data);
+  void Unmap();
+  absl::Status AppendWithPwrite(uint64_t pos, std::string_view frames);
 
   const std::filesystem::path path_;
   const FileDescriptor fd_;
-  std::atomic<uint64_t> size_;
+  std::atomic<uint64_t> size_;  // bytes of records
+
+  // Writer state.
+  uint64_t reserved_;  // file size: records plus reserved zeros
+  const uint64_t reserve_hint_;
+  bool mapped_writes_ = true;  // false once fallocate proved unsupported
+  char* window_ = nullptr;     // kWindowBytes of the file from window_start_
+  uint64_t window_start_ = 0;
 };
 
 }  // namespace proglog::log::internal

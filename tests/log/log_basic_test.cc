@@ -134,6 +134,25 @@ TEST(LogTest, CleanCloseTrimsIndexToUsedEntries) {
   }
 }
 
+TEST(LogTest, StoreReservesSpaceWhileOpenAndHoldsExactlyItsRecordsWhenSealed) {
+  ScratchDir dir;
+  Options o = SmallOptions();
+  o.max_store_bytes = 64 << 10;
+  o.max_index_bytes = 100 * 12;
+  auto log = Log::Open(dir.path(), o);
+  ASSERT_TRUE(log.ok());
+  const std::string v(100, 'v');
+  for (int i = 0; i < 150; ++i) ASSERT_TRUE((*log)->Append(Value(v)).ok());
+  const auto segs = (*log)->Segments();
+  ASSERT_EQ(segs.size(), 2u);
+  // The rolled segment was cut to its records; the active one has room reserved.
+  EXPECT_EQ(std::filesystem::file_size(segs[0].store_path), 100u * (28 + 100));
+  EXPECT_EQ(segs[1].store_bytes, 50u * (28 + 100));
+  EXPECT_GE(std::filesystem::file_size(segs[1].store_path), segs[1].store_bytes);
+  ASSERT_TRUE((*log)->Close().ok());
+  EXPECT_EQ(std::filesystem::file_size(segs[1].store_path), 50u * (28 + 100));
+}
+
 TEST(LogTest, InitialOffsetAppliesToEmptyLog) {
   ScratchDir dir;
   Options o = SmallOptions();

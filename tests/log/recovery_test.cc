@@ -215,6 +215,9 @@ TEST(RecoveryTest, RecoversFilesCopiedFromAnOpenLog) {
   auto log = Log::Open(copy.path(), OneSegment());
   ASSERT_TRUE(log.ok()) << log.status();
   ExpectRecords(**log, 30);
+  // The store had space reserved past its records: dropped as a zero tail.
+  EXPECT_GT((*log)->GetStats().torn_bytes_dropped, 0u);
+  EXPECT_EQ(std::filesystem::file_size((*log)->Segments()[0].store_path), 30 * kFrameBytes);
 }
 
 TEST(RecoveryTest, RebuildsIndexBehindStore) {
