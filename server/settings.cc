@@ -223,8 +223,9 @@ absl::Status ApplyStorage(const RawValues& raw, log::Options& options) {
   }
   options.durability = *durability;
   absl::StatusOr<std::chrono::seconds> age = ParseAge(Get(raw, "retention-age").text);
-  if (!age.ok())
+  if (!age.ok()) {
     return BadValue("retention-age", Get(raw, "retention-age"), age.status().message());
+  }
   options.retention_age = *age;
   return absl::OkStatus();
 }
@@ -232,8 +233,9 @@ absl::Status ApplyStorage(const RawValues& raw, log::Options& options) {
 absl::Status ApplyRetentionInterval(const RawValues& raw, node::Config& config) {
   const RawValue& text = Get(raw, "retention-check-interval");
   absl::StatusOr<std::chrono::milliseconds> interval = ParseDurationSetting(text.text);
-  if (!interval.ok())
+  if (!interval.ok()) {
     return BadValue("retention-check-interval", text, interval.status().message());
+  }
   if (interval->count() <= 0) return BadValue("retention-check-interval", text, "must be positive");
   config.retention_interval = *interval;
   return absl::OkStatus();
