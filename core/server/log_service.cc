@@ -37,9 +37,9 @@ std::string Subject(const grpc::CallbackServerContext* context) {
 }
 
 // ProduceStream: reads requests continuously (up to max_in_flight_per_stream
-// unanswered), hands each to the AppendQueue, and writes the replies strictly in
-// request order as their appends complete. The first failed request ends the
-// stream with its status after the replies before it are written.
+// unanswered and max_in_flight_bytes_per_stream not yet appended), hands each to the AppendQueue,
+// and writes the replies strictly in request order as their appends complete. The first failed
+// request ends the stream with its status after the replies before it are written.
 class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>,
                                    public StoppableStream,
                                    public std::enable_shared_from_this<ProduceStreamReactor> {
@@ -77,11 +77,13 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
     if (accepted.ok()) {
       // Submitted under mu_: the next read cannot complete and overtake this one,
       // so the stream's offsets increase in request order.
+      const size_t bytes = request_.record().value().size();
       accepted = service_->appends()->Submit(
           std::move(*request_.mutable_record()->mutable_value()),
-          [self = shared_from_this(), seq](absl::StatusOr<uint64_t> offset) {
-            self->OnAppended(seq, std::move(offset));
+          [self = shared_from_this(), seq, bytes](absl::StatusOr<uint64_t> offset) {
+            self->OnAppended(seq, bytes, std::move(offset));
           });
+      if (accepted.ok()) appending_bytes_ += bytes;
     }
     if (!accepted.ok()) {
       slots_.back().ready = true;
@@ -132,8 +134,9 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
     ProduceResponse response;
   };
 
-  void OnAppended(uint64_t seq, absl::StatusOr<uint64_t> offset) {
+  void OnAppended(uint64_t seq, size_t bytes, absl::StatusOr<uint64_t> offset) {
     absl::MutexLock lock(&mu_);
+    appending_bytes_ -= bytes;
     if (finished_) return;
     Slot& slot = slots_[seq - head_seq_];
     slot.ready = true;
@@ -143,14 +146,17 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
       slot.status = offset.status();
       failed_ = true;
     }
+    MaybeReadLocked();
     PumpLocked();
   }
 
-  // Starts the next read unless one is pending, the window is full, or the
-  // stream is ending.
+  // Starts the next read unless one is pending, the window (requests or bytes
+  // waiting for the log) is full, or the stream is ending.
   void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (reading_ || read_closed_ || finished_ || failed_ || stopping_ || cancelled_) return;
-    if (slots_.size() >= static_cast<size_t>(service_->options().max_in_flight_per_stream)) return;
+    const Options& options = service_->options();
+    if (slots_.size() >= static_cast<size_t>(options.max_in_flight_per_stream)) return;
+    if (appending_bytes_ >= options.max_in_flight_bytes_per_stream) return;
     reading_ = true;
     StartRead(&request_);
   }
@@ -194,6 +200,8 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
   // Replies not yet written; slots_[i] answers request number head_seq_ + i.
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);
   uint64_t head_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  // Value bytes handed to the AppendQueue and not yet appended.
+  uint64_t appending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;

@@ -80,6 +80,9 @@ struct Options {
   // Unanswered requests one ProduceStream may have in flight; reading from the
   // client pauses above this (flow control).
   int max_in_flight_per_stream = 1024;
+  // Value bytes one ProduceStream may have waiting for the log; reading pauses
+  // above this too (one request is always admitted).
+  uint64_t max_in_flight_bytes_per_stream = 16ull << 20;
   // Bytes of values the writer thread hands the log in one AppendBatch.
   uint64_t max_batch_bytes = 4ull << 20;
 };

@@ -588,9 +588,16 @@ TEST_F(ServerTest, ConsumeBelowTheLowestKeptOffsetIsOutOfRange) {
   EXPECT_THAT(status.error_message(), HasSubstr("lowest kept offset"));
 }
 
-TEST_F(ServerTest, ProduceStreamWithAWindowOfOneAnswersEveryRequestInOrder) {
+// Flow control in both units: one request, or one byte, in flight per stream.
+class ProduceStreamWindowTest : public ServerTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ProduceStreamWindowTest, AWindowOfOneStillAnswersEveryRequestInOrder) {
   Options options;
-  options.max_in_flight_per_stream = 1;
+  if (GetParam()) {
+    options.max_in_flight_per_stream = 1;
+  } else {
+    options.max_in_flight_bytes_per_stream = 1;
+  }
   StartServer(std::move(options));
   constexpr int kCount = 500;
   grpc::ClientContext context;
@@ -608,6 +615,8 @@ TEST_F(ServerTest, ProduceStreamWithAWindowOfOneAnswersEveryRequestInOrder) {
   ASSERT_TRUE(stream->Finish().ok());
   EXPECT_EQ(expected, static_cast<uint64_t>(kCount));
 }
+
+INSTANTIATE_TEST_SUITE_P(RequestsOrBytes, ProduceStreamWindowTest, ::testing::Bool());
 
 TEST_F(ServerTest, ClientCancelOfAProduceStreamKeepsEveryAcknowledgedRecord) {
   StartServer();
