@@ -77,9 +77,10 @@ def test_a_waiting_stream_releases_the_gil(client: proglog.Client) -> None:
 _CTRL_C_SCRIPT = """
 import sys, proglog
 client = proglog.Client([sys.argv[1]])
-print("streaming", flush=True)
 try:
-    for record in client.stream(0):
+    stream = client.stream(0)
+    print("streaming", flush=True)  # inside try: a SIGINT from here on is caught
+    for record in stream:
         pass
 except KeyboardInterrupt:
     print("interrupted", flush=True)
