@@ -56,8 +56,17 @@ absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::pa
     }
     if (absl::Status s = (*store)->Truncate(scan->valid_bytes); !s.ok()) return s;
     if (absl::Status s = (*store)->Sync(); !s.ok()) return s;
-    spdlog::warn("log: dropped {} bytes of torn tail from {} (kept {} records, {} bytes)", dropped,
-                 (*store)->path().string(), scan->positions.size(), scan->valid_bytes);
+    const uint64_t torn = scan->data_end - scan->valid_bytes;
+    if (torn > 0) {
+      spdlog::warn(
+          "log: dropped {} bytes of torn tail from {} ({} of a damaged or partial record, {} "
+          "zero bytes); kept {} records, {} bytes",
+          dropped, (*store)->path().string(), torn, dropped - torn, scan->positions.size(),
+          scan->valid_bytes);
+    } else {
+      spdlog::info("log: cut {} zero bytes (unused reserved space) from the tail of {}", dropped,
+                   (*store)->path().string());
+    }
   }
   const uint64_t entries = scan->positions.size();
   const uint64_t capacity =

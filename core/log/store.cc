@@ -43,6 +43,24 @@ class ChunkReader {
     return std::string_view(buf_.data() + (pos - start_), n);
   }
 
+  // End of the last non-zero byte at or after `pos` (`pos` if all are zero).
+  absl::StatusOr<uint64_t> EndOfData(uint64_t pos) {
+    uint64_t end = pos;
+    while (pos < file_bytes_) {
+      absl::StatusOr<std::string_view> chunk = Get(pos, kChunk);
+      if (!chunk.ok()) return chunk.status();
+      if (chunk->empty()) break;
+      for (size_t i = chunk->size(); i > 0; --i) {
+        if ((*chunk)[i - 1] != 0) {
+          end = pos + i;
+          break;
+        }
+      }
+      pos += chunk->size();
+    }
+    return end;
+  }
+
   // True if every byte from `pos` to the end of the file is zero.
   absl::StatusOr<bool> RestIsZero(uint64_t pos) {
     while (pos < file_bytes_) {
@@ -162,9 +180,10 @@ absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset) const {
   result.file_bytes = Size();
   ChunkReader reader(fd_.get(), path_, result.file_bytes);
   uint64_t pos = 0;
-  // A bad frame is a torn tail only when nothing but zeros follows it.
-  auto tail_or_corrupt = [&](std::string_view why) -> absl::Status {
-    absl::StatusOr<bool> zero = reader.RestIsZero(pos);
+  // A bad frame ending at `frame_end` is a torn tail only when nothing but
+  // zeros (never written, or reserved space) follows it.
+  auto tail_or_corrupt = [&](uint64_t frame_end, std::string_view why) -> absl::Status {
+    absl::StatusOr<bool> zero = reader.RestIsZero(std::min(frame_end, result.file_bytes));
     if (!zero.ok()) return zero.status();
     return *zero ? absl::OkStatus() : Corrupt(pos, why);
   };
@@ -174,7 +193,9 @@ absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset) const {
     if (!head.ok()) return head.status();
     const FrameHeader header = DecodeFrameHeader(*head);
     if (header.body_length < kBodyHeaderBytes) {
-      if (absl::Status s = tail_or_corrupt("invalid length"); !s.ok()) return s;
+      if (absl::Status s = tail_or_corrupt(pos + kFrameHeaderBytes, "invalid length"); !s.ok()) {
+        return s;
+      }
       break;
     }
     const uint64_t end = pos + kFrameHeaderBytes + header.body_length;
@@ -182,8 +203,7 @@ absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset) const {
     absl::StatusOr<std::string_view> body = reader.Get(pos + kFrameHeaderBytes, header.body_length);
     if (!body.ok()) return body.status();
     if (FrameCrc(header.body_length, *body) != header.crc) {
-      if (end == result.file_bytes) break;  // the last record is torn
-      if (absl::Status s = tail_or_corrupt("checksum mismatch"); !s.ok()) return s;
+      if (absl::Status s = tail_or_corrupt(end, "checksum mismatch"); !s.ok()) return s;
       break;
     }
     const uint64_t want = base_offset + result.positions.size();
@@ -195,6 +215,9 @@ absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset) const {
     pos = end;
   }
   result.valid_bytes = pos;
+  absl::StatusOr<uint64_t> data_end = reader.EndOfData(pos);
+  if (!data_end.ok()) return data_end.status();
+  result.data_end = *data_end;
   return result;
 }
 

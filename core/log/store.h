@@ -40,6 +40,9 @@ class Store {
     std::vector<uint64_t> positions;  // byte position of each intact record, in order
     uint64_t valid_bytes = 0;         // end of the last intact record
     uint64_t file_bytes = 0;
+    // End of the last non-zero byte after valid_bytes: [valid_bytes, data_end)
+    // is a torn record, [data_end, file_bytes) zeros (e.g. reserved space).
+    uint64_t data_end = 0;
   };
   // Checks every record from the start. A damaged or partial record at the
   // tail (nothing but zeros, or the end of the file, after it) ends the scan

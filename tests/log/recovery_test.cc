@@ -123,6 +123,24 @@ TEST(RecoveryTest, LogsHowManyTornBytesWereDroppedFromWhichFile) {
   EXPECT_NE(text.find(segs[0].store_path.string()), std::string::npos) << text;
 }
 
+TEST(RecoveryTest, PartialRecordFollowedByReservedZerosCountsBoth) {
+  ScratchDir dir;
+  const auto segs = WriteLog(dir.path(), 3);
+  std::string store = ReadFile(segs[0].store_path);
+  store.resize(store.size() - 40);                                 // the last record is cut ...
+  WriteFile(segs[0].store_path, store + std::string(8192, '\0'));  // ... and zeros follow
+  LogCapture capture;
+  auto log = Log::Open(dir.path(), OneSegment());
+  ASSERT_TRUE(log.ok()) << log.status();
+  ExpectRecords(**log, 2);
+  EXPECT_EQ((*log)->GetStats().torn_bytes_dropped, kFrameBytes - 40 + 8192);
+  const std::string text = capture.text();
+  EXPECT_NE(text.find("(" + std::to_string(kFrameBytes - 40) + " of a damaged or partial record, " +
+                      "8192 zero bytes)"),
+            std::string::npos)
+      << text;
+}
+
 TEST(RecoveryTest, DropsLastRecordWithBadChecksum) {
   ScratchDir dir;
   const auto segs = WriteLog(dir.path(), 4);
