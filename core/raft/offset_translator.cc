@@ -55,8 +55,8 @@ void OffsetTranslator::DropBefore(uint64_t index) {
 
 absl::StatusOr<uint64_t> OffsetTranslator::OffsetOf(uint64_t index) const {
   if (index < base_index_ || index >= next_index_) {
-    return absl::OutOfRangeError(absl::StrCat("index ", index, " outside [", base_index_, ", ",
-                                              next_index_, ")"));
+    return absl::OutOfRangeError(
+        absl::StrCat("index ", index, " outside [", base_index_, ", ", next_index_, ")"));
   }
   const size_t skipped = SkippedBefore(index);
   if (skipped < skipped_.size() && skipped_[skipped] == index) {
@@ -67,8 +67,8 @@ absl::StatusOr<uint64_t> OffsetTranslator::OffsetOf(uint64_t index) const {
 
 absl::StatusOr<uint64_t> OffsetTranslator::IndexOf(uint64_t offset) const {
   if (offset < base_offset_ || offset >= NextOffset()) {
-    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " outside [", base_offset_,
-                                              ", ", NextOffset(), ")"));
+    return absl::OutOfRangeError(
+        absl::StrCat("offset ", offset, " outside [", base_offset_, ", ", NextOffset(), ")"));
   }
   // Walk past each skipped index at or below the candidate; they are few.
   uint64_t index = base_index_ + (offset - base_offset_);

@@ -718,7 +718,8 @@ absl::StatusOr<uint64_t> Raft::ProposeConfChange(const ConfChange& cc) {
       }
       break;
   }
-  AppendAsLeader({Entry{0, 0, EntryType::kConfChange, cc.Encode()}});
+  AppendAsLeader(
+      {Entry{0, 0, EntryType::kConfChange, EncodeConfEntry(cc, AfterChange(conf_, cc))}});
   pending_conf_index_ = log_.LastIndex();
   return pending_conf_index_;
 }
@@ -799,6 +800,31 @@ uint64_t Raft::MatchOf(uint64_t peer) const {
 
 // ---- Membership ----
 
+ConfState Raft::AfterChange(const ConfState& conf, const ConfChange& cc) {
+  ConfState out = conf;
+  auto erase = [](std::vector<uint64_t>& v, uint64_t id) {
+    v.erase(std::remove(v.begin(), v.end(), id), v.end());
+  };
+  switch (cc.type) {
+    case ConfChange::Type::kAddLearner:
+      if (!out.IsVoter(cc.node) && !out.IsLearner(cc.node)) out.learners.push_back(cc.node);
+      break;
+    case ConfChange::Type::kPromoteLearner:
+      if (out.IsLearner(cc.node)) {
+        erase(out.learners, cc.node);
+        out.voters.push_back(cc.node);
+      }
+      break;
+    case ConfChange::Type::kRemoveNode:
+      erase(out.voters, cc.node);
+      erase(out.learners, cc.node);
+      break;
+  }
+  std::sort(out.voters.begin(), out.voters.end());
+  std::sort(out.learners.begin(), out.learners.end());
+  return out;
+}
+
 void Raft::SyncProgressWithConf() {
   if (role_ != Role::kLeader) return;
   for (auto it = progress_.begin(); it != progress_.end();) {
@@ -821,28 +847,10 @@ void Raft::SyncProgressWithConf() {
 }
 
 void Raft::ApplyConfChange(const Entry& entry) {
-  auto cc = ConfChange::Decode(entry.data);
-  if (!cc.ok()) return;  // a malformed change never passed ProposeConfChange
-  auto erase = [](std::vector<uint64_t>& v, uint64_t id) {
-    v.erase(std::remove(v.begin(), v.end(), id), v.end());
-  };
-  switch (cc->type) {
-    case ConfChange::Type::kAddLearner:
-      if (!conf_.IsVoter(cc->node) && !conf_.IsLearner(cc->node)) {
-        conf_.learners.push_back(cc->node);
-      }
-      break;
-    case ConfChange::Type::kPromoteLearner:
-      if (conf_.IsLearner(cc->node)) {
-        erase(conf_.learners, cc->node);
-        conf_.voters.push_back(cc->node);
-      }
-      break;
-    case ConfChange::Type::kRemoveNode:
-      erase(conf_.voters, cc->node);
-      erase(conf_.learners, cc->node);
-      break;
-  }
+  auto decoded = DecodeConfEntry(entry.data);
+  if (!decoded.ok()) return;  // a malformed change never passed ProposeConfChange
+  conf_.voters = std::move(decoded->second.voters);
+  conf_.learners = std::move(decoded->second.learners);
   std::sort(conf_.voters.begin(), conf_.voters.end());
   std::sort(conf_.learners.begin(), conf_.learners.end());
   conf_.index = entry.index;

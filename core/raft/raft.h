@@ -206,6 +206,7 @@ class Raft {
 
   // Membership.
   void ApplyConfChange(const Entry& entry);
+  static ConfState AfterChange(const ConfState& conf, const ConfChange& cc);
   void SyncProgressWithConf();
 
   Config config_;

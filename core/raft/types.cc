@@ -39,6 +39,54 @@ absl::StatusOr<ConfChange> ConfChange::Decode(std::string_view data) {
   return cc;
 }
 
+namespace {
+
+void PutIds(std::string& out, const std::vector<uint64_t>& ids) {
+  const uint32_t n = ids.size();
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  for (uint64_t id : ids) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((id >> (8 * i)) & 0xff));
+  }
+}
+
+bool GetIds(std::string_view& in, std::vector<uint64_t>& ids) {
+  if (in.size() < 4) return false;
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  in.remove_prefix(4);
+  if (in.size() / 8 < n) return false;
+  for (uint32_t k = 0; k < n; ++k) {
+    uint64_t id = 0;
+    for (int i = 0; i < 8; ++i) id |= static_cast<uint64_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+    in.remove_prefix(8);
+    ids.push_back(id);
+  }
+  return true;
+}
+
+}  // namespace
+
+// Layout: the 9-byte ConfChange, then voters and learners, each as a 4-byte
+// little-endian count followed by 8-byte little-endian ids.
+std::string EncodeConfEntry(const ConfChange& change, const ConfState& result) {
+  std::string out = change.Encode();
+  PutIds(out, result.voters);
+  PutIds(out, result.learners);
+  return out;
+}
+
+absl::StatusOr<std::pair<ConfChange, ConfState>> DecodeConfEntry(std::string_view data) {
+  if (data.size() < 9) return absl::InvalidArgumentError("conf entry shorter than 9 bytes");
+  auto cc = ConfChange::Decode(data.substr(0, 9));
+  if (!cc.ok()) return cc.status();
+  data.remove_prefix(9);
+  ConfState cs;
+  if (!GetIds(data, cs.voters) || !GetIds(data, cs.learners) || !data.empty()) {
+    return absl::InvalidArgumentError("malformed membership in conf entry");
+  }
+  return std::make_pair(*cc, std::move(cs));
+}
+
 std::string_view MessageTypeName(MessageType type) {
   switch (type) {
     case MessageType::kPreVote:

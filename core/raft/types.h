@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -68,6 +69,13 @@ struct ConfChange {
   // InvalidArgument on bytes that are not an encoded ConfChange.
   static absl::StatusOr<ConfChange> Decode(std::string_view data);
 };
+
+// A configuration entry's data: the change, plus the membership that results
+// from it, so a node that joins later (and never saw the bootstrap
+// membership) learns the whole configuration from the log.
+std::string EncodeConfEntry(const ConfChange& change, const ConfState& result);
+// InvalidArgument on malformed bytes; `result.index` is left 0.
+absl::StatusOr<std::pair<ConfChange, ConfState>> DecodeConfEntry(std::string_view data);
 
 // A snapshot means "the state machine as of `index`". For proglog the log is the
 // state machine, so `data` is small (e.g. the user offset that follows `index`):

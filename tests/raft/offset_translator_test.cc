@@ -11,8 +11,8 @@ namespace {
 TEST(OffsetTranslator, SkipsEntriesWithoutRecords) {
   OffsetTranslator t;
   // 1: no-op, 2: record, 3: record, 4: conf change, 5: no-op, 6: record
-  const EntryType types[] = {EntryType::kNoop, EntryType::kNormal, EntryType::kNormal,
-                             EntryType::kConfChange, EntryType::kNoop, EntryType::kNormal};
+  const EntryType types[] = {EntryType::kNoop,       EntryType::kNormal, EntryType::kNormal,
+                             EntryType::kConfChange, EntryType::kNoop,   EntryType::kNormal};
   for (uint64_t i = 0; i < 6; ++i) ASSERT_TRUE(t.Append(i + 1, types[i]).ok());
   EXPECT_EQ(*t.OffsetOf(2), 0u);
   EXPECT_EQ(*t.OffsetOf(3), 1u);

@@ -97,3 +97,21 @@ TEST(ConfChange, EncodesAndRejectsGarbage) {
 
 }  // namespace
 }  // namespace proglog::raft
+
+namespace proglog::raft {
+namespace {
+
+TEST(ConfEntry, CarriesResultingMembership) {
+  const ConfChange cc{ConfChange::Type::kAddLearner, 4};
+  const ConfState result{{1, 2, 3}, {4}, 0};
+  auto decoded = DecodeConfEntry(EncodeConfEntry(cc, result));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->first, cc);
+  EXPECT_EQ(decoded->second, result);
+  std::string truncated = EncodeConfEntry(cc, result);
+  truncated.pop_back();
+  EXPECT_TRUE(absl::IsInvalidArgument(DecodeConfEntry(truncated).status()));
+}
+
+}  // namespace
+}  // namespace proglog::raft

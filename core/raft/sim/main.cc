@@ -69,17 +69,15 @@ int main(int argc, char** argv) {
       std::printf("FAIL seed=%llu: %s\n  reproduce: %s\n", static_cast<unsigned long long>(o.seed),
                   r.violation.c_str(), proglog::raft::sim::ReproCommand(o).c_str());
     } else if (verbose) {
-      std::printf("ok seed=%llu proposals=%llu acked=%llu reads=%llu records=%llu leaders=%llu "
-                  "crashes=%llu snapshots=%llu units=%llu messages=%llu\n",
-                  static_cast<unsigned long long>(o.seed),
-                  static_cast<unsigned long long>(r.proposals),
-                  static_cast<unsigned long long>(r.acked), static_cast<unsigned long long>(r.reads),
-                  static_cast<unsigned long long>(r.committed_records),
-                  static_cast<unsigned long long>(r.leaders),
-                  static_cast<unsigned long long>(r.crashes),
-                  static_cast<unsigned long long>(r.snapshots_installed),
-                  static_cast<unsigned long long>(r.units),
-                  static_cast<unsigned long long>(r.messages));
+      std::printf(
+          "ok seed=%llu proposals=%llu acked=%llu reads=%llu records=%llu leaders=%llu "
+          "crashes=%llu snapshots=%llu units=%llu messages=%llu\n",
+          static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r.proposals),
+          static_cast<unsigned long long>(r.acked), static_cast<unsigned long long>(r.reads),
+          static_cast<unsigned long long>(r.committed_records),
+          static_cast<unsigned long long>(r.leaders), static_cast<unsigned long long>(r.crashes),
+          static_cast<unsigned long long>(r.snapshots_installed),
+          static_cast<unsigned long long>(r.units), static_cast<unsigned long long>(r.messages));
     }
     std::fflush(stdout);
   }

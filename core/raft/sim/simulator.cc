@@ -40,7 +40,8 @@ void PutU64(std::string& out, uint64_t v) {
 
 uint64_t GetU64(std::string_view in, size_t at) {
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(in[at + i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(in[at + i])) << (8 * i);
   return v;
 }
 
@@ -219,7 +220,8 @@ void Simulation::RestoreStateMachine(Node& n, const Snapshot& snap) {
   }
   const uint64_t next_offset = GetU64(snap.data, 0), hash = GetU64(snap.data, 8);
   auto it = applied_.find(snap.meta.index);
-  if (it != applied_.end() && (it->second.next_offset != next_offset || it->second.sm_hash != hash)) {
+  if (it != applied_.end() &&
+      (it->second.next_offset != next_offset || it->second.sm_hash != hash)) {
     Violation(absl::StrCat("state machine safety: node ", n.id, " restored a snapshot at ",
                            snap.meta.index, " that differs from what others applied there"));
   }
@@ -254,7 +256,8 @@ SimResult Simulation::Run() {
     nodes_[i].tick_phase = static_cast<int>(Rand(0, kUnitsPerTick - 1));
     StartNode(nodes_[i]);
   }
-  const uint64_t end = opt_.fault_units + static_cast<uint64_t>(opt_.liveness_ticks) * kUnitsPerTick;
+  const uint64_t end =
+      opt_.fault_units + static_cast<uint64_t>(opt_.liveness_ticks) * kUnitsPerTick;
   bool live = false;
   for (now_ = 0; now_ < end && result_.ok; ++now_) {
     if (now_ == static_cast<uint64_t>(opt_.fault_units)) Heal();
@@ -278,12 +281,24 @@ SimResult Simulation::Run() {
   if (getenv("SIMDBG")) {
     for (size_t i = 0; i < ops_.size(); ++i) {
       const Op& op = ops_[i];
-      fprintf(stderr, "op %zu %s inv=%llu resp=%lld idx=%llu term=%llu off=%lld ridx=%llu res=%llu\n", i, op.is_read ? "R" : "W", (unsigned long long)op.invoke, op.response == kNever ? -1LL : (long long)op.response, (unsigned long long)op.index, (unsigned long long)op.term, op.log_offset == kNever ? -1LL : (long long)op.log_offset, (unsigned long long)op.read_index, (unsigned long long)op.result);
+      fprintf(
+          stderr, "op %zu %s inv=%llu resp=%lld idx=%llu term=%llu off=%lld ridx=%llu res=%llu\n",
+          i, op.is_read ? "R" : "W", (unsigned long long)op.invoke,
+          op.response == kNever ? -1LL : (long long)op.response, (unsigned long long)op.index,
+          (unsigned long long)op.term, op.log_offset == kNever ? -1LL : (long long)op.log_offset,
+          (unsigned long long)op.read_index, (unsigned long long)op.result);
     }
-    if (marker_) fprintf(stderr, "marker op %zu node %llu index %llu term %llu acked %d\n", *marker_, (unsigned long long)marker_node_, (unsigned long long)ops_[*marker_].index, (unsigned long long)ops_[*marker_].term, (int)ops_[*marker_].acked);
+    if (marker_)
+      fprintf(stderr, "marker op %zu node %llu index %llu term %llu acked %d\n", *marker_,
+              (unsigned long long)marker_node_, (unsigned long long)ops_[*marker_].index,
+              (unsigned long long)ops_[*marker_].term, (int)ops_[*marker_].acked);
     for (Node& n : nodes_) {
-      if (!n.up) { fprintf(stderr, "node %llu down\n", (unsigned long long)n.id); continue; }
-      fprintf(stderr, "node %llu role=%s term=%llu commit=%llu applied=%llu last=%llu leader=%llu\n",
+      if (!n.up) {
+        fprintf(stderr, "node %llu down\n", (unsigned long long)n.id);
+        continue;
+      }
+      fprintf(stderr,
+              "node %llu role=%s term=%llu commit=%llu applied=%llu last=%llu leader=%llu\n",
               (unsigned long long)n.id, std::string(RoleName(n.raft->role())).c_str(),
               (unsigned long long)n.raft->term(), (unsigned long long)n.raft->commit(),
               (unsigned long long)n.applied, (unsigned long long)n.raft->log().LastIndex(),
@@ -314,8 +329,8 @@ void Simulation::Deliver() {
     Node& to = N(m.to);
     if (!to.up || blocked_[m.from][m.to]) continue;
     if (absl::Status s = to.raft->Step(m); !s.ok()) {
-      Violation(absl::StrCat("node ", m.to, " rejected ", std::string(MessageTypeName(m.type)), ": ",
-                             s.ToString()));
+      Violation(absl::StrCat("node ", m.to, " rejected ", std::string(MessageTypeName(m.type)),
+                             ": ", s.ToString()));
       return;
     }
   }
@@ -532,12 +547,13 @@ void Simulation::Apply(Node& n, const Entry& e) {
   n.applied = e.index;
   AppliedRecord rec{e.term, e.type, data_hash, n.translator.NextOffset(), n.sm_hash};
   auto [it, inserted] = applied_.emplace(e.index, rec);
-  if (!inserted && (it->second.term != rec.term || it->second.type != rec.type ||
-                    it->second.data_hash != rec.data_hash ||
-                    it->second.next_offset != rec.next_offset || it->second.sm_hash != rec.sm_hash)) {
+  if (!inserted &&
+      (it->second.term != rec.term || it->second.type != rec.type ||
+       it->second.data_hash != rec.data_hash || it->second.next_offset != rec.next_offset ||
+       it->second.sm_hash != rec.sm_hash)) {
     Violation(absl::StrCat("state machine safety: node ", n.id, " applied (index ", e.index,
-                           ", term ", e.term, ") but another node applied (term ",
-                           it->second.term, ") there"));
+                           ", term ", e.term, ") but another node applied (term ", it->second.term,
+                           ") there"));
     return;
   }
   if (e.type == EntryType::kNormal && !e.data.empty()) {
@@ -548,8 +564,8 @@ void Simulation::Apply(Node& n, const Entry& e) {
     }
     Op& w = ops_[op->second];
     if (w.log_offset != kNever && w.log_offset != offset) {
-      Violation(absl::StrCat("record ", e.data, " applied at offsets ", w.log_offset, " and ",
-                             offset));
+      Violation(
+          absl::StrCat("record ", e.data, " applied at offsets ", w.log_offset, " and ", offset));
       return;
     }
     w.log_offset = offset;
@@ -604,9 +620,9 @@ bool Simulation::LivenessDone() {
     Node& p = N(marker_node_);
     // Outstanding while its entry is still in the proposer's log; an entry
     // replaced by a newer leader's will never commit.
-    const bool outstanding = m.acked || (p.up && p.proposals.count(m.index) != 0 &&
-                                         p.raft->role() == Role::kLeader &&
-                                         p.raft->term() == m.term);
+    const bool outstanding =
+        m.acked || (p.up && p.proposals.count(m.index) != 0 && p.raft->role() == Role::kLeader &&
+                    p.raft->term() == m.term);
     if (!outstanding) marker_.reset();  // lost with a crash or overwritten: try again
   }
   if (!marker_) {
@@ -705,8 +721,8 @@ void Simulation::CheckLogMatching(Node& n) {
   if (last <= k) return;
   auto entries = log.Slice(k + 1, last + 1, SIZE_MAX, UINT64_MAX);
   if (!entries.ok()) {
-    Violation(absl::StrCat("node ", n.id, " cannot read its own log: ",
-                           entries.status().ToString()));
+    Violation(
+        absl::StrCat("node ", n.id, " cannot read its own log: ", entries.status().ToString()));
     return;
   }
   uint64_t h = n.chain.back().second;
@@ -797,9 +813,8 @@ void Simulation::CheckLinearizable() {
       if (at > op.response) {
         Violation(absl::StrCat(
             "linearizability: ", op.is_read ? "read returning " : "write at offset ",
-            op.is_read ? op.result : op.log_offset, " (invoked at ", op.invoke,
-            ", answered at ", op.response, ") must follow an operation that completed at ",
-            floor));
+            op.is_read ? op.result : op.log_offset, " (invoked at ", op.invoke, ", answered at ",
+            op.response, ") must follow an operation that completed at ", floor));
         return;
       }
       group_max = std::max(group_max, at);
@@ -815,8 +830,8 @@ SimResult RunSimulation(const SimOptions& options) { return Simulation(options).
 
 std::string ReproCommand(const SimOptions& o) {
   std::string cmd = absl::StrCat("proglog-raft-sim --first-seed ", o.seed, " --seeds 1 --nodes ",
-                                 o.nodes, " --units ", o.fault_units, " --loss ", o.loss,
-                                 " --dup ", o.duplicate, " --reorder ", o.reorder);
+                                 o.nodes, " --units ", o.fault_units, " --loss ", o.loss, " --dup ",
+                                 o.duplicate, " --reorder ", o.reorder);
   absl::StrAppend(&cmd, " --crash-rate ", o.crash_rate, " --partition-rate ", o.partition_rate,
                   " --max-down ", o.max_down_units);
   if (!o.partitions) absl::StrAppend(&cmd, " --no-partitions");

@@ -28,22 +28,22 @@ struct SimOptions {
   int fault_units = 2000;
   // After healing, the cluster must elect a leader and commit within this many ticks.
   int liveness_ticks = 300;
-  double loss = 0.05;        // probability a message is dropped
-  double duplicate = 0.02;   // probability a message is delivered twice
-  double reorder = 0.10;     // probability a message gets a long extra delay
-  bool partitions = true;    // symmetric and asymmetric partitions
-  bool crashes = true;       // crash/restart, losing unsynced writes
+  double loss = 0.05;             // probability a message is dropped
+  double duplicate = 0.02;        // probability a message is delivered twice
+  double reorder = 0.10;          // probability a message gets a long extra delay
+  bool partitions = true;         // symmetric and asymmetric partitions
+  bool crashes = true;            // crash/restart, losing unsynced writes
   double crash_rate = 0.0015;     // crashes per time unit (cluster-wide)
   double partition_rate = 0.003;  // new partitions per time unit, when none is active
   int max_down_units = 400;       // a crashed node restarts 20..max_down_units later
-  bool snapshots = true;     // log compaction, so followers need InstallSnapshot
-  bool membership = false;   // remove a voter, re-add it as learner, promote it
-  bool transfers = true;     // occasional leadership transfer
-  double propose_rate = 0.08;  // client proposals per time unit
-  double read_rate = 0.03;     // client ReadIndex reads per time unit
-  bool batching = true;        // false: one entry per append
-  bool pipelining = true;      // false: one append in flight per follower
-  bool check = true;           // run the safety checks every step (bench turns off)
+  bool snapshots = true;          // log compaction, so followers need InstallSnapshot
+  bool membership = false;        // remove a voter, re-add it as learner, promote it
+  bool transfers = true;          // occasional leadership transfer
+  double propose_rate = 0.08;     // client proposals per time unit
+  double read_rate = 0.03;        // client ReadIndex reads per time unit
+  bool batching = true;           // false: one entry per append
+  bool pipelining = true;         // false: one append in flight per follower
+  bool check = true;              // run the safety checks every step (bench turns off)
   InjectedBugs bugs;
 };
 
