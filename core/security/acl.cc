@@ -343,12 +343,12 @@ absl::Status Authorizer::LoadAndSwap(bool only_if_changed) {
   return absl::OkStatus();
 }
 
-uint64_t Authorizer::generation() const {
+uint64_t Authorizer::Generation() const {
   absl::ReaderMutexLock lock(&mu_);
   return generation_;
 }
 
-size_t Authorizer::rule_count() const {
+size_t Authorizer::RuleCount() const {
   absl::ReaderMutexLock lock(&mu_);
   return policy_->rule_count;
 }

@@ -78,9 +78,9 @@ class Authorizer {
 
   // Number of policies loaded successfully so far (1 after Open); lets callers
   // and tests see that a change was picked up.
-  uint64_t generation() const;
+  uint64_t Generation() const;
   // Number of policy lines in force.
-  size_t rule_count() const;
+  size_t RuleCount() const;
 
   struct Policy;  // parsed model + rules; defined in acl.cc
 

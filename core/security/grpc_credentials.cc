@@ -11,16 +11,16 @@ namespace proglog::security {
 std::shared_ptr<grpc::ServerCredentials> GrpcServerCredentials(const TlsConfig& server) {
   grpc::SslServerCredentialsOptions options(
       GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  options.pem_root_certs = server.ca_pem();
-  options.pem_key_cert_pairs.push_back({server.private_key_pem(), server.cert_chain_pem()});
+  options.pem_root_certs = server.CaPem();
+  options.pem_key_cert_pairs.push_back({server.PrivateKeyPem(), server.CertChainPem()});
   return grpc::SslServerCredentials(options);
 }
 
 std::shared_ptr<grpc::ChannelCredentials> GrpcChannelCredentials(const TlsConfig& client) {
   grpc::SslCredentialsOptions options;
-  options.pem_root_certs = client.ca_pem();
-  options.pem_private_key = client.private_key_pem();
-  options.pem_cert_chain = client.cert_chain_pem();
+  options.pem_root_certs = client.CaPem();
+  options.pem_private_key = client.PrivateKeyPem();
+  options.pem_cert_chain = client.CertChainPem();
   return grpc::SslCredentials(options);
 }
 

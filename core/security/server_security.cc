@@ -62,7 +62,7 @@ absl::StatusOr<ServerSecurity> ServerSecurity::FromFlags(const TlsFiles& server_
   if (!config.ok()) return config.status();
   security.credentials = GrpcServerCredentials(*config);
   spdlog::info("serving TLS only as \"{}\"; clients need a certificate signed by {}",
-               config->common_name(), server_tls.ca_file.string());
+               config->CommonName(), server_tls.ca_file.string());
   if (!has_acl) {
     spdlog::warn("no --acl-* flags: every client with a valid certificate may produce and consume");
     return security;

@@ -211,12 +211,12 @@ absl::StatusOr<std::string> PeerCommonName(const SSL* ssl) {
 }
 
 absl::StatusOr<SslCtxPtr> NewPeerSslContext(const TlsConfig& config, HandshakeSide side) {
-  const TlsFiles& files = config.files();
-  auto chain = ParseCertificates(config.cert_chain_pem(), files.cert_file, "cert file");
+  const TlsFiles& files = config.Files();
+  auto chain = ParseCertificates(config.CertChainPem(), files.cert_file, "cert file");
   if (!chain.ok()) return chain.status();
-  auto key = ParsePrivateKey(config.private_key_pem(), files.key_file, "key file");
+  auto key = ParsePrivateKey(config.PrivateKeyPem(), files.key_file, "key file");
   if (!key.ok()) return key.status();
-  auto cas = ParseCertificates(config.ca_pem(), files.ca_file, "CA file");
+  auto cas = ParseCertificates(config.CaPem(), files.ca_file, "CA file");
   if (!cas.ok()) return cas.status();
 
   SslCtxPtr ctx(

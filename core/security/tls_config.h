@@ -67,18 +67,18 @@ class TlsConfig {
   // ends of a peer link trust the same CA.
   static absl::StatusOr<TlsConfig> Load(TlsRole role, const TlsFiles& files);
 
-  TlsRole role() const { return role_; }
-  const TlsFiles& files() const { return files_; }
+  TlsRole Role() const { return role_; }
+  const TlsFiles& Files() const { return files_; }
 
   // PEM text exactly as read; what grpc::Ssl*CredentialsOptions expect.
-  const std::string& cert_chain_pem() const { return cert_chain_pem_; }
-  const std::string& private_key_pem() const { return private_key_pem_; }
-  const std::string& ca_pem() const { return ca_pem_; }
+  const std::string& CertChainPem() const { return cert_chain_pem_; }
+  const std::string& PrivateKeyPem() const { return private_key_pem_; }
+  const std::string& CaPem() const { return ca_pem_; }
 
   // Common Name of this process's own certificate (its identity to others).
-  const std::string& common_name() const { return common_name_; }
+  const std::string& CommonName() const { return common_name_; }
   // End of the leaf certificate's validity period.
-  std::chrono::system_clock::time_point not_after() const { return not_after_; }
+  std::chrono::system_clock::time_point NotAfter() const { return not_after_; }
 
  private:
   TlsRole role_ = TlsRole::kClient;

@@ -102,8 +102,8 @@ TEST_F(AclTest, OriginalPolicyAllowsRootToProduceAndConsume) {
   auto acl = Open(false);
   EXPECT_TRUE(acl->Authorize("root", "*", "produce").ok());
   EXPECT_TRUE(acl->Authorize("root", "*", "consume").ok());
-  EXPECT_EQ(acl->rule_count(), 2u);
-  EXPECT_EQ(acl->generation(), 1u);
+  EXPECT_EQ(acl->RuleCount(), 2u);
+  EXPECT_EQ(acl->Generation(), 1u);
 }
 
 TEST_F(AclTest, SubjectOutsideThePolicyIsDeniedNamingSubjectAndAction) {
@@ -140,7 +140,7 @@ TEST_F(AclTest, CommentsAndBlankLinesAreIgnored) {
   WriteFile(files_.policy_file, "# who may write\n\n  p,root,*,produce  \n");
   auto acl = Open(false);
   EXPECT_TRUE(acl->Authorize("root", "*", "produce").ok());
-  EXPECT_EQ(acl->rule_count(), 1u);
+  EXPECT_EQ(acl->RuleCount(), 1u);
 }
 
 TEST_F(AclTest, MatcherMayListTermsInAnyOrderAndSide) {
@@ -195,7 +195,7 @@ TEST_F(AclTest, ReloadAppliesTheNewPolicy) {
   ASSERT_TRUE(acl->Reload().ok());
   EXPECT_TRUE(acl->Authorize("nobody", "*", "consume").ok());
   EXPECT_FALSE(acl->Authorize("root", "*", "consume").ok());
-  EXPECT_EQ(acl->generation(), 2u);
+  EXPECT_EQ(acl->Generation(), 2u);
 }
 
 TEST_F(AclTest, BrokenReloadKeepsTheOldPolicyAndLogsWhy) {
@@ -206,7 +206,7 @@ TEST_F(AclTest, BrokenReloadKeepsTheOldPolicyAndLogsWhy) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(acl->Authorize("root", "*", "produce").ok());
   EXPECT_FALSE(acl->Authorize("nobody", "*", "produce").ok());
-  EXPECT_EQ(acl->generation(), 1u);
+  EXPECT_EQ(acl->Generation(), 1u);
   std::string text = log.Text();
   EXPECT_THAT(text, HasSubstr("refusing the new ACL policy"));
   EXPECT_THAT(text, HasSubstr("policy.csv"));
@@ -224,7 +224,7 @@ TEST_F(AclTest, RewrittenPolicyFileIsPickedUpWithoutReload) {
   auto acl = Open(true);
   WriteFile(files_.policy_file, std::string(kPolicy) + "p, nobody, *, produce\n");
   EXPECT_TRUE(Eventually([&] { return acl->Authorize("nobody", "*", "produce").ok(); }));
-  EXPECT_EQ(acl->generation(), 2u);
+  EXPECT_EQ(acl->Generation(), 2u);
 }
 
 TEST_F(AclTest, RenamedOverPolicyFileIsPickedUpWithoutReload) {
@@ -241,7 +241,7 @@ TEST_F(AclTest, BrokenFileChangeIsRefusedAndTheOldPolicyStays) {
   EXPECT_TRUE(Eventually([&] { return log.Text().find("refusing") != std::string::npos; }));
   EXPECT_TRUE(acl->Authorize("root", "*", "produce").ok());
   EXPECT_FALSE(acl->Authorize("nobody", "*", "produce").ok());
-  EXPECT_EQ(acl->generation(), 1u);
+  EXPECT_EQ(acl->Generation(), 1u);
   // Fixing the file later is picked up as usual.
   ReplacePolicy("p, nobody, *, produce\n");
   EXPECT_TRUE(Eventually([&] { return acl->Authorize("nobody", "*", "produce").ok(); }));
@@ -271,7 +271,7 @@ TEST_F(AclTest, AuthorizeNeverSeesAHalfLoadedPolicyDuringReloads) {
   for (std::thread& t : readers) t.join();
   EXPECT_EQ(denials.load(), 0);
   EXPECT_GT(checks.load(), 0);
-  EXPECT_EQ(acl->generation(), 51u);
+  EXPECT_EQ(acl->Generation(), 51u);
 }
 
 TEST(ActionForMethod, MapsLogMethodsToActions) {

@@ -259,7 +259,7 @@ TEST_F(GrpcTlsTest, PolicyChangeTakesEffectOnAnOpenConnection) {
   EXPECT_TRUE(Eventually([&] { return Produce(channel, "y").ok(); }));
   // Same channel, never reconnected: the change needed no restart or new connection.
   EXPECT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
-  EXPECT_EQ(server_->acl().generation(), 2u);
+  EXPECT_EQ(server_->acl().Generation(), 2u);
   std::string value;
   EXPECT_EQ(Consume(channel, 0, &value).error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }

@@ -23,11 +23,11 @@ TEST(TlsConfig, LoadsIssuedClientAndExposesPemAndCommonName) {
   TlsFiles files = pki.Issue(TlsRole::kClient, "root");
   auto config = TlsConfig::Load(TlsRole::kClient, files);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->common_name(), "root");
-  EXPECT_EQ(config->cert_chain_pem(), testing::ReadFile(files.cert_file));
-  EXPECT_EQ(config->private_key_pem(), testing::ReadFile(files.key_file));
-  EXPECT_EQ(config->ca_pem(), testing::ReadFile(files.ca_file));
-  EXPECT_GT(config->not_after(), std::chrono::system_clock::now());
+  EXPECT_EQ(config->CommonName(), "root");
+  EXPECT_EQ(config->CertChainPem(), testing::ReadFile(files.cert_file));
+  EXPECT_EQ(config->PrivateKeyPem(), testing::ReadFile(files.key_file));
+  EXPECT_EQ(config->CaPem(), testing::ReadFile(files.ca_file));
+  EXPECT_GT(config->NotAfter(), std::chrono::system_clock::now());
 }
 
 TEST(TlsConfig, LoadsCertificatesMadeByOpensslCliAlone) {
@@ -36,10 +36,10 @@ TEST(TlsConfig, LoadsCertificatesMadeByOpensslCliAlone) {
   auto server = TlsConfig::Load(TlsRole::kServer,
                                 pki.Issue("server", "localhost", "serverAuth", "IP:127.0.0.1"));
   ASSERT_TRUE(server.ok()) << server.status();
-  EXPECT_EQ(server->common_name(), "localhost");
+  EXPECT_EQ(server->CommonName(), "localhost");
   auto client = TlsConfig::Load(TlsRole::kClient, pki.Issue("root", "root", "clientAuth", ""));
   ASSERT_TRUE(client.ok()) << client.status();
-  EXPECT_EQ(client->common_name(), "root");
+  EXPECT_EQ(client->CommonName(), "root");
 }
 
 TEST(TlsConfig, MissingFileIsNamedInTheError) {
