@@ -341,12 +341,20 @@ class ClientImpl : public Client {
         offsets.push_back(response.offset());
       }
     });
+    // The buffer hint lets gRPC coalesce requests into few frames instead of
+    // flushing each one; the last write (WriteLast) flushes and half-closes.
     logpb::v1::ProduceRequest request;
-    for (std::string_view value : values) {
-      request.mutable_record()->set_value(value.data(), value.size());
-      if (!stream->Write(request)) break;
+    const auto buffered = grpc::WriteOptions().set_buffer_hint();
+    bool written = true;
+    for (size_t i = 0; i + 1 < values.size() && written; ++i) {
+      request.mutable_record()->set_value(values[i].data(), values[i].size());
+      written = stream->Write(request, buffered);
     }
-    stream->WritesDone();
+    if (written) {
+      request.mutable_record()->set_value(values.back().data(), values.back().size());
+      written = stream->Write(request, grpc::WriteOptions().set_last_message());
+    }
+    if (!written) stream->WritesDone();
     reader.join();
     grpc::Status status = stream->Finish();
     retry_safe = offsets.empty();
