@@ -25,7 +25,7 @@ def test_records_survive_reopening(tmp_path: Path) -> None:
     with proglog.Node(str(tmp_path / "d")) as node:
         values = [f"v{i}".encode() for i in range(20)]
         offsets = [node.append(v) for v in values]
-    with proglog.Node(str(tmp_path / "d")) as node:
+    with proglog.Node(tmp_path / "d") as node:  # a path object works too
         assert [node.read(o).value for o in offsets] == values
         assert node.append(b"next") == offsets[-1] + 1
 

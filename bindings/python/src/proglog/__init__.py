@@ -13,6 +13,7 @@ GIL. Failures raise ``proglog.Error`` subclasses, one per C API code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -175,10 +176,11 @@ class Node:
     defaults.
     """
 
-    def __init__(self, data_dir: str, *, name: str = "node", host: str = "127.0.0.1",
+    def __init__(self, data_dir: Union[str, os.PathLike[str]], *, name: str = "node",
+                 host: str = "127.0.0.1",
                  port: int = 0, max_store_bytes: int = 0, max_index_bytes: int = 0,
                  max_record_bytes: int = 0, durability: Optional[str] = None) -> None:
-        self._handle = _proglog.NodeHandle(str(data_dir), name, host, port, max_store_bytes,
+        self._handle = _proglog.NodeHandle(os.fspath(data_dir), name, host, port, max_store_bytes,
                                            max_index_bytes, max_record_bytes, durability)
 
     @property
