@@ -161,7 +161,15 @@ void Membership::Impl::ProbeLoop() {
 
 void Membership::Impl::GossipLoop() {
   const Timings& t = config_.timings;
-  while (!SleepUnlessStopping(t.gossip_interval)) {
+  absl::Duration stagger;
+  {
+    // Random phases keep nodes' gossip rounds from lining up, which would
+    // make every hop wait a full interval.
+    absl::MutexLock lock(&mu_);
+    stagger = t.gossip_interval * std::uniform_real_distribution<double>(0, 1)(rng_);
+  }
+  if (SleepUnlessStopping(stagger)) return;
+  do {
     absl::MutexLock lock(&mu_);
     GossipOnce();
     ExpireSuspicions();
@@ -186,7 +194,7 @@ void Membership::Impl::GossipLoop() {
       next_reconnect_ = now + t.reconnect_interval;
       ReconnectOnce();
     }
-  }
+  } while (!SleepUnlessStopping(t.gossip_interval));
 }
 
 void Membership::Impl::EventLoop() {
