@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
   app.add_flag("--no-pipelining", no_pipelining, "One append in flight per follower");
   app.add_option("--bug", bug, "Inject a known bug to see the checker catch it")
       ->check(CLI::IsMember({"vote-without-log-check", "commit-earlier-term"}));
-  app.add_flag("--verbose", verbose, "Print every seed's outcome");
+  app.add_flag("--verbose", verbose,
+               "Print every seed's outcome; for a failing seed, node states and history");
   CLI11_PARSE(app, argc, argv);
   base.partitions = !no_partitions;
   base.crashes = !no_crashes;
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   base.transfers = !no_transfers;
   base.batching = !no_batching;
   base.pipelining = !no_pipelining;
+  base.trace = verbose;
   base.bugs.vote_without_log_check = bug == "vote-without-log-check";
   base.bugs.commit_earlier_term_by_count = bug == "commit-earlier-term";
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
@@ -150,6 +149,7 @@ class Simulation {
   void FinalChecks();
   void CheckLinearizable();
   bool Member(uint64_t id);
+  void Trace();
 
   SimOptions opt_;
   std::mt19937_64 rng_;
@@ -278,38 +278,12 @@ SimResult Simulation::Run() {
     }
   }
   result_.units = now_;
-  if (getenv("SIMDBG")) {
-    for (size_t i = 0; i < ops_.size(); ++i) {
-      const Op& op = ops_[i];
-      fprintf(
-          stderr, "op %zu %s inv=%llu resp=%lld idx=%llu term=%llu off=%lld ridx=%llu res=%llu\n",
-          i, op.is_read ? "R" : "W", (unsigned long long)op.invoke,
-          op.response == kNever ? -1LL : (long long)op.response, (unsigned long long)op.index,
-          (unsigned long long)op.term, op.log_offset == kNever ? -1LL : (long long)op.log_offset,
-          (unsigned long long)op.read_index, (unsigned long long)op.result);
-    }
-    if (marker_)
-      fprintf(stderr, "marker op %zu node %llu index %llu term %llu acked %d\n", *marker_,
-              (unsigned long long)marker_node_, (unsigned long long)ops_[*marker_].index,
-              (unsigned long long)ops_[*marker_].term, (int)ops_[*marker_].acked);
-    for (Node& n : nodes_) {
-      if (!n.up) {
-        fprintf(stderr, "node %llu down\n", (unsigned long long)n.id);
-        continue;
-      }
-      fprintf(stderr,
-              "node %llu role=%s term=%llu commit=%llu applied=%llu last=%llu leader=%llu\n",
-              (unsigned long long)n.id, std::string(RoleName(n.raft->role())).c_str(),
-              (unsigned long long)n.raft->term(), (unsigned long long)n.raft->commit(),
-              (unsigned long long)n.applied, (unsigned long long)n.raft->log().LastIndex(),
-              (unsigned long long)n.raft->leader());
-    }
-  }
   if (result_.ok && !live) {
     Violation(absl::StrCat("liveness: no leader committed a proposal on every member within ",
                            opt_.liveness_ticks, " ticks after faults healed"));
   }
   if (result_.ok && opt_.check) FinalChecks();
+  if (!result_.ok && opt_.trace) Trace();
   for (const Op& op : ops_) {
     if (op.is_read) {
       result_.reads += op.response != kNever;
@@ -821,6 +795,36 @@ void Simulation::CheckLinearizable() {
     }
     floor = group_max;
     i = j;
+  }
+}
+
+// Prints the end state and the client history, to debug a failing seed.
+void Simulation::Trace() {
+  for (Node& n : nodes_) {
+    if (!n.up) {
+      std::fprintf(stderr, "node %llu down\n", static_cast<unsigned long long>(n.id));
+      continue;
+    }
+    std::fprintf(stderr, "node %llu %s term=%llu commit=%llu applied=%llu last=%llu leader=%llu\n",
+                 static_cast<unsigned long long>(n.id),
+                 std::string(RoleName(n.raft->role())).c_str(),
+                 static_cast<unsigned long long>(n.raft->term()),
+                 static_cast<unsigned long long>(n.raft->commit()),
+                 static_cast<unsigned long long>(n.applied),
+                 static_cast<unsigned long long>(n.raft->log().LastIndex()),
+                 static_cast<unsigned long long>(n.raft->leader()));
+  }
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    const Op& op = ops_[i];
+    std::fprintf(
+        stderr,
+        "op %zu %s invoke=%llu response=%lld index=%llu term=%llu offset=%lld "
+        "read_index=%llu result=%llu\n",
+        i, op.is_read ? "read" : "write", static_cast<unsigned long long>(op.invoke),
+        op.response == kNever ? -1LL : static_cast<long long>(op.response),
+        static_cast<unsigned long long>(op.index), static_cast<unsigned long long>(op.term),
+        op.log_offset == kNever ? -1LL : static_cast<long long>(op.log_offset),
+        static_cast<unsigned long long>(op.read_index), static_cast<unsigned long long>(op.result));
   }
 }
 

@@ -44,6 +44,7 @@ struct SimOptions {
   bool batching = true;           // false: one entry per append
   bool pipelining = true;         // false: one append in flight per follower
   bool check = true;              // run the safety checks every step (bench turns off)
+  bool trace = false;             // on a violation, print node states and the history to stderr
   InjectedBugs bugs;
 };
 
