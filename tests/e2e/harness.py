@@ -101,6 +101,7 @@ class Node:
 
     def __init__(self, data_dir, *args, env=None, rpc_port=0, subcommand=None):
         """data_dir None leaves it to the environment or config file."""
+        self.data_dir = data_dir
         self.args = [binary()] + ([subcommand] if subcommand else [])
         self.args += ["--data-dir", str(data_dir)] if data_dir is not None else []
         self.args += ["--rpc-port", str(rpc_port), "--log-format", "json"]

@@ -194,3 +194,12 @@ def test_client_subcommand_rejects_empty_value_with_exit_1(node):
     result = harness.run_cli("produce", "--addr", node.rpc_addr, "")
     assert result.returncode == 1
     assert b"INVALID_ARGUMENT" in result.stderr
+
+
+def test_second_node_on_the_same_data_dir_exits_1_and_the_first_keeps_serving(pb, node):
+    result = harness.run_cli("--data-dir", node.data_dir, "--rpc-port", "0")
+    assert result.returncode == 1, result
+    assert str(node.data_dir).encode() in result.stderr
+    with harness.channel(node.rpc_addr) as ch:
+        request = pb.log.ProduceRequest(record=pb.log.Record(value=b"still here"))
+        assert pb.log_grpc.LogStub(ch).Produce(request, timeout=harness.RPC_TIMEOUT).offset == 0
