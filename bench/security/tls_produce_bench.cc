@@ -129,6 +129,7 @@ double UnaryThroughput(const Setup& setup, const BenchOptions& options) {
                                                    std::chrono::duration<double>(options.seconds));
   Clock::time_point start = Clock::now();
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
       auto stub = logpb::v1::Log::NewStub(channel);

@@ -253,6 +253,7 @@ TEST_F(AclTest, AuthorizeNeverSeesAHalfLoadedPolicyDuringReloads) {
   std::atomic<int> denials{0};
   std::atomic<int> checks{0};
   std::vector<std::thread> readers;
+  readers.reserve(2);
   for (int i = 0; i < 2; ++i) {
     readers.emplace_back([&] {
       while (!stop.load()) {

@@ -63,7 +63,7 @@ class InMemoryLogService final : public logpb::v1::Log::Service {
     return grpc::Status::OK;
   }
 
-  size_t size() {
+  size_t Size() {
     absl::MutexLock lock(&mu_);
     return records_.size();
   }
@@ -93,9 +93,9 @@ class TlsServer {
   ~TlsServer() {
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  InMemoryLogService& service() { return *service_; }
-  Authorizer& acl() { return *acl_; }
+  std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
+  InMemoryLogService& Service() { return *service_; }
+  Authorizer& Acl() { return *acl_; }
 
  private:
   std::unique_ptr<Authorizer> acl_;
@@ -167,7 +167,7 @@ class GrpcTlsTest : public ::testing::Test {
                                           acl_files_);
   }
   std::shared_ptr<grpc::Channel> ChannelAs(const std::string& cn) {
-    return grpc::CreateChannel(server_->address(),
+    return grpc::CreateChannel(server_->Address(),
                                ClientCredentials(pki_.Issue(TlsRole::kClient, cn)));
   }
 
@@ -199,23 +199,23 @@ TEST_F(GrpcTlsTest, ValidClientOutsideThePolicyIsDeniedNamingSubjectAndAction) {
   status = Consume(channel, 0, &value);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(status.error_message(), HasSubstr("consume"));
-  EXPECT_EQ(server_->service().size(), 0u);
+  EXPECT_EQ(server_->Service().Size(), 0u);
 }
 
 TEST_F(GrpcTlsTest, ClientWithoutCertificateIsRefused) {
-  auto channel = grpc::CreateChannel(server_->address(), RawCredentials(pki_.ca_file(), nullptr));
+  auto channel = grpc::CreateChannel(server_->Address(), RawCredentials(pki_.ca_file(), nullptr));
   grpc::Status status = Produce(channel, "x");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  EXPECT_EQ(server_->service().size(), 0u);
+  EXPECT_EQ(server_->Service().Size(), 0u);
 }
 
 TEST_F(GrpcTlsTest, SelfSignedRootFromAnotherCaIsRefused) {
   ScratchDir other;
   TlsFiles forged = testing::SelfSignedByOpensslCli(other.path(), "root", "root");
-  auto channel = grpc::CreateChannel(server_->address(), RawCredentials(pki_.ca_file(), &forged));
+  auto channel = grpc::CreateChannel(server_->Address(), RawCredentials(pki_.ca_file(), &forged));
   grpc::Status status = Produce(channel, "x");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  EXPECT_EQ(server_->service().size(), 0u);
+  EXPECT_EQ(server_->Service().Size(), 0u);
 }
 
 TEST_F(GrpcTlsTest, ExpiredClientCertificateIsRefused) {
@@ -227,17 +227,17 @@ TEST_F(GrpcTlsTest, ExpiredClientCertificateIsRefused) {
   options.not_before = now - std::chrono::hours(48);
   options.not_after = now - std::chrono::hours(1);
   TlsFiles expired = pki_.IssueWith(options);
-  auto channel = grpc::CreateChannel(server_->address(), RawCredentials(pki_.ca_file(), &expired));
+  auto channel = grpc::CreateChannel(server_->Address(), RawCredentials(pki_.ca_file(), &expired));
   grpc::Status status = Produce(channel, "x");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  EXPECT_EQ(server_->service().size(), 0u);
+  EXPECT_EQ(server_->Service().Size(), 0u);
 }
 
 TEST_F(GrpcTlsTest, PlaintextClientIsRefused) {
-  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(server_->Address(), grpc::InsecureChannelCredentials());
   grpc::Status status = Produce(channel, "x");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  EXPECT_EQ(server_->service().size(), 0u);
+  EXPECT_EQ(server_->Service().Size(), 0u);
 }
 
 TEST_F(GrpcTlsTest, ServerOutsideTheCaIsRefusedByTheClient) {
@@ -247,7 +247,7 @@ TEST_F(GrpcTlsTest, ServerOutsideTheCaIsRefusedByTheClient) {
   client.ca_file = other.ca_file();  // the client trusts a CA that did not sign the server
   auto config = TlsConfig::Load(TlsRole::kClient, client);
   ASSERT_TRUE(config.ok()) << config.status();
-  auto channel = grpc::CreateChannel(server_->address(), GrpcChannelCredentials(*config));
+  auto channel = grpc::CreateChannel(server_->Address(), GrpcChannelCredentials(*config));
   EXPECT_EQ(Produce(channel, "x").error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
@@ -259,7 +259,7 @@ TEST_F(GrpcTlsTest, PolicyChangeTakesEffectOnAnOpenConnection) {
   EXPECT_TRUE(Eventually([&] { return Produce(channel, "y").ok(); }));
   // Same channel, never reconnected: the change needed no restart or new connection.
   EXPECT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
-  EXPECT_EQ(server_->acl().Generation(), 2u);
+  EXPECT_EQ(server_->Acl().Generation(), 2u);
   std::string value;
   EXPECT_EQ(Consume(channel, 0, &value).error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
@@ -272,13 +272,13 @@ TEST_F(GrpcTlsTest, ServerNameOverrideVerifiesAnotherName) {
   auto config = TlsConfig::Load(TlsRole::kClient, client_files);
   ASSERT_TRUE(config.ok()) << config.status();
   // The certificate does not name 127.0.0.1, so dialing the address fails...
-  auto plain = grpc::CreateChannel(named.address(), GrpcChannelCredentials(*config));
+  auto plain = grpc::CreateChannel(named.Address(), GrpcChannelCredentials(*config));
   EXPECT_EQ(Produce(plain, "x").error_code(), grpc::StatusCode::UNAVAILABLE);
   // ...and verifying the name it does carry succeeds.
   grpc::ChannelArguments args;
   SetTlsServerName("node2.internal", &args);
   auto overridden =
-      grpc::CreateCustomChannel(named.address(), GrpcChannelCredentials(*config), args);
+      grpc::CreateCustomChannel(named.Address(), GrpcChannelCredentials(*config), args);
   grpc::Status status = Produce(overridden, "x");
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
@@ -290,7 +290,7 @@ TEST(GrpcTlsOpensslCli, CertificatesMadeByOpensslAloneServeRootAndDenyNobody) {
   WriteFile(acl_files.model_file, kModel);
   WriteFile(acl_files.policy_file, kPolicy);
   TlsServer server(pki.Issue("server", "server", "serverAuth", "IP:127.0.0.1"), acl_files);
-  auto root = grpc::CreateChannel(server.address(),
+  auto root = grpc::CreateChannel(server.Address(),
                                   ClientCredentials(pki.Issue("root", "root", "clientAuth", "")));
   uint64_t offset = 99;
   grpc::Status produced = Produce(root, "from openssl", &offset);
@@ -299,7 +299,7 @@ TEST(GrpcTlsOpensslCli, CertificatesMadeByOpensslAloneServeRootAndDenyNobody) {
   ASSERT_TRUE(Consume(root, offset, &value).ok());
   EXPECT_EQ(value, "from openssl");
   auto nobody = grpc::CreateChannel(
-      server.address(), ClientCredentials(pki.Issue("nobody", "nobody", "clientAuth", "")));
+      server.Address(), ClientCredentials(pki.Issue("nobody", "nobody", "clientAuth", "")));
   EXPECT_EQ(Produce(nobody, "x").error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 

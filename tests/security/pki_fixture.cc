@@ -32,21 +32,30 @@ ProgramResult RunProgram(const std::vector<std::string>& argv) {
   ProgramResult result;
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return result;
+  // Built before fork: the child of a multi-threaded process (gRPC's) may
+  // only call async-signal-safe functions, so no allocation there.
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     dup2(out[1], STDOUT_FILENO);
     dup2(out[1], STDERR_FILENO);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     execvp(args[0], args.data());
     _exit(127);
   }
   close(out[1]);
+  if (pid < 0) {
+    close(out[0]);
+    result.output = "fork failed";
+    return result;
+  }
   char buf[4096];
   ssize_t n;
-  while ((n = read(out[0], buf, sizeof(buf))) > 0)
+  while ((n = read(out[0], buf, sizeof(buf))) > 0) {
     result.output.append(buf, static_cast<size_t>(n));
+  }
   close(out[0]);
   int status = 0;
   waitpid(pid, &status, 0);
