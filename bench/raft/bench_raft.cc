@@ -1,6 +1,7 @@
 // proglog-bench-raft: how fast the pure Raft core commits, and how many
 // messages each committed entry costs with batching on and off. CPU only: the
 // network is an in-memory queue and storage is MemoryStorage.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -76,6 +77,64 @@ Figures RunCluster(int nodes, size_t max_entries, size_t inflight, int per_round
   return f;
 }
 
+// Ticks from the leader's loss (it stops talking) to a new leader, with the
+// default election timeout of 10 ticks; one tick per round trip of messages.
+std::vector<int> MeasureFailover(int nodes, int trials) {
+  std::vector<int> ticks;
+  for (int trial = 0; trial < trials; ++trial) {
+    ConfState cs;
+    for (int i = 1; i <= nodes; ++i) cs.voters.push_back(i);
+    std::map<uint64_t, std::unique_ptr<MemoryStorage>> storage;
+    std::map<uint64_t, std::unique_ptr<Raft>> rafts;
+    for (uint64_t id = 1; id <= static_cast<uint64_t>(nodes); ++id) {
+      storage[id] = std::make_unique<MemoryStorage>(cs);
+      Config c;
+      c.id = id;
+      c.random_seed = 1000 + trial;
+      rafts[id] = std::move(*Raft::Create(c, storage[id].get()));
+    }
+    uint64_t dead = 0;
+    auto round = [&] {
+      std::vector<Message> wire;
+      for (auto& [id, r] : rafts) {
+        if (id == dead || !r->HasReady()) continue;
+        Ready rd = r->GetReady();
+        (void)storage[id]->Append(rd.entries);
+        if (rd.hard_state) (void)storage[id]->SetHardState(*rd.hard_state);
+        (void)storage[id]->Sync();
+        for (Message& m : rd.messages) wire.push_back(std::move(m));
+        r->Advance(rd);
+      }
+      for (const Message& m : wire) {
+        if (m.to != dead) (void)rafts[m.to]->Step(m);
+      }
+    };
+    rafts[1]->Campaign();
+    for (int i = 0; i < 30; ++i) {
+      for (auto& [id, r] : rafts) r->Tick();
+      round();
+      round();
+    }
+    dead = 1;
+    int t = 0;
+    auto has_leader = [&] {
+      for (auto& [id, r] : rafts) {
+        if (id != dead && r->role() == Role::kLeader) return true;
+      }
+      return false;
+    };
+    while (!has_leader() && t < 1000) {
+      ++t;
+      for (auto& [id, r] : rafts) {
+        if (id != dead) r->Tick();
+      }
+      for (int i = 0; i < 4; ++i) round();
+    }
+    ticks.push_back(t);
+  }
+  return ticks;
+}
+
 void Report(const char* name, const Figures& f) {
   std::printf("%-44s committed=%-8llu %10.0f entries/s  %6.3f messages/entry\n", name,
               static_cast<unsigned long long>(f.committed), f.committed / f.seconds,
@@ -91,6 +150,18 @@ int main() {
   Report("3 nodes, batching off (1 entry/append)", RunCluster(3, 1, 64, 64, 100000));
   Report("5 nodes, batching off (1 entry/append)", RunCluster(5, 1, 64, 64, 100000));
   Report("3 nodes, one proposal per round", RunCluster(3, 256, 16, 1, 50000));
+
+  for (int nodes : {3, 5}) {
+    std::vector<int> t = MeasureFailover(nodes, 200);
+    std::sort(t.begin(), t.end());
+    double mean = 0;
+    for (int x : t) mean += x;
+    mean /= t.size();
+    std::printf(
+        "%d nodes, leader lost -> new leader: mean %.1f ticks, p50 %d, p99 %d, max %d "
+        "(election_tick=10; at 20 ms/tick: mean %.0f ms)\n",
+        nodes, mean, t[t.size() / 2], t[t.size() * 99 / 100], t.back(), mean * 20);
+  }
 
   // The fault-injecting simulator, checks off: end-to-end commits per CPU second.
   std::printf("\nSimulator (loss, duplication, reordering, partitions, crashes), checks off\n");
