@@ -79,6 +79,17 @@ TEST(RaftSimulation, SameSeedReproducesTheSameRun) {
   EXPECT_EQ(a.violation, b.violation);
 }
 
+// The liveness check is real: with a bound too tight to elect and commit in,
+// every run must be reported.
+TEST(RaftSimulation, LivenessCheckReportsATooTightBound) {
+  SimOptions o;
+  o.nodes = 5;
+  o.liveness_ticks = 2;
+  const Tally t = RunSeeds(o, 1, 20);
+  EXPECT_EQ(t.violations, 20);
+  EXPECT_NE(t.first_failure.find("liveness"), std::string::npos) << t.first_failure;
+}
+
 TEST(RaftSimulation, ReproCommandNamesSeedAndFaults) {
   SimOptions o;
   o.seed = 77;
