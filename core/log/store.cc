@@ -61,6 +61,23 @@ class ChunkReader {
     return end;
   }
 
+  // True if an intact frame holding `offset` starts anywhere after `pos`.
+  absl::StatusOr<bool> IntactFrameFollows(uint64_t pos, uint64_t offset) {
+    for (uint64_t q = pos + 1; q + kRecordOverhead <= file_bytes_; ++q) {
+      absl::StatusOr<std::string_view> head = Get(q, kRecordOverhead);
+      if (!head.ok()) return head.status();
+      const FrameHeader h = DecodeFrameHeader(*head);
+      if (h.body_length < kBodyHeaderBytes || q + kFrameHeaderBytes + h.body_length > file_bytes_ ||
+          GetFixed64(head->data() + kFrameHeaderBytes) != offset) {
+        continue;  // cheap filters first; the checksum only for real candidates
+      }
+      absl::StatusOr<std::string_view> body = Get(q + kFrameHeaderBytes, h.body_length);
+      if (!body.ok()) return body.status();
+      if (FrameCrc(h.body_length, *body) == h.crc) return true;
+    }
+    return false;
+  }
+
   // True if every byte from `pos` to the end of the file is zero.
   absl::StatusOr<bool> RestIsZero(uint64_t pos) {
     while (pos < file_bytes_) {
@@ -199,7 +216,15 @@ absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset) const {
       break;
     }
     const uint64_t end = pos + kFrameHeaderBytes + header.body_length;
-    if (end > result.file_bytes) break;  // partial record
+    if (end > result.file_bytes) {
+      // A partial last record, unless the length itself is damaged: then
+      // intact records still follow, and cutting here would lose them.
+      const uint64_t next = base_offset + result.positions.size() + 1;
+      absl::StatusOr<bool> follows = reader.IntactFrameFollows(pos, next);
+      if (!follows.ok()) return follows.status();
+      if (*follows) return Corrupt(pos, "length runs past the end of the file");
+      break;
+    }
     absl::StatusOr<std::string_view> body = reader.Get(pos + kFrameHeaderBytes, header.body_length);
     if (!body.ok()) return body.status();
     if (FrameCrc(header.body_length, *body) != header.crc) {
