@@ -1,6 +1,14 @@
 // In-process clusters of our nodes on loopback: joining, tags, leave, failure,
 // reaping, encryption, start-join retries, the read-only member listing and
 // the event thread.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "core/discovery/messages.h"
+#include "core/discovery/packet.h"
 #include "gtest/gtest.h"
 #include "tests/discovery/process.h"
 #include "tests/discovery/test_cluster.h"
@@ -188,6 +196,75 @@ TEST(ClusterTest, SlowEventHandlerDoesNotStallGossip) {
     return handled >= 3;  // its own join, then b and c
   }));
   (*a)->Shutdown();
+}
+
+// Sends `data` to a node's gossip port over UDP, or over a fresh TCP connection.
+void SendUdp(int port, const std::string& data) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sendto(fd, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+  close(fd);
+}
+void SendTcp(int port, const std::string& data) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) {
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    (void)n;
+    shutdown(fd, SHUT_WR);  // the node sees EOF mid-message
+  }
+  close(fd);
+}
+
+TEST(ClusterTest, MalformedPacketsAreDroppedAndCountedAndTheNodeKeepsWorking) {
+  TestNode a = StartNode(NodeConfig("a"));
+  TestNode b = StartNode(NodeConfig("b"));
+  ASSERT_TRUE(b->Join({a->Address()}).ok());
+  int port = std::stoi(a->Address().substr(a->Address().rfind(':') + 1));
+  uint64_t dropped_before = a->Stats().packets_dropped;
+  std::mt19937 rng(7);
+  std::vector<std::string> junk = {
+      std::string(1, '\x0e'),  // unknown type
+      std::string("\xf4\x03"
+                  "abc\x00",
+                  6),                                  // a label this protocol lacks
+      std::string("\x07\x02\x00\x05", 4),              // compound cut short
+      std::string("\x0c\xde\xad\xbe\xef\x00\x80", 7),  // wrong CRC
+      std::string("\x09\x82\xa4"
+                  "Algo\x00\xa3"
+                  "Buf\xa2\xff\xff",
+                  16),                         // bad LZW
+      std::string("\x04\x81\xa4Node\x80", 8),  // alive whose Node is a map
+      std::string(65000, '\x04'),              // oversized
+  };
+  for (int i = 0; i < 50; ++i) {
+    std::string noise(1 + rng() % 300, '\0');
+    for (char& c : noise) c = static_cast<char>(rng());
+    junk.push_back(noise);
+  }
+  for (const std::string& j : junk) SendUdp(port, j);
+  // TCP: garbage, an unknown stream type, a truncated push/pull, an encrypted
+  // message to a node without a key.
+  SendTcp(port, "GET / HTTP/1.1\r\n\r\n");
+  SendTcp(port, std::string("\x06\x83\xa4Join", 7));
+  SendTcp(port, std::string("\x0a\xff\xff\xff\xff", 5));
+  ASSERT_TRUE(PollUntil(kWait, [&] {
+    return a->Stats().packets_dropped >= dropped_before + junk.size() + 3;
+  })) << a->Stats().packets_dropped - dropped_before;
+  // Still a healthy member that answers probes, gossip and push/pull.
+  TestNode c = StartNode(NodeConfig("c"));
+  ASSERT_TRUE(c->Join({a->Address()}).ok());
+  ASSERT_TRUE(PollUntil(kWait, [&] {
+    return AllSeeAlive({a.membership.get(), b.membership.get(), c.membership.get()},
+                       {"a", "b", "c"});
+  }));
+  EXPECT_FALSE(b.events->Has(EventType::kFailed, "a"));
 }
 
 TEST(ClusterTest, BadConfigIsRejectedWithAClearError) {
