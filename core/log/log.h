@@ -4,7 +4,16 @@
 // initial offset. One writer and many readers run concurrently; readers never
 // wait for an fsync. Appends are made durable by group commit.
 //
-// Thread-safety: every public method of Log is thread-safe.
+// On disk: <base>.store and <base>.index per segment, base offset zero-padded to
+// 20 digits, plus a LOCK file (flock) that keeps a second Log, in this process
+// or another, from opening the directory. While open, the last segment's files
+// are larger than their contents (space reserved ahead, so a full disk shows up
+// as ResourceExhausted from Append); Close, and rolling to a new segment, cut
+// them to size. Record layout: see record_format.h.
+//
+// Thread-safety: every public method of Log is thread-safe. The Log must
+// outlive every call into it (Close does not wait for callers still inside
+// Append; they get FailedPrecondition or their result).
 #ifndef PROGLOG_CORE_LOG_LOG_H_
 #define PROGLOG_CORE_LOG_LOG_H_
 
