@@ -6,6 +6,7 @@
 #include <deque>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -69,18 +70,21 @@ struct Endpoint {
 
 Record ToRecord(const logpb::v1::Record& record) { return Record{record.value(), record.offset()}; }
 
-// One ConsumeStream. It keeps itself alive (self_) until gRPC reports the call
-// done, so the Subscription handle that wraps it can go away at any time. A
+// One ConsumeStream, owned by the StreamSubscription that wraps it. Its owner
+// destroys it only after OnDone, on the application's thread, never in a
+// reaction: its ClientContext holds a reference to the grpc::Channel, and the
+// last reference to a channel must not be dropped on a gRPC callback thread
+// (gRPC 1.51 then tears the callback queue down from its own thread and
+// corrupts it). A
 // hold keeps the call open while reading is paused for a full buffer; it is
 // released only from application threads (Cancel, or Next after the stream
 // ended), never from a reaction, so StartRead after a pause cannot race OnDone.
 class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse> {
  public:
-  static std::shared_ptr<StreamReactor> Start(std::shared_ptr<Log::Stub> stub, uint64_t offset) {
-    auto reactor = std::shared_ptr<StreamReactor>(new StreamReactor(std::move(stub)));
-    reactor->self_ = reactor;
+  static std::unique_ptr<StreamReactor> Start(Log::Stub& stub, uint64_t offset) {
+    auto reactor = std::unique_ptr<StreamReactor>(new StreamReactor());
     reactor->request_.set_offset(offset);
-    reactor->stub_->async()->ConsumeStream(&reactor->context_, &reactor->request_, reactor.get());
+    stub.async()->ConsumeStream(&reactor->context_, &reactor->request_, reactor.get());
     reactor->AddHold();
     reactor->StartRead(&reactor->response_);
     reactor->StartCall();
@@ -102,14 +106,10 @@ class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse>
   }
 
   void OnDone(const grpc::Status& status) override {
-    std::shared_ptr<StreamReactor> self;
-    {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-      final_ = FromGrpc(status);
-      self = std::move(self_);
-    }
-  }  // `self` may be the last reference: nothing touches *this after it goes.
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+    final_ = FromGrpc(status);
+  }
 
   absl::StatusOr<Record> Next(std::chrono::milliseconds timeout) {
     const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
@@ -155,8 +155,14 @@ class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse>
     ReleaseHold();
   }
 
+  // Waits until gRPC has finished with the call; false after `timeout`.
+  bool WaitDone(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+  }
+
  private:
-  explicit StreamReactor(std::shared_ptr<Log::Stub> stub) : stub_(std::move(stub)) {}
+  StreamReactor() = default;
 
   // op_mu_ is never taken inside a reaction, and reactions that gRPC runs inline
   // from StartRead/RemoveHold take only mu_, so neither call can deadlock here.
@@ -172,11 +178,9 @@ class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse>
     RemoveHold();
   }
 
-  std::shared_ptr<Log::Stub> stub_;
   grpc::ClientContext context_;
   logpb::v1::ConsumeRequest request_;
   logpb::v1::ConsumeResponse response_;
-  std::shared_ptr<StreamReactor> self_;  // Set in Start, dropped in OnDone.
 
   absl::Mutex op_mu_;
   bool hold_released_ ABSL_GUARDED_BY(op_mu_) = false;
@@ -190,11 +194,53 @@ class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse>
   absl::Status final_ ABSL_GUARDED_BY(mu_);
 };
 
+// The open subscriptions of a client, so that Client::Close can cancel them.
+// Shared by the client and its subscriptions, since either may go first.
+class SubscriptionRegistry {
+ public:
+  // False if the client is already closed (the caller cancels the stream).
+  bool Add(StreamReactor* reactor) {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return false;
+    live_.insert(reactor);
+    return true;
+  }
+  void Remove(StreamReactor* reactor) {
+    absl::MutexLock lock(&mu_);
+    live_.erase(reactor);
+  }
+  // Cancels every open subscription. Cancel runs under mu_ so that no reactor
+  // can be removed and destroyed meanwhile; it takes only the reactor's locks.
+  void CloseAll() {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    for (StreamReactor* reactor : live_) reactor->Cancel();
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<StreamReactor*> live_ ABSL_GUARDED_BY(mu_);
+};
+
 class StreamSubscription : public Subscription {
  public:
-  explicit StreamSubscription(std::shared_ptr<StreamReactor> reactor)
-      : reactor_(std::move(reactor)) {}
-  ~StreamSubscription() override { reactor_->Cancel(); }
+  StreamSubscription(std::shared_ptr<Log::Stub> stub, std::unique_ptr<StreamReactor> reactor,
+                     std::shared_ptr<SubscriptionRegistry> registry)
+      : stub_(std::move(stub)), reactor_(std::move(reactor)), registry_(std::move(registry)) {
+    if (!registry_->Add(reactor_.get())) reactor_->Cancel();
+  }
+  ~StreamSubscription() override {
+    registry_->Remove(reactor_.get());
+    reactor_->Cancel();
+    // Cancellation is local, so OnDone comes promptly; the bound only guards
+    // against a hang. Past it, the reactor and the channel are leaked rather
+    // than destroyed under a call gRPC may still complete.
+    if (!reactor_->WaitDone(absl::Seconds(30))) {
+      reactor_.release();
+      new std::shared_ptr<Log::Stub>(std::move(stub_));
+    }
+  }
 
   absl::StatusOr<Record> Next(std::chrono::milliseconds timeout) override {
     return reactor_->Next(timeout);
@@ -202,7 +248,9 @@ class StreamSubscription : public Subscription {
   void Cancel() override { reactor_->Cancel(); }
 
  private:
-  std::shared_ptr<StreamReactor> reactor_;
+  std::shared_ptr<Log::Stub> stub_;  // Declared first: released after the reactor.
+  std::unique_ptr<StreamReactor> reactor_;
+  std::shared_ptr<SubscriptionRegistry> registry_;
 };
 
 class ClientImpl : public Client {
@@ -252,10 +300,10 @@ class ClientImpl : public Client {
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t offset) override {
     absl::MutexLock lock(&mu_);
     if (closed_) return absl::FailedPreconditionError("client is closed");
-    auto reactor = StreamReactor::Start(endpoints_[ReadStart()].stub, offset);
-    std::erase_if(subscriptions_, [](const auto& weak) { return weak.expired(); });
-    subscriptions_.push_back(reactor);
-    return std::make_unique<StreamSubscription>(std::move(reactor));
+    std::shared_ptr<Log::Stub> stub = endpoints_[ReadStart()].stub;
+    auto reactor = StreamReactor::Start(*stub, offset);
+    return std::make_unique<StreamSubscription>(std::move(stub), std::move(reactor),
+                                                subscriptions_);
   }
 
   absl::StatusOr<std::vector<Server>> GetServers() override {
@@ -274,15 +322,11 @@ class ClientImpl : public Client {
   const std::vector<std::string>& Addresses() const override { return options_.addresses; }
 
   void Close() override {
-    std::vector<std::weak_ptr<StreamReactor>> subscriptions;
     {
       absl::MutexLock lock(&mu_);
       closed_ = true;
-      subscriptions.swap(subscriptions_);
     }
-    for (auto& weak : subscriptions) {
-      if (auto reactor = weak.lock()) reactor->Cancel();
-    }
+    subscriptions_->CloseAll();
   }
 
  private:
@@ -398,7 +442,8 @@ class ClientImpl : public Client {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   size_t preferred_writer_ ABSL_GUARDED_BY(mu_) = 0;
   size_t next_reader_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::weak_ptr<StreamReactor>> subscriptions_ ABSL_GUARDED_BY(mu_);
+  const std::shared_ptr<SubscriptionRegistry> subscriptions_ =
+      std::make_shared<SubscriptionRegistry>();
 };
 
 }  // namespace
