@@ -13,6 +13,7 @@ struct Tally {
   int violations = 0;
   uint64_t acked = 0;
   uint64_t snapshots = 0;
+  uint64_t conf_changes = 0;
   std::string first_failure;
 };
 
@@ -24,6 +25,7 @@ Tally RunSeeds(SimOptions base, uint64_t first, int count) {
     ++t.runs;
     t.acked += r.acked;
     t.snapshots += r.snapshots_installed;
+    t.conf_changes += r.conf_changes;
     if (!r.ok) {
       ++t.violations;
       if (t.first_failure.empty()) {
@@ -57,6 +59,7 @@ TEST(RaftSimulation, MembershipChangesStaySafe) {
   o.membership = true;
   const Tally t = RunSeeds(o, 200001, 300);
   EXPECT_EQ(t.violations, 0) << t.first_failure;
+  EXPECT_GT(t.conf_changes, 300u * 3);  // a spare joined, voters left and came back
 }
 
 TEST(RaftSimulation, UnbatchedUnpipelinedReplicationStaysSafe) {

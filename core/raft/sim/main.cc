@@ -73,13 +73,14 @@ int main(int argc, char** argv) {
     } else if (verbose) {
       std::printf(
           "ok seed=%llu proposals=%llu acked=%llu reads=%llu records=%llu leaders=%llu "
-          "crashes=%llu snapshots=%llu units=%llu messages=%llu\n",
+          "crashes=%llu snapshots=%llu conf_changes=%llu units=%llu messages=%llu\n",
           static_cast<unsigned long long>(o.seed), static_cast<unsigned long long>(r.proposals),
           static_cast<unsigned long long>(r.acked), static_cast<unsigned long long>(r.reads),
           static_cast<unsigned long long>(r.committed_records),
           static_cast<unsigned long long>(r.leaders), static_cast<unsigned long long>(r.crashes),
           static_cast<unsigned long long>(r.snapshots_installed),
-          static_cast<unsigned long long>(r.units), static_cast<unsigned long long>(r.messages));
+          static_cast<unsigned long long>(r.conf_changes), static_cast<unsigned long long>(r.units),
+          static_cast<unsigned long long>(r.messages));
     }
     std::fflush(stdout);
   }

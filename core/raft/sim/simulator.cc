@@ -248,11 +248,14 @@ SimResult Simulation::Run() {
   reorder_ = opt_.reorder;
   ConfState conf;
   for (int i = 1; i <= opt_.nodes; ++i) conf.voters.push_back(i);
-  nodes_.resize(opt_.nodes);
-  blocked_.assign(opt_.nodes + 1, std::vector<bool>(opt_.nodes + 1, false));
-  for (int i = 0; i < opt_.nodes; ++i) {
+  // With membership churn, one spare node starts outside the cluster with an
+  // empty log and must join as a learner, catch up and be promoted.
+  const int total = opt_.nodes + (opt_.membership ? 1 : 0);
+  nodes_.resize(total);
+  blocked_.assign(total + 1, std::vector<bool>(total + 1, false));
+  for (int i = 0; i < total; ++i) {
     nodes_[i].id = i + 1;
-    nodes_[i].storage = std::make_unique<MemoryStorage>(conf);
+    nodes_[i].storage = std::make_unique<MemoryStorage>(i < opt_.nodes ? conf : ConfState{});
     nodes_[i].tick_phase = static_cast<int>(Rand(0, kUnitsPerTick - 1));
     StartNode(nodes_[i]);
   }
@@ -293,6 +296,8 @@ SimResult Simulation::Run() {
     }
   }
   result_.leaders = leader_of_term_.size();
+  for (const auto& [index, rec] : applied_)
+    result_.conf_changes += rec.type == EntryType::kConfChange;
   return result_;
 }
 
@@ -321,7 +326,7 @@ void Simulation::TickNodes() {
 }
 
 void Simulation::Faults() {
-  const uint64_t k = opt_.nodes;
+  const uint64_t k = nodes_.size();
   if (opt_.crashes && Uniform() < opt_.crash_rate) {
     Node& n = N(Rand(1, k));
     if (n.up) Crash(n);
@@ -376,7 +381,7 @@ void Simulation::ClientOps() {
       if (n.up && n.raft->role() == Role::kLeader) leaders.push_back(&n);
     }
     if (!leaders.empty() && Uniform() < 0.9) return leaders[Rand(0, leaders.size() - 1)];
-    Node& n = N(Rand(1, opt_.nodes));
+    Node& n = N(Rand(1, nodes_.size()));
     return n.up ? &n : nullptr;
   };
   if (Uniform() < opt_.propose_rate) {
@@ -410,7 +415,7 @@ void Simulation::ClientOps() {
 
 void Simulation::Compaction() {
   if (!opt_.snapshots || Uniform() >= 0.004) return;
-  Node& n = N(Rand(1, opt_.nodes));
+  Node& n = N(Rand(1, nodes_.size()));
   if (!n.up || n.pending || n.applied < n.storage->FirstIndex() + 4) return;
   // The snapshot is "the log up to n.applied": only its length and hash, no records.
   std::string data;
@@ -431,7 +436,7 @@ void Simulation::Transfers() {
 }
 
 void Simulation::Membership() {
-  if (!opt_.membership || Uniform() >= 0.002) return;
+  if (!opt_.membership || Uniform() >= 0.005) return;
   Node* l = Leader();
   if (l == nullptr) return;
   const ConfState& cs = l->raft->conf();

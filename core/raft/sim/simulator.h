@@ -59,6 +59,7 @@ struct SimResult {
   uint64_t leaders = 0;            // distinct (term, leader) pairs seen
   uint64_t crashes = 0;
   uint64_t snapshots_installed = 0;
+  uint64_t conf_changes = 0;  // membership changes committed
   uint64_t units = 0;
 };
 
