@@ -363,8 +363,19 @@ absl::Status Authorizer::StartWatching() {
   // Watch the folders, not the files: an editor or a config tool usually
   // replaces the file by renaming a new one over it, which a watch on the old
   // inode would miss.
-  std::set<std::string> folders = {FolderOf(files_.model_file).string(),
-                                   FolderOf(files_.policy_file).string()};
+  // A path that is a symlink is also watched where it points, so edits to
+  // the target are seen.
+  std::set<std::string> folders;
+  for (const std::filesystem::path& file : {files_.model_file, files_.policy_file}) {
+    folders.insert(FolderOf(file).string());
+    std::error_code ec;
+    std::filesystem::path target = std::filesystem::canonical(file, ec);
+    if (!ec) {
+      folders.insert(FolderOf(target).string());
+      watched_names_.insert(target.filename().string());
+    }
+    watched_names_.insert(file.filename().string());
+  }
   for (const std::string& folder : folders) {
     if (inotify_add_watch(inotify_fd_, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
       return absl::InternalError(
@@ -376,8 +387,6 @@ absl::Status Authorizer::StartWatching() {
 }
 
 void Authorizer::WatchLoop() {
-  const std::string model_name = files_.model_file.filename().string();
-  const std::string policy_name = files_.policy_file.filename().string();
   alignas(inotify_event) char buf[8192];
   for (;;) {
     pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
@@ -396,7 +405,7 @@ void Authorizer::WatchLoop() {
         // A rename into the folder may be a symlink swap (as config tools do)
         // that changes what our path points to, so any rename counts.
         // An overflowed queue lost events, so any of them may have been ours.
-        if (name == model_name || name == policy_name ||
+        if (watched_names_.contains(std::string(name)) ||
             (event->mask & (IN_MOVED_TO | IN_Q_OVERFLOW))) {
           relevant = true;
         }

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -99,6 +100,9 @@ class Authorizer {
   // Serializes reloads so two never interleave their read and swap.
   absl::Mutex reload_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 
+  // File names (in any watched folder) whose change triggers a reload check;
+  // written before the watcher starts, then only read by it.
+  std::set<std::string> watched_names_;
   int inotify_fd_ = -1;
   int stop_fd_ = -1;  // eventfd that wakes the watcher to exit
   std::thread watcher_;

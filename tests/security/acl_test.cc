@@ -234,6 +234,18 @@ TEST_F(AclTest, RenamedOverPolicyFileIsPickedUpWithoutReload) {
   EXPECT_FALSE(acl->Authorize("root", "*", "consume").ok());
 }
 
+TEST_F(AclTest, EditOfASymlinkedPolicyTargetIsPickedUp) {
+  // The policy path is a symlink into another folder, as config tools do.
+  std::filesystem::create_directory(dir_.path() / "real");
+  std::filesystem::path target = dir_.path() / "real" / "policy-v1.csv";
+  WriteFile(target, kPolicy);
+  std::filesystem::remove(files_.policy_file);
+  std::filesystem::create_symlink(target, files_.policy_file);
+  auto acl = Open(true);
+  WriteFile(target, "p, nobody, *, consume\n");
+  EXPECT_TRUE(Eventually([&] { return acl->Authorize("nobody", "*", "consume").ok(); }));
+}
+
 TEST_F(AclTest, BrokenFileChangeIsRefusedAndTheOldPolicyStays) {
   LogCapture log;
   auto acl = Open(true);
