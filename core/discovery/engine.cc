@@ -17,6 +17,7 @@ namespace {
 constexpr size_t kEncryptOverhead = 29;  // version + nonce + tag
 constexpr size_t kCrcOverhead = 5;
 constexpr int kMaxConnections = 128;
+constexpr size_t kMaxQueuedBroadcasts = 4096;
 
 uint8_t PMax(const Bytes& vsn) { return vsn.size() >= 2 ? static_cast<uint8_t>(vsn[1]) : 0; }
 
@@ -47,12 +48,9 @@ Membership::Impl::Impl(Config config, EventHandler handler, Keyring keyring, Bou
   BroadcastSelfAlive();
   Emit(EventType::kJoin, me);
   const Timings& t = config_.timings;
-  auto jitter = [&](absl::Duration d) {
-    return now + d * std::uniform_real_distribution<double>(0, 1)(rng_);
-  };
-  next_push_pull_ = jitter(t.push_pull_interval);
-  next_reap_ = jitter(t.reap_interval);
-  next_reconnect_ = jitter(t.reconnect_interval);
+  next_push_pull_ = now + Jitter(t.push_pull_interval);
+  next_reap_ = now + Jitter(t.reap_interval);
+  next_reconnect_ = now + Jitter(t.reconnect_interval);
 }
 
 Membership::Impl::~Impl() { Shutdown(); }
@@ -89,6 +87,10 @@ void Membership::Impl::Shutdown() {
   if (event_thread_.joinable()) event_thread_.join();
   sockets_.udp = Fd();
   sockets_.tcp = Fd();
+}
+
+absl::Duration Membership::Impl::Jitter(absl::Duration d) {
+  return d * std::uniform_real_distribution<double>(0, 1)(rng_);
 }
 
 bool Membership::Impl::SleepUnlessStopping(absl::Duration d) {
@@ -143,7 +145,7 @@ void Membership::Impl::ProbeLoop() {
   absl::Duration first;
   {
     absl::MutexLock lock(&mu_);
-    first = config_.timings.probe_interval * std::uniform_real_distribution<double>(0, 1)(rng_);
+    first = Jitter(config_.timings.probe_interval);
   }
   if (SleepUnlessStopping(first)) return;
   while (!Stopping()) {
@@ -166,7 +168,7 @@ void Membership::Impl::GossipLoop() {
     // Random phases keep nodes' gossip rounds from lining up, which would
     // make every hop wait a full interval.
     absl::MutexLock lock(&mu_);
-    stagger = t.gossip_interval * std::uniform_real_distribution<double>(0, 1)(rng_);
+    stagger = Jitter(t.gossip_interval);
   }
   if (SleepUnlessStopping(stagger)) return;
   do {
@@ -262,43 +264,34 @@ void Membership::Impl::HandleDatagram(std::string_view data, const Endpoint& fro
 
 void Membership::Impl::HandleMessage(std::string_view msg, const Endpoint& from) {
   std::string_view body = msg.substr(1);
-  bool ok = true;
-  auto run = [&](auto decoded, auto fn) {
-    if (decoded.ok()) {
-      fn(*decoded);
-    } else {
-      ok = false;
-    }
-  };
   switch (static_cast<MsgType>(msg[0])) {
     case MsgType::kPing:
-      run(DecodePing(body), [&](const Ping& m) { OnPing(m, from); });
+      if (auto m = DecodePing(body); m.ok()) return OnPing(*m, from);
       break;
     case MsgType::kIndirectPing:
-      run(DecodeIndirectPing(body), [&](const IndirectPing& m) { OnIndirectPing(m, from); });
+      if (auto m = DecodeIndirectPing(body); m.ok()) return OnIndirectPing(*m, from);
       break;
     case MsgType::kAck:
-      run(DecodeAck(body), [&](const Ack& m) { OnAck(m); });
+      if (auto m = DecodeAck(body); m.ok()) return OnAck(*m);
       break;
     case MsgType::kNack:
-      run(DecodeNack(body), [&](const Nack& m) { OnNack(m); });
+      if (auto m = DecodeNack(body); m.ok()) return OnNack(*m);
       break;
     case MsgType::kSuspect:
-      run(DecodeSuspect(body), [&](const Suspect& m) { OnSuspect(m); });
+      if (auto m = DecodeSuspect(body); m.ok()) return OnSuspect(*m);
       break;
     case MsgType::kAlive:
-      run(DecodeAlive(body), [&](const Alive& m) { OnAlive(m); });
+      if (auto m = DecodeAlive(body); m.ok()) return OnAlive(*m);
       break;
     case MsgType::kDead:
-      run(DecodeDead(body), [&](const Dead& m) { OnDead(m); });
+      if (auto m = DecodeDead(body); m.ok()) return OnDead(*m);
       break;
     case MsgType::kUser:
-      OnSerfMessage(body, from);
-      break;
+      return OnSerfMessage(body, from);
     default:
-      ok = false;  // unknown or stream-only type
+      break;  // unknown or stream-only type
   }
-  if (!ok) ++stats_.packets_dropped;
+  ++stats_.packets_dropped;
 }
 
 void Membership::Impl::SendRaw(const Endpoint& to, std::string_view packet) {
@@ -334,6 +327,14 @@ void Membership::Impl::SendPacket(const Endpoint& to, Bytes msg, bool piggyback)
 uint64_t Membership::Impl::QueueBroadcast(std::string key, Bytes msg) {
   if (!key.empty()) {  // a newer fact about a node replaces the queued one
     std::erase_if(broadcasts_, [&](const Broadcast& b) { return b.key == key; });
+  }
+  if (broadcasts_.size() >= kMaxQueuedBroadcasts) {
+    // With nobody to gossip to the queue would grow without bound; drop the
+    // message that has already been sent the most (oldest on a tie).
+    auto most = std::max_element(
+        broadcasts_.begin(), broadcasts_.end(),
+        [](const Broadcast& a, const Broadcast& b) { return a.transmits < b.transmits; });
+    broadcasts_.erase(most);
   }
   uint64_t id = ++next_broadcast_id_;
   broadcasts_.push_back(Broadcast{std::move(key), std::move(msg), 0, id});

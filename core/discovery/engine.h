@@ -113,6 +113,7 @@ class Membership::Impl {
   void RunWorker(std::function<void()> fn);
   bool Stopping() const { return stopping_.load(); }
   bool SleepUnlessStopping(absl::Duration d);
+  absl::Duration Jitter(absl::Duration d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // in [0, d)
 
   // UDP path.
   void HandleDatagram(std::string_view data, const Endpoint& from);
