@@ -51,6 +51,12 @@ bool Index::Holds(uint64_t rel, uint64_t pos) const {
   return GetFixed32(p) == static_cast<uint32_t>(rel) && GetFixed64(p + 4) == pos;
 }
 
+void Index::ReleaseMemory() {
+  // Safe on a shared file mapping: nothing is lost, dirty pages stay dirty
+  // in the page cache. Failure only means the pages stay resident.
+  if (base_ != nullptr) ::madvise(base_, capacity_ * kEntryBytes, MADV_DONTNEED);
+}
+
 absl::Status Index::Trim(uint64_t entries) {
   Unmap();
   return TruncateFile(fd_.get(), entries * kEntryBytes, path_);

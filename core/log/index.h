@@ -39,6 +39,10 @@ class Index {
   // True if entry `rel` says (rel, pos): a zero-filled or stale entry does not.
   bool Holds(uint64_t rel, uint64_t pos) const;
 
+  // Drops the mapping's pages from this process's resident set; the entries
+  // stay in the page cache (and on disk) and fault back in when read.
+  void ReleaseMemory();
+
   // Unmaps and cuts the file to `entries`. No other call is allowed afterwards.
   absl::Status Trim(uint64_t entries);
 

@@ -64,7 +64,12 @@ class Segment {
   absl::Status Sync() const { return store_->Sync(); }
   // Writer: cuts the store's reserved space (before the final Sync of a
   // segment that stops being the last, and on close).
-  absl::Status Seal() { return store_->Finish(); }
+  // Also lets go of the index pages this process has touched, so that a long
+  // run does not keep every old segment's index resident.
+  absl::Status Seal() {
+    index_->ReleaseMemory();
+    return store_->Finish();
+  }
   // Writer: deletes both files; readers holding the segment can still read it.
   absl::Status Remove();
 
