@@ -326,20 +326,31 @@ void Authorizer::ReloadIfChanged() { LoadAndSwap(/*only_if_changed=*/true).Ignor
 absl::Status Authorizer::LoadAndSwap(bool only_if_changed) {
   absl::MutexLock reload_lock(&reload_mu_);
   auto fresh = LoadPolicy(files_);
-  absl::MutexLock lock(&mu_);
+  // Only this function (under reload_mu_) replaces policy_, so reading it
+  // here needs no lock against writers; readers are never blocked by the
+  // file reading above or the logging below.
+  std::shared_ptr<const Policy> current;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    current = policy_;
+  }
   if (!fresh.ok()) {
     spdlog::error("acl: refusing the new ACL policy: {}; keeping the previous policy ({} lines)",
-                  std::string(fresh.status().message()), policy_->rule_count);
+                  std::string(fresh.status().message()), current->rule_count);
     return fresh.status();
   }
-  if (only_if_changed && (*fresh)->model_text == policy_->model_text &&
-      (*fresh)->policy_text == policy_->policy_text) {
+  if (only_if_changed && (*fresh)->model_text == current->model_text &&
+      (*fresh)->policy_text == current->policy_text) {
     return absl::OkStatus();
   }
-  spdlog::info("acl: reloaded {} policy lines from {} (was {})", (*fresh)->rule_count,
-               files_.policy_file.string(), policy_->rule_count);
-  policy_ = *std::move(fresh);
-  ++generation_;
+  size_t lines = (*fresh)->rule_count;
+  {
+    absl::MutexLock lock(&mu_);
+    policy_ = *std::move(fresh);
+    ++generation_;
+  }
+  spdlog::info("acl: reloaded {} policy lines from {} (was {})", lines, files_.policy_file.string(),
+               current->rule_count);
   return absl::OkStatus();
 }
 
