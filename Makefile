@@ -5,6 +5,10 @@ RPC_PORT ?= 8400
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
+# Let ccache share objects between checkouts in different folders (CI builds a fresh clone).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 .PHONY: all deps configure build run test clean format
 
 all: build
