@@ -51,7 +51,7 @@ Figures RunCluster(int nodes, size_t max_entries, size_t inflight, int per_round
       for (Message& m : rd.messages) wire.push_back(std::move(m));
       r->Advance(rd);
       // Keep memory flat: compact what every node has applied.
-      if (r->applied() > s.FirstIndex() + 4096) (void)s.Compact(r->applied() - 1024, "", cs);
+      if (r->Applied() > s.FirstIndex() + 4096) (void)s.Compact(r->Applied() - 1024, "", cs);
     }
     std::vector<Message> batch;
     batch.swap(wire);
@@ -59,13 +59,13 @@ Figures RunCluster(int nodes, size_t max_entries, size_t inflight, int per_round
   };
   rafts[1]->Campaign();
   for (int i = 0; i < 20; ++i) pump();
-  const uint64_t base = rafts[1]->commit();
+  const uint64_t base = rafts[1]->Commit();
   f.messages = 0;
   const std::string value(100, 'x');
   const auto start = std::chrono::steady_clock::now();
   uint64_t proposed = 0;
   int round = 0;
-  while (rafts[1]->commit() - base < total) {
+  while (rafts[1]->Commit() - base < total) {
     for (int i = 0; i < per_round && proposed < total; ++i, ++proposed) {
       (void)rafts[1]->Propose(value);
     }
@@ -73,7 +73,7 @@ Figures RunCluster(int nodes, size_t max_entries, size_t inflight, int per_round
     pump();
   }
   f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  f.committed = rafts[1]->commit() - base;
+  f.committed = rafts[1]->Commit() - base;
   return f;
 }
 
@@ -119,7 +119,7 @@ std::vector<int> MeasureFailover(int nodes, int trials) {
     int t = 0;
     auto has_leader = [&] {
       for (auto& [id, r] : rafts) {
-        if (id != dead && r->role() == Role::kLeader) return true;
+        if (id != dead && r->CurrentRole() == Role::kLeader) return true;
       }
       return false;
     };

@@ -9,7 +9,7 @@ Driver::Driver(Raft* raft, Storage* storage, Transport* transport, StateMachine*
       storage_(storage),
       transport_(transport),
       state_machine_(state_machine),
-      applied_(raft->applied()) {}
+      applied_(raft->Applied()) {}
 
 void Driver::EnqueueTick() {
   absl::MutexLock lock(&mu_);
@@ -67,7 +67,7 @@ void Driver::FeedInputs(Inputs inputs) {
       done(index.status());
       continue;
     }
-    proposals_[*index] = PendingProposal{raft_->term(), std::move(done)};
+    proposals_[*index] = PendingProposal{raft_->Term(), std::move(done)};
   }
   for (ReadDone& done : inputs.reads) {
     const uint64_t context = next_read_context_++;
@@ -78,7 +78,7 @@ void Driver::FeedInputs(Inputs inputs) {
     reads_[context] = std::move(done);
   }
   // A leader that stepped down will never answer its outstanding reads.
-  if (raft_->role() != Role::kLeader && !reads_.empty()) {
+  if (raft_->CurrentRole() != Role::kLeader && !reads_.empty()) {
     for (auto& [context, done] : reads_) done(absl::UnavailableError("leadership lost"));
     reads_.clear();
   }

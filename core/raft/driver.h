@@ -66,8 +66,8 @@ class Driver {
   absl::Status RunOnce();
 
   // Messages the core refused as malformed (counted, never fatal).
-  uint64_t rejected_messages() const { return rejected_messages_; }
-  uint64_t iterations() const { return iterations_; }
+  uint64_t RejectedMessages() const { return rejected_messages_; }
+  uint64_t Iterations() const { return iterations_; }
 
  private:
   struct Inputs {

@@ -49,7 +49,7 @@ void OffsetTranslator::DropBefore(uint64_t index) {
   if (index <= base_index_) return;
   const size_t skipped = SkippedBefore(index);
   base_offset_ += (index - base_index_) - skipped;
-  skipped_.erase(skipped_.begin(), skipped_.begin() + skipped);
+  skipped_.erase(skipped_.begin(), skipped_.begin() + static_cast<std::ptrdiff_t>(skipped));
   base_index_ = index;
 }
 

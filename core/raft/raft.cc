@@ -377,8 +377,8 @@ void Raft::HandleAppend(const Message& m) {
   Message r;
   r.type = MessageType::kAppendResponse;
   r.to = m.from;
-  if (m.index < log_.committed()) {
-    r.index = log_.committed();
+  if (m.index < log_.Committed()) {
+    r.index = log_.Committed();
     Send(std::move(r));
     return;
   }
@@ -408,10 +408,10 @@ void Raft::HandleSnapshotChunk(const Message& m) {
   const SnapshotMeta& meta = m.snapshot;
   Message r;
   r.to = m.from;
-  if (meta.index <= log_.committed()) {
+  if (meta.index <= log_.Committed()) {
     incoming_snapshot_.reset();
     r.type = MessageType::kAppendResponse;
-    r.index = log_.committed();
+    r.index = log_.Committed();
     Send(std::move(r));
     return;
   }
@@ -591,7 +591,7 @@ bool Raft::SendAppend(uint64_t to, bool send_if_empty) {
   m.to = to;
   m.index = prev;
   m.log_term = *prev_term;
-  m.commit = log_.committed();
+  m.commit = log_.Committed();
   const bool sent_entries = !entries->empty();
   if (sent_entries) {
     const uint64_t last = entries->back().index;
@@ -635,7 +635,7 @@ void Raft::SendHeartbeats(uint64_t context) {
     m.type = MessageType::kHeartbeat;
     m.to = peer;
     // Never past what the follower is known to hold: its tail may still differ.
-    m.commit = std::min(pr.match, log_.committed());
+    m.commit = std::min(pr.match, log_.Committed());
     m.context = context;
     Send(std::move(m));
   }
@@ -660,7 +660,7 @@ bool Raft::MaybeCommit() {
     }
   }
   const uint64_t index = QuorumIndex(matches);
-  if (index <= log_.committed()) return false;
+  if (index <= log_.Committed()) return false;
   // Raft's rule: only an entry of the current term is committed by counting
   // replicas; earlier entries commit with it.
   if (!config_.bugs.commit_earlier_term_by_count && log_.TermOrZero(index) != term_) return false;
@@ -688,7 +688,7 @@ absl::StatusOr<uint64_t> Raft::ProposeConfChange(const ConfChange& cc) {
   }
   if (transferee_ != kNoNode) return absl::UnavailableError("leadership transfer in progress");
   if (cc.node == kNoNode) return absl::InvalidArgumentError("conf change names node 0");
-  if (pending_conf_index_ > log_.applied()) {
+  if (pending_conf_index_ > log_.Applied()) {
     return absl::FailedPreconditionError("an earlier membership change is not applied yet");
   }
   const bool voter = conf_.IsVoter(cc.node), learner = conf_.IsLearner(cc.node);
@@ -729,7 +729,7 @@ absl::Status Raft::ReadIndex(uint64_t context) {
     return absl::UnavailableError(absl::StrCat("node ", config_.id, " is not the leader"));
   }
   // Until an entry of this term commits, our commit index may lag the true one.
-  if (log_.TermOrZero(log_.committed()) != term_) {
+  if (log_.TermOrZero(log_.Committed()) != term_) {
     reads_waiting_commit_.push_back(context);
     return absl::OkStatus();
   }
@@ -738,18 +738,18 @@ absl::Status Raft::ReadIndex(uint64_t context) {
 }
 
 void Raft::ReleaseReadsWaitingCommit() {
-  if (reads_waiting_commit_.empty() || log_.TermOrZero(log_.committed()) != term_) return;
+  if (reads_waiting_commit_.empty() || log_.TermOrZero(log_.Committed()) != term_) return;
   StartReadRound(std::exchange(reads_waiting_commit_, {}));
 }
 
 void Raft::StartReadRound(std::vector<uint64_t> contexts) {
   if (Quorum() <= 1 && conf_.IsVoter(config_.id)) {
-    for (uint64_t c : contexts) read_states_.push_back({c, log_.committed()});
+    for (uint64_t c : contexts) read_states_.push_back({c, log_.Committed()});
     return;
   }
   ReadRound rr;
   rr.round = next_read_round_++;
-  rr.index = log_.committed();
+  rr.index = log_.Committed();
   rr.contexts = std::move(contexts);
   if (conf_.IsVoter(config_.id)) rr.acks.push_back(config_.id);
   read_rounds_.push_back(std::move(rr));
@@ -868,9 +868,9 @@ void Raft::ApplyConfChange(const Entry& entry) {
 // ---- Ready / Advance ----
 
 bool Raft::HasReady() const {
-  return broadcast_pending_ || !msgs_.empty() || log_.unstable_snapshot() ||
-         !log_.unstable_entries().empty() ||
-         HardState{term_, vote_, log_.committed()} != persisted_hard_state_ ||
+  return broadcast_pending_ || !msgs_.empty() || log_.UnstableSnapshot() ||
+         !log_.UnstableEntries().empty() ||
+         HardState{term_, vote_, log_.Committed()} != persisted_hard_state_ ||
          log_.HasCommittedToApply() || conf_dirty_ || !read_states_.empty();
 }
 
@@ -880,15 +880,15 @@ Ready Raft::GetReady() {
     BroadcastAppend();
   }
   Ready rd;
-  rd.snapshot = log_.unstable_snapshot();
-  rd.entries = log_.unstable_entries();
+  rd.snapshot = log_.UnstableSnapshot();
+  rd.entries = log_.UnstableEntries();
   rd.committed_entries = log_.CommittedToApply(kMaxApplyBytesPerReady);
   for (const Entry& e : rd.committed_entries) {
     // Membership takes effect when its entry is applied; a restarted node
     // skips changes its persisted ConfState already includes.
     if (e.type == EntryType::kConfChange && e.index > conf_.index) ApplyConfChange(e);
   }
-  const HardState hs{term_, vote_, log_.committed()};
+  const HardState hs{term_, vote_, log_.Committed()};
   if (hs != persisted_hard_state_) rd.hard_state = hs;
   if (conf_dirty_) {
     rd.conf_state = conf_;

@@ -120,16 +120,16 @@ class Raft {
   Ready GetReady();
   void Advance(const Ready& ready);
 
-  uint64_t id() const { return config_.id; }
-  Role role() const { return role_; }
-  uint64_t term() const { return term_; }
-  uint64_t leader() const { return leader_; }
-  uint64_t vote() const { return vote_; }
-  uint64_t commit() const { return log_.committed(); }
-  uint64_t applied() const { return log_.applied(); }
-  const ConfState& conf() const { return conf_; }
-  uint64_t transferee() const { return transferee_; }
-  const RaftLog& log() const { return log_; }
+  uint64_t Id() const { return config_.id; }
+  Role CurrentRole() const { return role_; }
+  uint64_t Term() const { return term_; }
+  uint64_t Leader() const { return leader_; }
+  uint64_t Vote() const { return vote_; }
+  uint64_t Commit() const { return log_.Committed(); }
+  uint64_t Applied() const { return log_.Applied(); }
+  const ConfState& Conf() const { return conf_; }
+  uint64_t Transferee() const { return transferee_; }
+  const RaftLog& Log() const { return log_; }
   // Match index the leader knows for `peer` (0 if unknown or not leader).
   uint64_t MatchOf(uint64_t peer) const;
 

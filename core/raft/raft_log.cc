@@ -158,7 +158,8 @@ uint64_t RaftLog::PersistedLastIndex() const {
 void RaftLog::StableTo(uint64_t index, uint64_t term) {
   if (unstable_.empty() || index < offset_) return;
   if (index - offset_ >= unstable_.size() || unstable_[index - offset_].term != term) return;
-  unstable_.erase(unstable_.begin(), unstable_.begin() + (index - offset_ + 1));
+  unstable_.erase(unstable_.begin(),
+                  unstable_.begin() + static_cast<std::ptrdiff_t>(index - offset_ + 1));
   offset_ = index + 1;
 }
 

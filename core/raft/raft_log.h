@@ -49,8 +49,8 @@ class RaftLog {
   absl::StatusOr<std::vector<Entry>> Slice(uint64_t lo, uint64_t hi, size_t max_count,
                                            uint64_t max_bytes) const;
 
-  uint64_t committed() const { return committed_; }
-  uint64_t applied() const { return applied_; }
+  uint64_t Committed() const { return committed_; }
+  uint64_t Applied() const { return applied_; }
   void CommitTo(uint64_t index);
   void AppliedTo(uint64_t index);
   bool HasCommittedToApply() const { return committed_ > applied_ && applied_ + 1 >= FirstIndex(); }
@@ -60,8 +60,8 @@ class RaftLog {
   // Replaces the log by a snapshot received from the leader.
   void RestoreSnapshot(const Snapshot& snapshot);
 
-  const std::vector<Entry>& unstable_entries() const { return unstable_; }
-  const std::optional<Snapshot>& unstable_snapshot() const { return unstable_snapshot_; }
+  const std::vector<Entry>& UnstableEntries() const { return unstable_; }
+  const std::optional<Snapshot>& UnstableSnapshot() const { return unstable_snapshot_; }
   // Last index known persisted (what a leader may count for itself).
   uint64_t PersistedLastIndex() const;
   // The caller persisted entries up to (index, term) / the snapshot at `index`.

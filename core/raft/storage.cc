@@ -101,7 +101,8 @@ absl::Status MemoryStorage::ApplySnapshot(const Snapshot& snapshot) {
   if (term.ok() && *term == snapshot.meta.term) {
     // The log agrees with the snapshot: keep the entries that follow it.
     pending_.entries.erase(pending_.entries.begin(),
-                           pending_.entries.begin() + (snapshot.meta.index - FirstIndex() + 1));
+                           pending_.entries.begin() +
+                               static_cast<std::ptrdiff_t>(snapshot.meta.index - FirstIndex() + 1));
   } else {
     pending_.entries.clear();
   }
@@ -121,8 +122,9 @@ absl::Status MemoryStorage::Compact(uint64_t index, std::string data, const Conf
   }
   auto term = Term(index);
   if (!term.ok()) return term.status();
-  pending_.entries.erase(pending_.entries.begin(),
-                         pending_.entries.begin() + (index - FirstIndex() + 1));
+  pending_.entries.erase(
+      pending_.entries.begin(),
+      pending_.entries.begin() + static_cast<std::ptrdiff_t>(index - FirstIndex() + 1));
   pending_.snapshot.meta = SnapshotMeta{index, *term, conf};
   pending_.snapshot.data = std::move(data);
   snapshot_changed_ = true;
@@ -143,7 +145,8 @@ absl::Status MemoryStorage::Sync() {
     const uint64_t keep = std::min<uint64_t>(from - first, durable_.entries.size());
     durable_.entries.resize(keep);
     if (first + keep <= LastIndex()) {
-      durable_.entries.insert(durable_.entries.end(), pending_.entries.begin() + keep,
+      durable_.entries.insert(durable_.entries.end(),
+                              pending_.entries.begin() + static_cast<std::ptrdiff_t>(keep),
                               pending_.entries.end());
     }
   }

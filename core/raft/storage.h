@@ -88,7 +88,7 @@ class MemoryStorage final : public Storage {
 
   // Crash: forget every write since the last Sync().
   void DropUnsynced();
-  uint64_t sync_count() const { return sync_count_; }
+  uint64_t SyncCount() const { return sync_count_; }
   bool HasUnsynced() const { return dirty_; }
 
  private:

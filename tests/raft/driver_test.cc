@@ -85,11 +85,11 @@ struct Node {
 
 // Ticks a single-node cluster until it leads.
 void BecomeSoloLeader(Node& n) {
-  for (int i = 0; i < 100 && n.raft->role() != Role::kLeader; ++i) {
+  for (int i = 0; i < 100 && n.raft->CurrentRole() != Role::kLeader; ++i) {
     n.driver->EnqueueTick();
     ASSERT_TRUE(n.driver->RunOnce().ok());
   }
-  ASSERT_EQ(n.raft->role(), Role::kLeader);
+  ASSERT_EQ(n.raft->CurrentRole(), Role::kLeader);
   ASSERT_TRUE(n.driver->RunOnce().ok());  // persist and commit the no-op
   ASSERT_TRUE(n.driver->RunOnce().ok());
 }
@@ -97,7 +97,7 @@ void BecomeSoloLeader(Node& n) {
 TEST(Driver, GroupCommitsAllProposalsOfAnIterationWithOneSync) {
   Node n(1, ConfState{{1}, {}, 0});
   BecomeSoloLeader(n);
-  const uint64_t syncs = n.storage.inner.sync_count();
+  const uint64_t syncs = n.storage.inner.SyncCount();
   std::vector<uint64_t> done;
   for (int i = 0; i < 20; ++i) {
     n.driver->EnqueueProposal("r" + std::to_string(i), [&](absl::StatusOr<uint64_t> index) {
@@ -106,7 +106,7 @@ TEST(Driver, GroupCommitsAllProposalsOfAnIterationWithOneSync) {
     });
   }
   ASSERT_TRUE(n.driver->RunOnce().ok());
-  EXPECT_EQ(n.storage.inner.sync_count(), syncs + 1);
+  EXPECT_EQ(n.storage.inner.SyncCount(), syncs + 1);
   EXPECT_EQ(n.storage.inner.LastIndex(), 21u);
   ASSERT_TRUE(n.driver->RunOnce().ok());  // apply what the first iteration committed
   ASSERT_EQ(done.size(), 20u);
@@ -148,7 +148,7 @@ TEST(Driver, ReadCompletesAtAppliedIndex) {
     read_at = *r;
   });
   ASSERT_TRUE(n.driver->RunOnce().ok());
-  EXPECT_EQ(read_at, n.raft->commit());
+  EXPECT_EQ(read_at, n.raft->Commit());
   EXPECT_GE(read_at, 1u);
 }
 
@@ -160,7 +160,7 @@ TEST(Driver, RejectedMessagesAreCountedNotFatal) {
   m.to = 9;
   a.driver->EnqueueMessage(m);
   EXPECT_TRUE(a.driver->RunOnce().ok());
-  EXPECT_EQ(a.driver->rejected_messages(), 1u);
+  EXPECT_EQ(a.driver->RejectedMessages(), 1u);
 }
 
 // Three drivers wired through their transports: a proposal made on the leader
@@ -180,7 +180,7 @@ TEST(Driver, ThreeDriversReplicateAProposal) {
   };
   nodes[1]->raft->Campaign();
   pump();
-  ASSERT_EQ(nodes[1]->raft->role(), Role::kLeader);
+  ASSERT_EQ(nodes[1]->raft->CurrentRole(), Role::kLeader);
   bool acked = false;
   nodes[1]->driver->EnqueueProposal("hello", [&](absl::StatusOr<uint64_t> r) { acked = r.ok(); });
   pump();

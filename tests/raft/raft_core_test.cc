@@ -113,7 +113,7 @@ class Cluster {
   void Elect(uint64_t id) {
     nodes_[id]->Campaign();
     Flush();
-    ASSERT_EQ(nodes_[id]->role(), Role::kLeader);
+    ASSERT_EQ(nodes_[id]->CurrentRole(), Role::kLeader);
   }
 
   int CountSent(MessageType type, uint64_t from, uint64_t to) const {
@@ -146,11 +146,11 @@ TEST(RaftCore, ElectsOneLeaderAfterElectionTimeout) {
   Cluster c(3);
   c.TickAll(30);
   int leaders = 0;
-  for (uint64_t id = 1; id <= 3; ++id) leaders += c[id].role() == Role::kLeader;
+  for (uint64_t id = 1; id <= 3; ++id) leaders += c[id].CurrentRole() == Role::kLeader;
   EXPECT_EQ(leaders, 1);
-  EXPECT_GE(c[1].term(), 1u);
-  EXPECT_EQ(c[1].leader(), c[2].leader());
-  EXPECT_EQ(c[2].leader(), c[3].leader());
+  EXPECT_GE(c[1].Term(), 1u);
+  EXPECT_EQ(c[1].Leader(), c[2].Leader());
+  EXPECT_EQ(c[2].Leader(), c[3].Leader());
 }
 
 TEST(RaftCore, NewLeaderCommitsNoopOfItsTerm) {
@@ -160,7 +160,7 @@ TEST(RaftCore, NewLeaderCommitsNoopOfItsTerm) {
   for (uint64_t id = 1; id <= 3; ++id) {
     ASSERT_EQ(c.applied_[id].size(), 1u) << id;
     EXPECT_EQ(c.applied_[id][0].type, EntryType::kNoop);
-    EXPECT_EQ(c.applied_[id][0].term, c[1].term());
+    EXPECT_EQ(c.applied_[id][0].term, c[1].Term());
   }
 }
 
@@ -216,7 +216,7 @@ TEST(RaftCore, PipelinesAppendsUpToTheWindow) {
   }
   EXPECT_EQ(appends, 4);
   c.Flush();
-  EXPECT_EQ(c[1].commit(), 11u);  // the rest followed as acks came back
+  EXPECT_EQ(c[1].Commit(), 11u);  // the rest followed as acks came back
 }
 
 TEST(RaftCore, ConflictHintsSkipWholeTerms) {
@@ -240,8 +240,8 @@ TEST(RaftCore, ConflictHintsSkipWholeTerms) {
   int rejects = 0;
   for (const Message& m : c.sent_) rejects += m.type == MessageType::kAppendResponse && m.reject;
   EXPECT_LE(rejects, 2);
-  EXPECT_EQ(c[2].log().LastIndex(), c[1].log().LastIndex());
-  EXPECT_EQ(c[2].log().TermOrZero(30), 3u);
+  EXPECT_EQ(c[2].Log().LastIndex(), c[1].Log().LastIndex());
+  EXPECT_EQ(c[2].Log().TermOrZero(30), 3u);
 }
 
 // Raft paper, Figure 8: an entry of an earlier term must not be committed by
@@ -269,11 +269,11 @@ void RunFigureEight(bool bug, uint64_t* leader_commit) {
   Cluster* cp = &c;
   c.DropIf([cp](const Message& m) {
     return m.type == MessageType::kAppend && !m.entries.empty() &&
-           m.entries.back().type == EntryType::kNoop && (*cp)[m.to].log().TermOrZero(2) == 2;
+           m.entries.back().type == EntryType::kNoop && (*cp)[m.to].Log().TermOrZero(2) == 2;
   });
   c.Elect(1);
-  EXPECT_EQ(c[2].log().TermOrZero(2), 2u);  // a majority holds index 2 (term 2)
-  *leader_commit = c[1].commit();
+  EXPECT_EQ(c[2].Log().TermOrZero(2), 2u);  // a majority holds index 2 (term 2)
+  *leader_commit = c[1].Commit();
 }
 
 TEST(RaftCore, DoesNotCommitEarlierTermEntryByCountingReplicas) {
@@ -287,17 +287,17 @@ TEST(RaftCore, DoesNotCommitEarlierTermEntryByCountingReplicas) {
 TEST(RaftCore, PreVoteKeepsPartitionedNodeFromRaisingTerm) {
   Cluster c(3);
   c.Elect(1);
-  const uint64_t term = c[1].term();
+  const uint64_t term = c[1].Term();
   c.Isolate(3);
   for (int i = 0; i < 100; ++i) {
     c[3].Tick();
     c.Flush();
   }
-  EXPECT_EQ(c[3].term(), term);
+  EXPECT_EQ(c[3].Term(), term);
   c.Heal();
   c.TickAll(30);
-  EXPECT_EQ(c[1].role(), Role::kLeader);
-  EXPECT_EQ(c[1].term(), term);
+  EXPECT_EQ(c[1].CurrentRole(), Role::kLeader);
+  EXPECT_EQ(c[1].Term(), term);
 }
 
 TEST(RaftCore, CheckQuorumStepsDownAnIsolatedLeader) {
@@ -310,22 +310,22 @@ TEST(RaftCore, CheckQuorumStepsDownAnIsolatedLeader) {
     c[1].Tick();
     c.Flush();
   }
-  EXPECT_EQ(c[1].role(), Role::kLeader);
+  EXPECT_EQ(c[1].CurrentRole(), Role::kLeader);
   for (int i = 0; i < 10; ++i) {
     c[1].Tick();
     c.Flush();
   }
-  EXPECT_NE(c[1].role(), Role::kLeader);
+  EXPECT_NE(c[1].CurrentRole(), Role::kLeader);
 }
 
 TEST(RaftCore, FollowersInLeaseIgnoreVoteRequests) {
   Cluster c(3, [](Config& cfg) { cfg.pre_vote = false; });
   c.Elect(1);
-  const uint64_t term = c[1].term();
+  const uint64_t term = c[1].Term();
   c[3].Campaign();  // as if its timer fired while the leader is healthy
   c.Flush();
-  EXPECT_EQ(c[2].term(), term);
-  EXPECT_EQ(c[2].vote(), 1u);
+  EXPECT_EQ(c[2].Term(), term);
+  EXPECT_EQ(c[2].Vote(), 1u);
 }
 
 TEST(RaftCore, TransfersLeadershipToCaughtUpFollower) {
@@ -335,8 +335,8 @@ TEST(RaftCore, TransfersLeadershipToCaughtUpFollower) {
   ASSERT_TRUE(c[1].TransferLeadership(2).ok());
   EXPECT_TRUE(absl::IsUnavailable(c[1].Propose("b").status()));
   c.Flush();
-  EXPECT_EQ(c[2].role(), Role::kLeader);
-  EXPECT_EQ(c[1].leader(), 2u);
+  EXPECT_EQ(c[2].CurrentRole(), Role::kLeader);
+  EXPECT_EQ(c[1].Leader(), 2u);
   EXPECT_TRUE(absl::IsInvalidArgument(c[2].TransferLeadership(7)));
 }
 
@@ -348,7 +348,7 @@ TEST(RaftCore, ReadIndexNeedsQuorumConfirmation) {
   c.Flush();
   ASSERT_EQ(c.reads_[1].size(), 1u);
   EXPECT_EQ(c.reads_[1][0].context, 7u);
-  EXPECT_EQ(c.reads_[1][0].index, c[1].commit());
+  EXPECT_EQ(c.reads_[1][0].index, c[1].Commit());
   // Cut off from both followers, a leader cannot confirm it still leads.
   c.Isolate(1);
   ASSERT_TRUE(c[1].ReadIndex(8).ok());
@@ -377,10 +377,10 @@ TEST(RaftCore, LearnerCatchesUpBeforePromotion) {
   EXPECT_TRUE(absl::IsFailedPrecondition(
       c[1].ProposeConfChange({ConfChange::Type::kRemoveNode, 3}).status()));
   c.Flush();
-  EXPECT_EQ(c[1].conf().learners, (std::vector<uint64_t>{4}));
+  EXPECT_EQ(c[1].Conf().learners, (std::vector<uint64_t>{4}));
   c.TickAll(2);
-  EXPECT_EQ(c[4].conf().learners, (std::vector<uint64_t>{4}));
-  EXPECT_EQ(c[4].log().LastIndex(), c[1].log().LastIndex());
+  EXPECT_EQ(c[4].Conf().learners, (std::vector<uint64_t>{4}));
+  EXPECT_EQ(c[4].Log().LastIndex(), c[1].Log().LastIndex());
   // A learner that fell behind may not become a voter.
   c.Isolate(4);
   ASSERT_TRUE(c[1].Propose("x").ok());
@@ -392,8 +392,8 @@ TEST(RaftCore, LearnerCatchesUpBeforePromotion) {
   ASSERT_TRUE(c[1].ProposeConfChange({ConfChange::Type::kPromoteLearner, 4}).ok());
   c.Flush();
   c.TickAll(2);
-  EXPECT_EQ(c[1].conf().voters, (std::vector<uint64_t>{1, 2, 3, 4}));
-  EXPECT_EQ(c[4].conf().voters, (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(c[1].Conf().voters, (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(c[4].Conf().voters, (std::vector<uint64_t>{1, 2, 3, 4}));
   EXPECT_EQ(c.storage(4).GetInitialState()->conf_state.voters, (std::vector<uint64_t>{1, 2, 3, 4}));
 }
 
@@ -402,11 +402,11 @@ TEST(RaftCore, RemovedLeaderStepsDownAndOthersElect) {
   c.Elect(1);
   ASSERT_TRUE(c[1].ProposeConfChange({ConfChange::Type::kRemoveNode, 1}).ok());
   c.Flush();
-  EXPECT_NE(c[1].role(), Role::kLeader);
+  EXPECT_NE(c[1].CurrentRole(), Role::kLeader);
   c.TickAll(40);
-  const bool two = c[2].role() == Role::kLeader, three = c[3].role() == Role::kLeader;
+  const bool two = c[2].CurrentRole() == Role::kLeader, three = c[3].CurrentRole() == Role::kLeader;
   EXPECT_TRUE(two != three);
-  EXPECT_EQ(c[2].conf().voters, (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(c[2].Conf().voters, (std::vector<uint64_t>{2, 3}));
 }
 
 TEST(RaftCore, SendsSnapshotInChunksToLaggingFollower) {
@@ -415,15 +415,15 @@ TEST(RaftCore, SendsSnapshotInChunksToLaggingFollower) {
   c.Isolate(3);
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(c[1].Propose("r").ok());
   c.Flush();
-  ASSERT_TRUE(c.storage(1).Compact(c[1].applied(), "0123456789abcdef", c[1].conf()).ok());
+  ASSERT_TRUE(c.storage(1).Compact(c[1].Applied(), "0123456789abcdef", c[1].Conf()).ok());
   c.Heal();
   c.TickAll(3);
   EXPECT_GE(c.CountSent(MessageType::kSnapshotChunk, 1, 3), 4);
   ASSERT_EQ(c.snapshots_[3].size(), 1u);
   EXPECT_EQ(c.snapshots_[3][0].data, "0123456789abcdef");
   EXPECT_EQ(c.storage(3).FirstIndex(), c.storage(1).FirstIndex());
-  EXPECT_EQ(c[3].log().LastIndex(), c[1].log().LastIndex());
-  EXPECT_EQ(c[3].commit(), c[1].commit());
+  EXPECT_EQ(c[3].Log().LastIndex(), c[1].Log().LastIndex());
+  EXPECT_EQ(c[3].Commit(), c[1].Commit());
 }
 
 TEST(RaftCore, StepRejectsMisaddressedMessages) {
@@ -436,7 +436,7 @@ TEST(RaftCore, StepRejectsMisaddressedMessages) {
   m.to = 1;
   m.from = 0;
   EXPECT_TRUE(absl::IsInvalidArgument(c[1].Step(m)));
-  EXPECT_EQ(c[1].term(), 0u);  // and nothing changed
+  EXPECT_EQ(c[1].Term(), 0u);  // and nothing changed
 }
 
 TEST(RaftCore, RestartKeepsTermVoteCommitAndLog) {
@@ -445,13 +445,13 @@ TEST(RaftCore, RestartKeepsTermVoteCommitAndLog) {
   ASSERT_TRUE(c[1].Propose("a").ok());
   c.Flush();
   c.TickAll(2);
-  const uint64_t term = c[2].term(), commit = c[2].commit();
+  const uint64_t term = c[2].Term(), commit = c[2].Commit();
   c.Restart(2);
-  EXPECT_EQ(c[2].term(), term);
-  EXPECT_EQ(c[2].vote(), 1u);
-  EXPECT_EQ(c[2].commit(), commit);
-  EXPECT_EQ(c[2].log().LastIndex(), 2u);
-  EXPECT_EQ(c[2].conf().voters, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(c[2].Term(), term);
+  EXPECT_EQ(c[2].Vote(), 1u);
+  EXPECT_EQ(c[2].Commit(), commit);
+  EXPECT_EQ(c[2].Log().LastIndex(), 2u);
+  EXPECT_EQ(c[2].Conf().voters, (std::vector<uint64_t>{1, 2, 3}));
 }
 
 TEST(RaftCore, LeaderCountsItsOwnEntryOnlyOncePersisted) {
@@ -460,11 +460,11 @@ TEST(RaftCore, LeaderCountsItsOwnEntryOnlyOncePersisted) {
   const auto index = c[1].Propose("solo");
   ASSERT_TRUE(index.ok());
   Ready rd = c[1].GetReady();
-  EXPECT_EQ(c[1].commit(), *index - 1);  // not yet on disk: not counted
+  EXPECT_EQ(c[1].Commit(), *index - 1);  // not yet on disk: not counted
   ASSERT_TRUE(c.storage(1).Append(rd.entries).ok());
   ASSERT_TRUE(c.storage(1).Sync().ok());
   c[1].Advance(rd);
-  EXPECT_EQ(c[1].commit(), *index);
+  EXPECT_EQ(c[1].Commit(), *index);
 }
 
 TEST(RaftCore, RejectsInvalidConfig) {

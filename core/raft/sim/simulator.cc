@@ -203,7 +203,7 @@ void Simulation::StartNode(Node& n) {
   RestoreStateMachine(n, *snap);
   n.chain.clear();
   n.chain_anchored = false;
-  n.seen_commit = n.raft->commit();
+  n.seen_commit = n.raft->Commit();
   n.lead_term = 0;
 }
 
@@ -364,8 +364,8 @@ void Simulation::Faults() {
 Node* Simulation::Leader() {
   Node* best = nullptr;
   for (Node& n : nodes_) {
-    if (n.up && n.raft->role() == Role::kLeader &&
-        (best == nullptr || n.raft->term() > best->raft->term())) {
+    if (n.up && n.raft->CurrentRole() == Role::kLeader &&
+        (best == nullptr || n.raft->Term() > best->raft->Term())) {
       best = &n;
     }
   }
@@ -378,7 +378,7 @@ void Simulation::ClientOps() {
   auto target = [&]() -> Node* {
     std::vector<Node*> leaders;
     for (Node& n : nodes_) {
-      if (n.up && n.raft->role() == Role::kLeader) leaders.push_back(&n);
+      if (n.up && n.raft->CurrentRole() == Role::kLeader) leaders.push_back(&n);
     }
     if (!leaders.empty() && Uniform() < 0.9) return leaders[Rand(0, leaders.size() - 1)];
     Node& n = N(Rand(1, nodes_.size()));
@@ -392,7 +392,7 @@ void Simulation::ClientOps() {
       if (index.ok()) {
         op.invoke = Stamp();
         op.index = *index;
-        op.term = n->raft->term();
+        op.term = n->raft->Term();
         n->proposals[*index] = ops_.size();
         op_of_value_[op.value] = ops_.size();
         ops_.push_back(std::move(op));
@@ -421,7 +421,7 @@ void Simulation::Compaction() {
   std::string data;
   PutU64(data, n.translator.NextOffset());
   PutU64(data, n.sm_hash);
-  if (absl::Status s = n.storage->Compact(n.applied, std::move(data), n.raft->conf()); !s.ok()) {
+  if (absl::Status s = n.storage->Compact(n.applied, std::move(data), n.raft->Conf()); !s.ok()) {
     Violation(absl::StrCat("node ", n.id, " compaction failed: ", s.ToString()));
   }
 }
@@ -430,7 +430,7 @@ void Simulation::Transfers() {
   if (!opt_.transfers || Uniform() >= 0.001) return;
   Node* l = Leader();
   if (l == nullptr) return;
-  const auto& voters = l->raft->conf().voters;
+  const auto& voters = l->raft->Conf().voters;
   const uint64_t target = voters[Rand(0, voters.size() - 1)];
   if (target != l->id) (void)l->raft->TransferLeadership(target);
 }
@@ -439,7 +439,7 @@ void Simulation::Membership() {
   if (!opt_.membership || Uniform() >= 0.005) return;
   Node* l = Leader();
   if (l == nullptr) return;
-  const ConfState& cs = l->raft->conf();
+  const ConfState& cs = l->raft->Conf();
   ConfChange cc;
   std::vector<uint64_t> absent;
   for (const Node& n : nodes_) {
@@ -588,7 +588,7 @@ void Simulation::Heal() {
 bool Simulation::Member(uint64_t id) {
   Node* l = Leader();
   if (l == nullptr) return true;
-  return l->raft->conf().IsVoter(id) || l->raft->conf().IsLearner(id);
+  return l->raft->Conf().IsVoter(id) || l->raft->Conf().IsLearner(id);
 }
 
 bool Simulation::LivenessDone() {
@@ -600,8 +600,8 @@ bool Simulation::LivenessDone() {
     // Outstanding while its entry is still in the proposer's log; an entry
     // replaced by a newer leader's will never commit.
     const bool outstanding =
-        m.acked || (p.up && p.proposals.count(m.index) != 0 && p.raft->role() == Role::kLeader &&
-                    p.raft->term() == m.term);
+        m.acked || (p.up && p.proposals.count(m.index) != 0 &&
+                    p.raft->CurrentRole() == Role::kLeader && p.raft->Term() == m.term);
     if (!outstanding) marker_.reset();  // lost with a crash or overwritten: try again
   }
   if (!marker_) {
@@ -611,7 +611,7 @@ bool Simulation::LivenessDone() {
     if (!index.ok()) return false;
     op.invoke = Stamp();
     op.index = *index;
-    op.term = l->raft->term();
+    op.term = l->raft->Term();
     l->proposals[*index] = ops_.size();
     op_of_value_[op.value] = ops_.size();
     marker_ = ops_.size();
@@ -634,23 +634,23 @@ void Simulation::CheckStep() {
   for (Node& n : nodes_) {
     if (!n.up || !result_.ok) continue;
     Raft& r = *n.raft;
-    if (r.role() == Role::kLeader) {
-      auto [it, inserted] = leader_of_term_.emplace(r.term(), n.id);
+    if (r.CurrentRole() == Role::kLeader) {
+      auto [it, inserted] = leader_of_term_.emplace(r.Term(), n.id);
       if (!inserted && it->second != n.id) {
         Violation(absl::StrCat("election safety: nodes ", it->second, " and ", n.id,
-                               " both leaders in term ", r.term()));
+                               " both leaders in term ", r.Term()));
         return;
       }
-      const RaftLog& log = r.log();
-      if (n.lead_term == r.term()) {
+      const RaftLog& log = r.Log();
+      if (n.lead_term == r.Term()) {
         auto t = log.Term(n.lead_last);
         if (log.LastIndex() < n.lead_last || (t.ok() && *t != n.lead_last_term)) {
-          Violation(absl::StrCat("leader append-only: leader ", n.id, " of term ", r.term(),
+          Violation(absl::StrCat("leader append-only: leader ", n.id, " of term ", r.Term(),
                                  " lost or changed its entry at ", n.lead_last));
           return;
         }
       }
-      n.lead_term = r.term();
+      n.lead_term = r.Term();
       n.lead_last = log.LastIndex();
       n.lead_last_term = log.LastTerm();
     } else {
@@ -661,17 +661,17 @@ void Simulation::CheckStep() {
   }
   // Leader completeness: a leader of term T holds every entry known committed in a term <= T.
   for (Node& n : nodes_) {
-    if (!n.up || !result_.ok || n.raft->role() != Role::kLeader) continue;
+    if (!n.up || !result_.ok || n.raft->CurrentRole() != Role::kLeader) continue;
     uint64_t c = 0;
     for (const auto& [term, index] : commit_seen_in_term_) {
-      if (term > n.raft->term()) break;
+      if (term > n.raft->Term()) break;
       c = std::max(c, index);
     }
-    const RaftLog& log = n.raft->log();
+    const RaftLog& log = n.raft->Log();
     if (c == 0 || c + 1 < log.FirstIndex()) continue;
     auto t = log.Term(c);
     if (!t.ok() || *t != committed_term_[c]) {
-      Violation(absl::StrCat("leader completeness: leader ", n.id, " of term ", n.raft->term(),
+      Violation(absl::StrCat("leader completeness: leader ", n.id, " of term ", n.raft->Term(),
                              " lacks committed entry ", c, " (term ", committed_term_[c], ")"));
       return;
     }
@@ -679,7 +679,7 @@ void Simulation::CheckStep() {
 }
 
 void Simulation::CheckLogMatching(Node& n) {
-  const RaftLog& log = n.raft->log();
+  const RaftLog& log = n.raft->Log();
   const uint64_t base = log.FirstIndex() - 1, last = log.LastIndex();
   const uint64_t base_term = log.TermOrZero(base);
   auto chain_end = [&] { return n.chain_base + n.chain.size(); };
@@ -719,8 +719,8 @@ void Simulation::CheckLogMatching(Node& n) {
 }
 
 void Simulation::CheckCommits(Node& n) {
-  const RaftLog& log = n.raft->log();
-  const uint64_t c = log.committed();
+  const RaftLog& log = n.raft->Log();
+  const uint64_t c = log.Committed();
   if (c <= n.seen_commit) return;
   for (uint64_t i = std::max(n.seen_commit + 1, log.FirstIndex() - 1); i <= c; ++i) {
     auto t = log.Term(i);
@@ -732,7 +732,7 @@ void Simulation::CheckCommits(Node& n) {
       return;
     }
   }
-  uint64_t& seen = commit_seen_in_term_[n.raft->term()];
+  uint64_t& seen = commit_seen_in_term_[n.raft->Term()];
   seen = std::max(seen, c);
   n.seen_commit = c;
 }
@@ -812,12 +812,12 @@ void Simulation::Trace() {
     }
     std::fprintf(stderr, "node %llu %s term=%llu commit=%llu applied=%llu last=%llu leader=%llu\n",
                  static_cast<unsigned long long>(n.id),
-                 std::string(RoleName(n.raft->role())).c_str(),
-                 static_cast<unsigned long long>(n.raft->term()),
-                 static_cast<unsigned long long>(n.raft->commit()),
+                 std::string(RoleName(n.raft->CurrentRole())).c_str(),
+                 static_cast<unsigned long long>(n.raft->Term()),
+                 static_cast<unsigned long long>(n.raft->Commit()),
                  static_cast<unsigned long long>(n.applied),
-                 static_cast<unsigned long long>(n.raft->log().LastIndex()),
-                 static_cast<unsigned long long>(n.raft->leader()));
+                 static_cast<unsigned long long>(n.raft->Log().LastIndex()),
+                 static_cast<unsigned long long>(n.raft->Leader()));
   }
   for (size_t i = 0; i < ops_.size(); ++i) {
     const Op& op = ops_[i];
