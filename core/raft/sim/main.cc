@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   app.add_flag("--no-pipelining", no_pipelining, "One append in flight per follower");
   app.add_option("--bug", bug, "Inject a known bug to see the checker catch it")
       ->check(CLI::IsMember({"vote-without-log-check", "commit-earlier-term"}));
+  uint64_t progress = 0;
+  app.add_option("--progress", progress, "Print a progress line every N seeds (0 = never)");
   app.add_flag("--verbose", verbose,
                "Print every seed's outcome; for a failing seed, node states and history");
   CLI11_PARSE(app, argc, argv);
@@ -81,6 +83,10 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(r.snapshots_installed),
           static_cast<unsigned long long>(r.conf_changes), static_cast<unsigned long long>(r.units),
           static_cast<unsigned long long>(r.messages));
+    }
+    if (progress != 0 && (i + 1) % progress == 0) {
+      std::printf("progress seeds=%llu violations=%llu\n", static_cast<unsigned long long>(i + 1),
+                  static_cast<unsigned long long>(violations));
     }
     std::fflush(stdout);
   }
