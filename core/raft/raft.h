@@ -115,8 +115,10 @@ class Raft {
   void Campaign();
 
   bool HasReady() const;
-  // Collects the pending work. Call Advance(ready) after handling it; the next
-  // Ready() may be taken only after that.
+  // Collects the pending work; appends for proposals queued since the last
+  // call are built here, so they travel as one batch. Inputs may keep arriving
+  // while a Ready is being handled, but the next GetReady() must wait for
+  // Advance(ready).
   Ready GetReady();
   void Advance(const Ready& ready);
 
