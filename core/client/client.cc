@@ -14,6 +14,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "log/v1/log.grpc.pb.h"
 #include "log/v1/log.pb.h"
@@ -106,9 +107,15 @@ class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse>
   }
 
   void OnDone(const grpc::Status& status) override {
-    absl::MutexLock lock(&mu_);
-    done_ = true;
-    final_ = FromGrpc(status);
+    // The owner may destroy *this as soon as the signal fires, so the signal is
+    // kept alive by a reference of our own and nothing of *this is touched after.
+    std::shared_ptr<absl::Notification> signal = done_signal_;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      final_ = FromGrpc(status);
+    }
+    signal->Notify();
   }
 
   absl::StatusOr<Record> Next(std::chrono::milliseconds timeout) {
@@ -157,8 +164,7 @@ class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse>
 
   // Waits until gRPC has finished with the call; false after `timeout`.
   bool WaitDone(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+    return done_signal_->WaitForNotificationWithTimeout(timeout);
   }
 
  private:
@@ -179,6 +185,7 @@ class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse>
   }
 
   grpc::ClientContext context_;
+  const std::shared_ptr<absl::Notification> done_signal_ = std::make_shared<absl::Notification>();
   logpb::v1::ConsumeRequest request_;
   logpb::v1::ConsumeResponse response_;
 
