@@ -5,16 +5,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/client/client.h"
+#include "core/discovery/membership.h"
 #include "nlohmann/json.hpp"
 #include "server/serve.h"
 
@@ -37,6 +40,44 @@ void AddClientFlags(CLI::App& command, ClientFlags& flags) {
   command.add_option("--format", flags.format, "Output format")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
+  command
+      .add_option("--tls-ca-file", flags.tls_ca_file,
+                  "CA that the server certificate must chain to")
+      ->envname("PROGLOG_TLS_CA_FILE")
+      ->type_name("FILE")
+      ->group("TLS (any of these turns TLS on)");
+  command
+      .add_option("--tls-cert-file", flags.tls_cert_file,
+                  "Client certificate presented to the server (with --tls-key-file)")
+      ->envname("PROGLOG_TLS_CERT_FILE")
+      ->type_name("FILE")
+      ->group("TLS (any of these turns TLS on)");
+  command.add_option("--tls-key-file", flags.tls_key_file, "Key of the client certificate")
+      ->envname("PROGLOG_TLS_KEY_FILE")
+      ->type_name("FILE")
+      ->group("TLS (any of these turns TLS on)");
+  command
+      .add_option("--tls-server-name", flags.tls_server_name,
+                  "Name to check in the server certificate instead of the dialed host")
+      ->envname("PROGLOG_TLS_SERVER_NAME")
+      ->type_name("NAME")
+      ->group("TLS (any of these turns TLS on)");
+}
+
+// "10s", "500ms" or a number of seconds; InvalidArgument naming the flag otherwise.
+absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text) {
+  absl::Duration timeout;
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(text, &seconds)) {
+    timeout = absl::Seconds(seconds);
+  } else if (!absl::ParseDuration(text, &timeout)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --timeout \"", text, "\": want a duration such as 10s"));
+  }
+  if (timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--timeout must not be negative");
+  }
+  return timeout;
 }
 
 // Reports a failed call; the exit code is 1, as the command line itself was fine.
@@ -60,18 +101,15 @@ absl::StatusOr<std::unique_ptr<client::Client>> OpenClient(const ClientFlags& fl
     addr = env != nullptr && *env != '\0' ? env : kDefaultAddr;
   }
   options.addresses = absl::StrSplit(addr, ',', absl::SkipWhitespace());
-  absl::Duration timeout;
-  int64_t seconds = 0;
-  if (absl::SimpleAtoi(flags.timeout, &seconds)) {
-    timeout = absl::Seconds(seconds);
-  } else if (!absl::ParseDuration(flags.timeout, &timeout)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid --timeout \"", flags.timeout, "\": want a duration such as 10s"));
-  }
-  if (timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("--timeout must not be negative");
-  }
-  options.call_timeout = absl::ToChronoMilliseconds(timeout);
+  absl::StatusOr<absl::Duration> timeout = ParseTimeout(flags.timeout);
+  if (!timeout.ok()) return timeout.status();
+  options.call_timeout = absl::ToChronoMilliseconds(*timeout);
+  options.tls.ca_file = flags.tls_ca_file;
+  options.tls.cert_file = flags.tls_cert_file;
+  options.tls.key_file = flags.tls_key_file;
+  options.tls.server_name = flags.tls_server_name;
+  options.tls.enabled = !flags.tls_ca_file.empty() || !flags.tls_cert_file.empty() ||
+                        !flags.tls_key_file.empty() || !flags.tls_server_name.empty();
   return client::Client::Open(std::move(options));
 }
 
@@ -148,6 +186,29 @@ absl::Status Follow(client::Client& client, const ConsumeFlags& flags, bool json
   return absl::OkStatus();
 }
 
+std::string TagsText(const std::map<std::string, std::string>& tags) {
+  return absl::StrJoin(tags, ",", absl::PairFormatter("="));
+}
+
+void PrintMembers(const std::vector<discovery::Member>& members, bool json) {
+  if (json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const discovery::Member& member : members) {
+      list.push_back({{"name", member.name},
+                      {"address", member.address},
+                      {"status", discovery::MemberStatusName(member.status)},
+                      {"tags", member.tags}});
+    }
+    std::cout << list.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return;
+  }
+  for (const discovery::Member& member : members) {
+    std::cout << member.name << "\t" << member.address << "\t"
+              << discovery::MemberStatusName(member.status) << "\t" << TagsText(member.tags)
+              << "\n";
+  }
+}
+
 }  // namespace
 
 CLI::App* AddProduceCommand(CLI::App& app, ProduceFlags& flags) {
@@ -178,6 +239,28 @@ CLI::App* AddServersCommand(CLI::App& app, ServersFlags& flags) {
   CLI::App* command =
       app.add_subcommand("servers", "List the cluster's servers: id, RPC address, role.");
   AddClientFlags(*command, flags.client);
+  return command;
+}
+
+CLI::App* AddMembersCommand(CLI::App& app, MembersFlags& flags) {
+  CLI::App* command = app.add_subcommand(
+      "members",
+      "List the gossip cluster's members as one member sees them: name, gossip address, "
+      "status, tags. Works against a proglog node or a serf agent; read-only (the member "
+      "asked does not add this command to its cluster).");
+  command->add_option("--addr", flags.addr, "Gossip address of any member")
+      ->capture_default_str()
+      ->type_name("HOST:PORT");
+  command
+      ->add_option("--gossip-key", flags.gossip_key, "Gossip key (base64) if the cluster uses one")
+      ->envname("PROGLOG_GOSSIP_KEY")
+      ->type_name("BASE64");
+  command->add_option("--timeout", flags.timeout, "Deadline of the request, e.g. 500ms, 5s")
+      ->capture_default_str()
+      ->type_name("DURATION");
+  command->add_option("--format", flags.format, "Output format")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   return command;
 }
 
@@ -222,6 +305,26 @@ int RunServers(const ServersFlags& flags) {
     std::cout << server.id << "\t" << server.rpc_addr << "\t"
               << (server.is_leader ? "leader" : "follower") << "\n";
   }
+  return kExitOk;
+}
+
+int RunMembers(const MembersFlags& flags) {
+  absl::StatusOr<absl::Duration> timeout = ParseTimeout(flags.timeout);
+  if (!timeout.ok()) return FailToOpen("members", timeout.status());
+  if (*timeout == absl::ZeroDuration()) timeout = absl::InfiniteDuration();
+  std::string key;
+  if (!flags.gossip_key.empty()) {
+    absl::StatusOr<std::string> parsed = discovery::ParseGossipKey(flags.gossip_key);
+    if (!parsed.ok()) {
+      return FailToOpen("members", absl::InvalidArgumentError(absl::StrCat(
+                                       "invalid --gossip-key: ", parsed.status().message())));
+    }
+    key = *std::move(parsed);
+  }
+  absl::StatusOr<std::vector<discovery::Member>> members =
+      discovery::ListMembers(flags.addr, key, *timeout);
+  if (!members.ok()) return Fail("members", members.status());
+  PrintMembers(*members, flags.format == "json");
   return kExitOk;
 }
 

@@ -1,6 +1,8 @@
-// server/client_commands: the `proglog produce`, `proglog consume` and
-// `proglog servers` subcommands, small clients for people at a terminal and for
-// shell scripts. They talk to any node over the log.v1 gRPC API.
+// server/client_commands: the `proglog produce`, `proglog consume`,
+// `proglog servers` and `proglog members` subcommands, small clients for people
+// at a terminal and for shell scripts. The first three talk to any node over the
+// log.v1 gRPC API (optionally with TLS); `members` asks any gossip member (a
+// proglog node or a serf agent) for its member list.
 //
 // Thread-safety: each subcommand runs once, from main().
 #ifndef PROGLOG_SERVER_CLIENT_COMMANDS_H_
@@ -19,6 +21,11 @@ struct ClientFlags {
   std::string addr;  // comma-separated host:port list; PROGLOG_ADDR, else 127.0.0.1:8400
   std::string timeout = "10s";
   std::string format = "text";
+  // TLS; any of them turns it on. PROGLOG_TLS_* environment variables too.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;
 };
 
 struct ProduceFlags {
@@ -37,15 +44,24 @@ struct ServersFlags {
   ClientFlags client;
 };
 
+struct MembersFlags {
+  std::string addr = "127.0.0.1:8401";  // a gossip address
+  std::string gossip_key;               // base64; PROGLOG_GOSSIP_KEY
+  std::string timeout = "5s";
+  std::string format = "text";
+};
+
 // Each adds its subcommand to `app` with its flags bound to `flags`.
 CLI::App* AddProduceCommand(CLI::App& app, ProduceFlags& flags);
 CLI::App* AddConsumeCommand(CLI::App& app, ConsumeFlags& flags);
 CLI::App* AddServersCommand(CLI::App& app, ServersFlags& flags);
+CLI::App* AddMembersCommand(CLI::App& app, MembersFlags& flags);
 
 // Each runs its subcommand and returns the process exit code.
 int RunProduce(const ProduceFlags& flags);
 int RunConsume(const ConsumeFlags& flags);
 int RunServers(const ServersFlags& flags);
+int RunMembers(const MembersFlags& flags);
 
 }  // namespace proglog::app
 

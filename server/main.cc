@@ -1,9 +1,12 @@
 // The `proglog` binary: runs a node (`proglog [flags]` or `proglog serve
-// [flags]`) or talks to one (`proglog produce|consume|servers`).
+// [flags]`), talks to one (`proglog produce|consume|servers`), lists a gossip
+// cluster (`proglog members`) or makes certificates (`proglog cert`).
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "core/security/certificates.h"
 #include "server/client_commands.h"
 #include "server/logging.h"
 #include "server/serve.h"
@@ -33,6 +36,11 @@ int Serve(const ServeFlags& flags) {
 }
 
 int Main(int argc, char** argv) {
+  // `proglog cert ...` has its own parser (and its own --help) in core/security.
+  if (argc >= 2 && std::string(argv[1]) == "cert") {
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    return security::RunCertCommand(args, std::cout, std::cerr);
+  }
   CLI::App app(kDescription, "proglog");
   app.set_version_flag("--version", "proglog " PROGLOG_VERSION);
   app.require_subcommand(0, 1);
@@ -48,6 +56,13 @@ int Main(int argc, char** argv) {
   CLI::App* consume = AddConsumeCommand(app, consume_flags);
   ServersFlags servers_flags;
   CLI::App* servers = AddServersCommand(app, servers_flags);
+  MembersFlags members_flags;
+  CLI::App* members = AddMembersCommand(app, members_flags);
+  // Listed for --help only; Main() hands `cert` to core/security before parsing.
+  app.add_subcommand("cert",
+                     "Make a cluster CA (`cert ca`) and server, client or peer certificates "
+                     "(`cert issue --role server|client|peer --cn NAME [--host H ...]`); "
+                     "`proglog cert --help` for details");
 
   try {
     app.parse(argc, argv);
@@ -63,6 +78,7 @@ int Main(int argc, char** argv) {
   if (produce->parsed()) return RunProduce(produce_flags);
   if (consume->parsed()) return RunConsume(consume_flags);
   if (servers->parsed()) return RunServers(servers_flags);
+  if (members->parsed()) return RunMembers(members_flags);
   return Serve(serve->parsed() ? serve_flags : root_serve_flags);
 }
 

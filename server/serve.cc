@@ -8,14 +8,18 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/discovery/membership.h"
 #include "core/node/node.h"
+#include "core/security/server_security.h"
 #include "server/logging.h"
 
 namespace proglog::app {
@@ -41,35 +45,77 @@ absl::Status CheckDataDirWritable(const std::filesystem::path& dir) {
   return absl::OkStatus();
 }
 
-// Gossip membership and Raft: a single node that leads itself until they land.
-void WireCluster(const ServeSettings& settings) {
-  if (!settings.start_join_addrs.empty()) {
-    LogEvent(spdlog::level::warn, "gossip is not yet supported; not joining",
-             {{"start_join_addrs", absl::StrJoin(settings.start_join_addrs, ",")}});
-  }
-  LogEvent(
-      spdlog::level::info,
-      "running as a single-node cluster (Raft and gossip are not yet supported; "
-      "bind-addr sets only the RPC host)",
-      {{"bind_addr", settings.bind_addr}, {"bootstrap", settings.bootstrap ? "true" : "false"}});
+// Raft: a single node that leads itself until it lands.
+void WireRaft(const ServeSettings& settings) {
+  LogEvent(spdlog::level::info,
+           "Raft is not yet supported; this node leads a single-node log (gossip membership runs)",
+           {{"bootstrap", settings.bootstrap ? "true" : "false"}});
 }
 
-// TLS for clients and peers.
-void WireTls(const ServeSettings& settings) {
-  if (settings.server_tls.Any() || settings.peer_tls.Any()) {
-    LogEvent(spdlog::level::warn,
-             "TLS is not yet supported; the --server-tls-* and --peer-tls-* files are ignored "
-             "and the node serves plaintext");
-  }
+std::string TagsText(const std::map<std::string, std::string>& tags) {
+  return absl::StrJoin(tags, ",", absl::PairFormatter("="));
 }
 
-// Authorization of each request.
-void WireAcl(const ServeSettings& settings) {
-  if (!settings.acl_model_file.empty() || !settings.acl_policy_file.empty()) {
+// Logs each membership change; runs on discovery's event thread.
+void LogMemberEvent(const discovery::MemberEvent& event) {
+  LogEvent(spdlog::level::info, "member event",
+           {{"event", discovery::EventTypeName(event.type)},
+            {"member", event.member.name},
+            {"address", event.member.address},
+            {"status", discovery::MemberStatusName(event.member.status)},
+            {"tags", TagsText(event.member.tags)}});
+}
+
+// Gossip membership on bind-addr, publishing this node's RPC address as the
+// `rpc_addr` tag; start-join addresses are joined in the background, retried.
+absl::StatusOr<std::unique_ptr<discovery::Membership>> WireGossip(const ServeSettings& settings,
+                                                                  const std::string& rpc_addr) {
+  discovery::Config config;
+  config.node_name = settings.node.node_name;
+  config.bind_addr = settings.bind_addr;
+  config.tags = {{"rpc_addr", rpc_addr}};
+  config.start_join_addrs = settings.start_join_addrs;
+  config.encrypt_key = settings.gossip_key;
+  absl::StatusOr<std::unique_ptr<discovery::Membership>> membership =
+      discovery::Membership::Start(std::move(config), LogMemberEvent);
+  if (!membership.ok()) return membership.status();
+  LogEvent(spdlog::level::info, "gossip started",
+           {{"bind_addr", (*membership)->Address()},
+            {"node_name", settings.node.node_name},
+            {"encrypted", settings.gossip_key.empty() ? "false" : "true"},
+            {"start_join_addrs", absl::StrJoin(settings.start_join_addrs, ",")}});
+  return membership;
+}
+
+// TLS for clients and the ACL: builds the listener's credentials and the
+// authorizer, or fails (a partial set of flags, an unreadable or invalid file).
+absl::StatusOr<security::ServerSecurity> WireSecurity(const ServeSettings& settings) {
+  if (settings.peer_tls.Any()) {
     LogEvent(spdlog::level::warn,
-             "ACL is not yet supported; --acl-model-file and --acl-policy-file are ignored "
-             "and every request is allowed");
+             "peer TLS is not yet supported; the --peer-tls-* files are ignored (gossip is "
+             "protected by --gossip-key)");
   }
+  const security::TlsFiles server_tls{settings.server_tls.cert_file, settings.server_tls.key_file,
+                                      settings.server_tls.ca_file};
+  const security::AclFiles acl{settings.acl_model_file, settings.acl_policy_file};
+  return security::ServerSecurity::FromFlags(server_tls, acl);
+}
+
+// SIGHUP: re-reads the ACL files; a broken policy is refused and the old one stays.
+void ReloadAcl(security::Authorizer* authorizer) {
+  if (authorizer == nullptr) {
+    LogEvent(spdlog::level::info, "SIGHUP: no ACL configured; nothing to reload");
+    return;
+  }
+  if (absl::Status status = authorizer->Reload(); !status.ok()) {
+    LogEvent(spdlog::level::err, "SIGHUP: ACL policy refused; the previous policy stays in force",
+             {{"error", std::string(status.message())},
+              {"rules", std::to_string(authorizer->RuleCount())}});
+    return;
+  }
+  LogEvent(spdlog::level::info, "SIGHUP: ACL policy reloaded",
+           {{"rules", std::to_string(authorizer->RuleCount())},
+            {"generation", std::to_string(authorizer->Generation())}});
 }
 
 sigset_t StopSignals() {
@@ -80,61 +126,106 @@ sigset_t StopSignals() {
   return signals;
 }
 
-// Waits for SIGINT or SIGTERM (blocked in every thread, so only sigwait sees them).
-int WaitForStopSignal() {
-  const sigset_t signals = StopSignals();
-  int stop_signal = 0;
-  while (sigwait(&signals, &stop_signal) != 0) {
+sigset_t HandledSignals() {
+  sigset_t signals = StopSignals();
+  sigaddset(&signals, SIGHUP);
+  return signals;
+}
+
+// Waits for one of `signals` (blocked in every thread, so only sigwait sees them).
+int WaitForSignal(const sigset_t& signals) {
+  int received = 0;
+  while (sigwait(&signals, &received) != 0) {
   }
-  return stop_signal;
+  return received;
+}
+
+// Serves until SIGINT or SIGTERM, reloading the ACL on each SIGHUP.
+int WaitForStopSignal(security::Authorizer* authorizer) {
+  const sigset_t signals = HandledSignals();
+  while (true) {
+    const int received = WaitForSignal(signals);
+    if (received != SIGHUP) return received;
+    ReloadAcl(authorizer);
+  }
 }
 
 // A second stop signal during a slow shutdown ends the process at once; the log
 // recovers on the next open like after a crash.
 void ExitOnSecondSignal() {
   std::thread([] {
-    const int stop_signal = WaitForStopSignal();
+    const int stop_signal = WaitForSignal(StopSignals());
     LogEvent(spdlog::level::err, "second stop signal; exiting without a clean close",
              {{"signal", strsignal(stop_signal)}});
     _exit(kExitFailure);
   }).detach();
 }
 
+// Graceful leave first, so the cluster sees this node as left rather than failed.
+void StopGossip(discovery::Membership& membership) {
+  if (absl::Status status = membership.Leave(); !status.ok()) {
+    LogEvent(spdlog::level::warn, "gossip leave incomplete", {{"error", status.ToString()}});
+  } else {
+    LogEvent(spdlog::level::info, "left the gossip cluster");
+  }
+  membership.Shutdown();
+}
+
 }  // namespace
 
 int RunServe(const ServeSettings& settings) {
-  // Blocked before any thread starts, so gRPC's and the log's threads inherit
-  // the mask and the signals are delivered only to sigwait below.
-  const sigset_t signals = StopSignals();
+  // Blocked before any thread starts, so gRPC's, gossip's and the log's threads
+  // inherit the mask and the signals are delivered only to sigwait below.
+  const sigset_t signals = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   if (!settings.config_file.empty()) {
     LogEvent(spdlog::level::info, "read config file", {{"path", settings.config_file}});
   }
-  WireCluster(settings);
-  WireTls(settings);
-  WireAcl(settings);
+  // Security flags are settings: a bad set stops the node before the data dir.
+  absl::StatusOr<security::ServerSecurity> security = WireSecurity(settings);
+  if (!security.ok()) {
+    LogEvent(spdlog::level::err, "cannot start",
+             {{"error", std::string(security.status().message())}});
+    return kExitUsage;
+  }
+  WireRaft(settings);
 
   if (absl::Status status = CheckDataDirWritable(settings.node.data_dir); !status.ok()) {
     LogEvent(spdlog::level::err, "cannot start", {{"error", std::string(status.message())}});
     return kExitFailure;
   }
-  absl::StatusOr<std::unique_ptr<node::Node>> node = node::Node::Open(settings.node);
+  node::Config node_config = settings.node;
+  node_config.server_credentials = security->credentials;
+  node_config.authorizer = security->AuthorizerCallback();
+  absl::StatusOr<std::unique_ptr<node::Node>> node = node::Node::Open(std::move(node_config));
   if (!node.ok()) {
     LogEvent(spdlog::level::err, "cannot start", {{"error", node.status().ToString()}});
     // Options the log refuses (say, an index too small for one entry) are bad values.
     return absl::IsInvalidArgument(node.status()) ? kExitUsage : kExitFailure;
   }
+  absl::StatusOr<std::unique_ptr<discovery::Membership>> gossip =
+      WireGossip(settings, (*node)->RpcAddress());
+  if (!gossip.ok()) {
+    LogEvent(spdlog::level::err, "cannot start gossip",
+             {{"bind_addr", settings.bind_addr}, {"error", gossip.status().ToString()}});
+    (void)(*node)->Close();
+    return kExitFailure;
+  }
   LogEvent(spdlog::level::info, "serving",
            {{"rpc_addr", (*node)->RpcAddress()},
+            {"bind_addr", (*gossip)->Address()},
+            {"tls", security->credentials ? "true" : "false"},
+            {"acl", security->authorizer ? "true" : "false"},
             {"node_name", settings.node.node_name},
             {"data_dir", settings.node.data_dir.string()},
             {"fsync", settings.node.log.durability.ToString()}});
 
-  const int stop_signal = WaitForStopSignal();
+  const int stop_signal = WaitForStopSignal(security->authorizer.get());
   LogEvent(spdlog::level::info, "stopping", {{"signal", strsignal(stop_signal)}});
   ExitOnSecondSignal();
+  StopGossip(**gossip);
   if (absl::Status status = (*node)->Close(); !status.ok()) {
     LogEvent(spdlog::level::err, "unclean stop", {{"error", status.ToString()}});
     return kExitFailure;

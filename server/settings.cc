@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "core/discovery/membership.h"
 #include "yaml-cpp/yaml.h"
 
 namespace proglog::app {
@@ -31,8 +32,8 @@ struct Spec {
 
 constexpr char kNodeGroup[] = "Node";
 constexpr char kStorageGroup[] = "Storage";
-constexpr char kClusterGroup[] = "Cluster (accepted; gossip and Raft are not yet supported)";
-constexpr char kSecurityGroup[] = "Security (accepted; TLS and ACL are not yet supported)";
+constexpr char kClusterGroup[] = "Cluster (gossip membership; Raft is not yet supported)";
+constexpr char kSecurityGroup[] = "Security (peer TLS is not yet supported)";
 constexpr char kLoggingGroup[] = "Logging";
 
 // Every serve setting. The key is the flag without dashes and the YAML key; the
@@ -54,6 +55,9 @@ constexpr Spec kSpecs[] = {
      "Gossip addresses of cluster members to join"},
     {"bootstrap", Kind::kBool, "", kClusterGroup,
      "Bootstrap a new cluster with this node as its first member"},
+    {"gossip-key", Kind::kValue, "BASE64", kClusterGroup,
+     "Shared gossip encryption key (16, 24 or 32 bytes in base64, as `serf keygen` prints); "
+     "members without it are not admitted"},
     {"acl-model-file", Kind::kValue, "FILE", kSecurityGroup, "Casbin ACL model"},
     {"acl-policy-file", Kind::kValue, "FILE", kSecurityGroup, "Casbin ACL policy"},
     {"server-tls-cert-file", Kind::kValue, "FILE", kSecurityGroup, "Certificate served to clients"},
@@ -272,6 +276,15 @@ absl::Status ApplyNode(const RawValues& raw, ServeSettings& settings) {
     return BadValue("bootstrap", Get(raw, "bootstrap"), bootstrap.status().message());
   }
   settings.bootstrap = *bootstrap;
+  if (const RawValue& key = Get(raw, "gossip-key"); !key.text.empty()) {
+    absl::StatusOr<std::string> raw_key = discovery::ParseGossipKey(key.text);
+    // The message must not echo the key itself.
+    if (!raw_key.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid value for gossip-key (from ", key.origin, "): ", raw_key.status().message()));
+    }
+    settings.gossip_key = *std::move(raw_key);
+  }
   return absl::OkStatus();
 }
 

@@ -40,6 +40,7 @@ struct ServeSettings {
   std::string bind_addr;
   std::vector<std::string> start_join_addrs;
   bool bootstrap = false;
+  std::string gossip_key;  // raw key bytes; empty: gossip is not encrypted
   std::string acl_model_file;
   std::string acl_policy_file;
   TlsFiles server_tls;

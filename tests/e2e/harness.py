@@ -84,6 +84,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_gossip_port() -> int:
+    """A port free a moment ago for both TCP and UDP, as gossip binds both."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no port free for both TCP and UDP")
+
+
 def poll(condition, timeout: float, what: str, interval: float = 0.02):
     """Returns condition()'s first truthy value; fails after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -105,8 +120,11 @@ class Node:
         self.args = [binary()] + ([subcommand] if subcommand else [])
         self.args += ["--data-dir", str(data_dir)] if data_dir is not None else []
         self.args += ["--rpc-port", str(rpc_port), "--log-format", "json"]
-        self.args += [str(a) for a in args]
         self.env = dict(os.environ, **(env or {}))
+        # Gossip runs on every node: a free port unless the test chose one.
+        if "--bind-addr" not in args and "PROGLOG_BIND_ADDR" not in self.env:
+            self.args += ["--bind-addr", "127.0.0.1:0"]
+        self.args += [str(a) for a in args]
         self.proc = None
         self.lines = []
         self.events = []

@@ -16,7 +16,7 @@ ALL_FLAGS = [
     "--peer-tls-cert-file", "--peer-tls-key-file", "--peer-tls-ca-file", "--fsync",
     "--segment-max-store-bytes", "--segment-max-index-bytes", "--retention-bytes",
     "--retention-age", "--retention-check-interval", "--max-record-bytes", "--log-format",
-    "--log-level", "--version",
+    "--log-level", "--gossip-key", "--version",
 ]
 
 
@@ -29,11 +29,15 @@ def test_version_prints_the_version():
 def test_help_documents_every_flag_and_subcommand():
     result = harness.run_cli("--help")
     assert result.returncode == 0
-    missing = [f for f in ALL_FLAGS + ["serve", "produce", "consume", "servers"]
+    missing = [f for f in ALL_FLAGS + ["serve", "produce", "consume", "servers", "members", "cert"]
                if f not in result.stdout.decode()]
     assert not missing
     for command, flags in (("consume", ["--offset", "--follow", "--addr"]),
-                           ("produce", ["--addr"]), ("serve", ["--data-dir", "--fsync"])):
+                           ("produce", ["--addr", "--tls-ca-file", "--tls-cert-file",
+                                        "--tls-key-file", "--tls-server-name"]),
+                           ("members", ["--addr", "--gossip-key"]),
+                           ("cert", ["ca", "issue"]),
+                           ("serve", ["--data-dir", "--fsync", "--gossip-key"])):
         text = harness.run_cli(command, "--help").stdout.decode()
         assert all(f in text for f in flags), (command, text)
 
