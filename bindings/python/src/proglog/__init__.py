@@ -22,6 +22,7 @@ from typing import Optional, Union
 from . import _proglog
 
 __all__ = [
+    "BytesLike",
     "Cancelled",
     "Client",
     "Closed",
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 __version__: str = _proglog.version()
+
+# What the write calls accept: bytes, or any bytes-like object that is copied.
+BytesLike = Union[bytes, bytearray, memoryview]
 
 # How long a Stream waits in C before returning to Python, where Ctrl-C is seen.
 _SIGNAL_CHECK_MS = 100
@@ -188,7 +192,7 @@ class Node:
         """The "host:port" the node serves on."""
         return self._handle.address()
 
-    def append(self, value: bytes) -> int:
+    def append(self, value: BytesLike) -> int:
         """Appends a record locally; returns its offset once it is durable."""
         return self._handle.append(_as_bytes(value, "value"))
 
@@ -281,11 +285,11 @@ class Client:
         self._handle = _proglog.ClientHandle(addresses, timeout_ms, _BALANCE[balance], use_tls,
                                              ca_file, cert_file, key_file, server_name)
 
-    def produce(self, value: bytes) -> int:
+    def produce(self, value: BytesLike) -> int:
         """Appends one record; returns its offset."""
         return self._handle.produce(_as_bytes(value, "value"))
 
-    def produce_many(self, values: Iterable[bytes]) -> list[int]:
+    def produce_many(self, values: Iterable[BytesLike]) -> list[int]:
         """Appends records in order over one stream; returns their offsets."""
         if isinstance(values, (bytes, bytearray, str)):
             raise TypeError("values must be an iterable of bytes, not a single "
