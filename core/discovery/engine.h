@@ -164,7 +164,8 @@ class Membership::Impl {
   void OnSerfMessage(std::string_view msg, const Endpoint& from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool OnJoinIntent(const JoinIntent& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool OnLeaveIntent(const LeaveIntent& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnQuery(const Query& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool OnUserEvent(const UserEvent& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool OnQuery(const Query& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnRelay(const Relay& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SerfNodeJoined(NodeRecord& n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SerfNodeLeft(NodeRecord& n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -199,6 +200,10 @@ class Membership::Impl {
   LamportClock event_clock_ ABSL_GUARDED_BY(mu_);
   LamportClock query_clock_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Intent> intents_ ABSL_GUARDED_BY(mu_);
+  // Recent user events (name + payload) and query ids by Lamport time, so a
+  // message is re-gossiped only the first time it arrives.
+  std::map<uint64_t, std::set<std::string>> seen_events_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::set<uint32_t>> seen_queries_ ABSL_GUARDED_BY(mu_);
   absl::Time next_push_pull_ ABSL_GUARDED_BY(mu_);
   absl::Time next_reap_ ABSL_GUARDED_BY(mu_);
   absl::Time next_reconnect_ ABSL_GUARDED_BY(mu_);

@@ -104,8 +104,10 @@ struct GossipStats {
   uint64_t udp_bytes_received = 0;
   uint64_t tcp_bytes_sent = 0;
   uint64_t tcp_bytes_received = 0;
-  uint64_t packets_dropped = 0;  // malformed, oversized, undecryptable, unknown type
-  uint64_t faults_injected = 0;  // dropped by Faults
+  uint64_t packets_dropped = 0;   // malformed, oversized, undecryptable, unknown type
+  uint64_t faults_injected = 0;   // dropped by Faults
+  uint64_t user_events_seen = 0;  // distinct Serf user events (duplicates not counted)
+  uint64_t queries_seen = 0;      // distinct Serf queries
 };
 
 class Membership {

@@ -11,6 +11,19 @@ namespace {
 
 constexpr absl::Duration kIntentTimeout = absl::Minutes(5);
 constexpr uint32_t kQueryFlagAck = 1;
+constexpr uint32_t kQueryFlagNoBroadcast = 2;
+constexpr uint64_t kRecentWindow = 512;  // Serf's event and query buffers
+
+// True if `ltime` is too far behind `clock` for Serf to still care about it.
+bool TooOld(uint64_t ltime, uint64_t clock) {
+  return clock > kRecentWindow && ltime < clock - kRecentWindow;
+}
+
+// Drops remembered entries that fell out of the window.
+template <typename Map>
+void ForgetOld(Map& seen, uint64_t clock) {
+  if (clock > kRecentWindow) seen.erase(seen.begin(), seen.lower_bound(clock - kRecentWindow));
+}
 
 }  // namespace
 
@@ -36,13 +49,14 @@ void Membership::Impl::OnSerfMessage(std::string_view msg, const Endpoint& from)
     case SerfType::kUserEvent: {
       auto m = DecodeUserEvent(body);
       if (!m.ok()) break;
-      event_clock_.Witness(m->ltime);
+      if (OnUserEvent(*m))
+        QueueBroadcast("", Bytes(1, static_cast<char>(MsgType::kUser)) + Bytes(msg));
       return;
     }
     case SerfType::kQuery: {
       auto m = DecodeQuery(body);
       if (!m.ok()) break;
-      OnQuery(*m);
+      if (OnQuery(*m)) QueueBroadcast("", Bytes(1, static_cast<char>(MsgType::kUser)) + Bytes(msg));
       return;
     }
     case SerfType::kRelay: {
@@ -109,14 +123,30 @@ bool Membership::Impl::OnLeaveIntent(const LeaveIntent& m) {
   }
 }
 
-void Membership::Impl::OnQuery(const Query& m) {
+bool Membership::Impl::OnUserEvent(const UserEvent& m) {
+  event_clock_.Witness(m.ltime);
+  if (TooOld(m.ltime, event_clock_.Time())) return false;
+  bool fresh = seen_events_[m.ltime].insert(m.name + '\0' + m.payload).second;
+  ForgetOld(seen_events_, event_clock_.Time());
+  if (fresh) ++stats_.user_events_seen;
+  return fresh;  // user events are not delivered: proglog has no use for them
+}
+
+bool Membership::Impl::OnQuery(const Query& m) {
   query_clock_.Witness(m.ltime);
+  if (TooOld(m.ltime, query_clock_.Time())) return false;
+  bool fresh = seen_queries_[m.ltime].insert(m.id).second;
+  ForgetOld(seen_queries_, query_clock_.Time());
+  if (!fresh) return false;
+  ++stats_.queries_seen;
   // We answer only the "ack" part of queries addressed to everyone; filters
   // would need evaluating, and none of our handlers consume query payloads.
-  if ((m.flags & kQueryFlagAck) == 0 || m.filters > 0 || m.addr.size() != 4) return;
-  if (m.name.rfind("_serf_", 0) == 0) return;
-  QueryResponse ack{m.ltime, m.id, config_.node_name, kQueryFlagAck, {}};
-  SendPacket(Endpoint{m.addr, m.port}, EncodeQueryResponse(ack), false);
+  bool ours = m.filters == 0 && m.name.rfind("_serf_", 0) != 0;
+  if ((m.flags & kQueryFlagAck) != 0 && ours && m.addr.size() == 4) {
+    QueryResponse ack{m.ltime, m.id, config_.node_name, kQueryFlagAck, {}};
+    SendPacket(Endpoint{m.addr, m.port}, EncodeQueryResponse(ack), false);
+  }
+  return (m.flags & kQueryFlagNoBroadcast) == 0;
 }
 
 void Membership::Impl::OnRelay(const Relay& m) {

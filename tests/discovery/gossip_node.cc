@@ -3,7 +3,8 @@
 // real serf agents and kill them with SIGKILL.
 //
 // Output lines: "ready <addr>", "event <type> <name> <addr> <status>",
-// "member <name> <addr> <status> <k=v,...>" ... "end", "ok", "error <msg>".
+// "member <name> <addr> <status> <k=v,...>" ... "end", "ok", "error <msg>",
+// "stats <udp bytes> <tcp bytes> <dropped> <faults> <user events> <queries>".
 // Commands: members | join addr... | leave | tags k=v ... | stats | quit (EOF = quit).
 #include <cstdio>
 #include <iostream>
@@ -69,7 +70,8 @@ void RunCommands(proglog::discovery::Membership& m) {
     } else if (cmd == "stats") {
       auto st = m.Stats();
       Say("stats " + std::to_string(st.udp_bytes_sent) + " " + std::to_string(st.tcp_bytes_sent) +
-          " " + std::to_string(st.packets_dropped) + " " + std::to_string(st.faults_injected));
+          " " + std::to_string(st.packets_dropped) + " " + std::to_string(st.faults_injected) +
+          " " + std::to_string(st.user_events_seen) + " " + std::to_string(st.queries_seen));
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

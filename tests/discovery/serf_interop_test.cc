@@ -2,6 +2,7 @@
 // its own process on loopback: joins both ways, tags, kill -9 both ways,
 // graceful leave both ways, encryption, queries, and the read-only listing.
 #include <csignal>
+#include <sstream>
 
 #include "core/discovery/membership.h"
 #include "gtest/gtest.h"
@@ -153,6 +154,43 @@ TEST(SerfInteropTest, OurNodeAcksAgentQueries) {
   ASSERT_TRUE(PollUntil(kWait, [&] { return SerfSees(*agent, "ours", "alive"); }));
   std::string out = agent->Run("query", "-timeout=2s q1 payload");
   EXPECT_NE(out.find("Ack from 'ours'"), std::string::npos) << out;
+}
+
+// The `stats` line of a gossip node as numbers.
+std::vector<uint64_t> NodeStats(GossipNode& node) {
+  node.process().Write("stats");
+  auto line = node.process().WaitForLine("stats ", absl::Seconds(5));
+  std::vector<uint64_t> out;
+  if (!line) return out;
+  std::istringstream in(line->substr(6));
+  uint64_t v;
+  while (in >> v) out.push_back(v);
+  return out;
+}
+
+TEST(SerfInteropTest, AgentUserEventsAndQueriesAreSeenOnceDespiteRegossip) {
+  auto agent = SerfAgent::Start("agent");
+  ASSERT_NE(agent, nullptr);
+  auto a = GossipNode::Start("ours-a", {"--join", agent->gossip_addr()});
+  auto b = GossipNode::Start("ours-b", {"--join", agent->gossip_addr()});
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(PollUntil(kWait, [&] { return NodeSees(*a, "ours-b", "alive"); }));
+  agent->Run("event", "deploy v1");
+  agent->Run("event", "deploy v2");
+  agent->Run("query", "-timeout=1s q1");
+  // Each node hears every message several times (agent retransmits plus the
+  // other node's re-gossip) but counts each once.
+  for (GossipNode* node : {a.get(), b.get()}) {
+    ASSERT_TRUE(PollUntil(kWait, [&] {
+      auto s = NodeStats(*node);
+      return s.size() == 6 && s[4] == 2 && s[5] == 1;
+    }));
+  }
+  EXPECT_FALSE(PollUntil(absl::Seconds(2), [&] {
+    auto s = NodeStats(*a);
+    return s.size() != 6 || s[4] != 2 || s[5] != 1;
+  }));
 }
 
 TEST(SerfInteropTest, TagUpdateOfOurNodeReachesSerf) {
