@@ -1,15 +1,18 @@
-// The Log implementation: segments, the writer queue with group commit, the
-// readable watermark and offset waits.
+// The Log implementation: segments, group commit, the readable watermark and
+// offset waits.
 //
-// Writing: appenders queue up; the one at the front becomes the leader, takes
-// every queued append (up to kMaxGroupBytes), writes them with one write per
-// segment touched and, for Durability::kAlways, one fdatasync, then answers
-// them all. Appends that arrive while the leader is in fdatasync wait in the
-// queue and share the next one.
+// Writing: an append takes `write_mu_` just long enough to copy its frames into
+// the active segment (a memcpy into reserved, mapped space). With
+// Durability::kAlways it then waits for durability: if no fdatasync is in
+// flight it becomes the syncer for everything written so far; otherwise it
+// waits, and when that fdatasync ends, one waiter issues the next one for all
+// appends written meanwhile. So appends that arrive while an fsync is in flight
+// share the next one, and writing never waits for an fsync.
 //
-// Reading: a record is readable once `readable_next_` (released by the leader
-// after the write and any fsync) passes its offset. Readers load it, copy the
-// current segment list under `view_mu_` (never held across I/O) and pread.
+// Reading: a record is readable once `readable_next_` passes its offset; it is
+// raised in offset order, after the write (and, for kAlways, the fsync). Readers
+// load it, copy the current segment list under `view_mu_` (never held across
+// I/O) and pread.
 #include "core/log/log.h"
 
 #include <fcntl.h>
@@ -17,7 +20,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <map>
 #include <thread>
 #include <utility>
@@ -40,19 +42,8 @@ using internal::RunBeforeGroupSyncHook;
 using internal::Segment;
 using SegmentList = std::vector<std::shared_ptr<Segment>>;
 
-// A leader writes at most this much per group so one group's latency stays bounded.
-constexpr uint64_t kMaxGroupBytes = 4ull << 20;
 // Largest value the u32 frame length can describe.
 constexpr uint64_t kMaxRecordLimit = UINT32_MAX - internal::kBodyHeaderBytes;
-
-// One call to AppendBatch waiting in the writer queue.
-struct PendingAppend {
-  std::span<const Record> records;
-  uint64_t bytes = 0;
-  absl::StatusOr<uint64_t> result = absl::UnknownError("append not attempted");
-  bool done = false;  // guarded by the log's queue_mu_
-  absl::CondVar cv;
-};
 
 using Callbacks = std::vector<absl::AnyInvocable<void()>>;
 
@@ -120,10 +111,11 @@ class LogImpl final : public Log {
   }
   void PublishView() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
-  void WriteGroup(const std::vector<PendingAppend*>& group, Callbacks& ready)
+  absl::Status WriteRecords(std::span<const Record> records)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::Status WriteRecords(const std::vector<PendingAppend*>& group)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // kAlways: returns once offsets below `end` are durable (or an fsync failed,
+  // or TruncateSuffix removed them). `epoch` is suffix_epoch_ at write time.
+  absl::Status WaitDurable(uint64_t end, uint64_t epoch, Callbacks& ready);
   absl::Status Roll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status RemoveSuffixLocked(uint64_t from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status RemoveFront(size_t count) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
@@ -143,17 +135,30 @@ class LogImpl final : public Log {
   const Options options_;
   FileDescriptor lock_;  // flock on dir_/LOCK for the log's lifetime
 
-  mutable absl::Mutex queue_mu_;
-  std::deque<PendingAppend*> queue_ ABSL_GUARDED_BY(queue_mu_);
-
-  // Held by the leader while it writes, and by the other mutating calls.
-  // Readers never take it.
-  absl::Mutex write_mu_ ABSL_ACQUIRED_AFTER(queue_mu_);
+  // Held while writing and by the other mutating calls; never across an
+  // append's fsync. Readers never take it.
+  absl::Mutex write_mu_;
   SegmentList segments_ ABSL_GUARDED_BY(write_mu_);
   uint64_t next_offset_ ABSL_GUARDED_BY(write_mu_) = 0;
   bool write_closed_ ABSL_GUARDED_BY(write_mu_) = false;
+  std::string frames_ ABSL_GUARDED_BY(write_mu_);  // WriteRecords' scratch
+  std::vector<uint64_t> starts_ ABSL_GUARDED_BY(write_mu_);
   // Set when a failed write could not be rolled back: later writes refuse.
   absl::Status broken_ ABSL_GUARDED_BY(write_mu_);
+
+  // Group commit state (kAlways). Lock order: write_mu_, then sync_mu_.
+  mutable absl::Mutex sync_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
+  uint64_t written_end_ ABSL_GUARDED_BY(sync_mu_) = 0;               // end of written records
+  std::shared_ptr<Segment> sync_segment_ ABSL_GUARDED_BY(sync_mu_);  // holding them
+  uint64_t durable_end_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  bool syncing_ ABSL_GUARDED_BY(sync_mu_) = false;
+  uint64_t sync_waiters_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  absl::Status sync_error_ ABSL_GUARDED_BY(sync_mu_);  // sticky: an fsync failed
+  // TruncateSuffix calls, so that appends waiting for an fsync learn that
+  // their records were removed: (epoch after the call, `from`).
+  uint64_t suffix_epoch_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> suffix_cuts_ ABSL_GUARDED_BY(sync_mu_);
+  absl::CondVar sync_cv_;
 
   // The readers' copy of `segments_`, replaced (never modified) by the writer.
   mutable absl::Mutex view_mu_ ABSL_ACQUIRED_AFTER(write_mu_);
@@ -217,6 +222,11 @@ absl::Status LogImpl::Init() {
     if (absl::Status s = internal::SyncDirectory(dir_); !s.ok()) return s;
   }
   next_offset_ = segments_.back()->NextOffset();
+  {
+    absl::MutexLock s(&sync_mu_);
+    written_end_ = durable_end_ = next_offset_;
+    sync_segment_ = segments_.back();
+  }
   lowest_.store(segments_.front()->base());
   readable_next_.store(next_offset_);
   PublishView();
@@ -234,13 +244,13 @@ void LogImpl::PublishView() {
 
 absl::Status LogImpl::CheckWritable() const {
   if (write_closed_) return absl::FailedPreconditionError("log is closed");
-  return broken_;
+  if (!broken_.ok()) return broken_;
+  absl::MutexLock s(&sync_mu_);
+  return sync_error_;
 }
 
 absl::StatusOr<uint64_t> LogImpl::AppendBatch(std::span<const Record> records) {
   if (records.empty()) return absl::InvalidArgumentError("no records to append");
-  PendingAppend self;
-  self.records = records;
   for (const Record& r : records) {
     if (r.value.empty()) return absl::InvalidArgumentError("record value is empty");
     if (r.value.size() > options_.max_record_bytes) {
@@ -248,79 +258,96 @@ absl::StatusOr<uint64_t> LogImpl::AppendBatch(std::span<const Record> records) {
                                                      " bytes exceeds the maximum of ",
                                                      options_.max_record_bytes, " bytes"));
     }
-    self.bytes += internal::EncodedSize(r);
   }
   if (closed_.load()) return absl::FailedPreconditionError("log is closed");
-
-  std::vector<PendingAppend*> group;
-  {
-    absl::MutexLock l(&queue_mu_);
-    queue_.push_back(&self);
-    while (!self.done && queue_.front() != &self) self.cv.Wait(&queue_mu_);
-    if (self.done) return std::move(self.result);
-    // Leader: take everything queued behind us, within the group budget.
-    uint64_t bytes = 0;
-    for (PendingAppend* p : queue_) {
-      if (!group.empty() && bytes + p->bytes > kMaxGroupBytes) break;
-      group.push_back(p);
-      bytes += p->bytes;
-    }
-  }
+  const bool always = options_.durability.mode == Durability::Mode::kAlways;
+  uint64_t start;
+  uint64_t end;
+  uint64_t epoch = 0;
   Callbacks ready;
   {
     absl::MutexLock l(&write_mu_);
-    WriteGroup(group, ready);
-  }
-  {
-    absl::MutexLock l(&queue_mu_);
-    for (PendingAppend* p : group) {
-      queue_.pop_front();
-      p->done = true;
-      p->cv.Signal();
+    if (absl::Status s = CheckWritable(); !s.ok()) return s;
+    start = next_offset_;
+    if (absl::Status s = WriteRecords(records); !s.ok()) {
+      // All or nothing: drop whatever part of the batch reached the files.
+      if (absl::Status undo = RemoveSuffixLocked(start); !undo.ok()) {
+        broken_ = absl::InternalError(
+            absl::StrCat("log left inconsistent by a failed rollback: ", undo.message()));
+        spdlog::error("log: {}", broken_.ToString());
+      }
+      return s;
     }
-    if (!queue_.empty()) queue_.front()->cv.Signal();
+    end = next_offset_;
+    if (always) {
+      absl::MutexLock s(&sync_mu_);
+      written_end_ = end;
+      sync_segment_ = segments_.back();
+      epoch = suffix_epoch_;
+      ++sync_waiters_;
+    } else {
+      Publish(end, ready);  // under write_mu_, so in offset order
+    }
   }
+  if (always) {
+    if (absl::Status s = WaitDurable(end, epoch, ready); !s.ok()) return s;
+  }
+  appends_.fetch_add(1, std::memory_order_relaxed);
+  records_.fetch_add(end - start, std::memory_order_relaxed);
   // Outside every lock: callbacks may call back into the log.
   for (auto& fn : ready) fn();
-  return std::move(self.result);
+  return start;
 }
 
-void LogImpl::WriteGroup(const std::vector<PendingAppend*>& group, Callbacks& ready) {
-  absl::Status status = CheckWritable();
-  if (!status.ok()) {
-    for (PendingAppend* p : group) p->result = status;
-    return;
-  }
-  const uint64_t start = next_offset_;
-  status = WriteRecords(group);
-  if (status.ok() && options_.durability.mode == Durability::Mode::kAlways) {
-    RunBeforeGroupSyncHook();
-    status = SyncSegment(*segments_.back());
-  }
-  if (!status.ok()) {
-    // All or nothing: drop whatever part of the group reached the files.
-    if (absl::Status undo = RemoveSuffixLocked(start); !undo.ok()) {
-      broken_ = absl::InternalError(
-          absl::StrCat("log left inconsistent by a failed rollback: ", undo.message()));
-      spdlog::error("log: {}", broken_.ToString());
+absl::Status LogImpl::WaitDurable(uint64_t end, uint64_t epoch, Callbacks& ready) {
+  absl::MutexLock l(&sync_mu_);
+  absl::Status status;
+  while (true) {
+    for (const auto& [cut_epoch, from] : suffix_cuts_) {
+      if (cut_epoch > epoch && from < end) {
+        status = absl::AbortedError("appended records were removed by TruncateSuffix");
+      }
     }
-    for (PendingAppend* p : group) p->result = status;
-    return;
+    if (!status.ok() || durable_end_ >= end) break;
+    if (!sync_error_.ok()) {
+      status = sync_error_;
+      break;
+    }
+    if (syncing_) {
+      sync_cv_.Wait(&sync_mu_);
+      continue;
+    }
+    // Become the syncer for everything written so far.
+    syncing_ = true;
+    const uint64_t target = written_end_;
+    const std::shared_ptr<Segment> segment = sync_segment_;
+    sync_mu_.Unlock();
+    RunBeforeGroupSyncHook();
+    absl::Status synced = SyncSegment(*segment);
+    sync_mu_.Lock();
+    syncing_ = false;
+    if (synced.ok()) {
+      groups_.fetch_add(1, std::memory_order_relaxed);
+      if (target > durable_end_) {
+        durable_end_ = target;
+        Publish(target, ready);
+      }
+    } else {
+      spdlog::error("log: {}", synced.ToString());
+      sync_error_ = synced;
+    }
+    sync_cv_.SignalAll();
   }
-  uint64_t first = start;
-  for (PendingAppend* p : group) {
-    p->result = first;
-    first += p->records.size();
-  }
-  groups_.fetch_add(1, std::memory_order_relaxed);
-  appends_.fetch_add(group.size(), std::memory_order_relaxed);
-  records_.fetch_add(next_offset_ - start, std::memory_order_relaxed);
-  Publish(next_offset_, ready);
+  --sync_waiters_;
+  return status;
 }
 
-absl::Status LogImpl::WriteRecords(const std::vector<PendingAppend*>& group) {
-  std::string frames;
-  std::vector<uint64_t> starts;
+absl::Status LogImpl::WriteRecords(std::span<const Record> records) {
+  // Reused buffers: no allocation per append in the steady state.
+  std::string& frames = frames_;
+  std::vector<uint64_t>& starts = starts_;
+  frames.clear();
+  starts.clear();
   auto flush = [&]() -> absl::Status {
     if (starts.empty()) return absl::OkStatus();
     absl::Status s = segments_.back()->Append(frames, starts);
@@ -329,16 +356,14 @@ absl::Status LogImpl::WriteRecords(const std::vector<PendingAppend*>& group) {
     starts.clear();
     return s;
   };
-  for (PendingAppend* p : group) {
-    for (const Record& r : p->records) {
-      const uint64_t frame_bytes = internal::EncodedSize(r);
-      if (!segments_.back()->HasRoom(starts.size() + 1, frames.size() + frame_bytes)) {
-        if (absl::Status s = flush(); !s.ok()) return s;
-        if (absl::Status s = Roll(); !s.ok()) return s;
-      }
-      starts.push_back(frames.size());
-      internal::EncodeRecord(r, next_offset_ + starts.size() - 1, frames);
+  for (const Record& r : records) {
+    const uint64_t frame_bytes = internal::EncodedSize(r);
+    if (!segments_.back()->HasRoom(starts.size() + 1, frames.size() + frame_bytes)) {
+      if (absl::Status s = flush(); !s.ok()) return s;
+      if (absl::Status s = Roll(); !s.ok()) return s;
     }
+    starts.push_back(frames.size());
+    internal::EncodeRecord(r, next_offset_ + starts.size() - 1, frames);
   }
   return flush();
 }
@@ -437,8 +462,8 @@ Log::Stats LogImpl::GetStats() const {
   stats.groups = groups_.load(std::memory_order_relaxed);
   stats.syncs = syncs_.load(std::memory_order_relaxed);
   stats.torn_bytes_dropped = torn_bytes_dropped_;
-  absl::MutexLock l(&queue_mu_);
-  stats.queued = queue_.size();
+  absl::MutexLock l(&sync_mu_);
+  stats.queued = sync_waiters_;
   return stats;
 }
 
@@ -492,7 +517,19 @@ absl::Status LogImpl::TruncateSuffix(uint64_t from) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot truncate from ", from, ": below the lowest offset ", segments_.front()->base()));
   }
-  return RemoveSuffixLocked(from);
+  if (from >= next_offset_) return absl::OkStatus();
+  // No fsync may publish offsets while they are being removed.
+  absl::MutexLock s(&sync_mu_);
+  sync_mu_.Await(absl::Condition(
+      +[](bool* syncing) { return !*syncing; }, &syncing_));
+  absl::Status status = RemoveSuffixLocked(from);
+  written_end_ = std::min(written_end_, next_offset_);
+  durable_end_ = std::min(durable_end_, next_offset_);
+  sync_segment_ = segments_.back();
+  if (sync_waiters_ == 0) suffix_cuts_.clear();  // nobody can be affected by older cuts
+  suffix_cuts_.emplace_back(++suffix_epoch_, from);
+  sync_cv_.SignalAll();
+  return status;
 }
 
 absl::Status LogImpl::RemoveSuffixLocked(uint64_t from) {
@@ -606,10 +643,22 @@ absl::Status LogImpl::Close() {
   SegmentList segments;
   {
     absl::MutexLock l(&write_mu_);
+    // Take the syncer's role for the final fsync; appends still waiting for
+    // one are answered by it.
+    absl::MutexLock s(&sync_mu_);
+    sync_mu_.Await(absl::Condition(
+        +[](bool* syncing) { return !*syncing; }, &syncing_));
     if (!segments_.empty()) {
       status = segments_.back()->Seal();
       if (status.ok()) status = SyncSegment(*segments_.back());
     }
+    if (status.ok()) {
+      durable_end_ = written_end_;
+    } else if (sync_error_.ok()) {
+      sync_error_ = status;
+    }
+    sync_segment_.reset();
+    sync_cv_.SignalAll();
     segments.swap(segments_);
     absl::MutexLock v(&view_mu_);
     view_.reset();

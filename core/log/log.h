@@ -145,9 +145,9 @@ class Log {
   struct Stats {
     uint64_t appends = 0;             // acknowledged Append/AppendBatch calls
     uint64_t records = 0;             // acknowledged records
-    uint64_t groups = 0;              // writer groups (one write pass each)
-    uint64_t syncs = 0;               // fdatasync calls on store files
-    uint64_t queued = 0;              // appends waiting for the writer right now
+    uint64_t groups = 0;              // group commits: fsyncs that acknowledged appends
+    uint64_t syncs = 0;               // fdatasync calls on store files, for any reason
+    uint64_t queued = 0;              // appends written, waiting for their fsync now
     uint64_t torn_bytes_dropped = 0;  // cut from a torn tail on Open
   };
   virtual Stats GetStats() const { return {}; }
