@@ -112,15 +112,22 @@ bool Membership::Impl::OnLeaveIntent(const LeaveIntent& m) {
     case MemberStatus::kAlive:
       n.status = MemberStatus::kLeaving;
       n.status_change = absl::Now();
-      return true;
+      break;
     case MemberStatus::kFailed:
       n.status = MemberStatus::kLeft;
       n.status_change = absl::Now();
       Emit(EventType::kLeave, n);
-      return true;
+      break;
     default:
-      return true;
+      break;
   }
+  // `serf force-leave -prune`: forget the member now instead of after the
+  // tombstone timeout. A live member keeps its record until it has left.
+  if (m.prune && m.node != config_.node_name && n.status == MemberStatus::kLeft) {
+    Emit(EventType::kReap, n);
+    nodes_.erase(it);
+  }
+  return true;
 }
 
 bool Membership::Impl::OnUserEvent(const UserEvent& m) {

@@ -193,6 +193,22 @@ TEST(SerfInteropTest, AgentUserEventsAndQueriesAreSeenOnceDespiteRegossip) {
   }));
 }
 
+TEST(SerfInteropTest, ForceLeaveWithPruneErasesAFailedNodeEverywhere) {
+  auto agent = SerfAgent::Start("agent");
+  ASSERT_NE(agent, nullptr);
+  auto survivor = GossipNode::Start("survivor", {"--join", agent->gossip_addr()});
+  auto victim = GossipNode::Start("victim", {"--join", agent->gossip_addr()});
+  ASSERT_NE(survivor, nullptr);
+  ASSERT_NE(victim, nullptr);
+  ASSERT_TRUE(PollUntil(kWait, [&] { return NodeSees(*survivor, "victim", "alive"); }));
+  victim->process().Kill(SIGKILL);
+  ASSERT_TRUE(survivor->SawEvent("member-failed", "victim", kFailureBound));
+  agent->Run("force-leave", "-prune victim");
+  ASSERT_TRUE(survivor->SawEvent("member-reap", "victim", kWait));
+  EXPECT_EQ(survivor->Members().count("victim"), 0u);
+  EXPECT_TRUE(PollUntil(kWait, [&] { return agent->Members().count("victim") == 0; }));
+}
+
 TEST(SerfInteropTest, TagUpdateOfOurNodeReachesSerf) {
   auto agent = SerfAgent::Start("agent");
   ASSERT_NE(agent, nullptr);
