@@ -116,9 +116,17 @@ absl::StatusOr<std::unique_ptr<client::Client>> OpenClient(const ClientFlags& fl
 // Sends `values` in one batch and prints their offsets, one per line.
 absl::Status ProduceAndPrint(client::Client& client, const std::vector<std::string>& values,
                              bool json) {
-  std::vector<std::string_view> views(values.begin(), values.end());
-  absl::StatusOr<std::vector<uint64_t>> offsets = client.ProduceBatch(views);
-  if (!offsets.ok()) return offsets.status();
+  absl::StatusOr<std::vector<uint64_t>> offsets;
+  if (values.size() == 1) {
+    // One record needs no stream: a unary Produce is one round trip.
+    absl::StatusOr<uint64_t> offset = client.Produce(values.front());
+    if (!offset.ok()) return offset.status();
+    offsets = std::vector<uint64_t>{*offset};
+  } else {
+    std::vector<std::string_view> views(values.begin(), values.end());
+    offsets = client.ProduceBatch(views);
+    if (!offsets.ok()) return offsets.status();
+  }
   for (uint64_t offset : *offsets) {
     if (json) {
       std::cout << nlohmann::json{{"offset", offset}}.dump() << "\n";

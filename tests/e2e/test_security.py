@@ -234,9 +234,12 @@ def test_client_subcommands_over_tls(certs, secure_node):
     assert servers.returncode == 0, servers
     assert servers.stdout.decode().split("\t")[:2] == ["n1", secure_node.rpc_addr]
 
-    denied = harness.run_cli("produce", *addr, *client_tls_flags(certs, "nobody"), "x")
-    assert denied.returncode == 1
-    assert b"PERMISSION_DENIED" in denied.stderr and b"nobody" in denied.stderr, denied.stderr
+    for values in (["x"], ["x", "y", "z"]):  # a unary Produce and a ProduceStream
+        denied = harness.run_cli("produce", *addr, *client_tls_flags(certs, "nobody"), *values)
+        assert denied.returncode == 1, denied
+        assert b"PERMISSION_DENIED" in denied.stderr and b"nobody" in denied.stderr, denied.stderr
+    consumed = harness.run_cli("consume", *addr, "--offset", "0", env=env)
+    assert consumed.stdout == b"a\nb\n"  # nothing of nobody's got in
     plaintext = harness.run_cli("consume", *addr, "--timeout", "5s")
     assert plaintext.returncode == 1 and b"UNAVAILABLE" in plaintext.stderr, plaintext
 
