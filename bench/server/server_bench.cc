@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,6 +203,41 @@ Result ConsumeStreams(const std::string& address, int clients, uint64_t count) {
   total.records = records.load();
   total.bytes = bytes.load();
   return total;
+}
+
+// CPU the whole process spends while 16 ConsumeStreams wait at the end of the
+// log: tailing waits on a notification, so this should be near zero.
+void MeasureTailingCpu(const std::string& address, uint64_t end) {
+  constexpr int kStreams = 16;
+  std::vector<std::unique_ptr<logpb::v1::Log::Stub>> stubs;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<ConsumeResponse>>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    stubs.push_back(Stub(address));
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    ConsumeRequest request;
+    request.set_offset(end);
+    streams.push_back(stubs.back()->ConsumeStream(contexts.back().get(), request));
+  }
+  // Give the streams time to reach their wait, then measure an interval.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto cpu = [] {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_utime.tv_sec * 1e3 + usage.ru_utime.tv_usec / 1e3 +
+           usage.ru_stime.tv_sec * 1e3 + usage.ru_stime.tv_usec / 1e3;
+  };
+  const double before = cpu();
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double used = cpu() - before;
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("  tailing-idle    clients=%-3d process CPU %.1f ms per second while caught up\n",
+              kStreams, used / seconds);
+  for (int i = 0; i < kStreams; ++i) {
+    contexts[i]->TryCancel();
+    streams[i]->Finish();
+  }
 }
 
 // Disk limits of the bench directory, measured for about `seconds` each.
@@ -439,6 +475,7 @@ int main(int argc, char** argv) {
                             });
       Print("consume-unary", clients, r, 0);
     }
+    MeasureTailingCpu(address, produced);
     (void)(*node)->Close();
     std::filesystem::remove_all(data);
   }
