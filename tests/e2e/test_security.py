@@ -1,6 +1,7 @@
 """Mutual TLS and the ACL of `proglog serve`, checked with certificates made by
 the `openssl` command line and a grpcio client generated from the proto."""
 
+import os
 import signal
 
 import grpc
@@ -47,6 +48,13 @@ def acl(tmp_path):
     model.write_text(MODEL_CONF)
     policy.write_text(POLICY_CSV)
     return model, policy
+
+
+def replace_file(path, text):
+    """Swaps the file's content in one step, as editors do, so no reader sees it half-written."""
+    temporary = path.with_name(path.name + ".new")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def tls_args(certs):
@@ -165,14 +173,14 @@ def test_sighup_reloads_and_a_broken_policy_keeps_the_old_one(pb, certs, acl, se
     node = secure_node
     with tls_channel(node.rpc_addr, certs, certs["root"]) as ch:
         stub = pb.log_grpc.LogStub(ch)
-        policy.write_text("p, root, *\n")  # one field short
+        replace_file(policy, "p, root, *\n")  # one field short
         node.proc.send_signal(signal.SIGHUP)
         refused = node.wait_for_event("SIGHUP: ACL policy refused; the previous policy stays in force")
         assert "policy.csv" in refused["error"] and "line 1" in refused["error"], refused
         assert refused["rules"] == "2"
         assert produce(pb, stub, b"still allowed") == 0
 
-        policy.write_text("p, root, *, consume\n")
+        replace_file(policy, "p, root, *, consume\n")
         node.proc.send_signal(signal.SIGHUP)
         harness.poll(lambda: any(e.get("msg") == "SIGHUP: ACL policy reloaded"
                                  and e.get("rules") == "1" for e in node.events),
