@@ -233,7 +233,12 @@ void Membership::Impl::StartJoinLoop() {
 
 // ---------------------------------------------------------------- UDP path
 
-bool Membership::Impl::DropByFault() {
+bool Membership::Impl::DropByFault(const Endpoint& peer) {
+  const std::vector<uint16_t>& blocked = config_.faults.blocked_udp_ports;
+  if (std::find(blocked.begin(), blocked.end(), peer.port) != blocked.end()) {
+    ++stats_.faults_injected;
+    return true;
+  }
   if (config_.faults.udp_drop_rate <= 0) return false;
   if (std::uniform_real_distribution<double>(0, 1)(fault_rng_) >= config_.faults.udp_drop_rate) {
     return false;
@@ -246,7 +251,7 @@ void Membership::Impl::HandleDatagram(std::string_view data, const Endpoint& fro
   absl::MutexLock lock(&mu_);
   ++stats_.udp_packets_received;
   stats_.udp_bytes_received += data.size();
-  if (DropByFault()) return;
+  if (DropByFault(from)) return;
   Bytes plain;
   if (!keyring_.empty()) {
     auto decrypted = keyring_.Decrypt(data, "");
@@ -304,7 +309,7 @@ void Membership::Impl::SendRaw(const Endpoint& to, std::string_view packet) {
   }
   ++stats_.udp_packets_sent;
   stats_.udp_bytes_sent += packet.size();
-  if (DropByFault()) return;
+  if (DropByFault(to)) return;
   sockaddr_in sa = to.ToSockaddr();
   sendto(sockets_.udp.get(), packet.data(), packet.size(), MSG_DONTWAIT,
          reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
@@ -693,9 +698,10 @@ void Membership::Impl::ProbeOnce() {
                       nack, advertise_.ip, advertise_.port, config_.node_name};
       SendPacket(peer->endpoint, EncodeIndirectPing(ip), true);
     }
-    if (pmax >= 3) StartTcpPing(ep, name, seq, deadline);
+    if (pmax >= 3 && !config_.timings.disable_tcp_pings) StartTcpPing(ep, name, seq, deadline);
     mu_.AwaitWithDeadline(absl::Condition(&acked), deadline);
     if (!pending_[seq].acked && !Stopping()) {
+      ++stats_.probes_failed;
       int missing = expected_nacks > 0 ? expected_nacks - pending_[seq].nacks : 1;
       awareness_ = std::clamp(awareness_ + std::max(0, missing), 0,
                               config_.timings.awareness_max_multiplier - 1);

@@ -124,7 +124,7 @@ class Membership::Impl {
   uint64_t QueueBroadcast(std::string key, Bytes msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool BroadcastDone(uint64_t id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int RetransmitLimit() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool DropByFault() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool DropByFault(const Endpoint& peer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // SWIM.
   void OnPing(const Ping& m, const Endpoint& from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -39,6 +39,7 @@ struct Timings {
   absl::Duration gossip_to_the_dead = absl::Seconds(30);
   absl::Duration push_pull_interval = absl::Seconds(30);
   absl::Duration tcp_timeout = absl::Seconds(10);
+  bool disable_tcp_pings = false;  // memberlist's DisableTcpPings
   int awareness_max_multiplier = 8;
   // Serf: failed members are reaped after reconnect_timeout, left members
   // after tombstone_timeout, checked every reap_interval; every
@@ -61,6 +62,9 @@ struct Timings {
 struct Faults {
   double udp_drop_rate = 0;
   uint64_t seed = 1;
+  // Every UDP datagram to or from these gossip ports is dropped (a one-link
+  // partition that leaves TCP alone).
+  std::vector<uint16_t> blocked_udp_ports;
 };
 
 struct Config {
@@ -106,6 +110,7 @@ struct GossipStats {
   uint64_t tcp_bytes_received = 0;
   uint64_t packets_dropped = 0;   // malformed, oversized, undecryptable, unknown type
   uint64_t faults_injected = 0;   // dropped by Faults
+  uint64_t probes_failed = 0;     // probes that got no ack, direct or indirect
   uint64_t user_events_seen = 0;  // distinct Serf user events (duplicates not counted)
   uint64_t queries_seen = 0;      // distinct Serf queries
 };

@@ -267,6 +267,43 @@ TEST(ClusterTest, MalformedPacketsAreDroppedAndCountedAndTheNodeKeepsWorking) {
   EXPECT_FALSE(b.events->Has(EventType::kFailed, "a"));
 }
 
+int PortOf(const std::string& addr) { return std::stoi(addr.substr(addr.rfind(':') + 1)); }
+
+TEST(ClusterTest, IndirectProbesThroughPeersKeepAUdpCutOffNodeAlive) {
+  TestNode b = StartNode(NodeConfig("b"));
+  TestNode c = StartNode(NodeConfig("c"));
+  TestNode d = StartNode(NodeConfig("d"));
+  auto a_config = NodeConfig("a");
+  a_config.timings.disable_tcp_pings = true;  // only indirect probes can save c
+  a_config.faults.blocked_udp_ports = {static_cast<uint16_t>(PortOf(c->Address()))};
+  TestNode a = StartNode(a_config);
+  ASSERT_TRUE(b->Join({a->Address()}).ok());  // push/pull is TCP, so c can join through a
+  ASSERT_TRUE(c->Join({a->Address()}).ok());
+  ASSERT_TRUE(d->Join({a->Address()}).ok());
+  ASSERT_TRUE(PollUntil(kWait, [&] {
+    return AllSeeAlive({a.membership.get(), b.membership.get()}, {"a", "b", "c", "d"});
+  }));
+  // Twenty probe rounds: a probes c several times and never gets a direct ack.
+  uint64_t failed_before = a->Stats().probes_failed;
+  EXPECT_FALSE(PollUntil(absl::Seconds(4), [&] {
+    return a->Stats().probes_failed > failed_before || a.events->Has(EventType::kFailed, "c");
+  }));
+  EXPECT_GT(a->Stats().faults_injected, 10u) << "the a-c link must really be cut";
+  EXPECT_EQ(StatusOf(*a.membership, "c"), MemberStatus::kAlive);
+}
+
+TEST(ClusterTest, NodeCutOffFromEveryoneByUdpIsDeclaredFailedWithoutTcpPings) {
+  TestNode b = StartNode(NodeConfig("b"));
+  auto a_config = NodeConfig("a");
+  a_config.timings.disable_tcp_pings = true;
+  a_config.faults.blocked_udp_ports = {static_cast<uint16_t>(PortOf(b->Address()))};
+  TestNode a = StartNode(a_config);
+  ASSERT_TRUE(b->Join({a->Address()}).ok());
+  // With no third node to relay, a's probes of b must fail: the control case
+  // for the test above.
+  ASSERT_TRUE(PollUntil(kWait, [&] { return a->Stats().probes_failed > 0; }));
+}
+
 TEST(ClusterTest, BadConfigIsRejectedWithAClearError) {
   auto c = NodeConfig("");
   EXPECT_EQ(Membership::Start(c, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
