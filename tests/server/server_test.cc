@@ -497,6 +497,23 @@ TEST_F(ServerTest, GetServersReportsThisNodeAsLeader) {
   EXPECT_TRUE(response.servers(0).is_leader());
 }
 
+TEST_F(ServerTest, GetServersReportsWhatTheClusterHookSays) {
+  Options options;
+  options.servers = [] {
+    return std::vector<ServerInfo>{{"a", "10.0.0.1:8400", false}, {"b", "10.0.0.2:8400", true}};
+  };
+  StartServer(std::move(options));
+  grpc::ClientContext context;
+  logpb::v1::GetServersResponse response;
+  ASSERT_TRUE(stub_->GetServers(&context, logpb::v1::GetServersRequest(), &response).ok());
+  ASSERT_EQ(response.servers_size(), 2);
+  EXPECT_EQ(response.servers(0).id(), "a");
+  EXPECT_EQ(response.servers(0).rpc_addr(), "10.0.0.1:8400");
+  EXPECT_FALSE(response.servers(0).is_leader());
+  EXPECT_EQ(response.servers(1).id(), "b");
+  EXPECT_TRUE(response.servers(1).is_leader());
+}
+
 TEST_F(ServerTest, AuthorizerSeesEachActionAndItsRefusalReachesTheClient) {
   absl::Mutex mu;
   std::vector<std::string> seen;
