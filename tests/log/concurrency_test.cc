@@ -122,6 +122,40 @@ TEST(GroupCommitTest, RecordIsNotReadableUntilDurableAndReadersDoNotWait) {
   EXPECT_EQ((*log)->Read(1)->value, "pending");
 }
 
+TEST(GroupCommitTest, TruncateSuffixWhileAppendsAwaitFsyncLeavesNoAckedRecordPastTheEnd) {
+  ScratchDir dir;
+  auto log = Log::Open(dir.path(), Always());
+  ASSERT_TRUE(log.ok());
+  absl::StatusOr<uint64_t> a = absl::UnknownError("unset");
+  absl::StatusOr<uint64_t> b = absl::UnknownError("unset");
+  std::thread ta, tb, truncator;
+  {
+    SyncGate gate;
+    ta = std::thread([&] { a = (*log)->Append(Value("a")); });
+    ASSERT_TRUE(Eventually([&] { return gate.arrived() == 1; }));
+    tb = std::thread([&] { b = (*log)->Append(Value("b")); });
+    ASSERT_TRUE(Eventually([&] { return (*log)->GetStats().queued == 2; }));
+    // Removing offset 1 must wait for the fsync in flight, then either
+    // follow B's acknowledgement or make B fail: never both succeed silently.
+    truncator = std::thread([&] { ASSERT_TRUE((*log)->TruncateSuffix(1).ok()); });
+    gate.Open();
+    ta.join();
+    tb.join();
+    truncator.join();
+  }
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(*a, 0u);
+  if (!b.ok()) {
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kAborted) << b.status();
+  } else {
+    EXPECT_EQ(*b, 1u);  // acknowledged first, then removed by the truncation
+  }
+  EXPECT_EQ((*log)->NextOffset(), 1u);
+  EXPECT_EQ((*log)->Read(1).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(*(*log)->Append(Value("c")), 1u);
+  EXPECT_EQ((*log)->Read(1)->value, "c");
+}
+
 TEST(WaitTest, FiresAtOnceForReadableOffset) {
   ScratchDir dir;
   auto log = Log::Open(dir.path(), SmallOptions());
