@@ -67,12 +67,12 @@ class LocalNode final : public Node {
   }
 
   absl::StatusOr<uint64_t> Append(std::string_view value) override {
-    if (closed()) return Closed();
+    if (IsClosed()) return Closed();
     return log_->Append(log::Record{std::string(value)});
   }
 
   absl::StatusOr<log::Record> Read(uint64_t offset) override {
-    if (closed()) return Closed();
+    if (IsClosed()) return Closed();
     return log_->Read(offset);
   }
 
@@ -97,7 +97,7 @@ class LocalNode final : public Node {
   std::filesystem::path LogDir() const { return config_.data_dir / "log"; }
 
  private:
-  bool closed() {
+  bool IsClosed() {
     absl::MutexLock lock(&mu_);
     return closed_;
   }

@@ -78,7 +78,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
       // Submitted under mu_: the next read cannot complete and overtake this one,
       // so the stream's offsets increase in request order.
       const size_t bytes = request_.record().value().size();
-      accepted = service_->appends()->Submit(
+      accepted = service_->Appends()->Submit(
           std::move(*request_.mutable_record()->mutable_value()),
           [self = shared_from_this(), seq, bytes](absl::StatusOr<uint64_t> offset) {
             self->OnAppended(seq, bytes, std::move(offset));
@@ -154,7 +154,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
   // waiting for the log) is full, or the stream is ending.
   void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (reading_ || read_closed_ || finished_ || failed_ || stopping_ || cancelled_) return;
-    const Options& options = service_->options();
+    const Options& options = service_->ServerOptions();
     if (slots_.size() >= static_cast<size_t>(options.max_in_flight_per_stream)) return;
     if (appending_bytes_ >= options.max_in_flight_bytes_per_stream) return;
     reading_ = true;
@@ -278,7 +278,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
   void FetchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (fetching_ || finished_ || stopping_ || cancelled_) return;
     fetching_ = true;
-    if (!service_->reads()->Post([self = shared_from_this()] { self->Fetch(); })) {
+    if (!service_->Reads()->Post([self = shared_from_this()] { self->Fetch(); })) {
       fetching_ = false;
       stopping_ = true;
     }
@@ -297,7 +297,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
       }
       from = next_offset_;
     }
-    log::Log* log = service_->log();
+    log::Log* log = service_->Storage();
     std::vector<log::Record> got;
     absl::Status error;
     const uint64_t lowest = log->LowestOffset();
@@ -361,7 +361,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
       absl::MutexLock lock(&mu_);
       id = wait_id_;
     }
-    if (!id.has_value() || !service_->log()->CancelWait(*id)) return;
+    if (!id.has_value() || !service_->Storage()->CancelWait(*id)) return;
     absl::MutexLock lock(&mu_);
     if (waiting_ && wait_id_ == id) {
       waiting_ = false;
@@ -504,8 +504,9 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
   const uint64_t offset = request->offset();
   const bool posted = reads_->Post([this, reactor, response, offset] {
     absl::StatusOr<log::Record> record = log_->Read(offset);
+    const grpc::Status status = ToGrpcStatus(record.status());
     if (record.ok()) ToProto(*std::move(record), response->mutable_record());
-    reactor->Finish(ToGrpcStatus(record.status()));
+    reactor->Finish(status);
   });
   if (!posted) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
@@ -528,7 +529,7 @@ grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>* LogService::ProduceStr
 }
 
 grpc::ServerUnaryReactor* LogService::GetServers(grpc::CallbackServerContext* context,
-                                                 const logpb::v1::GetServersRequest* request,
+                                                 const logpb::v1::GetServersRequest* /*request*/,
                                                  logpb::v1::GetServersResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   std::vector<ServerInfo> servers;

@@ -56,10 +56,10 @@ class LogService final : public logpb::v1::Log::CallbackService {
                                        logpb::v1::GetServersResponse* response) override;
 
   // Used by the reactors.
-  log::Log* log() const { return log_; }
-  AppendQueue* appends() const { return appends_; }
-  Executor* reads() const { return reads_; }
-  const Options& options() const { return *options_; }
+  log::Log* Storage() const { return log_; }
+  AppendQueue* Appends() const { return appends_; }
+  Executor* Reads() const { return reads_; }
+  const Options& ServerOptions() const { return *options_; }
   // OK, or why `value` cannot be produced.
   absl::Status ValidateValue(const logpb::v1::ProduceRequest& request) const;
   // OK if the RPC may proceed: the server is open and the authorizer allows it.
