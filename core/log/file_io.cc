@@ -54,7 +54,7 @@ absl::Status SyncData(int fd, const std::filesystem::path& path) {
 absl::Status SyncDirectory(const std::filesystem::path& dir) {
   absl::StatusOr<FileDescriptor> fd = OpenFile(dir, O_RDONLY | O_DIRECTORY);
   if (!fd.ok()) return fd.status();
-  if (::fsync(fd->get()) != 0) return FileError(errno, "fsync", dir);
+  if (::fsync(fd->Get()) != 0) return FileError(errno, "fsync", dir);
   return absl::OkStatus();
 }
 

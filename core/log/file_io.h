@@ -42,7 +42,7 @@ class FileDescriptor {
   FileDescriptor& operator=(const FileDescriptor&) = delete;
   ~FileDescriptor() { Reset(); }
 
-  int get() const { return fd_; }
+  int Get() const { return fd_; }
   int Release() {
     const int fd = fd_;
     fd_ = -1;

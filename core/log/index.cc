@@ -14,17 +14,17 @@ absl::StatusOr<std::unique_ptr<Index>> Index::Open(const std::filesystem::path& 
   absl::StatusOr<FileDescriptor> fd = OpenFile(path, O_RDWR | O_CREAT);
   if (!fd.ok()) return fd.status();
   const uint64_t bytes = capacity * kEntryBytes;
-  absl::StatusOr<uint64_t> size = FileSize(fd->get(), path);
+  absl::StatusOr<uint64_t> size = FileSize(fd->Get(), path);
   if (!size.ok()) return size.status();
   if (*size > bytes) {
-    if (absl::Status s = TruncateFile(fd->get(), bytes, path); !s.ok()) return s;
+    if (absl::Status s = TruncateFile(fd->Get(), bytes, path); !s.ok()) return s;
   }
   // Reserve blocks up front: a write through the mapping into a hole on a
   // full disk would be a SIGBUS instead of an error.
-  if (absl::Status s = ReserveFile(fd->get(), bytes, path); !s.ok()) return s;
+  if (absl::Status s = ReserveFile(fd->Get(), bytes, path); !s.ok()) return s;
   char* base = nullptr;
   if (bytes > 0) {
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd->get(), 0);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd->Get(), 0);
     if (p == MAP_FAILED) return FileError(errno, "mmap", path);
     base = static_cast<char*>(p);
   }
@@ -59,7 +59,7 @@ void Index::ReleaseMemory() {
 
 absl::Status Index::Trim(uint64_t entries) {
   Unmap();
-  return TruncateFile(fd_.get(), entries * kEntryBytes, path_);
+  return TruncateFile(fd_.Get(), entries * kEntryBytes, path_);
 }
 
 }  // namespace proglog::log::internal

@@ -30,10 +30,10 @@ class Index {
   Index(const Index&) = delete;
   Index& operator=(const Index&) = delete;
 
-  uint64_t capacity() const { return capacity_; }
-  const std::filesystem::path& path() const { return path_; }
+  uint64_t Capacity() const { return capacity_; }
+  const std::filesystem::path& Path() const { return path_; }
 
-  // REQUIRES: rel < capacity().
+  // REQUIRES: rel < Capacity().
   void Set(uint64_t rel, uint64_t pos);
   uint64_t Position(uint64_t rel) const;
   // True if entry `rel` says (rel, pos): a zero-filled or stale entry does not.

@@ -67,7 +67,7 @@ absl::StatusOr<FileDescriptor> LockDirectory(const std::filesystem::path& dir) {
   const std::filesystem::path path = dir / "LOCK";
   absl::StatusOr<FileDescriptor> fd = internal::OpenFile(path, O_RDWR | O_CREAT);
   if (!fd.ok()) return fd.status();
-  if (::flock(fd->get(), LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(fd->Get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return absl::FailedPreconditionError(
           absl::StrCat("log directory ", dir.string(), " is already open"));
@@ -80,7 +80,7 @@ absl::StatusOr<FileDescriptor> LockDirectory(const std::filesystem::path& dir) {
 class LogImpl final : public Log {
  public:
   LogImpl(std::filesystem::path dir, Options options, FileDescriptor lock)
-      : dir_(std::move(dir)), options_(std::move(options)), lock_(std::move(lock)) {}
+      : dir_(std::move(dir)), options_(options), lock_(std::move(lock)) {}
   ~LogImpl() override {
     if (!closed_.load()) Close().IgnoreError();
   }
@@ -211,11 +211,11 @@ absl::Status LogImpl::Init() {
     if (!segment.ok()) return segment.status();
     if (!segments_.empty() && segments_.back()->NextOffset() != bases[i]) {
       return absl::DataLossError(
-          absl::StrCat("missing records: ", segments_.back()->store_path().string(),
+          absl::StrCat("missing records: ", segments_.back()->StorePath().string(),
                        " ends at offset ", segments_.back()->NextOffset(), " but ",
-                       (*segment)->store_path().string(), " starts at ", bases[i]));
+                       (*segment)->StorePath().string(), " starts at ", bases[i]));
     }
-    torn_bytes_dropped_ += (*segment)->torn_bytes_dropped();
+    torn_bytes_dropped_ += (*segment)->TornBytesDropped();
     segments_.push_back(*std::move(segment));
   }
   if (fresh) {
@@ -227,7 +227,7 @@ absl::Status LogImpl::Init() {
     written_end_ = durable_end_ = next_offset_;
     sync_segment_ = segments_.back();
   }
-  lowest_.store(segments_.front()->base());
+  lowest_.store(segments_.front()->Base());
   readable_next_.store(next_offset_);
   PublishView();
   if (options_.durability.mode == Durability::Mode::kInterval) {
@@ -420,7 +420,7 @@ absl::StatusOr<Record> LogImpl::Read(uint64_t offset) const {
   std::shared_ptr<const SegmentList> view = View();
   if (view == nullptr) return absl::FailedPreconditionError("log is closed");
   auto it = std::upper_bound(view->begin(), view->end(), offset,
-                             [](uint64_t o, const auto& s) { return o < s->base(); });
+                             [](uint64_t o, const auto& s) { return o < s->Base(); });
   if (it == view->begin()) return below();
   const Segment& segment = **std::prev(it);
   if (offset >= segment.NextOffset()) {
@@ -449,8 +449,8 @@ std::vector<Log::SegmentInfo> LogImpl::Segments() const {
   if (view == nullptr) return out;
   const uint64_t readable = readable_next_.load(std::memory_order_acquire);
   for (const auto& s : *view) {
-    out.push_back(SegmentInfo{s->base(), std::min(s->NextOffset(), std::max(readable, s->base())),
-                              s->SizeBytes(), s->store_path(), s->index_path()});
+    out.push_back(SegmentInfo{s->Base(), std::min(s->NextOffset(), std::max(readable, s->Base())),
+                              s->SizeBytes(), s->StorePath(), s->IndexPath()});
   }
   return out;
 }
@@ -472,7 +472,7 @@ absl::Status LogImpl::RemoveFront(size_t count) {
     if (absl::Status s = segments_.front()->Remove(); !s.ok()) return s;
     segments_.erase(segments_.begin());
     PublishView();
-    lowest_.store(segments_.front()->base(), std::memory_order_release);
+    lowest_.store(segments_.front()->Base(), std::memory_order_release);
   }
   if (count == 0) return absl::OkStatus();
   return internal::SyncDirectory(dir_);
@@ -482,7 +482,7 @@ absl::Status LogImpl::Truncate(uint64_t lowest) {
   absl::MutexLock l(&write_mu_);
   if (write_closed_) return absl::FailedPreconditionError("log is closed");
   size_t count = 0;
-  while (count + 1 < segments_.size() && segments_[count + 1]->base() <= lowest) ++count;
+  while (count + 1 < segments_.size() && segments_[count + 1]->Base() <= lowest) ++count;
   return RemoveFront(count);
 }
 
@@ -513,9 +513,9 @@ absl::StatusOr<int> LogImpl::EnforceRetention() {
 absl::Status LogImpl::TruncateSuffix(uint64_t from) {
   absl::MutexLock l(&write_mu_);
   if (write_closed_) return absl::FailedPreconditionError("log is closed");
-  if (from < segments_.front()->base()) {
+  if (from < segments_.front()->Base()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot truncate from ", from, ": below the lowest offset ", segments_.front()->base()));
+        "cannot truncate from ", from, ": below the lowest offset ", segments_.front()->Base()));
   }
   if (from >= next_offset_) return absl::OkStatus();
   // No fsync may publish offsets while they are being removed.
@@ -537,7 +537,7 @@ absl::Status LogImpl::RemoveSuffixLocked(uint64_t from) {
   // Lower the watermark first so that new readers stop at `from`.
   if (readable_next_.load() > from) readable_next_.store(from, std::memory_order_release);
   bool removed = false;
-  while (segments_.size() > 1 && segments_.back()->base() >= from) {
+  while (segments_.size() > 1 && segments_.back()->Base() >= from) {
     absl::Status s = segments_.back()->Remove();
     segments_.pop_back();
     removed = true;
@@ -686,7 +686,7 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::filesystem::path& dir,
   if (ec) return internal::FileError(ec.value(), "create directory", dir);
   absl::StatusOr<FileDescriptor> lock = LockDirectory(dir);
   if (!lock.ok()) return lock.status();
-  auto log = std::make_unique<LogImpl>(dir, std::move(options), *std::move(lock));
+  auto log = std::make_unique<LogImpl>(dir, options, *std::move(lock));
   if (absl::Status s = log->Init(); !s.ok()) {
     log->Close().IgnoreError();
     return s;

@@ -120,7 +120,7 @@ class Log {
   // `from` (the replication layer drops uncommitted entries with it). Requires
   // LowestOffset() <= from; a `from` at or past NextOffset() changes nothing.
   // Readers racing with it see either the old record or OutOfRange.
-  virtual absl::Status TruncateSuffix(uint64_t from) {
+  virtual absl::Status TruncateSuffix(uint64_t /*from*/) {
     return absl::UnimplementedError("TruncateSuffix");
   }
 
@@ -167,7 +167,7 @@ class LogReader {
   // The next record; std::nullopt when caught up with NextOffset(). If records
   // below `from` were removed, it skips ahead to LowestOffset().
   absl::StatusOr<std::optional<Record>> Next();
-  uint64_t next_offset() const { return next_; }
+  uint64_t NextOffset() const { return next_; }
 
  private:
   const Log& log_;

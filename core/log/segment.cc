@@ -50,7 +50,7 @@ absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::pa
     if (!active) {
       // Records after this one exist in later segments: cutting here would
       // leave a hole in the offsets.
-      return absl::DataLossError(absl::StrCat("corrupt record in ", (*store)->path().string(),
+      return absl::DataLossError(absl::StrCat("corrupt record in ", (*store)->Path().string(),
                                               " at byte ", scan->valid_bytes,
                                               ": damaged tail in a segment that is not the last"));
     }
@@ -61,11 +61,11 @@ absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::pa
       spdlog::warn(
           "log: dropped {} bytes of torn tail from {} ({} of a damaged or partial record, {} "
           "zero bytes); kept {} records, {} bytes",
-          dropped, (*store)->path().string(), torn, dropped - torn, scan->positions.size(),
+          dropped, (*store)->Path().string(), torn, dropped - torn, scan->positions.size(),
           scan->valid_bytes);
     } else {
       spdlog::info("log: cut {} zero bytes (unused reserved space) from the tail of {}", dropped,
-                   (*store)->path().string());
+                   (*store)->Path().string());
     }
   }
   const uint64_t entries = scan->positions.size();
@@ -82,7 +82,7 @@ absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::pa
   }
   if (rewritten > 0) {
     spdlog::info("log: rebuilt {} of {} entries of {} from its store", rewritten, entries,
-                 (*index)->path().string());
+                 (*index)->Path().string());
   }
   std::shared_ptr<Segment> segment(
       new Segment(base, options, std::move(*store), std::move(*index), entries));
@@ -93,31 +93,31 @@ absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::pa
 Segment::~Segment() {
   if (removed_) return;
   if (absl::Status s = store_->Finish(); !s.ok()) {
-    spdlog::error("log: could not trim {}: {}", store_->path().string(), s.ToString());
+    spdlog::error("log: could not trim {}: {}", store_->Path().string(), s.ToString());
   }
   if (absl::Status s = index_->Trim(entries_.load()); !s.ok()) {
-    spdlog::error("log: could not trim {}: {}", index_->path().string(), s.ToString());
+    spdlog::error("log: could not trim {}: {}", index_->Path().string(), s.ToString());
   }
 }
 
 absl::StatusOr<std::chrono::system_clock::time_point> Segment::LastWrite() const {
   struct stat st;
-  if (::stat(store_->path().c_str(), &st) != 0) return FileError(errno, "stat", store_->path());
+  if (::stat(store_->Path().c_str(), &st) != 0) return FileError(errno, "stat", store_->Path());
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
 }
 
 bool Segment::HasRoom(uint64_t records, uint64_t bytes) const {
-  if (entries_.load(std::memory_order_relaxed) + records > index_->capacity()) return false;
+  if (entries_.load(std::memory_order_relaxed) + records > index_->Capacity()) return false;
   const uint64_t size = store_->Size();
   return (size == 0 && records == 1) || size + bytes <= max_store_bytes_;
 }
 
 absl::Status Segment::Append(std::string_view frames, std::span<const uint64_t> starts) {
   const uint64_t entries = entries_.load(std::memory_order_relaxed);
-  if (entries + starts.size() > index_->capacity()) {
-    return absl::InternalError(absl::StrCat("index full: ", index_->path().string()));
+  if (entries + starts.size() > index_->Capacity()) {
+    return absl::InternalError(absl::StrCat("index full: ", index_->Path().string()));
   }
   const uint64_t pos = store_->Size();
   if (absl::Status s = store_->Append(frames); !s.ok()) return s;
@@ -138,10 +138,10 @@ absl::Status Segment::TruncateFrom(uint64_t offset) {
 absl::Status Segment::Remove() {
   removed_ = true;
   std::error_code ec;
-  std::filesystem::remove(store_->path(), ec);
-  if (ec) return FileError(ec.value(), "remove", store_->path());
-  std::filesystem::remove(index_->path(), ec);
-  if (ec) return FileError(ec.value(), "remove", index_->path());
+  std::filesystem::remove(store_->Path(), ec);
+  if (ec) return FileError(ec.value(), "remove", store_->Path());
+  std::filesystem::remove(index_->Path(), ec);
+  if (ec) return FileError(ec.value(), "remove", index_->Path());
   return absl::OkStatus();
 }
 

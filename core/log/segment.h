@@ -43,13 +43,13 @@ class Segment {
   // Cuts the index to its used entries unless the segment was removed.
   ~Segment();
 
-  uint64_t base() const { return base_; }
+  uint64_t Base() const { return base_; }
   uint64_t NextOffset() const { return base_ + entries_.load(std::memory_order_acquire); }
   uint64_t SizeBytes() const { return store_->Size(); }
   // Bytes of torn tail that Open cut off.
-  uint64_t torn_bytes_dropped() const { return torn_bytes_dropped_; }
-  const std::filesystem::path& store_path() const { return store_->path(); }
-  const std::filesystem::path& index_path() const { return index_->path(); }
+  uint64_t TornBytesDropped() const { return torn_bytes_dropped_; }
+  const std::filesystem::path& StorePath() const { return store_->Path(); }
+  const std::filesystem::path& IndexPath() const { return index_->Path(); }
   // When the last record was written (the store's modification time).
   absl::StatusOr<std::chrono::system_clock::time_point> LastWrite() const;
 

@@ -106,7 +106,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& 
                                                    uint64_t reserve_hint) {
   absl::StatusOr<FileDescriptor> fd = OpenFile(path, O_RDWR | O_CREAT);
   if (!fd.ok()) return fd.status();
-  absl::StatusOr<uint64_t> size = FileSize(fd->get(), path);
+  absl::StatusOr<uint64_t> size = FileSize(fd->Get(), path);
   if (!size.ok()) return size.status();
   return std::unique_ptr<Store>(new Store(path, std::move(*fd), *size, reserve_hint));
 }
@@ -128,7 +128,7 @@ absl::Status Store::Reserve(uint64_t end) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     int r;
     do {
-      r = ::fallocate(fd_.get(), 0, static_cast<off_t>(reserved_),
+      r = ::fallocate(fd_.Get(), 0, static_cast<off_t>(reserved_),
                       static_cast<off_t>(want - reserved_));
     } while (r != 0 && errno == EINTR);
     if (r == 0) {
@@ -149,7 +149,7 @@ absl::Status Store::CopyToFile(uint64_t pos, std::string_view data) {
       window_start_ = pos / kWindowBytes * kWindowBytes;
       // Pages past the end of the file are mapped but never touched: Reserve
       // extended the file over every byte written here.
-      void* p = ::mmap(nullptr, kWindowBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(),
+      void* p = ::mmap(nullptr, kWindowBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.Get(),
                        static_cast<off_t>(window_start_));
       if (p == MAP_FAILED) return FileError(errno, "mmap", path_);
       window_ = static_cast<char*>(p);
@@ -163,13 +163,13 @@ absl::Status Store::CopyToFile(uint64_t pos, std::string_view data) {
 }
 
 absl::Status Store::AppendWithPwrite(uint64_t pos, std::string_view frames) {
-  absl::Status status = PwriteAll(fd_.get(), frames, pos, path_);
+  absl::Status status = PwriteAll(fd_.Get(), frames, pos, path_);
   if (status.ok()) {
     reserved_ = std::max(reserved_, pos + frames.size());
     return status;
   }
   // Cut off any partial write so the file ends on a record boundary.
-  absl::Status undo = TruncateFile(fd_.get(), pos, path_);
+  absl::Status undo = TruncateFile(fd_.Get(), pos, path_);
   if (!undo.ok()) {
     return absl::Status(status.code(),
                         absl::StrCat(status.message(), "; rollback failed: ", undo.message()));
@@ -182,7 +182,7 @@ absl::Status Store::Finish() {
   Unmap();
   const uint64_t size = Size();
   if (reserved_ == size) return absl::OkStatus();
-  if (absl::Status s = TruncateFile(fd_.get(), size, path_); !s.ok()) return s;
+  if (absl::Status s = TruncateFile(fd_.Get(), size, path_); !s.ok()) return s;
   reserved_ = size;
   return absl::OkStatus();
 }
@@ -195,7 +195,7 @@ absl::Status Store::Corrupt(uint64_t pos, std::string_view why) const {
 absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset) const {
   ScanResult result;
   result.file_bytes = Size();
-  ChunkReader reader(fd_.get(), path_, result.file_bytes);
+  ChunkReader reader(fd_.Get(), path_, result.file_bytes);
   uint64_t pos = 0;
   // A bad frame ending at `frame_end` is a torn tail only when nothing but
   // zeros (never written, or reserved space) follows it.
@@ -268,19 +268,19 @@ absl::Status Store::Truncate(uint64_t size) {
   // Pages of the window past the new end vanish with the truncation; the
   // window is remapped on the next append.
   Unmap();
-  if (absl::Status s = TruncateFile(fd_.get(), size, path_); !s.ok()) return s;
+  if (absl::Status s = TruncateFile(fd_.Get(), size, path_); !s.ok()) return s;
   reserved_ = size;
   size_.store(size, std::memory_order_release);
   return absl::OkStatus();
 }
 
-absl::Status Store::Sync() const { return SyncData(fd_.get(), path_); }
+absl::Status Store::Sync() const { return SyncData(fd_.Get(), path_); }
 
 absl::StatusOr<Record> Store::Read(uint64_t pos, uint64_t offset) const {
   // One pread covers small records; bigger values get a second, exact pread.
   constexpr size_t kFirstRead = 4096;
   char first[kFirstRead];
-  absl::StatusOr<size_t> got = PreadUpTo(fd_.get(), first, kFirstRead, pos, path_);
+  absl::StatusOr<size_t> got = PreadUpTo(fd_.Get(), first, kFirstRead, pos, path_);
   if (!got.ok()) return got.status();
   if (*got < kRecordOverhead) return Corrupt(pos, "record cut short");
   const FrameHeader header = DecodeFrameHeader(std::string_view(first, kFrameHeaderBytes));
@@ -295,7 +295,7 @@ absl::StatusOr<Record> Store::Read(uint64_t pos, uint64_t offset) const {
     crc = FrameCrc(header.body_length, body);
   } else {
     record.value.resize(header.body_length - kBodyHeaderBytes);
-    absl::StatusOr<size_t> n = PreadUpTo(fd_.get(), record.value.data(), record.value.size(),
+    absl::StatusOr<size_t> n = PreadUpTo(fd_.Get(), record.value.data(), record.value.size(),
                                          pos + kRecordOverhead, path_);
     if (!n.ok()) return n.status();
     if (*n != record.value.size()) return Corrupt(pos, "record cut short");

@@ -65,7 +65,7 @@ class Store {
   absl::StatusOr<Record> Read(uint64_t pos, uint64_t offset) const;
 
   uint64_t Size() const { return size_.load(std::memory_order_acquire); }
-  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& Path() const { return path_; }
 
  private:
   Store(std::filesystem::path path, FileDescriptor fd, uint64_t size, uint64_t reserve_hint)
