@@ -176,7 +176,7 @@ TEST_F(NodeTest, CloseEndsATailingStreamWithOkAndStopsServing) {
 TEST_F(NodeTest, RetentionRemovesOldSegmentsInTheBackground) {
   Config config = MakeConfig();
   config.log.max_store_bytes = 4096;
-  config.log.retention_bytes = 16 * 1024;
+  config.log.retention_bytes = uint64_t{16} * 1024;
   config.retention_interval = std::chrono::milliseconds(20);
   absl::StatusOr<std::unique_ptr<Node>> node = Node::Open(config);
   ASSERT_TRUE(node.ok()) << node.status();

@@ -35,7 +35,7 @@ using logpb::v1::ProduceRequest;
 using logpb::v1::ProduceResponse;
 using ::testing::HasSubstr;
 
-constexpr uint64_t kMaxRecordBytes = 64 * 1024;
+constexpr uint64_t kMaxRecordBytes = uint64_t{64} * 1024;
 
 // Polls `condition` until it holds or `timeout` passes.
 bool PollUntil(const std::function<bool()>& condition,
