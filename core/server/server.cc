@@ -45,6 +45,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(log::Log* log, Options opt
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default, which would let a second node silently share
+  // a busy port; a busy port must be an error instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::shared_ptr<grpc::ServerCredentials> credentials =
       opts.credentials ? opts.credentials : grpc::InsecureServerCredentials();
   int port = 0;

@@ -141,6 +141,19 @@ TEST_F(NodeTest, PortInUseIsUnavailable) {
   EXPECT_EQ(node.status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST_F(NodeTest, PortHeldByAnotherNodeIsUnavailable) {
+  absl::StatusOr<std::unique_ptr<Node>> first = Node::Open(MakeConfig());
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string address = (*first)->RpcAddress();
+  Config config = MakeConfig();
+  config.data_dir = dir_ / "second";
+  config.rpc_port = std::stoi(address.substr(address.rfind(':') + 1));
+  absl::StatusOr<std::unique_ptr<Node>> second = Node::Open(config);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE((*first)->Close().ok());
+}
+
 TEST_F(NodeTest, CloseIsIdempotentAndLaterCallsFail) {
   absl::StatusOr<std::unique_ptr<Node>> node = Node::Open(MakeConfig());
   ASSERT_TRUE(node.ok()) << node.status();
