@@ -207,3 +207,11 @@ def test_second_node_on_the_same_data_dir_exits_1_and_the_first_keeps_serving(pb
     with harness.channel(node.rpc_addr) as ch:
         request = pb.log.ProduceRequest(record=pb.log.Record(value=b"still here"))
         assert pb.log_grpc.LogStub(ch).Produce(request, timeout=harness.RPC_TIMEOUT).offset == 0
+
+
+def test_a_second_node_on_a_busy_rpc_port_exits_1(node, tmp_path):
+    port = node.rpc_addr.rsplit(":", 1)[1]
+    second = harness.Node(tmp_path / "second", "--node-name", "second", rpc_port=port).start()
+    assert second.wait_exit() == 1, second.output()
+    assert "cannot start" in second.output() and port in second.output()
+    assert node.proc.poll() is None  # the first node keeps serving
