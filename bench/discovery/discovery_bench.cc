@@ -151,7 +151,7 @@ class SerfRpc {
     w.Map(2).Raw("Command").Raw("members").Raw("Seq").Uint(seq_++);
     DecodedValue header, body;
     if (!Send(w.Take()) || !Read(&header) || !Read(&body)) return -1;
-    MapReader r(body.get());
+    MapReader r(body.Root());
     const msgpack::object* members = r.Find("Members");
     if (members == nullptr || members->type != msgpack::type::ARRAY) return -1;
     int alive = 0;

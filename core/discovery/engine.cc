@@ -117,10 +117,10 @@ void Membership::Impl::RunWorker(std::function<void()> fn) {
 void Membership::Impl::UdpLoop() {
   std::vector<char> buf(65536);
   while (!Stopping()) {
-    if (!WaitReadable(sockets_.udp.get(), absl::Milliseconds(100))) continue;
+    if (!WaitReadable(sockets_.udp.Get(), absl::Milliseconds(100))) continue;
     sockaddr_in sa{};
     socklen_t len = sizeof(sa);
-    ssize_t n = recvfrom(sockets_.udp.get(), buf.data(), buf.size(), MSG_DONTWAIT,
+    ssize_t n = recvfrom(sockets_.udp.Get(), buf.data(), buf.size(), MSG_DONTWAIT,
                          reinterpret_cast<sockaddr*>(&sa), &len);
     if (n <= 0) continue;
     HandleDatagram(std::string_view(buf.data(), n), Endpoint::FromSockaddr(sa));
@@ -129,9 +129,9 @@ void Membership::Impl::UdpLoop() {
 
 void Membership::Impl::TcpLoop() {
   while (!Stopping()) {
-    if (!WaitReadable(sockets_.tcp.get(), absl::Milliseconds(100))) continue;
-    Fd conn(accept4(sockets_.tcp.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!conn.valid()) continue;
+    if (!WaitReadable(sockets_.tcp.Get(), absl::Milliseconds(100))) continue;
+    Fd conn(accept4(sockets_.tcp.Get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn.Valid()) continue;
     {
       absl::MutexLock lock(&workers_->mu);
       if (workers_->running >= kMaxConnections) continue;  // closes conn: overloaded
@@ -253,7 +253,7 @@ void Membership::Impl::HandleDatagram(std::string_view data, const Endpoint& fro
   stats_.udp_bytes_received += data.size();
   if (DropByFault(from)) return;
   Bytes plain;
-  if (!keyring_.empty()) {
+  if (!keyring_.Empty()) {
     auto decrypted = keyring_.Decrypt(data, "");
     if (!decrypted.ok()) {
       ++stats_.packets_dropped;
@@ -292,7 +292,7 @@ void Membership::Impl::HandleMessage(std::string_view msg, const Endpoint& from)
       if (auto m = DecodeDead(body); m.ok()) return OnDead(*m);
       break;
     case MsgType::kUser:
-      return OnSerfMessage(body, from);
+      return OnSerfMessage(body);
     default:
       break;  // unknown or stream-only type
   }
@@ -301,7 +301,7 @@ void Membership::Impl::HandleMessage(std::string_view msg, const Endpoint& from)
 
 void Membership::Impl::SendRaw(const Endpoint& to, std::string_view packet) {
   Bytes sealed;
-  if (!keyring_.empty()) {
+  if (!keyring_.Empty()) {
     auto blob = keyring_.Encrypt(packet, "");
     if (!blob.ok()) return;
     sealed = *std::move(blob);
@@ -311,13 +311,13 @@ void Membership::Impl::SendRaw(const Endpoint& to, std::string_view packet) {
   stats_.udp_bytes_sent += packet.size();
   if (DropByFault(to)) return;
   sockaddr_in sa = to.ToSockaddr();
-  sendto(sockets_.udp.get(), packet.data(), packet.size(), MSG_DONTWAIT,
+  sendto(sockets_.udp.Get(), packet.data(), packet.size(), MSG_DONTWAIT,
          reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
 }
 
 void Membership::Impl::SendPacket(const Endpoint& to, Bytes msg, bool piggyback) {
   if (piggyback) {
-    size_t overhead = 2 + 2 + msg.size() + (keyring_.empty() ? 0 : kEncryptOverhead);
+    size_t overhead = 2 + 2 + msg.size() + (keyring_.Empty() ? 0 : kEncryptOverhead);
     std::vector<Bytes> extra = overhead < kUdpPacketBudget
                                    ? TakeBroadcasts(kUdpPacketBudget - overhead)
                                    : std::vector<Bytes>{};
@@ -407,7 +407,7 @@ void Membership::Impl::GossipOnce() {
   for (NodeRecord* target : targets) {
     bool crc = PMax(target->vsn) >= 5;
     size_t budget =
-        kUdpPacketBudget - 2 - (crc ? kCrcOverhead : 0) - (keyring_.empty() ? 0 : kEncryptOverhead);
+        kUdpPacketBudget - 2 - (crc ? kCrcOverhead : 0) - (keyring_.Empty() ? 0 : kEncryptOverhead);
     std::vector<Bytes> msgs = TakeBroadcasts(budget);
     if (msgs.empty()) return;
     Bytes packet = msgs.size() == 1 ? std::move(msgs[0]) : MakeCompound(msgs);
@@ -720,8 +720,8 @@ void Membership::Impl::StartTcpPing(const Endpoint& to, const std::string& name,
   Bytes ping = EncodePing(Ping{seq, name, advertise_.ip, advertise_.port, config_.node_name});
   RunWorker([this, to, ping, seq, deadline] {
     auto conn = ConnectTcp(to, deadline);
-    if (!conn.ok() || !SendStream(conn->get(), ping, deadline).ok()) return;
-    auto reply = ReadStreamMessage(conn->get(), keyring_, deadline);
+    if (!conn.ok() || !SendStream(conn->Get(), ping, deadline).ok()) return;
+    auto reply = ReadStreamMessage(conn->Get(), keyring_, deadline);
     absl::MutexLock lock(&mu_);
     if (!reply.ok() || reply->type != MsgType::kAck || reply->ack.seq_no != seq) return;
     auto it = pending_.find(seq);
@@ -743,7 +743,7 @@ absl::Status Membership::Impl::SendStream(int fd, std::string_view msg, absl::Ti
 
 void Membership::Impl::HandleConnection(Fd fd) {
   absl::Time deadline = absl::Now() + config_.timings.tcp_timeout;
-  auto msg = ReadStreamMessage(fd.get(), keyring_, deadline);
+  auto msg = ReadStreamMessage(fd.Get(), keyring_, deadline);
   if (!msg.ok()) {
     absl::MutexLock lock(&mu_);
     ++stats_.packets_dropped;
@@ -757,7 +757,7 @@ void Membership::Impl::HandleConnection(Fd fd) {
         absl::MutexLock lock(&mu_);
         reply = EncodePushPull(LocalState(msg->push_pull.join));
       }
-      if (!SendStream(fd.get(), reply, deadline).ok()) return;
+      if (!SendStream(fd.Get(), reply, deadline).ok()) return;
       absl::MutexLock lock(&mu_);
       absl::Status merged = MergeRemoteState(msg->push_pull);
       if (!merged.ok())
@@ -766,12 +766,12 @@ void Membership::Impl::HandleConnection(Fd fd) {
     }
     case MsgType::kPing: {
       if (!msg->ping.node.empty() && msg->ping.node != config_.node_name) return;
-      SendStream(fd.get(), EncodeAck(Ack{msg->ping.seq_no, {}}), deadline).IgnoreError();
+      SendStream(fd.Get(), EncodeAck(Ack{msg->ping.seq_no, {}}), deadline).IgnoreError();
       return;
     }
     case MsgType::kUser: {
       absl::MutexLock lock(&mu_);
-      OnSerfMessage(msg->user, Endpoint{});
+      OnSerfMessage(msg->user);
       return;
     }
     default: {
@@ -802,8 +802,8 @@ absl::Status Membership::Impl::PushPullWith(const Endpoint& to, bool join) {
     absl::MutexLock lock(&mu_);
     request = EncodePushPull(LocalState(join));
   }
-  if (auto s = SendStream(conn->get(), request, deadline); !s.ok()) return s;
-  auto reply = ReadStreamMessage(conn->get(), keyring_, deadline);
+  if (auto s = SendStream(conn->Get(), request, deadline); !s.ok()) return s;
+  auto reply = ReadStreamMessage(conn->Get(), keyring_, deadline);
   if (!reply.ok()) {
     return absl::Status(reply.status().code(), absl::StrCat("push/pull with ", to.ToString(), ": ",
                                                             reply.status().message()));

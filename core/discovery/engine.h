@@ -161,7 +161,7 @@ class Membership::Impl {
   absl::Status SendStream(int fd, std::string_view msg, absl::Time deadline);
 
   // Serf layer.
-  void OnSerfMessage(std::string_view msg, const Endpoint& from) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnSerfMessage(std::string_view msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool OnJoinIntent(const JoinIntent& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool OnLeaveIntent(const LeaveIntent& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool OnUserEvent(const UserEvent& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

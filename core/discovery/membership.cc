@@ -120,8 +120,8 @@ absl::StatusOr<std::vector<Member>> ListMembers(const std::string& address, cons
   // No nodes and no user state: the remote merges nothing and just answers.
   auto request = EncodeStreamMessage(EncodePushPull(PushPull{}), *keyring, true);
   if (!request.ok()) return request.status();
-  if (auto s = WriteAll(conn->get(), *request, deadline); !s.ok()) return s;
-  auto reply = ReadStreamMessage(conn->get(), *keyring, deadline);
+  if (auto s = WriteAll(conn->Get(), *request, deadline); !s.ok()) return s;
+  auto reply = ReadStreamMessage(conn->Get(), *keyring, deadline);
   if (!reply.ok()) return reply.status();
   if (reply->type == MsgType::kErr) return absl::UnavailableError(reply->error);
   if (reply->type != MsgType::kPushPull) return absl::InvalidArgumentError("unexpected reply");

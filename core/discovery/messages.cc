@@ -19,14 +19,14 @@ absl::StatusOr<DecodedValue> DecodeBody(std::string_view body, std::string_view 
   if (DecodeValue(body.data(), body.size(), &v) != DecodeResult::kOk) {
     return absl::InvalidArgumentError(std::string("malformed ") + std::string(what));
   }
-  if (v.get().type != msgpack::type::MAP) {
+  if (v.Root().type != msgpack::type::MAP) {
     return absl::InvalidArgumentError(std::string(what) + " is not a map");
   }
   return v;
 }
 
 absl::Status Check(const MapReader& r, std::string_view what) {
-  if (r.ok()) return absl::OkStatus();
+  if (r.Ok()) return absl::OkStatus();
   return absl::InvalidArgumentError(std::string("bad field type in ") + std::string(what));
 }
 
@@ -164,7 +164,7 @@ Bytes EncodeSerfPushPull(const SerfPushPull& m) {
 absl::StatusOr<Ping> DecodePing(std::string_view body) {
   auto v = DecodeBody(body, "ping");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   Ping m;
   r.Uint32("SeqNo", &m.seq_no);
   r.String("Node", &m.node);
@@ -178,7 +178,7 @@ absl::StatusOr<Ping> DecodePing(std::string_view body) {
 absl::StatusOr<IndirectPing> DecodeIndirectPing(std::string_view body) {
   auto v = DecodeBody(body, "indirect ping");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   IndirectPing m;
   r.Uint32("SeqNo", &m.seq_no);
   r.String("Target", &m.target);
@@ -195,7 +195,7 @@ absl::StatusOr<IndirectPing> DecodeIndirectPing(std::string_view body) {
 absl::StatusOr<Ack> DecodeAck(std::string_view body) {
   auto v = DecodeBody(body, "ack");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   Ack m;
   r.Uint32("SeqNo", &m.seq_no);
   r.String("Payload", &m.payload);
@@ -206,7 +206,7 @@ absl::StatusOr<Ack> DecodeAck(std::string_view body) {
 absl::StatusOr<Nack> DecodeNack(std::string_view body) {
   auto v = DecodeBody(body, "nack");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   Nack m;
   r.Uint32("SeqNo", &m.seq_no);
   if (auto s = Check(r, "nack"); !s.ok()) return s;
@@ -216,7 +216,7 @@ absl::StatusOr<Nack> DecodeNack(std::string_view body) {
 absl::StatusOr<Suspect> DecodeSuspect(std::string_view body) {
   auto v = DecodeBody(body, "suspect");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   Suspect m;
   r.Uint32("Incarnation", &m.incarnation);
   r.String("Node", &m.node);
@@ -228,7 +228,7 @@ absl::StatusOr<Suspect> DecodeSuspect(std::string_view body) {
 absl::StatusOr<Alive> DecodeAlive(std::string_view body) {
   auto v = DecodeBody(body, "alive");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   Alive m;
   r.Uint32("Incarnation", &m.incarnation);
   r.String("Node", &m.node);
@@ -243,7 +243,7 @@ absl::StatusOr<Alive> DecodeAlive(std::string_view body) {
 absl::StatusOr<Dead> DecodeDead(std::string_view body) {
   auto v = DecodeBody(body, "dead");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   Dead m;
   r.Uint32("Incarnation", &m.incarnation);
   r.String("Node", &m.node);
@@ -255,7 +255,7 @@ absl::StatusOr<Dead> DecodeDead(std::string_view body) {
 absl::StatusOr<JoinIntent> DecodeJoinIntent(std::string_view body) {
   auto v = DecodeBody(body, "join intent");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   JoinIntent m;
   r.Uint("LTime", std::numeric_limits<uint64_t>::max(), &m.ltime);
   r.String("Node", &m.node);
@@ -266,7 +266,7 @@ absl::StatusOr<JoinIntent> DecodeJoinIntent(std::string_view body) {
 absl::StatusOr<LeaveIntent> DecodeLeaveIntent(std::string_view body) {
   auto v = DecodeBody(body, "leave intent");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   LeaveIntent m;
   r.Uint("LTime", std::numeric_limits<uint64_t>::max(), &m.ltime);
   r.String("Node", &m.node);
@@ -278,7 +278,7 @@ absl::StatusOr<LeaveIntent> DecodeLeaveIntent(std::string_view body) {
 absl::StatusOr<SerfPushPull> DecodeSerfPushPull(std::string_view body) {
   auto v = DecodeBody(body, "serf push/pull");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   SerfPushPull m;
   constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
   r.Uint("LTime", kMax, &m.ltime);
@@ -293,7 +293,7 @@ absl::StatusOr<SerfPushPull> DecodeSerfPushPull(std::string_view body) {
 absl::StatusOr<UserEvent> DecodeUserEvent(std::string_view body) {
   auto v = DecodeBody(body, "user event");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   UserEvent m;
   r.Uint("LTime", std::numeric_limits<uint64_t>::max(), &m.ltime);
   r.String("Name", &m.name);
@@ -306,7 +306,7 @@ absl::StatusOr<UserEvent> DecodeUserEvent(std::string_view body) {
 absl::StatusOr<Query> DecodeQuery(std::string_view body) {
   auto v = DecodeBody(body, "query");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   Query m;
   r.Uint("LTime", std::numeric_limits<uint64_t>::max(), &m.ltime);
   r.Uint32("ID", &m.id);
@@ -326,7 +326,7 @@ absl::StatusOr<Query> DecodeQuery(std::string_view body) {
 absl::StatusOr<QueryResponse> DecodeQueryResponse(std::string_view body) {
   auto v = DecodeBody(body, "query response");
   if (!v.ok()) return v.status();
-  MapReader r(v->get());
+  MapReader r(v->Root());
   QueryResponse m;
   r.Uint("LTime", std::numeric_limits<uint64_t>::max(), &m.ltime);
   r.Uint32("ID", &m.id);
@@ -340,17 +340,17 @@ absl::StatusOr<QueryResponse> DecodeQueryResponse(std::string_view body) {
 absl::StatusOr<Relay> DecodeRelay(std::string_view body) {
   DecodedValue v;
   if (DecodeValue(body.data(), body.size(), &v) != DecodeResult::kOk ||
-      v.get().type != msgpack::type::MAP) {
+      v.Root().type != msgpack::type::MAP) {
     return absl::InvalidArgumentError("malformed relay header");
   }
-  MapReader r(v.get());
+  MapReader r(v.Root());
   Relay m;
   r.String("DestName", &m.dest_name);
   if (const msgpack::object* dest = r.Find("DestAddr")) {
     MapReader d(*dest);
     d.String("IP", &m.dest_ip);
     d.Uint16("Port", &m.dest_port);
-    if (!d.ok()) return absl::InvalidArgumentError("bad relay address");
+    if (!d.Ok()) return absl::InvalidArgumentError("bad relay address");
   }
   if (auto s = Check(r, "relay"); !s.ok()) return s;
   m.inner = Bytes(body.substr(v.consumed));
@@ -375,10 +375,10 @@ absl::StatusOr<std::map<std::string, std::string>> DecodeTags(std::string_view m
   DecodedValue v;
   meta.remove_prefix(1);
   if (DecodeValue(meta.data(), meta.size(), &v) != DecodeResult::kOk ||
-      v.get().type != msgpack::type::MAP) {
+      v.Root().type != msgpack::type::MAP) {
     return absl::InvalidArgumentError("malformed tags");
   }
-  const msgpack::object_map& m = v.get().via.map;
+  const msgpack::object_map& m = v.Root().via.map;
   for (uint32_t i = 0; i < m.size; ++i) {
     std::string key, value;
     if (!ObjectToBytes(m.ptr[i].key, &key) || !ObjectToBytes(m.ptr[i].val, &value)) {

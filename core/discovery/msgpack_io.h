@@ -34,7 +34,7 @@ class MsgpackWriter {
   // Appends already-encoded bytes (a nested value or a trailing blob).
   MsgpackWriter& Append(std::string_view bytes);
   Bytes Take() const { return Bytes(buffer_.data(), buffer_.size()); }
-  size_t size() const { return buffer_.size(); }
+  size_t Size() const { return buffer_.size(); }
 
  private:
   msgpack::sbuffer buffer_;
@@ -48,7 +48,7 @@ enum class DecodeResult { kOk, kNeedMore, kCorrupt };
 struct DecodedValue {
   msgpack::object_handle handle;
   size_t consumed = 0;
-  const msgpack::object& get() const { return handle.get(); }
+  const msgpack::object& Root() const { return handle.get(); }
 };
 
 // Decodes one value from data[0..size). Bounded: at most `max_items` array or map
@@ -62,7 +62,7 @@ DecodeResult DecodeValue(const char* data, size_t size, DecodedValue* out, size_
 class MapReader {
  public:
   explicit MapReader(const msgpack::object& obj);
-  bool ok() const { return ok_; }
+  bool Ok() const { return ok_; }
   const msgpack::object* Find(std::string_view key) const;
   void Uint(std::string_view key, uint64_t max, uint64_t* out);
   void Uint32(std::string_view key, uint32_t* out);

@@ -84,14 +84,17 @@ bool GcmOpen(const Bytes& key, std::string_view nonce, std::string_view ct, std:
   auto u = [](std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); };
   if (!ctx ||
       EVP_DecryptInit_ex(ctx.get(), CipherFor(key.size()), nullptr, nullptr, nullptr) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, nonce.size(), nullptr) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()),
+                          nullptr) != 1 ||
       EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, u(key), u(nonce)) != 1) {
     return false;
   }
-  if (!aad.empty() && EVP_DecryptUpdate(ctx.get(), nullptr, &len, u(aad), aad.size()) != 1) {
+  if (!aad.empty() &&
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, u(aad), static_cast<int>(aad.size())) != 1) {
     return false;
   }
-  if (EVP_DecryptUpdate(ctx.get(), out, &len, u(ct), ct.size()) != 1) return false;
+  if (EVP_DecryptUpdate(ctx.get(), out, &len, u(ct), static_cast<int>(ct.size())) != 1)
+    return false;
   int total = len;
   if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagSize,
                           const_cast<char*>(tag.data())) != 1 ||
@@ -123,12 +126,12 @@ absl::StatusOr<Bytes> UnwrapCompress(std::string_view body, size_t* consumed) {
   if (DecodeValue(body.data(), body.size(), &v, 16, kMaxStreamBytes) != DecodeResult::kOk) {
     return absl::InvalidArgumentError("malformed compress wrapper");
   }
-  MapReader r(v.get());
+  MapReader r(v.Root());
   uint64_t algo = 0;
   Bytes buf;
   r.Uint("Algo", 255, &algo);
   r.String("Buf", &buf);
-  if (!r.ok() || v.get().type != msgpack::type::MAP) {
+  if (!r.Ok() || v.Root().type != msgpack::type::MAP) {
     return absl::InvalidArgumentError("bad compress wrapper");
   }
   if (algo != 0) return absl::InvalidArgumentError("unknown compression algorithm");
@@ -231,9 +234,9 @@ absl::StatusOr<Bytes> Keyring::Encrypt(std::string_view plaintext, std::string_v
       EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, k, nonce) != 1) {
     return absl::InternalError("AES-GCM init failed");
   }
-  if (!aad.empty() &&
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len,
-                        reinterpret_cast<const unsigned char*>(aad.data()), aad.size()) != 1) {
+  if (!aad.empty() && EVP_EncryptUpdate(ctx.get(), nullptr, &len,
+                                        reinterpret_cast<const unsigned char*>(aad.data()),
+                                        static_cast<int>(aad.size())) != 1) {
     return absl::InternalError("AES-GCM aad failed");
   }
   size_t head = out.size();
@@ -241,7 +244,7 @@ absl::StatusOr<Bytes> Keyring::Encrypt(std::string_view plaintext, std::string_v
   auto* ct = reinterpret_cast<unsigned char*>(out.data() + head);
   if (EVP_EncryptUpdate(ctx.get(), ct, &len,
                         reinterpret_cast<const unsigned char*>(plaintext.data()),
-                        plaintext.size()) != 1 ||
+                        static_cast<int>(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), ct + len, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTagSize,
                           out.data() + head + plaintext.size()) != 1) {
@@ -290,12 +293,12 @@ DecodeResult DecodePushPullStream(std::string_view buf, bool complete, PushPull*
   DecodeResult r = DecodeValue(buf.data(), buf.size(), &header, 16);
   if (r == DecodeResult::kNeedMore) return NeedMore(complete, error);
   if (r != DecodeResult::kOk) return Fail(error, "malformed push/pull header");
-  MapReader h(header.get());
+  MapReader h(header.Root());
   uint64_t nodes = 0, user_len = 0;
   h.Bool("Join", &out->join);
   h.Uint("Nodes", 1 << 16, &nodes);
   h.Uint("UserStateLen", kMaxStreamBytes, &user_len);
-  if (!h.ok() || header.get().type != msgpack::type::MAP) {
+  if (!h.Ok() || header.Root().type != msgpack::type::MAP) {
     return Fail(error, "bad push/pull header");
   }
   size_t pos = header.consumed;
@@ -304,10 +307,10 @@ DecodeResult DecodePushPullStream(std::string_view buf, bool complete, PushPull*
     DecodedValue node;
     r = DecodeValue(buf.data() + pos, buf.size() - pos, &node, 16);
     if (r == DecodeResult::kNeedMore) return NeedMore(complete, error);
-    if (r != DecodeResult::kOk || node.get().type != msgpack::type::MAP) {
+    if (r != DecodeResult::kOk || node.Root().type != msgpack::type::MAP) {
       return Fail(error, "malformed push/pull node state");
     }
-    MapReader n(node.get());
+    MapReader n(node.Root());
     PushNodeState s;
     uint64_t state = 0;
     n.String("Name", &s.name);
@@ -317,7 +320,7 @@ DecodeResult DecodePushPullStream(std::string_view buf, bool complete, PushPull*
     n.Uint32("Incarnation", &s.incarnation);
     n.Uint("State", 3, &state);
     n.String("Vsn", &s.vsn);
-    if (!n.ok()) return Fail(error, "bad push/pull node state");
+    if (!n.Ok()) return Fail(error, "bad push/pull node state");
     s.state = static_cast<NodeState>(state);
     out->nodes.push_back(std::move(s));
     pos += node.consumed;
@@ -331,7 +334,7 @@ DecodeResult DecodeSingleMap(std::string_view buf, bool complete, DecodedValue* 
                              std::string* error) {
   DecodeResult r = DecodeValue(buf.data(), buf.size(), v, 64);
   if (r == DecodeResult::kNeedMore) return NeedMore(complete, error);
-  if (r != DecodeResult::kOk || v->get().type != msgpack::type::MAP) {
+  if (r != DecodeResult::kOk || v->Root().type != msgpack::type::MAP) {
     return Fail(error, "malformed stream message body");
   }
   return DecodeResult::kOk;
@@ -354,14 +357,14 @@ DecodeResult DecodeSimpleStream(MsgType type, std::string_view buf, bool complet
     out->ack = *std::move(ack);
     return DecodeResult::kOk;
   }
-  MapReader r(v.get());
+  MapReader r(v.Root());
   if (type == MsgType::kErr) {
     r.String("Error", &out->error);
-    return r.ok() ? DecodeResult::kOk : Fail(error, "bad err message");
+    return r.Ok() ? DecodeResult::kOk : Fail(error, "bad err message");
   }
   uint64_t len = 0;  // kUser
   r.Uint("UserMsgLen", kMaxStreamBytes, &len);
-  if (!r.ok()) return Fail(error, "bad user message header");
+  if (!r.Ok()) return Fail(error, "bad user message header");
   if (buf.size() - v.consumed < len) return NeedMore(complete, error);
   out->user = Bytes(buf.substr(v.consumed, len));
   return DecodeResult::kOk;
@@ -401,7 +404,7 @@ DecodeResult DecodePlainStream(std::string_view buf, bool complete, int depth, S
 
 DecodeResult DecodeStreamMessage(std::string_view buf, const Keyring& keyring, StreamMessage* out,
                                  std::string* error) {
-  if (keyring.empty()) return DecodePlainStream(buf, false, 0, out, error);
+  if (keyring.Empty()) return DecodePlainStream(buf, false, 0, out, error);
   if (buf.empty()) return DecodeResult::kNeedMore;
   if (static_cast<MsgType>(buf[0]) != MsgType::kEncrypt) {
     return Fail(error, "plaintext stream message but encryption is required");
@@ -418,7 +421,7 @@ DecodeResult DecodeStreamMessage(std::string_view buf, const Keyring& keyring, S
 absl::StatusOr<Bytes> EncodeStreamMessage(std::string_view msg, const Keyring& keyring,
                                           bool compress) {
   Bytes plain = compress ? WrapCompress(msg) : Bytes(msg);
-  if (keyring.empty()) return plain;
+  if (keyring.Empty()) return plain;
   Bytes header(1, static_cast<char>(MsgType::kEncrypt));
   PutU32(&header, static_cast<uint32_t>(plain.size() + 1 + kNonceSize + kTagSize));
   auto blob = keyring.Encrypt(plain, header);

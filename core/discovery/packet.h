@@ -57,7 +57,7 @@ class Keyring {
   static absl::StatusOr<Keyring> Create(std::vector<Bytes> keys);
   // Base64 (as `serf keygen` prints) -> key bytes, validated.
   static absl::StatusOr<Bytes> DecodeKey(std::string_view base64);
-  bool empty() const { return keys_.empty(); }
+  bool Empty() const { return keys_.empty(); }
   // vsn 1 | nonce | ciphertext | tag
   absl::StatusOr<Bytes> Encrypt(std::string_view plaintext, std::string_view aad) const;
   absl::StatusOr<Bytes> Decrypt(std::string_view blob, std::string_view aad) const;

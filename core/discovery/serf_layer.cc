@@ -27,7 +27,7 @@ void ForgetOld(Map& seen, uint64_t clock) {
 
 }  // namespace
 
-void Membership::Impl::OnSerfMessage(std::string_view msg, const Endpoint& from) {
+void Membership::Impl::OnSerfMessage(std::string_view msg) {
   if (msg.empty()) {
     ++stats_.packets_dropped;
     return;

@@ -29,11 +29,11 @@ absl::Status Errno(std::string_view what) {
 
 absl::StatusOr<Fd> BindOne(int type, const Endpoint& at) {
   Fd fd(socket(AF_INET, type | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Errno("socket");
+  if (!fd.Valid()) return Errno("socket");
   int one = 1;
-  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd.Get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in sa = at.ToSockaddr();
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+  if (bind(fd.Get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     return Errno(absl::StrCat("bind ", at.ToString()));
   }
   return fd;
@@ -104,7 +104,7 @@ absl::StatusOr<BoundSockets> BindGossipSockets(const Endpoint& bind) {
     if (!udp.ok()) return udp.status();
     sockaddr_in sa{};
     socklen_t len = sizeof(sa);
-    getsockname(udp->get(), reinterpret_cast<sockaddr*>(&sa), &len);
+    getsockname(udp->Get(), reinterpret_cast<sockaddr*>(&sa), &len);
     Endpoint local = Endpoint::FromSockaddr(sa);
     auto tcp = BindOne(SOCK_STREAM, local);
     if (!tcp.ok()) {
@@ -112,9 +112,9 @@ absl::StatusOr<BoundSockets> BindGossipSockets(const Endpoint& bind) {
       if (bind.port != 0) return last;
       continue;
     }
-    if (listen(tcp->get(), 128) != 0) return Errno("listen");
+    if (listen(tcp->Get(), 128) != 0) return Errno("listen");
     int rcvbuf = 4 << 20;
-    setsockopt(udp->get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    setsockopt(udp->Get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     return BoundSockets{*std::move(udp), *std::move(tcp), local};
   }
   return last;
@@ -127,17 +127,17 @@ bool WaitReadable(int fd, absl::Duration timeout) {
 
 absl::StatusOr<Fd> ConnectTcp(const Endpoint& to, absl::Time deadline) {
   Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd.valid()) return Errno("socket");
+  if (!fd.Valid()) return Errno("socket");
   sockaddr_in sa = to.ToSockaddr();
-  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+  if (connect(fd.Get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     if (errno != EINPROGRESS) return Errno(absl::StrCat("connect ", to.ToString()));
-    pollfd p{fd.get(), POLLOUT, 0};
+    pollfd p{fd.Get(), POLLOUT, 0};
     if (poll(&p, 1, RemainingMs(deadline)) <= 0) {
       return absl::DeadlineExceededError(absl::StrCat("connect ", to.ToString(), ": timeout"));
     }
     int err = 0;
     socklen_t len = sizeof(err);
-    getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    getsockopt(fd.Get(), SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
       errno = err;
       return Errno(absl::StrCat("connect ", to.ToString()));

@@ -38,13 +38,13 @@ class Fd {
   Fd(Fd&& o) noexcept : fd_(o.Release()) {}
   Fd& operator=(Fd&& o) noexcept;
   ~Fd();
-  int get() const { return fd_; }
+  int Get() const { return fd_; }
   int Release() {
     int fd = fd_;
     fd_ = -1;
     return fd;
   }
-  bool valid() const { return fd_ >= 0; }
+  bool Valid() const { return fd_ >= 0; }
 
  private:
   int fd_ = -1;

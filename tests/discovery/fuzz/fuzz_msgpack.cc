@@ -10,7 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   DecodeResult r = DecodeValue(reinterpret_cast<const char*>(data), size, &v);
   if (r != DecodeResult::kOk) return 0;
   fuzz::Check(v.consumed > 0 && v.consumed <= size);
-  MapReader m(v.get());
+  MapReader m(v.Root());
   uint64_t u = 0;
   uint32_t u32 = 0;
   uint16_t u16 = 0;
