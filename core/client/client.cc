@@ -397,6 +397,9 @@ class ClientImpl : public Client {
     logpb::v1::ProduceRequest request;
     const auto buffered = grpc::WriteOptions().set_buffer_hint();
     bool written = true;
+    // A write with set_last_message half-closes the stream even when it fails, and a
+    // second half-close aborts the call; WritesDone is only for the early-exit paths.
+    bool half_closed = false;
     for (size_t i = 0; i + 1 < values.size() && written; ++i) {
       request.mutable_record()->set_value(values[i].data(), values[i].size());
       written = stream->Write(request, buffered);
@@ -404,8 +407,9 @@ class ClientImpl : public Client {
     if (written) {
       request.mutable_record()->set_value(values.back().data(), values.back().size());
       written = stream->Write(request, grpc::WriteOptions().set_last_message());
+      half_closed = true;
     }
-    if (!written) stream->WritesDone();
+    if (!half_closed) stream->WritesDone();
     reader.join();
     grpc::Status status = stream->Finish();
     retry_safe = offsets.empty();

@@ -100,6 +100,28 @@ TEST_F(ClientTest, BatchGetsDenseOffsetsInOrder) {
   }
 }
 
+// A server that refuses a ProduceStream ends it at once, often before the client's
+// last (half-closing) write goes out; the batch must fail cleanly every time.
+TEST_F(ClientTest, BatchRefusedByTheServerFailsWithoutAbortingTheCall) {
+  node::Config config;
+  config.data_dir = dir_ / "denying";
+  config.node_name = "n2";
+  config.authorizer = [](std::string_view, std::string_view action) -> absl::Status {
+    return absl::PermissionDeniedError("no " + std::string(action));
+  };
+  auto denying = node::Node::Open(config);
+  ASSERT_TRUE(denying.ok()) << denying.status();
+  std::unique_ptr<Client> client = OpenClient({(*denying)->RpcAddress()});
+  ASSERT_NE(client, nullptr);
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    std::vector<std::string_view> views = {"refused"};
+    auto offsets = client->ProduceBatch(views);
+    ASSERT_EQ(offsets.status().code(), absl::StatusCode::kPermissionDenied) << offsets.status();
+  }
+  client.reset();
+  EXPECT_TRUE((*denying)->Close().ok());
+}
+
 TEST_F(ClientTest, ConsumePastTheEndIsOutOfRange) {
   ASSERT_TRUE(client_->Produce("only").ok());
   auto record = client_->Consume(1);
