@@ -1,0 +1,207 @@
+// The C API's TLS options against the real `proglog` server (PROGLOG_BIN) with
+// mutual TLS and the original proglog's ACL, using certificates made by the
+// `openssl` command line alone.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "proglog/proglog.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kModel[] =
+    "[request_definition]\nr = sub, obj, act\n\n[policy_definition]\np = sub, obj, act\n\n"
+    "[policy_effect]\ne = some(where (p.eft == allow))\n\n"
+    "[matchers]\nm = r.sub == p.sub && r.obj == p.obj && r.act == p.act\n";
+constexpr char kPolicy[] = "p, root, *, produce\np, root, *, consume\n";
+constexpr char kEcKey[] = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+
+void WriteFile(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+
+// Runs openssl with `args`; its output goes to a log file shown on failure.
+void OpenSsl(const fs::path& dir, const std::string& args) {
+  const std::string log = (dir / "openssl.log").string();
+  const std::string command = "openssl " + args + " >'" + log + "' 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+struct KeyPair {
+  std::string cert, key;
+};
+
+KeyPair Issue(const fs::path& dir, const KeyPair& ca, const std::string& cn,
+              const std::string& usage, const std::string& san) {
+  const std::string stem = (dir / cn).string();
+  KeyPair pair{stem + ".pem", stem + "-key.pem"};
+  OpenSsl(dir, std::string("req -new ") + kEcKey + " -keyout " + pair.key + " -out " + stem +
+                   ".csr -subj /CN=" + cn);
+  std::string ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n";
+  ext += "extendedKeyUsage=" + usage + "\n";
+  if (!san.empty()) ext += "subjectAltName=" + san + "\n";
+  WriteFile(stem + ".ext", ext);
+  OpenSsl(dir, "x509 -req -in " + stem + ".csr -CA " + ca.cert + " -CAkey " + ca.key +
+                   " -CAcreateserial -days 1 -extfile " + stem + ".ext -out " + pair.cert);
+  return pair;
+}
+
+class CapiTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ =
+        new fs::path(fs::temp_directory_path() / ("proglog-capi-tls-" + std::to_string(getpid())));
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_ / "data");
+    const fs::path& dir = *dir_;
+    ca_ = {(dir / "ca.pem").string(), (dir / "ca-key.pem").string()};
+    OpenSsl(dir, std::string("req -x509 ") + kEcKey + " -keyout " + ca_.key + " -out " + ca_.cert +
+                     " -days 1 -subj /CN=capi-test-ca -addext basicConstraints=critical,CA:TRUE"
+                     " -addext keyUsage=critical,keyCertSign,cRLSign");
+    const KeyPair server = Issue(dir, ca_, "server", "serverAuth", "IP:127.0.0.1");
+    root_ = Issue(dir, ca_, "root", "clientAuth", "");
+    nobody_ = Issue(dir, ca_, "nobody", "clientAuth", "");
+    WriteFile(dir / "model.conf", kModel);
+    WriteFile(dir / "policy.csv", kPolicy);
+    StartServer({"serve", "--data-dir", (dir / "data").string(), "--rpc-port", "0", "--node-name",
+                 "capi-tls", "--log-format", "json", "--server-tls-cert-file", server.cert,
+                 "--server-tls-key-file", server.key, "--server-tls-ca-file", ca_.cert,
+                 "--acl-model-file", (dir / "model.conf").string(), "--acl-policy-file",
+                 (dir / "policy.csv").string()});
+  }
+
+  static void TearDownTestSuite() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (stderr_fd_ >= 0) close(stderr_fd_);
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+
+  // Starts the server and reads its JSON log until the `serving` line.
+  static void StartServer(std::vector<std::string> args) {
+    const char* bin = std::getenv("PROGLOG_BIN");
+    ASSERT_NE(bin, nullptr) << "PROGLOG_BIN must name the built proglog binary";
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      dup2(fds[1], STDERR_FILENO);
+      close(fds[0]);
+      std::vector<char*> argv{const_cast<char*>(bin)};
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(bin, argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    stderr_fd_ = fds[0];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    std::string output;
+    while (address_.empty() && std::chrono::steady_clock::now() < deadline) {
+      pollfd pfd{stderr_fd_, POLLIN, 0};
+      if (poll(&pfd, 1, 200) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = read(stderr_fd_, buf, sizeof buf);
+      ASSERT_GT(n, 0) << "proglog exited before serving:\n" << output;
+      output.append(buf, static_cast<size_t>(n));
+      const size_t msg = output.find("\"msg\":\"serving\"");
+      if (msg == std::string::npos) continue;
+      const size_t line_start = output.rfind('\n', msg) + 1;  // npos + 1 == 0
+      const size_t key = output.find("\"rpc_addr\":\"", line_start);
+      ASSERT_NE(key, std::string::npos) << output;
+      const size_t begin = key + 12;
+      address_ = output.substr(begin, output.find('"', begin) - begin);
+    }
+    ASSERT_FALSE(address_.empty()) << "no serving line within 30s:\n" << output;
+    // Keep draining the log so the server never blocks on a full pipe.
+    fcntl(stderr_fd_, F_SETFL, O_NONBLOCK);
+  }
+
+  static proglog_client* Open(const KeyPair* who) {
+    const char* addresses[] = {address_.c_str()};
+    proglog_client_options opts = PROGLOG_CLIENT_OPTIONS_INIT;
+    opts.addresses = addresses;
+    opts.address_count = 1;
+    opts.timeout_ms = 5000;
+    opts.tls = 1;
+    opts.tls_ca_file = ca_.cert.c_str();
+    opts.tls_cert_file = who ? who->cert.c_str() : nullptr;
+    opts.tls_key_file = who ? who->key.c_str() : nullptr;
+    proglog_client* client = nullptr;
+    proglog_error* err = nullptr;
+    EXPECT_EQ(proglog_client_open(&client, &opts, &err), PROGLOG_OK) << proglog_error_message(err);
+    proglog_error_free(err);
+    return client;
+  }
+
+  static inline fs::path* dir_ = nullptr;
+  static inline pid_t pid_ = -1;
+  static inline int stderr_fd_ = -1;
+  static inline std::string address_;
+  static inline KeyPair ca_, root_, nobody_;
+};
+
+TEST_F(CapiTlsTest, RootProducesAndConsumes) {
+  proglog_client* client = Open(&root_);
+  ASSERT_NE(client, nullptr);
+  uint64_t offset = 0;
+  proglog_error* err = nullptr;
+  ASSERT_EQ(proglog_client_produce(&offset, client, "tls", 3, &err), PROGLOG_OK)
+      << proglog_error_message(err);
+  proglog_record* record = nullptr;
+  ASSERT_EQ(proglog_client_consume(&record, client, offset, &err), PROGLOG_OK)
+      << proglog_error_message(err);
+  size_t len = 0;
+  const void* value = proglog_record_value(record, &len);
+  EXPECT_EQ(std::string(static_cast<const char*>(value), len), "tls");
+  EXPECT_EQ(proglog_record_offset(record), offset);
+  proglog_record_free(record);
+  proglog_client_free(client);
+}
+
+TEST_F(CapiTlsTest, NobodyIsPermissionDeniedWithItsSubjectNamed) {
+  proglog_client* client = Open(&nobody_);
+  ASSERT_NE(client, nullptr);
+  uint64_t offset = 0;
+  proglog_error* err = nullptr;
+  EXPECT_EQ(proglog_client_produce(&offset, client, "no", 2, &err), PROGLOG_EPERM);
+  ASSERT_NE(err, nullptr);
+  EXPECT_NE(std::string(proglog_error_message(err)).find("nobody"), std::string::npos)
+      << proglog_error_message(err);
+  EXPECT_EQ(proglog_error_retryable(err), 0);
+  proglog_error_free(err);
+  err = nullptr;
+  proglog_record* record = nullptr;
+  EXPECT_EQ(proglog_client_consume(&record, client, 0, &err), PROGLOG_EPERM);
+  EXPECT_EQ(record, nullptr);
+  proglog_error_free(err);
+  proglog_client_free(client);
+}
+
+TEST_F(CapiTlsTest, NoClientCertificateIsRefused) {
+  proglog_client* client = Open(nullptr);
+  ASSERT_NE(client, nullptr);
+  uint64_t offset = 0;
+  proglog_error* err = nullptr;
+  const int code = proglog_client_produce(&offset, client, "x", 1, &err);
+  EXPECT_TRUE(code == PROGLOG_EUNAVAILABLE || code == PROGLOG_EUNAUTHENTICATED)
+      << proglog_code_name(code) << ": " << proglog_error_message(err);
+  proglog_error_free(err);
+  proglog_client_free(client);
+}
+
+}  // namespace
