@@ -55,21 +55,23 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-// serverProcess starts the real proglog binary when PROGLOG_BIN names it.
+// serverProcess is the real proglog binary, started when PROGLOG_BIN names it.
 type serverProcess struct {
 	cmd  *exec.Cmd
 	addr string
 }
 
-func startBinary(t *testing.T) *serverProcess {
+// startBinary runs `proglog serve` with extra flags appended; nil without PROGLOG_BIN.
+func startBinary(t *testing.T, extra ...string) *serverProcess {
 	t.Helper()
 	bin := os.Getenv("PROGLOG_BIN")
 	if bin == "" {
 		return nil
 	}
-	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(t.TempDir(), "srv"),
+	args := append([]string{"serve", "--data-dir", filepath.Join(t.TempDir(), "srv"),
 		"--rpc-port", "0", "--node-name", "bin", "--log-format", "json",
-		"--max-record-bytes", fmt.Sprint(maxRecordBytes))
+		"--max-record-bytes", fmt.Sprint(maxRecordBytes)}, extra...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
