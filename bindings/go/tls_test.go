@@ -252,6 +252,7 @@ func TestTLSAndACL(t *testing.T) {
 // unauthenticated, never a timeout (a hang cut short) nor success.
 func expectRefused(t *testing.T, err error) {
 	t.Helper()
+	t.Logf("refused: %v", err)
 	if !errors.Is(err, proglog.ErrUnavailable) && !errors.Is(err, proglog.ErrUnauthenticated) {
 		t.Fatalf("want ErrUnavailable or ErrUnauthenticated, got %v", err)
 	}
