@@ -73,10 +73,26 @@ class CapiTlsTest : public ::testing::Test {
     nobody_ = Issue(dir, ca_, "nobody", "clientAuth", "");
     WriteFile(dir / "model.conf", kModel);
     WriteFile(dir / "policy.csv", kPolicy);
-    StartServer({"serve", "--data-dir", (dir / "data").string(), "--rpc-port", "0", "--node-name",
-                 "capi-tls", "--log-format", "json", "--server-tls-cert-file", server.cert,
-                 "--server-tls-key-file", server.key, "--server-tls-ca-file", ca_.cert,
-                 "--acl-model-file", (dir / "model.conf").string(), "--acl-policy-file",
+    StartServer({"serve",
+                 "--data-dir",
+                 (dir / "data").string(),
+                 "--rpc-port",
+                 "0",
+                 "--bind-addr",
+                 "127.0.0.1:0",
+                 "--node-name",
+                 "capi-tls",
+                 "--log-format",
+                 "json",
+                 "--server-tls-cert-file",
+                 server.cert,
+                 "--server-tls-key-file",
+                 server.key,
+                 "--server-tls-ca-file",
+                 ca_.cert,
+                 "--acl-model-file",
+                 (dir / "model.conf").string(),
+                 "--acl-policy-file",
                  (dir / "policy.csv").string()});
   }
 
