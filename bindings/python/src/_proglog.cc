@@ -183,7 +183,9 @@ class ClientHandle {
     opts.tls_key_file = OrNull(key_file);
     opts.tls_server_name = OrNull(server_name);
     proglog_error* err = nullptr;
-    Check(proglog_client_open(&client_, &opts, &err), err);
+    // The call must set err before Check reads it (argument order is unspecified).
+    const int rc = proglog_client_open(&client_, &opts, &err);
+    Check(rc, err);
   }
   ClientHandle(const ClientHandle&) = delete;
   ClientHandle& operator=(const ClientHandle&) = delete;
@@ -243,7 +245,9 @@ class ClientHandle {
   std::unique_ptr<SubscriptionHandle> Subscribe(uint64_t offset) {
     proglog_subscription* sub = nullptr;
     proglog_error* err = nullptr;
-    Check(proglog_client_subscribe(&sub, client_, offset, &err), err);
+    // The call must set err before Check reads it (argument order is unspecified).
+    const int rc = proglog_client_subscribe(&sub, client_, offset, &err);
+    Check(rc, err);
     return std::make_unique<SubscriptionHandle>(sub);
   }
 

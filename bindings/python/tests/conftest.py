@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
@@ -50,13 +50,19 @@ class ServerProcess:
 
     MAX_RECORD_BYTES = 4096
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, server_args: Sequence[str] = ()) -> None:
         binary = os.environ.get("PROGLOG_BIN")
         self.uses_binary = bool(binary and os.access(binary, os.X_OK))
+        if server_args and not self.uses_binary:
+            # The stand-in cannot serve TLS; these tests need the real server.
+            raise AssertionError("PROGLOG_BIN must name the built `proglog` binary "
+                                 "for tests that pass server flags")
         if self.uses_binary:
             args = [str(binary), "serve", "--data-dir", str(data_dir), "--rpc-port", "0",
                     "--node-name", "bin", "--log-format", "json",
-                    "--max-record-bytes", str(self.MAX_RECORD_BYTES)]
+                    # Gossip on a free port too: the default 8401 may be taken.
+                    "--bind-addr", "127.0.0.1:0",
+                    "--max-record-bytes", str(self.MAX_RECORD_BYTES), *server_args]
         else:
             args = [sys.executable, "-c", _EMBEDDED_SERVER, str(data_dir),
                     str(self.MAX_RECORD_BYTES)]

@@ -163,6 +163,14 @@ def _as_bytes(value: object, name: str) -> bytes:
     raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
 
 
+def _as_path(path: Union[str, os.PathLike[str], None], name: str) -> Optional[str]:
+    if path is None or isinstance(path, str):
+        return path
+    if isinstance(path, os.PathLike):
+        return os.fspath(path)
+    raise TypeError(f"{name} must be str or os.PathLike, not {type(path).__name__}")
+
+
 def _as_offset(offset: object) -> int:
     if isinstance(offset, bool) or not isinstance(offset, int):
         raise TypeError(f"offset must be int, not {type(offset).__name__}")
@@ -265,13 +273,18 @@ class Client:
 
     ``timeout`` is each call's deadline in seconds (None: no deadline).
     ``balance`` is "first_available" (default) or "round_robin". TLS is used
-    when ``tls`` is true or any TLS file is given. Safe to share between threads.
+    when ``tls`` is true or any TLS file is given: ``ca_file`` (PEM CA; None: the
+    system roots), ``cert_file`` and ``key_file`` (the client certificate for
+    mutual TLS), ``server_name`` (the name to verify in the server certificate
+    instead of the address's host). Safe to share between threads.
     """
 
     def __init__(self, addresses: Union[str, Sequence[str]], *, timeout: Optional[float] = 10.0,
                  balance: str = "first_available", tls: bool = False,
-                 ca_file: Optional[str] = None, cert_file: Optional[str] = None,
-                 key_file: Optional[str] = None, server_name: Optional[str] = None) -> None:
+                 ca_file: Union[str, os.PathLike[str], None] = None,
+                 cert_file: Union[str, os.PathLike[str], None] = None,
+                 key_file: Union[str, os.PathLike[str], None] = None,
+                 server_name: Optional[str] = None) -> None:
         if isinstance(addresses, str):
             addresses = [addresses]
         addresses = list(addresses)
@@ -281,9 +294,11 @@ class Client:
         if balance not in _BALANCE:
             raise InvalidArgument(f"balance must be one of {sorted(_BALANCE)}", -1)
         timeout_ms = -1 if timeout is None else max(1, int(timeout * 1000))
-        use_tls = tls or any(f is not None for f in (ca_file, cert_file, key_file))
+        ca, cert, key = (_as_path(ca_file, "ca_file"), _as_path(cert_file, "cert_file"),
+                         _as_path(key_file, "key_file"))
+        use_tls = tls or any(f is not None for f in (ca, cert, key))
         self._handle = _proglog.ClientHandle(addresses, timeout_ms, _BALANCE[balance], use_tls,
-                                             ca_file, cert_file, key_file, server_name)
+                                             ca, cert, key, server_name)
 
     def produce(self, value: BytesLike) -> int:
         """Appends one record; returns its offset."""

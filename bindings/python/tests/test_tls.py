@@ -1,0 +1,186 @@
+"""The Client's TLS options against the real `proglog` server with mutual TLS and
+an ACL, using certificates made by the `openssl` command line alone."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import proglog
+from conftest import ServerProcess
+
+MODEL_CONF = """[request_definition]
+r = sub, obj, act
+
+[policy_definition]
+p = sub, obj, act
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = r.sub == p.sub && r.obj == p.obj && r.act == p.act
+"""
+POLICY_CSV = "p, root, *, produce\np, root, *, consume\n"
+EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+# Every failing call below must end within this deadline: refused, never hung.
+CALL_TIMEOUT = 5.0
+
+
+def openssl(*args: object) -> None:
+    result = subprocess.run(["openssl", *map(str, args)], capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+
+
+def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
+    cert, key = folder / f"{name}.pem", folder / f"{name}-key.pem"
+    openssl("req", "-x509", *EC_KEY, "-keyout", key, "-out", cert, "-days", "1",
+            "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    return cert, key
+
+
+def issue(folder: Path, ca: tuple[Path, Path], cn: str, usage: str,
+          san: str = "") -> tuple[str, str]:
+    """A leaf certificate for `cn` signed by `ca`; returns (cert, key) paths."""
+    stem = folder / f"{cn}-{usage}-{ca[0].stem}"
+    cert, key, csr, ext = (Path(f"{stem}{s}") for s in (".pem", "-key.pem", ".csr", ".ext"))
+    openssl("req", "-new", *EC_KEY, "-keyout", key, "-out", csr, "-subj", f"/CN={cn}")
+    lines = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
+             f"extendedKeyUsage={usage}"] + ([f"subjectAltName={san}"] if san else [])
+    ext.write_text("\n".join(lines) + "\n")
+    openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+            "-days", "1", "-extfile", ext, "-out", cert)
+    return str(cert), str(key)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
+    folder = tmp_path_factory.mktemp("pki")
+    ca, other = make_ca(folder, "cluster-ca"), make_ca(folder, "other-ca")
+    return {
+        "ca": (str(ca[0]), str(ca[1])),
+        "other_ca": (str(other[0]), str(other[1])),
+        "server": issue(folder, ca, "server", "serverAuth", "IP:127.0.0.1"),
+        "root": issue(folder, ca, "root", "clientAuth"),
+        "nobody": issue(folder, ca, "nobody", "clientAuth"),
+        "other_root": issue(folder, other, "root", "clientAuth"),
+    }
+
+
+@pytest.fixture(scope="module")
+def secure_server(pki: dict[str, tuple[str, str]],
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("secure")
+    (folder / "model.conf").write_text(MODEL_CONF)
+    (folder / "policy.csv").write_text(POLICY_CSV)
+    args = ["--server-tls-cert-file", pki["server"][0], "--server-tls-key-file", pki["server"][1],
+            "--server-tls-ca-file", pki["ca"][0],
+            "--acl-model-file", str(folder / "model.conf"),
+            "--acl-policy-file", str(folder / "policy.csv")]
+    server = ServerProcess(folder / "data", args)
+    try:
+        assert server.address is not None
+        yield server.address
+    finally:
+        server.stop()
+
+
+def tls_client(address: str, pki: dict[str, tuple[str, str]], who: str | None,
+               ca: str = "ca") -> proglog.Client:
+    cert, key = pki[who] if who else (None, None)
+    return proglog.Client(address, timeout=CALL_TIMEOUT, ca_file=pki[ca][0], cert_file=cert,
+                          key_file=key)
+
+
+def test_root_produces_consumes_and_streams(secure_server: str,
+                                            pki: dict[str, tuple[str, str]]) -> None:
+    with tls_client(secure_server, pki, "root") as client:
+        first = client.produce(b"over tls")
+        assert client.consume(first).value == b"over tls"
+        more = client.produce_many([b"a", b"b", b"c"])
+        assert more == [first + 1, first + 2, first + 3]
+        with client.stream(first) as stream:
+            got = [stream.next(timeout=CALL_TIMEOUT) for _ in range(4)]
+            assert [r.value for r in got if r] == [b"over tls", b"a", b"b", b"c"]
+            tail = client.produce(b"tail")
+            record = stream.next(timeout=CALL_TIMEOUT)
+            assert record is not None and (record.offset, record.value) == (tail, b"tail")
+
+
+def test_server_name_option_verifies_the_san(secure_server: str,
+                                             pki: dict[str, tuple[str, str]]) -> None:
+    cert, key = pki["root"]
+    # Paths may be os.PathLike as well as str.
+    with proglog.Client(secure_server, timeout=CALL_TIMEOUT, ca_file=Path(pki["ca"][0]),
+                        cert_file=Path(cert), key_file=Path(key),
+                        server_name="127.0.0.1") as client:
+        offset = client.produce(b"named")
+        assert client.consume(offset).value == b"named"
+    with proglog.Client(secure_server, timeout=CALL_TIMEOUT, ca_file=pki["ca"][0],
+                        cert_file=cert, key_file=key, server_name="not-the-server") as client:
+        with pytest.raises((proglog.Unavailable, proglog.Unauthenticated)):
+            client.produce(b"must not land")
+
+
+def test_nobody_is_denied_with_its_subject_named(secure_server: str,
+                                                 pki: dict[str, tuple[str, str]]) -> None:
+    with tls_client(secure_server, pki, "root") as root:
+        offset = root.produce(b"secret")
+    with tls_client(secure_server, pki, "nobody") as client:
+        with pytest.raises(proglog.PermissionDenied) as produce_error:
+            client.produce(b"denied")
+        assert "nobody" in str(produce_error.value)
+        assert produce_error.value.code == -5 and not produce_error.value.retryable
+        with pytest.raises(proglog.PermissionDenied) as consume_error:
+            client.consume(offset)
+        assert "nobody" in str(consume_error.value)
+        with pytest.raises(proglog.PermissionDenied):
+            client.produce_many([b"x", b"y"])
+        with client.stream(offset) as stream, pytest.raises(proglog.PermissionDenied):
+            stream.next(timeout=CALL_TIMEOUT)
+    with tls_client(secure_server, pki, "root") as root:
+        # The denied writes left nothing behind.
+        with pytest.raises(proglog.OffsetOutOfRange):
+            root.consume(offset + 1)
+
+
+REFUSED = (proglog.Unavailable, proglog.Unauthenticated)
+
+
+@pytest.mark.parametrize("who, ca", [
+    (None, "ca"),              # no client certificate
+    ("other_root", "ca"),      # a "root" certificate from another CA
+    ("root", "other_ca"),      # the client does not trust the server's CA
+])
+def test_untrusted_tls_is_refused(secure_server: str, pki: dict[str, tuple[str, str]],
+                                  who: str | None, ca: str) -> None:
+    with tls_client(secure_server, pki, who, ca) as client:
+        with pytest.raises(REFUSED) as error:
+            client.produce(b"refused")
+        assert str(error.value)
+        with pytest.raises(REFUSED):
+            client.consume(0)
+
+
+def test_plaintext_client_is_refused(secure_server: str) -> None:
+    with proglog.Client(secure_server, timeout=CALL_TIMEOUT) as client:
+        with pytest.raises(REFUSED) as error:
+            client.produce(b"plain")
+        assert str(error.value)
+
+
+def test_missing_tls_file_is_a_clear_error(secure_server: str, tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-ca.pem")
+    with pytest.raises(proglog.Error) as error:
+        with proglog.Client(secure_server, timeout=CALL_TIMEOUT, ca_file=missing) as client:
+            client.produce(b"x")
+    assert "no-such-ca.pem" in str(error.value)
+
+
+def test_tls_file_of_the_wrong_type_is_a_type_error(secure_server: str) -> None:
+    with pytest.raises(TypeError, match="ca_file"):
+        proglog.Client(secure_server, ca_file=b"ca.pem")  # type: ignore[arg-type]
