@@ -108,7 +108,7 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Client, error) 
 	}
 	var cclient *C.proglog_client
 	var cerr *C.proglog_error
-	if err := fromC(C.proglog_client_open(&cclient, &copts, &cerr), cerr); err != nil {
+	if err := fromC(C.proglog_client_open(&cclient, &copts, &cerr), &cerr); err != nil {
 		return nil, err
 	}
 	c := &Client{client: cclient, addrs: append([]string(nil), addrs...)}
@@ -136,7 +136,7 @@ func (c *Client) Produce(ctx context.Context, value []byte) (uint64, error) {
 			rc := C.proglog_client_produce(&out, cc, bytesPtr(value), C.size_t(len(value)), &cerr)
 			runtime.KeepAlive(value)
 			offset = uint64(out)
-			return fromC(rc, cerr)
+			return fromC(rc, &cerr)
 		})
 	})
 	return offset, err
@@ -165,7 +165,7 @@ func (c *Client) ProduceBatch(ctx context.Context, values [][]byte) ([]uint64, e
 			rc := C.produce_concatenated((*C.uint64_t)(unsafe.Pointer(&offsets[0])), cc,
 				(*C.char)(bytesPtr(buf)), &lens[0], C.size_t(len(values)), &cerr)
 			runtime.KeepAlive(buf)
-			return fromC(rc, cerr)
+			return fromC(rc, &cerr)
 		})
 	})
 	if err != nil {
@@ -181,7 +181,7 @@ func (c *Client) Consume(ctx context.Context, offset uint64) (Record, error) {
 		return c.with(func(cc *C.proglog_client) error {
 			var rec *C.proglog_record
 			var cerr *C.proglog_error
-			if err := fromC(C.proglog_client_consume(&rec, cc, C.uint64_t(offset), &cerr), cerr); err != nil {
+			if err := fromC(C.proglog_client_consume(&rec, cc, C.uint64_t(offset), &cerr), &cerr); err != nil {
 				return err
 			}
 			record = takeRecord(rec)
@@ -198,7 +198,7 @@ func (c *Client) Servers(ctx context.Context) ([]Server, error) {
 		return c.with(func(cc *C.proglog_client) error {
 			var list *C.proglog_server_list
 			var cerr *C.proglog_error
-			if err := fromC(C.proglog_client_servers(&list, cc, &cerr), cerr); err != nil {
+			if err := fromC(C.proglog_client_servers(&list, cc, &cerr), &cerr); err != nil {
 				return err
 			}
 			defer C.proglog_server_list_free(list)
@@ -226,7 +226,7 @@ func (c *Client) Stream(ctx context.Context, offset uint64) (*Stream, error) {
 	var sub *C.proglog_subscription
 	err := c.with(func(cc *C.proglog_client) error {
 		var cerr *C.proglog_error
-		return fromC(C.proglog_client_subscribe(&sub, cc, C.uint64_t(offset), &cerr), cerr)
+		return fromC(C.proglog_client_subscribe(&sub, cc, C.uint64_t(offset), &cerr), &cerr)
 	})
 	if err != nil {
 		return nil, err
@@ -287,7 +287,7 @@ func (s *Stream) Next() (Record, error) {
 	}
 	var rec *C.proglog_record
 	var cerr *C.proglog_error
-	if err := fromC(C.proglog_subscription_next(&rec, s.sub, -1, &cerr), cerr); err != nil {
+	if err := fromC(C.proglog_subscription_next(&rec, s.sub, -1, &cerr), &cerr); err != nil {
 		if ctxErr := s.ctx.Err(); ctxErr != nil {
 			return Record{}, ctxErr
 		}

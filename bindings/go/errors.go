@@ -61,11 +61,14 @@ func (e *Error) Unwrap() error {
 }
 
 // fromC turns a code and an optional C error object into an *Error and frees
-// the object. A zero code gives nil.
-func fromC(code C.int, cerr *C.proglog_error) error {
+// the object. A zero code gives nil. It takes the object's address, not its
+// value: in fromC(C.call(&cerr), cerr) Go leaves open whether cerr is read
+// before or after the call sets it.
+func fromC(code C.int, errp **C.proglog_error) error {
 	if code == C.PROGLOG_OK {
 		return nil
 	}
+	cerr := *errp
 	e := &Error{Code: int(code)}
 	if cerr != nil {
 		e.Message = C.GoString(C.proglog_error_message(cerr))

@@ -59,7 +59,7 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 
 	var cnode *C.proglog_node
 	var cerr *C.proglog_error
-	if err := fromC(C.proglog_node_open(&cnode, &opts, &cerr), cerr); err != nil {
+	if err := fromC(C.proglog_node_open(&cnode, &opts, &cerr), &cerr); err != nil {
 		return nil, err
 	}
 	n := &Node{node: cnode, addr: C.GoString(C.proglog_node_address(cnode))}
@@ -84,7 +84,7 @@ func (n *Node) Append(ctx context.Context, value []byte) (uint64, error) {
 		rc := C.proglog_node_append(&out, n.node, bytesPtr(value), C.size_t(len(value)), &cerr)
 		runtime.KeepAlive(value)
 		offset = uint64(out)
-		return fromC(rc, cerr)
+		return fromC(rc, &cerr)
 	})
 	return offset, err
 }
@@ -100,7 +100,7 @@ func (n *Node) Read(ctx context.Context, offset uint64) (Record, error) {
 		}
 		var rec *C.proglog_record
 		var cerr *C.proglog_error
-		if err := fromC(C.proglog_node_read(&rec, n.node, C.uint64_t(offset), &cerr), cerr); err != nil {
+		if err := fromC(C.proglog_node_read(&rec, n.node, C.uint64_t(offset), &cerr), &cerr); err != nil {
 			return err
 		}
 		record = takeRecord(rec)
@@ -117,7 +117,7 @@ func (n *Node) Close() error {
 		return nil
 	}
 	var cerr *C.proglog_error
-	err := fromC(C.proglog_node_close(n.node, &cerr), cerr)
+	err := fromC(C.proglog_node_close(n.node, &cerr), &cerr)
 	C.proglog_node_free(n.node)
 	n.node = nil
 	runtime.SetFinalizer(n, nil)

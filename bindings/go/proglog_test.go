@@ -70,6 +70,8 @@ func startBinary(t *testing.T, extra ...string) *serverProcess {
 	}
 	args := append([]string{"serve", "--data-dir", filepath.Join(t.TempDir(), "srv"),
 		"--rpc-port", "0", "--node-name", "bin", "--log-format", "json",
+		// Gossip on a free port too: the default 8401 may be taken by another test.
+		"--bind-addr", "127.0.0.1:0",
 		"--max-record-bytes", fmt.Sprint(maxRecordBytes)}, extra...)
 	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
@@ -85,19 +87,33 @@ func startBinary(t *testing.T, extra ...string) *serverProcess {
 		cmd.Wait()
 	})
 	addrs := make(chan string, 1)
+	exited := make(chan struct{})
+	var logMu sync.Mutex
+	var logLines []string
 	go func() {
+		defer close(exited)
 		scanner := bufio.NewScanner(stderr)
 		for scanner.Scan() {
+			logMu.Lock()
+			logLines = append(logLines, scanner.Text())
+			logMu.Unlock()
 			var event map[string]any
 			if json.Unmarshal(scanner.Bytes(), &event) == nil && event["msg"] == "serving" {
 				addrs <- fmt.Sprint(event["rpc_addr"])
 			}
 		}
 	}()
+	log := func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return strings.Join(logLines, "\n")
+	}
 	select {
 	case p.addr = <-addrs:
+	case <-exited:
+		t.Fatalf("proglog exited before serving:\n%s", log())
 	case <-time.After(30 * time.Second):
-		t.Fatal("proglog did not report serving within 30s")
+		t.Fatalf("proglog did not report serving within 30s:\n%s", log())
 	}
 	return p
 }
