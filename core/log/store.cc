@@ -19,6 +19,9 @@ constexpr uint64_t kWindowBytes = 4ull << 20;
 // Space is reserved ahead by up to this much (bounded by the segment limit).
 constexpr uint64_t kReserveAheadBytes = 4ull << 20;
 constexpr uint64_t kPageBytes = 4096;
+// Appends at least this large go through pwrite into the reserved space: copying
+// them through the mapping costs a page fault per page, which a write does not.
+constexpr uint64_t kLargeAppendBytes = 16 * 1024;
 
 // Sequential reads for Scan through one reusable buffer, so recovery costs a
 // few large reads rather than two small ones per record.
@@ -254,7 +257,10 @@ absl::Status Store::Append(std::string_view frames) {
     if (status.code() == absl::StatusCode::kUnimplemented) mapped_writes_ = false;
   }
   if (mapped_writes_) {
-    if (status.ok()) status = CopyToFile(size, frames);
+    if (status.ok()) {
+      status = frames.size() >= kLargeAppendBytes ? PwriteAll(fd_.Get(), frames, size, path_)
+                                                  : CopyToFile(size, frames);
+    }
   } else {
     Unmap();
     status = AppendWithPwrite(size, frames);

@@ -270,6 +270,45 @@ TEST(LogTest, RandomValuesRoundTripAcrossReopen) {
   for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ((*log)->Read(i)->value, values[i]);
 }
 
+// Small appends are copied through the store's mapping, large ones (and large
+// batches) are written with pwrite; both must land in one consistent file.
+TEST(LogTest, SmallAndLargeAppendsInterleaveInOneSegment) {
+  ScratchDir dir;
+  std::mt19937_64 rng(7);
+  Options o = SmallOptions();
+  o.max_store_bytes = 8 << 20;
+  o.max_index_bytes = 12 * 4096;
+  o.max_record_bytes = 1 << 20;
+  auto random_value = [&rng](size_t size) {
+    std::string v(size, '\0');
+    for (char& c : v) c = static_cast<char>(rng());
+    return v;
+  };
+  std::vector<std::string> values;
+  auto log = Log::Open(dir.path(), o);
+  ASSERT_TRUE(log.ok()) << log.status();
+  for (int round = 0; round < 40; ++round) {
+    values.push_back(random_value(1 + rng() % 300));
+    ASSERT_TRUE((*log)->Append(Value(values.back())).ok());
+    values.push_back(random_value(16 * 1024 + rng() % (100 * 1024)));
+    ASSERT_TRUE((*log)->Append(Value(values.back())).ok());
+    std::vector<Record> batch;
+    for (int i = 0; i < 40; ++i) {
+      values.push_back(random_value(500 + rng() % 600));
+      batch.push_back(Value(values.back()));
+    }
+    ASSERT_TRUE((*log)->AppendBatch(batch).ok());
+  }
+  for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ((*log)->Read(i)->value, values[i]) << i;
+  ASSERT_TRUE((*log)->Close().ok());
+  auto reopened = Log::Open(dir.path(), o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  ASSERT_EQ((*reopened)->NextOffset(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    ASSERT_EQ((*reopened)->Read(i)->value, values[i]) << i;
+  }
+}
+
 TEST(LogReaderTest, IteratesWholeLogAndPicksUpNewRecords) {
   ScratchDir dir;
   auto log = Log::Open(dir.path(), SmallOptions());
