@@ -37,6 +37,7 @@
 #include "absl/time/clock.h"
 #include "core/discovery/membership.h"
 #include "core/discovery/msgpack_io.h"
+#include "tests/discovery/process.h"
 
 namespace {
 
@@ -49,23 +50,7 @@ using proglog::discovery::Membership;
 using proglog::discovery::MemberStatus;
 using proglog::discovery::MsgpackWriter;
 
-int FreePort() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int udp = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(udp, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-    socklen_t len = sizeof(sa);
-    getsockname(udp, reinterpret_cast<sockaddr*>(&sa), &len);
-    int tcp = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok = bind(tcp, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
-    close(tcp);
-    close(udp);
-    if (ok) return ntohs(sa.sin_port);
-  }
-  return 0;
-}
+using proglog::discovery::testing::FreePort;
 
 constexpr absl::Duration kSettle = absl::Seconds(3);
 

@@ -16,6 +16,26 @@ type Record struct {
 	Offset uint64
 }
 
+// cStrings owns the C copies of the Go strings passed to one C call.
+type cStrings []*C.char
+
+// of returns a C copy of s (nil for ""), freed by free.
+func (c *cStrings) of(s string) *C.char {
+	if s == "" {
+		return nil
+	}
+	p := C.CString(s)
+	*c = append(*c, p)
+	return p
+}
+
+// free releases every copy made by of.
+func (c cStrings) free() {
+	for _, p := range c {
+		C.free(unsafe.Pointer(p))
+	}
+}
+
 // bytesPtr is a pointer to the first byte of b, or nil for an empty slice.
 func bytesPtr(b []byte) unsafe.Pointer {
 	if len(b) == 0 {

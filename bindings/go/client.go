@@ -67,20 +67,9 @@ func Dial(ctx context.Context, addrs []string, opts ...Option) (*Client, error) 
 	}
 	var copts C.proglog_client_options
 	C.proglog_client_options_init(&copts, C.PROGLOG_CLIENT_OPTIONS_VERSION)
-	var strs []*C.char
-	defer func() {
-		for _, s := range strs {
-			C.free(unsafe.Pointer(s))
-		}
-	}()
-	cstr := func(s string) *C.char {
-		if s == "" {
-			return nil
-		}
-		c := C.CString(s)
-		strs = append(strs, c)
-		return c
-	}
+	var strs cStrings
+	defer func() { strs.free() }()
+	cstr := strs.of
 	// The address array lives in C memory: it holds C pointers only.
 	n := len(addrs)
 	carr := (**C.char)(C.malloc(C.size_t(max(n, 1)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))

@@ -8,7 +8,6 @@ import (
 	"context"
 	"runtime"
 	"sync"
-	"unsafe"
 )
 
 // NodeConfig configures an embedded node. Zero values take the defaults.
@@ -34,20 +33,9 @@ type Node struct {
 func OpenNode(cfg NodeConfig) (*Node, error) {
 	var opts C.proglog_node_options
 	C.proglog_node_options_init(&opts, C.PROGLOG_NODE_OPTIONS_VERSION)
-	var strs []*C.char
-	defer func() {
-		for _, s := range strs {
-			C.free(unsafe.Pointer(s))
-		}
-	}()
-	cstr := func(s string) *C.char {
-		if s == "" {
-			return nil
-		}
-		c := C.CString(s)
-		strs = append(strs, c)
-		return c
-	}
+	var strs cStrings
+	defer func() { strs.free() }()
+	cstr := strs.of
 	opts.data_dir = cstr(cfg.DataDir)
 	opts.node_name = cstr(cfg.Name)
 	opts.rpc_host = cstr(cfg.Host)

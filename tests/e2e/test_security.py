@@ -9,23 +9,7 @@ import pytest
 
 import harness
 import pki
-
-# The original proglog's casbin model, in casbin's standard format.
-MODEL_CONF = """[request_definition]
-r = sub, obj, act
-
-[policy_definition]
-p = sub, obj, act
-
-[policy_effect]
-e = some(where (p.eft == allow))
-
-[matchers]
-m = r.sub == p.sub && r.obj == p.obj && r.act == p.act
-"""
-
-POLICY_CSV = "p, root, *, produce\np, root, *, consume\n"
-
+from acl_files import MODEL_CONF, POLICY_CSV
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):

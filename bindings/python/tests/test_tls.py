@@ -3,7 +3,7 @@ an ACL, using certificates made by the `openssl` command line alone."""
 
 from __future__ import annotations
 
-import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,62 +12,31 @@ import pytest
 import proglog
 from conftest import ServerProcess
 
-MODEL_CONF = """[request_definition]
-r = sub, obj, act
+# The certificate and ACL helpers are shared with the server's end-to-end tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "e2e"))
+import pki as openssl_pki  # noqa: E402
+from acl_files import MODEL_CONF, POLICY_CSV  # noqa: E402
 
-[policy_definition]
-p = sub, obj, act
-
-[policy_effect]
-e = some(where (p.eft == allow))
-
-[matchers]
-m = r.sub == p.sub && r.obj == p.obj && r.act == p.act
-"""
-POLICY_CSV = "p, root, *, produce\np, root, *, consume\n"
-EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
 # Every failing call below must end within this deadline: refused, never hung.
 CALL_TIMEOUT = 5.0
-
-
-def openssl(*args: object) -> None:
-    result = subprocess.run(["openssl", *map(str, args)], capture_output=True, timeout=60)
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-
-
-def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
-    cert, key = folder / f"{name}.pem", folder / f"{name}-key.pem"
-    openssl("req", "-x509", *EC_KEY, "-keyout", key, "-out", cert, "-days", "1",
-            "-subj", f"/CN={name}", "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    return cert, key
-
-
-def issue(folder: Path, ca: tuple[Path, Path], cn: str, usage: str,
-          san: str = "") -> tuple[str, str]:
-    """A leaf certificate for `cn` signed by `ca`; returns (cert, key) paths."""
-    stem = folder / f"{cn}-{usage}-{ca[0].stem}"
-    cert, key, csr, ext = (Path(f"{stem}{s}") for s in (".pem", "-key.pem", ".csr", ".ext"))
-    openssl("req", "-new", *EC_KEY, "-keyout", key, "-out", csr, "-subj", f"/CN={cn}")
-    lines = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
-             f"extendedKeyUsage={usage}"] + ([f"subjectAltName={san}"] if san else [])
-    ext.write_text("\n".join(lines) + "\n")
-    openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
-            "-days", "1", "-extfile", ext, "-out", cert)
-    return str(cert), str(key)
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
     folder = tmp_path_factory.mktemp("pki")
-    ca, other = make_ca(folder, "cluster-ca"), make_ca(folder, "other-ca")
+    ca = openssl_pki.Ca(folder / "cluster", common_name="cluster CA")
+    other = openssl_pki.Ca(folder / "other", common_name="other CA")
+
+    def files(leaf: openssl_pki.Leaf) -> tuple[str, str]:
+        return str(leaf.cert), str(leaf.key)
+
     return {
-        "ca": (str(ca[0]), str(ca[1])),
-        "other_ca": (str(other[0]), str(other[1])),
-        "server": issue(folder, ca, "server", "serverAuth", "IP:127.0.0.1"),
-        "root": issue(folder, ca, "root", "clientAuth"),
-        "nobody": issue(folder, ca, "nobody", "clientAuth"),
-        "other_root": issue(folder, other, "root", "clientAuth"),
+        "ca": (str(ca.cert), str(ca.key)),
+        "other_ca": (str(other.cert), str(other.key)),
+        "server": files(ca.issue("server", "serverAuth", hosts=("127.0.0.1",))),
+        "root": files(ca.issue("root", "clientAuth")),
+        "nobody": files(ca.issue("nobody", "clientAuth")),
+        "other_root": files(other.issue("root", "clientAuth")),
     }
 
 
