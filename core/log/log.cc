@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/log/durable_point.h"
 #include "core/log/file_io.h"
 #include "core/log/record_format.h"
 #include "core/log/segment.h"
@@ -86,6 +87,8 @@ class LogImpl final : public Log {
   }
 
   absl::Status Init();
+  // The offset below which records are durable, as the last run left it.
+  absl::StatusOr<uint64_t> RecoveredDurablePoint(const std::vector<uint64_t>& bases) const;
 
   absl::StatusOr<uint64_t> Append(const Record& record) override {
     return AppendBatch(std::span<const Record>(&record, 1));
@@ -134,6 +137,8 @@ class LogImpl final : public Log {
   const std::filesystem::path dir_;
   const Options options_;
   FileDescriptor lock_;  // flock on dir_/LOCK for the log's lifetime
+  // Set by Init; raised after each fsync of the store, lowered before a suffix cut.
+  std::unique_ptr<internal::DurablePoint> durable_;
 
   // Held while writing and by the other mutating calls; never across an
   // append's fsync. Readers never take it.
@@ -203,11 +208,13 @@ absl::Status LogImpl::Init() {
   std::sort(bases.begin(), bases.end());
   const bool fresh = bases.empty();
   if (fresh) bases.push_back(options_.initial_offset);
+  absl::StatusOr<uint64_t> durable = RecoveredDurablePoint(bases);
+  if (!durable.ok()) return durable.status();
 
   absl::MutexLock l(&write_mu_);
   for (size_t i = 0; i < bases.size(); ++i) {
     absl::StatusOr<std::shared_ptr<Segment>> segment =
-        Segment::Open(dir_, bases[i], options_, i + 1 == bases.size());
+        Segment::Open(dir_, bases[i], options_, i + 1 == bases.size(), *durable);
     if (!segment.ok()) return segment.status();
     if (!segments_.empty() && segments_.back()->NextOffset() != bases[i]) {
       return absl::DataLossError(
@@ -218,10 +225,15 @@ absl::Status LogImpl::Init() {
     torn_bytes_dropped_ += (*segment)->TornBytesDropped();
     segments_.push_back(*std::move(segment));
   }
-  if (fresh) {
-    if (absl::Status s = internal::SyncDirectory(dir_); !s.ok()) return s;
-  }
   next_offset_ = segments_.back()->NextOffset();
+  // What survived a kill may still be only in the page cache: make it durable
+  // before the durable point says so.
+  if (absl::Status s = SyncSegment(*segments_.back()); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<internal::DurablePoint>> point =
+      internal::DurablePoint::Open(dir_, next_offset_);
+  if (!point.ok()) return point.status();
+  durable_ = *std::move(point);
+  if (absl::Status s = internal::SyncDirectory(dir_); !s.ok()) return s;
   {
     absl::MutexLock s(&sync_mu_);
     written_end_ = durable_end_ = next_offset_;
@@ -234,6 +246,21 @@ absl::Status LogImpl::Init() {
     flusher_ = std::thread([this] { FlushLoop(); });
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> LogImpl::RecoveredDurablePoint(const std::vector<uint64_t>& bases) const {
+  if (bases.size() == 1 && bases[0] == options_.initial_offset &&
+      !std::filesystem::exists(dir_ / Segment::StoreName(bases[0]))) {
+    return options_.initial_offset;  // a new log: nothing to recover
+  }
+  absl::StatusOr<std::optional<uint64_t>> recorded = internal::DurablePoint::Read(dir_);
+  if (!recorded.ok()) return recorded.status();
+  if (recorded->has_value()) return **recorded;
+  // Segments before the last were fsynced whole when the log rolled past them.
+  spdlog::warn(
+      "log: no valid {} in {}: damage anywhere in the last segment will be treated as a torn tail",
+      internal::DurablePoint::kFileName, dir_.string());
+  return bases.back();
 }
 
 void LogImpl::PublishView() {
@@ -321,9 +348,11 @@ absl::Status LogImpl::WaitDurable(uint64_t end, uint64_t epoch, Callbacks& ready
     syncing_ = true;
     const uint64_t target = written_end_;
     const std::shared_ptr<Segment> segment = sync_segment_;
+    const uint64_t durable_epoch = durable_->Epoch();
     sync_mu_.Unlock();
     RunBeforeGroupSyncHook();
     absl::Status synced = SyncSegment(*segment);
+    if (synced.ok()) synced = durable_->Raise(target, durable_epoch);
     sync_mu_.Lock();
     syncing_ = false;
     if (synced.ok()) {
@@ -372,8 +401,9 @@ absl::Status LogImpl::Roll() {
   // The old segment is final from now on: trim it and make it durable once, here.
   if (absl::Status s = segments_.back()->Seal(); !s.ok()) return s;
   if (absl::Status s = SyncSegment(*segments_.back()); !s.ok()) return s;
+  if (absl::Status s = durable_->Raise(next_offset_, durable_->Epoch()); !s.ok()) return s;
   absl::StatusOr<std::shared_ptr<Segment>> next =
-      Segment::Open(dir_, next_offset_, options_, /*active=*/true);
+      Segment::Open(dir_, next_offset_, options_, /*active=*/true, next_offset_);
   absl::Status status = next.status();
   if (status.ok()) status = internal::SyncDirectory(dir_);
   if (!status.ok()) {
@@ -534,6 +564,8 @@ absl::Status LogImpl::TruncateSuffix(uint64_t from) {
 
 absl::Status LogImpl::RemoveSuffixLocked(uint64_t from) {
   if (from >= next_offset_ && from >= segments_.back()->NextOffset()) return absl::OkStatus();
+  // Durably first: records written after the cut must not pass for durable ones.
+  if (absl::Status s = durable_->Lower(from); !s.ok()) return s;
   // Lower the watermark first so that new readers stop at `from`.
   if (readable_next_.load() > from) readable_next_.store(from, std::memory_order_release);
   bool removed = false;
@@ -602,11 +634,17 @@ void LogImpl::FlushLoop() {
                                     deadline);
     if (stop) break;
     deadline = absl::Now() + interval;
+    // Read before the segment list: every record below `written` is then in
+    // `active` or in an older segment, fsynced when the log rolled past it.
+    const uint64_t epoch = durable_->Epoch();
+    const uint64_t written = readable_next_.load(std::memory_order_acquire);
     std::shared_ptr<const SegmentList> view = View();
     if (view == nullptr) continue;
     std::shared_ptr<Segment> active = view->back();
     flush_mu_.Unlock();
-    if (absl::Status s = SyncSegment(*active); !s.ok()) spdlog::error("log: {}", s.ToString());
+    absl::Status s = SyncSegment(*active);
+    if (s.ok()) s = durable_->Raise(written, epoch);
+    if (!s.ok()) spdlog::error("log: {}", s.ToString());
     flush_mu_.Lock();
   }
 }
@@ -651,6 +689,10 @@ absl::Status LogImpl::Close() {
     if (!segments_.empty()) {
       status = segments_.back()->Seal();
       if (status.ok()) status = SyncSegment(*segments_.back());
+    }
+    if (status.ok() && durable_ != nullptr) {
+      status = durable_->Raise(next_offset_, durable_->Epoch());
+      if (status.ok()) status = durable_->Sync();
     }
     if (status.ok()) {
       durable_end_ = written_end_;

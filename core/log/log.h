@@ -5,8 +5,9 @@
 // wait for an fsync. Appends are made durable by group commit.
 //
 // On disk: <base>.store and <base>.index per segment, base offset zero-padded to
-// 20 digits, plus a LOCK file (flock) that keeps a second Log, in this process
-// or another, from opening the directory. While open, the last segment's files
+// 20 digits, a LOCK file (flock) that keeps a second Log, in this process
+// or another, from opening the directory, and DURABLE, the last durable point
+// that tells a torn tail from corruption on recovery (durable_point.h). While open, the last segment's files
 // are larger than their contents (space reserved ahead, so a full disk shows up
 // as ResourceExhausted from Append); Close, and rolling to a new segment, cut
 // them to size. Record layout: see record_format.h.
@@ -81,8 +82,9 @@ struct Record {
 class Log {
  public:
   // Opens (creating if needed) the log in `dir`, recovering from an unclean shutdown:
-  // a torn tail is truncated (logged with the number of bytes dropped), an index that
-  // disagrees with its store is rebuilt; a bad checksum before the tail fails with DataLoss.
+  // damage at or after the last durable point is a torn tail, truncated (logged with
+  // the number of bytes dropped); an index that disagrees with its store is rebuilt;
+  // damage below the durable point, or in a segment before the last, is DataLoss.
   static absl::StatusOr<std::unique_ptr<Log>> Open(const std::filesystem::path& dir,
                                                    Options options);
   virtual ~Log() = default;

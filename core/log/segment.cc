@@ -39,12 +39,20 @@ std::optional<uint64_t> Segment::ParseStoreName(std::string_view name) {
 
 absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::path& dir,
                                                        uint64_t base, const Options& options,
-                                                       bool active) {
+                                                       bool active, uint64_t durable_offset) {
   absl::StatusOr<std::unique_ptr<Store>> store =
       Store::Open(dir / StoreName(base), options.max_store_bytes);
   if (!store.ok()) return store.status();
-  absl::StatusOr<Store::ScanResult> scan = (*store)->Scan(base);
+  // A segment that is not the last was fsynced whole when the log rolled past it.
+  absl::StatusOr<Store::ScanResult> scan =
+      (*store)->Scan(base, active ? durable_offset : UINT64_MAX);
   if (!scan.ok()) return scan.status();
+  if (active && base + scan->positions.size() < durable_offset) {
+    return absl::DataLossError(absl::StrCat("missing records: ", (*store)->Path().string(),
+                                            " ends at offset ", base + scan->positions.size(),
+                                            " but records up to ", durable_offset,
+                                            " were durable (see DURABLE in the same directory)"));
+  }
   if (scan->valid_bytes < scan->file_bytes) {
     const uint64_t dropped = scan->file_bytes - scan->valid_bytes;
     if (!active) {

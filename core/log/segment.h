@@ -34,12 +34,15 @@ class Segment {
   static std::optional<uint64_t> ParseStoreName(std::string_view name);
 
   // Opens (creating) the segment `base` in `dir` and checks every record. For
-  // the last segment (`active`), a torn tail is cut off and logged, and the
-  // index is mapped at full capacity for appends; for an older one a torn tail
-  // is DataLoss. Index entries that disagree with the store are rewritten.
+  // the last segment (`active`), a torn tail (damage at or after
+  // `durable_offset`, see durable_point.h) is cut off and logged, and the index
+  // is mapped at full capacity for appends; damage below `durable_offset`, or a
+  // store ending before it, is DataLoss. An older segment was fsynced whole, so
+  // any damage in it is DataLoss. Index entries that disagree with the store
+  // are rewritten.
   static absl::StatusOr<std::shared_ptr<Segment>> Open(const std::filesystem::path& dir,
                                                        uint64_t base, const Options& options,
-                                                       bool active);
+                                                       bool active, uint64_t durable_offset);
   // Cuts the index to its used entries unless the segment was removed.
   ~Segment();
 

@@ -64,35 +64,6 @@ class ChunkReader {
     return end;
   }
 
-  // True if an intact frame holding `offset` starts anywhere after `pos`.
-  absl::StatusOr<bool> IntactFrameFollows(uint64_t pos, uint64_t offset) {
-    for (uint64_t q = pos + 1; q + kRecordOverhead <= file_bytes_; ++q) {
-      absl::StatusOr<std::string_view> head = Get(q, kRecordOverhead);
-      if (!head.ok()) return head.status();
-      const FrameHeader h = DecodeFrameHeader(*head);
-      if (h.body_length < kBodyHeaderBytes || q + kFrameHeaderBytes + h.body_length > file_bytes_ ||
-          GetFixed64(head->data() + kFrameHeaderBytes) != offset) {
-        continue;  // cheap filters first; the checksum only for real candidates
-      }
-      absl::StatusOr<std::string_view> body = Get(q + kFrameHeaderBytes, h.body_length);
-      if (!body.ok()) return body.status();
-      if (FrameCrc(h.body_length, *body) == h.crc) return true;
-    }
-    return false;
-  }
-
-  // True if every byte from `pos` to the end of the file is zero.
-  absl::StatusOr<bool> RestIsZero(uint64_t pos) {
-    while (pos < file_bytes_) {
-      absl::StatusOr<std::string_view> chunk = Get(pos, kChunk);
-      if (!chunk.ok()) return chunk.status();
-      if (chunk->empty()) return true;
-      if (std::any_of(chunk->begin(), chunk->end(), [](char c) { return c != 0; })) return false;
-      pos += chunk->size();
-    }
-    return true;
-  }
-
  private:
   static constexpr size_t kChunk = 1 << 20;
   const int fd_;
@@ -195,49 +166,53 @@ absl::Status Store::Corrupt(uint64_t pos, std::string_view why) const {
       absl::StrCat("corrupt record in ", path_.string(), " at byte ", pos, ": ", std::string(why)));
 }
 
-absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset) const {
+absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset, uint64_t durable_offset) const {
   ScanResult result;
   result.file_bytes = Size();
   ChunkReader reader(fd_.Get(), path_, result.file_bytes);
   uint64_t pos = 0;
-  // A bad frame ending at `frame_end` is a torn tail only when nothing but
-  // zeros (never written, or reserved space) follows it.
-  auto tail_or_corrupt = [&](uint64_t frame_end, std::string_view why) -> absl::Status {
-    absl::StatusOr<bool> zero = reader.RestIsZero(std::min(frame_end, result.file_bytes));
-    if (!zero.ok()) return zero.status();
-    return *zero ? absl::OkStatus() : Corrupt(pos, why);
+  // The first bad frame ends the scan: a torn tail when its record was not yet
+  // known to be durable, whatever follows it (an unsynced tail reaches the
+  // disk page by page in any order), and DataLoss when it was.
+  auto torn_or_corrupt = [&](std::string_view why) -> absl::Status {
+    const uint64_t offset = base_offset + result.positions.size();
+    if (offset >= durable_offset) return absl::OkStatus();
+    return Corrupt(
+        pos, absl::StrCat(std::string(why), " (record ", offset, ", which was already durable)"));
   };
   while (pos < result.file_bytes) {
-    if (result.file_bytes - pos < kFrameHeaderBytes) break;  // partial header
+    if (result.file_bytes - pos < kFrameHeaderBytes) {
+      if (absl::Status s = torn_or_corrupt("partial header"); !s.ok()) return s;
+      break;
+    }
     absl::StatusOr<std::string_view> head = reader.Get(pos, kFrameHeaderBytes);
     if (!head.ok()) return head.status();
     const FrameHeader header = DecodeFrameHeader(*head);
     if (header.body_length < kBodyHeaderBytes) {
-      if (absl::Status s = tail_or_corrupt(pos + kFrameHeaderBytes, "invalid length"); !s.ok()) {
-        return s;
-      }
+      if (absl::Status s = torn_or_corrupt("invalid length"); !s.ok()) return s;
       break;
     }
     const uint64_t end = pos + kFrameHeaderBytes + header.body_length;
     if (end > result.file_bytes) {
-      // A partial last record, unless the length itself is damaged: then
-      // intact records still follow, and cutting here would lose them.
-      const uint64_t next = base_offset + result.positions.size() + 1;
-      absl::StatusOr<bool> follows = reader.IntactFrameFollows(pos, next);
-      if (!follows.ok()) return follows.status();
-      if (*follows) return Corrupt(pos, "length runs past the end of the file");
+      if (absl::Status s = torn_or_corrupt("length runs past the end of the file"); !s.ok()) {
+        return s;
+      }
       break;
     }
     absl::StatusOr<std::string_view> body = reader.Get(pos + kFrameHeaderBytes, header.body_length);
     if (!body.ok()) return body.status();
     if (FrameCrc(header.body_length, *body) != header.crc) {
-      if (absl::Status s = tail_or_corrupt(end, "checksum mismatch"); !s.ok()) return s;
+      if (absl::Status s = torn_or_corrupt("checksum mismatch"); !s.ok()) return s;
       break;
     }
     const uint64_t want = base_offset + result.positions.size();
     const uint64_t got = GetFixed64(body->data());
     if (got != want) {
-      return Corrupt(pos, absl::StrCat("holds offset ", got, ", expected ", want));
+      if (absl::Status s = torn_or_corrupt(absl::StrCat("holds offset ", got, ", expected ", want));
+          !s.ok()) {
+        return s;
+      }
+      break;
     }
     result.positions.push_back(pos);
     pos = end;

@@ -44,12 +44,12 @@ class Store {
     // is a torn record, [data_end, file_bytes) zeros (e.g. reserved space).
     uint64_t data_end = 0;
   };
-  // Checks every record from the start. A damaged or partial record at the
-  // tail (nothing but zeros, or the end of the file, after it) ends the scan
-  // and shows as valid_bytes < file_bytes; damage followed by more data, or a
-  // record whose stored offset is not base_offset + its index, is DataLoss
-  // naming the file and byte position.
-  absl::StatusOr<ScanResult> Scan(uint64_t base_offset) const;
+  // Checks every record from the start. The first damaged or partial record
+  // (bad length, checksum or stored offset, or cut by the end of the file)
+  // ends the scan and shows as valid_bytes < file_bytes when its offset is at
+  // or after `durable_offset` (a torn tail, see durable_point.h), whatever
+  // follows it; below `durable_offset` it is DataLoss naming the file and byte.
+  absl::StatusOr<ScanResult> Scan(uint64_t base_offset, uint64_t durable_offset) const;
 
   // Writer only. Writes `frames` at the end; on failure (e.g. ENOSPC) nothing
   // of them stays in the file.

@@ -23,6 +23,7 @@ namespace proglog::log {
 namespace {
 
 using testing::ScratchDir;
+using testing::SetDurablePoint;
 using testing::Value;
 
 constexpr size_t kValueBytes = 100;
@@ -97,7 +98,8 @@ TEST(RecoveryTest, TruncatesTornTailAtEveryByteBoundaryOfLastRecord) {
   for (uint64_t cut = last_start; cut < store.size(); ++cut) {
     SCOPED_TRACE("store cut at byte " + std::to_string(cut));
     WriteFile(segs[0].store_path, store.substr(0, cut));
-    WriteFile(segs[0].index_path, index);  // the index still lists the torn record
+    WriteFile(segs[0].index_path, index);       // the index still lists the torn record
+    SetDurablePoint(dir.path(), kRecords - 1);  // the crash came before its fsync
     auto log = Log::Open(dir.path(), OneSegment());
     ASSERT_TRUE(log.ok()) << log.status();
     ExpectRecords(**log, kRecords - 1);
@@ -114,6 +116,7 @@ TEST(RecoveryTest, LogsHowManyTornBytesWereDroppedFromWhichFile) {
   ScratchDir dir;
   const auto segs = WriteLog(dir.path(), 3);
   std::filesystem::resize_file(segs[0].store_path, 3 * kFrameBytes - 17);
+  SetDurablePoint(dir.path(), 2);
   LogCapture capture;
   auto log = Log::Open(dir.path(), OneSegment());
   ASSERT_TRUE(log.ok()) << log.status();
@@ -129,6 +132,7 @@ TEST(RecoveryTest, PartialRecordFollowedByReservedZerosCountsBoth) {
   std::string store = ReadFile(segs[0].store_path);
   store.resize(store.size() - 40);                                 // the last record is cut ...
   WriteFile(segs[0].store_path, store + std::string(8192, '\0'));  // ... and zeros follow
+  SetDurablePoint(dir.path(), 2);
   LogCapture capture;
   auto log = Log::Open(dir.path(), OneSegment());
   ASSERT_TRUE(log.ok()) << log.status();
@@ -147,6 +151,7 @@ TEST(RecoveryTest, DropsLastRecordWithBadChecksum) {
   std::string store = ReadFile(segs[0].store_path);
   store[store.size() - 5] ^= 0x40;
   WriteFile(segs[0].store_path, store);
+  SetDurablePoint(dir.path(), 3);
   auto log = Log::Open(dir.path(), OneSegment());
   ASSERT_TRUE(log.ok()) << log.status();
   ExpectRecords(**log, 3);
@@ -252,6 +257,7 @@ TEST(RecoveryTest, IgnoresIndexAheadOfStore) {
   const auto segs = WriteLog(dir.path(), 20);
   // The store lost its last 5 records on a clean boundary; the index lists 20.
   std::filesystem::resize_file(segs[0].store_path, 15 * kFrameBytes);
+  SetDurablePoint(dir.path(), 15);
   auto log = Log::Open(dir.path(), OneSegment());
   ASSERT_TRUE(log.ok()) << log.status();
   ExpectRecords(**log, 15);

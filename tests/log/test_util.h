@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "core/log/durable_point.h"
 #include "core/log/log.h"
 #include "gtest/gtest.h"
 
@@ -35,6 +36,13 @@ inline Record Value(std::string v) {
   Record r;
   r.value = std::move(v);
   return r;
+}
+
+// Models a crash in which only the records below `offset` had been fsynced:
+// recovery then treats damage at or after `offset` as a torn tail.
+inline void SetDurablePoint(const std::filesystem::path& dir, uint64_t offset) {
+  auto point = internal::DurablePoint::Open(dir, offset);
+  ASSERT_TRUE(point.ok()) << point.status();
 }
 
 // Small segments so tests roll often.
