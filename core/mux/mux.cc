@@ -124,6 +124,8 @@ absl::StatusOr<std::unique_ptr<Mux>> Mux::Listen(Options options) {
   return mux;
 }
 
+Mux::Mux(Options options) : options_(std::move(options)) {}
+
 Mux::~Mux() {
   Shutdown();
   if (epoll_fd_ >= 0) close(epoll_fd_);

@@ -130,7 +130,7 @@ class Mux {
 
  private:
   struct Pending;
-  explicit Mux(Options options) : options_(std::move(options)) {}
+  explicit Mux(Options options);
   void Run();
   void OnAccept();
   void OnPendingEvent(int fd);
