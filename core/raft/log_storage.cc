@@ -21,7 +21,7 @@ absl::Status Annotate(const absl::Status& status, const std::string& context) {
 
 LogStorage::LogStorage(std::filesystem::path dir, LogStorageOptions options)
     : dir_(std::move(dir)),
-      options_(std::move(options)),
+      options_(options),
       state_file_(dir_ / "state", kStateMagic),
       snapshot_file_(dir_ / "snapshot", kSnapshotMagic) {}
 
@@ -37,7 +37,7 @@ absl::StatusOr<std::unique_ptr<LogStorage>> LogStorage::Open(const std::filesyst
   if (ec) {
     return absl::InternalError(absl::StrCat("create directory ", dir.string(), ": ", ec.message()));
   }
-  std::unique_ptr<LogStorage> storage(new LogStorage(dir, std::move(options)));
+  std::unique_ptr<LogStorage> storage(new LogStorage(dir, options));
   if (absl::Status s = storage->Init(std::move(bootstrap)); !s.ok()) {
     storage->Close().IgnoreError();
     return s;
@@ -137,6 +137,13 @@ absl::StatusOr<std::shared_ptr<log::Log>> LogStorage::OpenLog(uint64_t initial_o
 }
 
 absl::Status LogStorage::ResetLog(uint64_t snapshot_index) {
+  absl::Status status = ReplaceLog(snapshot_index);
+  // Without a log the storage cannot go on; the next Open finishes the job.
+  if (!status.ok()) closed_ = true;
+  return status;
+}
+
+absl::Status LogStorage::ReplaceLog(uint64_t snapshot_index) {
   std::shared_ptr<log::Log> old;
   {
     absl::MutexLock l(&log_mu_);

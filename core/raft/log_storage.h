@@ -93,7 +93,8 @@ class LogStorage final : public Storage {
   absl::Status SetHardState(const HardState& state) override;
   absl::Status SetConfState(const ConfState& conf) override;
   // When the log disagrees with `snapshot`, the Log object is replaced by a
-  // new, empty one starting at snapshot index + 1 (see SharedLog()).
+  // new, empty one starting at snapshot index + 1 (see SharedLog()); if that
+  // fails, the storage closes itself and the next Open completes the reset.
   absl::Status ApplySnapshot(const Snapshot& snapshot) override;
   // Moves the snapshot point to `index` and removes the log's whole segments
   // that lie entirely at or below it (Log::Truncate); entries of the segment
@@ -127,8 +128,10 @@ class LogStorage final : public Storage {
 
   absl::Status Init(ConfState bootstrap);
   absl::StatusOr<std::shared_ptr<log::Log>> OpenLog(uint64_t initial_offset) const;
-  // Replaces the log by an empty one whose first entry will be `snapshot_index` + 1.
+  // Replaces the log by an empty one whose first entry will be `snapshot_index`
+  // + 1. On failure the storage is left closed (Open repairs the directory).
   absl::Status ResetLog(uint64_t snapshot_index);
+  absl::Status ReplaceLog(uint64_t snapshot_index);
   absl::Status WriteState();
   absl::Status CheckOpen() const;
 
