@@ -29,12 +29,13 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "proto/log/v1/wire.h"
 
 namespace proglog::client {
 
 // Trailing-metadata key in which a follower names the leader's address when it
-// refuses a write with UNAVAILABLE.
-inline constexpr char kLeaderMetadataKey[] = "proglog-leader";
+// refuses a write with UNAVAILABLE (defined with the other wire constants).
+inline constexpr const char* kLeaderMetadataKey = wire::kLeaderMetadataKey;
 
 // TLS for every channel. Empty `ca_file` with `enabled` uses the system roots;
 // `cert_file`/`key_file` (both or neither) present a client certificate for

@@ -179,6 +179,7 @@ Stats Mux::GetStats() const {
 }
 
 void Mux::Run() {
+  BlockSigpipeInThisThread();
   epoll_event events[64];
   while (!stopping_.load()) {
     int timeout_ms = -1;

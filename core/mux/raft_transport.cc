@@ -39,6 +39,7 @@ class RaftTransport::Peer {
 
  private:
   void Run() {
+    BlockSigpipeInThisThread();
     const RaftTransportOptions& opts = transport_->options_;
     Counters& counters = transport_->counters_;
     std::unique_ptr<Stream> stream;
@@ -156,6 +157,7 @@ void RaftTransport::ReapInbound() {
 }
 
 void RaftTransport::Serve(Inbound* inbound) {
+  BlockSigpipeInThisThread();
   Stream& stream = *inbound->stream;
   const std::string peer = stream.PeerName().empty() ? "plaintext peer" : stream.PeerName();
   FrameDecoder decoder(options_.cluster_id, options_.max_frame_bytes);

@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "core/mux/stream.h"
 
 namespace proglog::mux::internal {
 namespace {
@@ -186,6 +187,7 @@ void Splicer::Close(Connection* c) {
 }
 
 void Splicer::Run() {
+  BlockSigpipeInThisThread();
   std::unordered_set<Connection*> live;
   std::vector<Connection*> closed;
   epoll_event events[64];

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <utility>
 
@@ -17,6 +18,14 @@
 #include "proto/log/v1/wire.h"
 
 namespace proglog::mux {
+
+void BlockSigpipeInThisThread() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 namespace internal {
 
 absl::Status SetIoTimeout(int fd, std::chrono::milliseconds timeout) {

@@ -58,6 +58,12 @@ class Stream {
 absl::StatusOr<std::unique_ptr<Stream>> DialRaft(const std::string& address, SSL_CTX* tls,
                                                  std::chrono::milliseconds timeout);
 
+// OpenSSL writes to its socket with write(2), which raises SIGPIPE when the
+// other end is gone. Every thread of this component that writes to a socket
+// calls this first, so the write fails with EPIPE instead of killing the
+// process; a thread of the caller's that writes to a TLS Stream should too.
+void BlockSigpipeInThisThread();
+
 namespace internal {
 // Sets SO_RCVTIMEO and SO_SNDTIMEO.
 absl::Status SetIoTimeout(int fd, std::chrono::milliseconds timeout);
