@@ -31,6 +31,17 @@ void Driver::EnqueueRead(ReadDone done) {
   inputs_.reads.push_back(std::move(done));
 }
 
+void Driver::EnqueueCall(absl::AnyInvocable<void(Raft&)> call) {
+  absl::MutexLock lock(&mu_);
+  inputs_.calls.push_back(std::move(call));
+}
+
+bool Driver::WaitForInputs(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(
+      absl::Condition(+[](Inputs* in) { return !in->Empty(); }, &inputs_), timeout);
+}
+
 absl::Status Driver::RunOnce() {
   ++iterations_;
   Inputs inputs;
@@ -60,6 +71,7 @@ void Driver::FeedInputs(Inputs inputs) {
   for (const Message& m : inputs.messages) {
     if (!raft_->Step(m).ok()) ++rejected_messages_;
   }
+  for (auto& call : inputs.calls) call(*raft_);
   // Proposals are appended back to back; the core sends them in one batch.
   for (auto& [data, done] : inputs.proposals) {
     auto index = raft_->Propose(std::move(data));
@@ -122,6 +134,22 @@ absl::Status Driver::ApplyCommitted(const Ready& rd) {
     proposals_.erase(it);
   }
   return absl::OkStatus();
+}
+
+void Driver::FailPending(const absl::Status& status) {
+  Inputs queued;
+  {
+    absl::MutexLock lock(&mu_);
+    std::swap(queued, inputs_);
+  }
+  for (auto& [data, done] : queued.proposals) done(status);
+  for (ReadDone& done : queued.reads) done(status);
+  for (auto& [index, pending] : proposals_) pending.done(status);
+  proposals_.clear();
+  for (auto& [context, done] : reads_) done(status);
+  reads_.clear();
+  for (auto& [index, done] : reads_waiting_apply_) done(status);
+  reads_waiting_apply_.clear();
 }
 
 void Driver::FinishReads() {

@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "core/raft/raft.h"
 #include "core/raft/storage.h"
 
@@ -60,10 +61,20 @@ class Driver {
   void EnqueueMessage(Message message);
   void EnqueueProposal(std::string data, ProposalDone done);
   void EnqueueRead(ReadDone done);
+  // Runs `call` on the driver thread with the core, before the next Ready is
+  // taken (membership changes, leadership transfer, status snapshots).
+  void EnqueueCall(absl::AnyInvocable<void(Raft&)> call);
+  // Blocks until an input is queued or `timeout` passes, so a driver thread
+  // sleeps between ticks instead of spinning. Returns whether inputs are queued.
+  bool WaitForInputs(absl::Duration timeout);
 
   // One iteration. A storage or state machine error is returned and nothing of
   // that Ready is sent or acknowledged; the caller should stop the node.
   absl::Status RunOnce();
+
+  // Once RunOnce() is no longer called (the node stops): answers every
+  // proposal and read still pending or queued with `status`.
+  void FailPending(const absl::Status& status);
 
   // Messages the core refused as malformed (counted, never fatal).
   uint64_t RejectedMessages() const { return rejected_messages_; }
@@ -75,6 +86,10 @@ class Driver {
     std::vector<Message> messages;
     std::vector<std::pair<std::string, ProposalDone>> proposals;
     std::vector<ReadDone> reads;
+    std::vector<absl::AnyInvocable<void(Raft&)>> calls;
+    bool Empty() const {
+      return ticks == 0 && messages.empty() && proposals.empty() && reads.empty() && calls.empty();
+    }
   };
   struct PendingProposal {
     uint64_t term;
