@@ -45,56 +45,9 @@ absl::Status CheckDataDirWritable(const std::filesystem::path& dir) {
   return absl::OkStatus();
 }
 
-// Raft: a single node that leads itself until it lands.
-void WireRaft(const ServeSettings& settings) {
-  LogEvent(spdlog::level::info,
-           "Raft is not yet supported; this node leads a single-node log (gossip membership runs)",
-           {{"bootstrap", settings.bootstrap ? "true" : "false"}});
-}
-
-std::string TagsText(const std::map<std::string, std::string>& tags) {
-  return absl::StrJoin(tags, ",", absl::PairFormatter("="));
-}
-
-// Logs each membership change; runs on discovery's event thread.
-void LogMemberEvent(const discovery::MemberEvent& event) {
-  LogEvent(spdlog::level::info, "member event",
-           {{"event", discovery::EventTypeName(event.type)},
-            {"member", event.member.name},
-            {"address", event.member.address},
-            {"status", discovery::MemberStatusName(event.member.status)},
-            {"tags", TagsText(event.member.tags)}});
-}
-
-// Gossip membership on bind-addr, publishing this node's RPC address as the
-// `rpc_addr` tag; start-join addresses are joined in the background, retried.
-absl::StatusOr<std::unique_ptr<discovery::Membership>> WireGossip(const ServeSettings& settings,
-                                                                  const std::string& rpc_addr) {
-  discovery::Config config;
-  config.node_name = settings.node.node_name;
-  config.bind_addr = settings.bind_addr;
-  config.tags = {{"rpc_addr", rpc_addr}};
-  config.start_join_addrs = settings.start_join_addrs;
-  config.encrypt_key = settings.gossip_key;
-  absl::StatusOr<std::unique_ptr<discovery::Membership>> membership =
-      discovery::Membership::Start(std::move(config), LogMemberEvent);
-  if (!membership.ok()) return membership.status();
-  LogEvent(spdlog::level::info, "gossip started",
-           {{"bind_addr", (*membership)->Address()},
-            {"node_name", settings.node.node_name},
-            {"encrypted", settings.gossip_key.empty() ? "false" : "true"},
-            {"start_join_addrs", absl::StrJoin(settings.start_join_addrs, ",")}});
-  return membership;
-}
-
 // TLS for clients and the ACL: builds the listener's credentials and the
 // authorizer, or fails (a partial set of flags, an unreadable or invalid file).
 absl::StatusOr<security::ServerSecurity> WireSecurity(const ServeSettings& settings) {
-  if (settings.peer_tls.Any()) {
-    LogEvent(spdlog::level::warn,
-             "peer TLS is not yet supported; the --peer-tls-* files are ignored (gossip is "
-             "protected by --gossip-key)");
-  }
   const security::TlsFiles server_tls{settings.server_tls.cert_file, settings.server_tls.key_file,
                                       settings.server_tls.ca_file};
   const security::AclFiles acl{settings.acl_model_file, settings.acl_policy_file};
@@ -161,14 +114,39 @@ void ExitOnSecondSignal() {
   }).detach();
 }
 
-// Graceful leave first, so the cluster sees this node as left rather than failed.
-void StopGossip(discovery::Membership& membership) {
-  if (absl::Status status = membership.Leave(); !status.ok()) {
-    LogEvent(spdlog::level::warn, "gossip leave incomplete", {{"error", status.ToString()}});
-  } else {
-    LogEvent(spdlog::level::info, "left the gossip cluster");
+std::string TagsText(const std::map<std::string, std::string>& tags) {
+  return absl::StrJoin(tags, ",", absl::PairFormatter("="));
+}
+
+// Logs each membership change; runs on discovery's event thread.
+void LogMemberEvent(const discovery::MemberEvent& event) {
+  LogEvent(spdlog::level::info, "member event",
+           {{"event", discovery::EventTypeName(event.type)},
+            {"member", event.member.name},
+            {"address", event.member.address},
+            {"status", discovery::MemberStatusName(event.member.status)},
+            {"tags", TagsText(event.member.tags)}});
+}
+
+// The cluster settings of the node: Raft over the log, gossip on bind-addr,
+// Raft connections on the RPC port (with peer TLS when its files are given).
+node::ClusterConfig ClusterConfigOf(const ServeSettings& settings) {
+  node::ClusterConfig cluster;
+  cluster.enabled = true;
+  cluster.bind_addr = settings.bind_addr;
+  cluster.advertise_host = settings.advertise_host;
+  cluster.start_join_addrs = settings.start_join_addrs;
+  cluster.bootstrap = settings.bootstrap;
+  cluster.gossip_key = settings.gossip_key;
+  if (settings.raft_heartbeat_interval) {
+    cluster.heartbeat_interval = *settings.raft_heartbeat_interval;
   }
-  membership.Shutdown();
+  if (settings.raft_election_timeout) cluster.election_timeout = *settings.raft_election_timeout;
+  cluster.peer_tls_cert_file = settings.peer_tls.cert_file;
+  cluster.peer_tls_key_file = settings.peer_tls.key_file;
+  cluster.peer_tls_ca_file = settings.peer_tls.ca_file;
+  cluster.on_member_event = LogMemberEvent;
+  return cluster;
 }
 
 }  // namespace
@@ -190,7 +168,6 @@ int RunServe(const ServeSettings& settings) {
              {{"error", std::string(security.status().message())}});
     return kExitUsage;
   }
-  WireRaft(settings);
 
   if (absl::Status status = CheckDataDirWritable(settings.node.data_dir); !status.ok()) {
     LogEvent(spdlog::level::err, "cannot start", {{"error", std::string(status.message())}});
@@ -199,33 +176,33 @@ int RunServe(const ServeSettings& settings) {
   node::Config node_config = settings.node;
   node_config.server_credentials = security->credentials;
   node_config.authorizer = security->AuthorizerCallback();
+  node_config.cluster = ClusterConfigOf(settings);
   absl::StatusOr<std::unique_ptr<node::Node>> node = node::Node::Open(std::move(node_config));
   if (!node.ok()) {
     LogEvent(spdlog::level::err, "cannot start", {{"error", node.status().ToString()}});
     // Options the log refuses (say, an index too small for one entry) are bad values.
     return absl::IsInvalidArgument(node.status()) ? kExitUsage : kExitFailure;
   }
-  absl::StatusOr<std::unique_ptr<discovery::Membership>> gossip =
-      WireGossip(settings, (*node)->RpcAddress());
-  if (!gossip.ok()) {
-    LogEvent(spdlog::level::err, "cannot start gossip",
-             {{"bind_addr", settings.bind_addr}, {"error", gossip.status().ToString()}});
-    (void)(*node)->Close();
-    return kExitFailure;
-  }
+  LogEvent(spdlog::level::info, "gossip started",
+           {{"bind_addr", (*node)->GossipAddress()},
+            {"node_name", settings.node.node_name},
+            {"encrypted", settings.gossip_key.empty() ? "false" : "true"},
+            {"start_join_addrs", absl::StrJoin(settings.start_join_addrs, ",")}});
   LogEvent(spdlog::level::info, "serving",
            {{"rpc_addr", (*node)->RpcAddress()},
-            {"bind_addr", (*gossip)->Address()},
+            {"bind_addr", (*node)->GossipAddress()},
             {"tls", security->credentials ? "true" : "false"},
+            {"peer_tls", settings.peer_tls.Any() ? "true" : "false"},
             {"acl", security->authorizer ? "true" : "false"},
             {"node_name", settings.node.node_name},
             {"data_dir", settings.node.data_dir.string()},
+            {"bootstrap", settings.bootstrap ? "true" : "false"},
+            {"start_join_addrs", absl::StrJoin(settings.start_join_addrs, ",")},
             {"fsync", settings.node.log.durability.ToString()}});
 
   const int stop_signal = WaitForStopSignal(security->authorizer.get());
   LogEvent(spdlog::level::info, "stopping", {{"signal", strsignal(stop_signal)}});
   ExitOnSecondSignal();
-  StopGossip(**gossip);
   if (absl::Status status = (*node)->Close(); !status.ok()) {
     LogEvent(spdlog::level::err, "unclean stop", {{"error", status.ToString()}});
     return kExitFailure;

@@ -32,8 +32,8 @@ struct Spec {
 
 constexpr char kNodeGroup[] = "Node";
 constexpr char kStorageGroup[] = "Storage";
-constexpr char kClusterGroup[] = "Cluster (gossip membership; Raft is not yet supported)";
-constexpr char kSecurityGroup[] = "Security (peer TLS is not yet supported)";
+constexpr char kClusterGroup[] = "Cluster (Raft replication, gossip membership)";
+constexpr char kSecurityGroup[] = "Security";
 constexpr char kLoggingGroup[] = "Logging";
 
 // Every serve setting. The key is the flag without dashes and the YAML key; the
@@ -55,6 +55,14 @@ constexpr Spec kSpecs[] = {
      "Gossip addresses of cluster members to join"},
     {"bootstrap", Kind::kBool, "", kClusterGroup,
      "Bootstrap a new cluster with this node as its first member"},
+    {"advertise-host", Kind::kValue, "HOST", kClusterGroup,
+     "Host other nodes and clients use to reach this node's RPC port; required when bind-addr "
+     "is a wildcard (default: the host of bind-addr)"},
+    {"raft-heartbeat-interval", Kind::kValue, "DURATION", kClusterGroup,
+     "Time between a Raft leader's heartbeats, e.g. 50ms (default: 50ms)"},
+    {"raft-election-timeout", Kind::kValue, "DURATION", kClusterGroup,
+     "A follower that hears no leader for this long (randomized up to twice it) starts an "
+     "election, e.g. 500ms; at least twice the heartbeat interval (default: 500ms)"},
     {"gossip-key", Kind::kValue, "BASE64", kClusterGroup,
      "Shared gossip encryption key (16, 24 or 32 bytes in base64, as `serf keygen` prints); "
      "members without it are not admitted"},
@@ -276,6 +284,16 @@ absl::Status ApplyNode(const RawValues& raw, ServeSettings& settings) {
     return BadValue("bootstrap", Get(raw, "bootstrap"), bootstrap.status().message());
   }
   settings.bootstrap = *bootstrap;
+  settings.advertise_host = Get(raw, "advertise-host").text;
+  for (const char* key : {"raft-heartbeat-interval", "raft-election-timeout"}) {
+    const RawValue& text = Get(raw, key);
+    if (text.text.empty()) continue;  // the library default
+    absl::StatusOr<std::chrono::milliseconds> value = ParseDurationSetting(text.text);
+    if (!value.ok()) return BadValue(key, text, value.status().message());
+    if (value->count() <= 0) return BadValue(key, text, "must be positive");
+    (std::string_view(key) == "raft-heartbeat-interval" ? settings.raft_heartbeat_interval
+                                                        : settings.raft_election_timeout) = *value;
+  }
   if (const RawValue& key = Get(raw, "gossip-key"); !key.text.empty()) {
     absl::StatusOr<std::string> raw_key = discovery::ParseGossipKey(key.text);
     // The message must not echo the key itself.

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,10 @@ struct ServeSettings {
   std::string bind_addr;
   std::vector<std::string> start_join_addrs;
   bool bootstrap = false;
+  std::string advertise_host;  // empty: the host of bind_addr
+  // Unset: node::ClusterConfig's defaults.
+  std::optional<std::chrono::milliseconds> raft_heartbeat_interval;
+  std::optional<std::chrono::milliseconds> raft_election_timeout;
   std::string gossip_key;  // raw key bytes; empty: gossip is not encrypted
   std::string acl_model_file;
   std::string acl_policy_file;

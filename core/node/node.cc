@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/node/cluster_node.h"
+#include "core/server/local_commit_log.h"
 #include "core/server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -56,8 +58,9 @@ class LocalNode final : public Node {
     options.authorizer = config_.authorizer;
     options.node_id = config_.node_name;
     options.max_record_bytes = config_.log.max_record_bytes;
+    commit_log_ = std::make_unique<server::LocalCommitLog>(log_.get());
     absl::StatusOr<std::unique_ptr<server::Server>> server =
-        server::Server::Start(log_.get(), std::move(options));
+        server::Server::Start(commit_log_.get(), std::move(options));
     if (!server.ok()) return server.status();
     server_ = *std::move(server);
     if (config_.log.retention_bytes > 0 || config_.log.retention_age.count() > 0) {
@@ -87,6 +90,7 @@ class LocalNode final : public Node {
     // Order matters: the server finishes in-flight produces against the open
     // log, then the log is closed with nothing left writing to it.
     if (server_ != nullptr) server_->Shutdown();
+    if (commit_log_ != nullptr) commit_log_->Stop();
     if (retention_thread_.joinable()) retention_thread_.join();
     absl::Status status = log_->Close();
     if (!status.ok())
@@ -122,6 +126,7 @@ class LocalNode final : public Node {
 
   const Config config_;
   std::unique_ptr<log::Log> log_;
+  std::unique_ptr<server::LocalCommitLog> commit_log_;
   std::unique_ptr<server::Server> server_;
   std::thread retention_thread_;
   absl::Mutex mu_;
@@ -133,6 +138,7 @@ class LocalNode final : public Node {
 absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
   if (absl::Status status = PrepareDataDir(config.data_dir); !status.ok()) return status;
   if (config.node_name.empty()) config.node_name = DefaultNodeName();
+  if (config.cluster.enabled) return internal::OpenClusterNode(std::move(config));
   absl::StatusOr<std::unique_ptr<log::Log>> log =
       log::Log::Open(config.data_dir / "log", config.log);
   if (!log.ok()) return log.status();

@@ -1,6 +1,9 @@
-// core/node: a proglog node, the agent that composes the storage engine, the
-// gRPC service and (in later releases) Raft, discovery and the port mux. The
-// `proglog` binary runs one; the C API embeds one in-process.
+// core/node: a proglog node, the agent that composes everything a node is: the
+// data dir, the log, the gRPC service and, for a cluster member, the Raft
+// runtime over the log, the port mux that carries Raft and gRPC on one port,
+// gossip membership and the peer TLS context. The `proglog` binary runs one;
+// the C API embeds one in-process. Without Config::cluster.enabled the node
+// serves one local log (no Raft, no gossip).
 //
 // Thread-safety: every public method is thread-safe; Close() may be called once
 // from any thread, after which other calls fail with FailedPrecondition.
@@ -14,9 +17,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/discovery/membership.h"
 #include "core/log/log.h"
 
 namespace grpc {
@@ -24,6 +29,34 @@ class ServerCredentials;
 }  // namespace grpc
 
 namespace proglog::node {
+
+// Clustering: Raft over the log, membership from gossip, Raft on the RPC port.
+struct ClusterConfig {
+  // Replicate with Raft and gossip. Default: false (a single local log).
+  bool enabled = false;
+  // Gossip address "ip:port" (port 0 picks one). Required when enabled.
+  std::string bind_addr;
+  // Host other nodes and clients use to reach the RPC port. Default: rpc_host
+  // (required when rpc_host is a wildcard such as 0.0.0.0).
+  std::string advertise_host;
+  // Gossip addresses of members to join, retried in the background.
+  std::vector<std::string> start_join_addrs;
+  // Start a one-voter cluster when the data dir is new.
+  bool bootstrap = false;
+  // Raw gossip encryption key (16/24/32 bytes); empty: unencrypted gossip.
+  std::string gossip_key;
+  // Raft timing. Defaults suit a LAN: heartbeat 50 ms, election timeout 500 ms
+  // (drawn at random from [timeout, 2 x timeout)).
+  std::chrono::milliseconds heartbeat_interval{50};
+  std::chrono::milliseconds election_timeout{500};
+  // Mutual TLS between nodes for Raft connections: all three or none.
+  std::string peer_tls_cert_file;
+  std::string peer_tls_key_file;
+  std::string peer_tls_ca_file;
+  // Observes gossip membership changes (for the operator's log); runs on
+  // discovery's event thread and must not block. Null: not observed.
+  std::function<void(const discovery::MemberEvent&)> on_member_event;
+};
 
 struct Config {
   // Where the log's segments live; created if missing. Not writable -> error.
@@ -43,6 +76,7 @@ struct Config {
   std::function<absl::Status(std::string_view subject, std::string_view action)> authorizer;
   // How often the retention limits of `log` are applied (when any is set).
   std::chrono::milliseconds retention_interval{std::chrono::seconds(10)};
+  ClusterConfig cluster;
 };
 
 class Node {
@@ -58,8 +92,10 @@ class Node {
   virtual absl::StatusOr<uint64_t> Append(std::string_view value) = 0;
   virtual absl::StatusOr<log::Record> Read(uint64_t offset) = 0;
 
-  // "host:port" the gRPC server is bound to.
+  // "host:port" of the RPC port (for a cluster node, as advertised to others).
   virtual std::string RpcAddress() const = 0;
+  // The gossip address, "" for a node that is not in a cluster.
+  virtual std::string GossipAddress() const { return ""; }
 
   // Graceful stop: refuse new RPCs, let in-flight produces finish, end streams,
   // close the log cleanly. Idempotent.

@@ -1,10 +1,16 @@
 #include "core/server/append_queue.h"
 
+#include <span>
 #include <utility>
 
 #include "absl/status/status.h"
 
 namespace proglog::server {
+namespace {
+
+constexpr char kStopped[] = "commit log is stopped";
+
+}  // namespace
 
 AppendQueue::AppendQueue(log::Log* log, size_t max_batch_bytes)
     : log_(log), max_batch_bytes_(max_batch_bytes), thread_([this] { Run(); }) {}
@@ -13,8 +19,16 @@ AppendQueue::~AppendQueue() { Stop(); }
 
 absl::Status AppendQueue::Submit(std::string value, Completion done) {
   absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("server is shutting down");
-  queue_.push_back(Pending{std::move(value), std::move(done)});
+  if (stopping_) return absl::UnavailableError(kStopped);
+  queue_.push_back(Pending{std::move(value), {}, std::move(done)});
+  return absl::OkStatus();
+}
+
+absl::Status AppendQueue::Submit(std::vector<std::string> values, Completion done) {
+  if (values.empty()) return absl::InvalidArgumentError("append of no values");
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError(kStopped);
+  queue_.push_back(Pending{{}, std::move(values), std::move(done)});
   return absl::OkStatus();
 }
 
@@ -47,25 +61,43 @@ void AppendQueue::Run() {
 void AppendQueue::AppendBatch(std::vector<Pending>& batch) {
   size_t begin = 0;
   std::vector<log::Record> records;
+  // firsts[i - begin]: index in `records` of submission i's first value.
+  std::vector<size_t> firsts;
   while (begin < batch.size()) {
-    // Split huge backlogs so one AppendBatch never buffers unbounded bytes.
+    // Split huge backlogs so one AppendBatch never buffers unbounded bytes; a
+    // submission's values always stay together.
     records.clear();
+    firsts.clear();
     size_t bytes = 0;
     size_t end = begin;
-    while (end < batch.size() &&
-           (end == begin || bytes + batch[end].value.size() <= max_batch_bytes_)) {
-      bytes += batch[end].value.size();
-      records.push_back(log::Record{std::move(batch[end].value)});
+    while (end < batch.size()) {
+      Pending& pending = batch[end];
+      size_t pending_bytes = pending.value.size();
+      for (const std::string& value : pending.values) pending_bytes += value.size();
+      if (end > begin && bytes + pending_bytes > max_batch_bytes_) break;
+      bytes += pending_bytes;
+      firsts.push_back(records.size());
+      if (pending.values.empty()) {
+        records.push_back(log::Record{std::move(pending.value)});
+      } else {
+        for (std::string& value : pending.values) records.push_back(log::Record{std::move(value)});
+      }
       ++end;
     }
     absl::StatusOr<uint64_t> first = log_->AppendBatch(records);
-    if (!first.ok() && absl::IsInvalidArgument(first.status()) && records.size() > 1) {
-      // A batch is all-or-nothing; one bad record must not fail its neighbours.
-      for (size_t i = begin; i < end; ++i) batch[i].done(log_->Append(records[i - begin]));
+    if (!first.ok() && absl::IsInvalidArgument(first.status()) && end - begin > 1) {
+      // A batch is all-or-nothing; one bad submission must not fail its neighbours.
+      for (size_t i = begin; i < end; ++i) {
+        const size_t from = firsts[i - begin];
+        const size_t to = i + 1 < end ? firsts[i + 1 - begin] : records.size();
+        batch[i].done(to - from == 1 ? log_->Append(records[from])
+                                     : log_->AppendBatch(std::span<const log::Record>(
+                                           records.data() + from, to - from)));
+      }
     } else {
       for (size_t i = begin; i < end; ++i) {
         if (first.ok()) {
-          batch[i].done(*first + (i - begin));
+          batch[i].done(*first + firsts[i - begin]);
         } else {
           batch[i].done(first.status());
         }

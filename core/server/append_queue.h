@@ -1,9 +1,9 @@
-// core/server/append_queue: the single writer between the gRPC service and
-// the log. Produce requests from every RPC are queued here; one thread drains
-// whatever has accumulated and appends it with one Log::AppendBatch, so all
-// the records that arrive while an fsync is in flight share the next one
-// (group commit across streams). Because one thread appends in queue order,
-// the requests of one stream get increasing offsets.
+// core/server/append_queue: the single writer of a LocalCommitLog. Appends from
+// every RPC are queued here; one thread drains whatever has accumulated and
+// appends it with one Log::AppendBatch, so all the records that arrive while an
+// fsync is in flight share the next one (group commit across streams). Because
+// one thread appends in queue order, the requests of one stream get increasing
+// offsets. Internal to core/server.
 //
 // Thread-safety: Submit() and Stop() are thread-safe. Completions run on the
 // queue's thread and must not block.
@@ -29,7 +29,7 @@ class AppendQueue {
   using Completion = absl::AnyInvocable<void(absl::StatusOr<uint64_t>)>;
 
   // `log` is borrowed and must outlive the queue. One batch holds at most
-  // `max_batch_bytes` of values (a single larger record still goes alone).
+  // `max_batch_bytes` of values (a single larger submission still goes alone).
   AppendQueue(log::Log* log, size_t max_batch_bytes);
   ~AppendQueue();
   AppendQueue(const AppendQueue&) = delete;
@@ -39,12 +39,17 @@ class AppendQueue {
   // the queue's thread. After Stop() has begun it returns Unavailable and drops
   // `done` uncalled, so callers may submit while holding their own locks.
   absl::Status Submit(std::string value, Completion done);
+  // Queues `values` (at least one) to be appended together, in order, in one
+  // Log::AppendBatch; `done` receives the first one's offset. As above otherwise.
+  absl::Status Submit(std::vector<std::string> values, Completion done);
   // Appends everything already queued, then joins the thread. Idempotent.
   void Stop();
 
  private:
+  // One submission: `value` alone, or `values` when it is not empty.
   struct Pending {
     std::string value;
+    std::vector<std::string> values;
     Completion done;
   };
   void Run();

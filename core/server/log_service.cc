@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/security/auth_context.h"
+#include "proto/log/v1/wire.h"
 
 namespace proglog::server {
 namespace {
@@ -21,7 +22,7 @@ using logpb::v1::ProduceResponse;
 constexpr size_t kReadAheadRecords = 64;
 constexpr size_t kReadAheadBytes = 1 << 20;
 
-void ToProto(log::Record record, logpb::v1::Record* out) {
+void ToProto(Record record, logpb::v1::Record* out) {
   out->set_value(std::move(record.value));
   out->set_offset(record.offset);
   out->set_term(record.term);
@@ -37,7 +38,7 @@ std::string Subject(const grpc::CallbackServerContext* context) {
 }
 
 // ProduceStream: reads requests continuously (up to max_in_flight_per_stream
-// unanswered and max_in_flight_bytes_per_stream not yet appended), hands each to the AppendQueue,
+// unanswered and max_in_flight_bytes_per_stream not yet appended), hands each to the commit log,
 // and writes the replies strictly in request order as their appends complete. The first failed
 // request ends the stream with its status after the replies before it are written.
 class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>,
@@ -49,6 +50,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
   // Keeps itself alive until OnDone; completions that arrive later hold a reference.
   void Begin(grpc::CallbackServerContext* context) {
     self_ = shared_from_this();
+    context_ = context;
     absl::Status admitted = service_->Admit(context, kProduceAction);
     if (admitted.ok() && !service_->Register(this, self_)) {
       admitted = absl::UnavailableError("server is shutting down");
@@ -78,7 +80,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
       // Submitted under mu_: the next read cannot complete and overtake this one,
       // so the stream's offsets increase in request order.
       const size_t bytes = request_.record().value().size();
-      accepted = service_->Appends()->Submit(
+      accepted = service_->Storage()->Append(
           std::move(*request_.mutable_record()->mutable_value()),
           [self = shared_from_this(), seq, bytes](absl::StatusOr<uint64_t> offset) {
             self->OnAppended(seq, bytes, std::move(offset));
@@ -172,7 +174,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
     if (!slots_.empty() && slots_.front().ready) {
       Slot& head = slots_.front();
       if (!head.status.ok()) {
-        FinishLocked(ToGrpcStatus(head.status));
+        FinishLocked(FinishingStatus(context_, head.status));
         return;
       }
       write_in_flight_ = true;
@@ -195,12 +197,13 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
 
   LogService* const service_;
   std::shared_ptr<ProduceStreamReactor> self_;
-  ProduceRequest request_;  // Owned by gRPC while reading_.
+  grpc::CallbackServerContext* context_ = nullptr;  // Valid until OnDone.
+  ProduceRequest request_;                          // Owned by gRPC while reading_.
   absl::Mutex mu_;
   // Replies not yet written; slots_[i] answers request number head_seq_ + i.
   std::deque<Slot> slots_ ABSL_GUARDED_BY(mu_);
   uint64_t head_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  // Value bytes handed to the AppendQueue and not yet appended.
+  // Value bytes handed to the commit log and not yet appended.
   uint64_t appending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
@@ -211,11 +214,12 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// ConsumeStream: a read task on the executor fills a small buffer from the log;
-// the reactor writes it out one message at a time. When the task finds nothing
-// new it registers Log::WaitForOffset, whose callback schedules the next read.
-// At most one read task or wait exists at a time (`fetching_`). Log methods are
-// never called with mu_ held, so the log may call back into us under its own locks.
+// ConsumeStream: a read task on the executor fills a small buffer from the commit
+// log; the reactor writes it out one message at a time. When the task finds
+// nothing new it registers CommitLog::WaitForOffset, whose callback schedules the
+// next read. At most one read task or wait exists at a time (`fetching_`).
+// CommitLog methods are never called with mu_ held, so the commit log may call
+// back into us under its own locks.
 class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeResponse>,
                                    public StoppableStream,
                                    public std::enable_shared_from_this<ConsumeStreamReactor> {
@@ -297,8 +301,8 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
       }
       from = next_offset_;
     }
-    log::Log* log = service_->Storage();
-    std::vector<log::Record> got;
+    CommitLog* log = service_->Storage();
+    std::vector<Record> got;
     absl::Status error;
     const uint64_t lowest = log->LowestOffset();
     const uint64_t end = log->NextOffset();
@@ -306,7 +310,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
       error = absl::OutOfRangeError(
           absl::StrCat("offset ", from, " was removed; the lowest kept offset is ", lowest));
     } else if (from < end) {
-      absl::StatusOr<std::vector<log::Record>> records =
+      absl::StatusOr<std::vector<Record>> records =
           log->ReadRange(from, kReadAheadRecords, kReadAheadBytes);
       if (records.ok()) {
         got = *std::move(records);
@@ -343,7 +347,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
     if (drop) DropWait();
   }
 
-  // Called by the log (possibly inline in WaitForOffset); must not block.
+  // Called by the commit log (possibly inline in WaitForOffset); must not block.
   void OnOffsetReady(uint64_t generation) {
     absl::MutexLock lock(&mu_);
     if (!waiting_ || wait_generation_ != generation) return;
@@ -406,7 +410,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
   std::shared_ptr<ConsumeStreamReactor> self_;
   absl::Mutex mu_;
   uint64_t next_offset_ ABSL_GUARDED_BY(mu_);
-  std::deque<log::Record> buffer_ ABSL_GUARDED_BY(mu_);
+  std::deque<Record> buffer_ ABSL_GUARDED_BY(mu_);
   ConsumeResponse response_ ABSL_GUARDED_BY(mu_);  // Owned by gRPC while write_in_flight_.
   std::optional<grpc::Status> pending_error_ ABSL_GUARDED_BY(mu_);
   std::optional<uint64_t> wait_id_ ABSL_GUARDED_BY(mu_);
@@ -429,8 +433,15 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-LogService::LogService(log::Log* log, AppendQueue* appends, Executor* reads, const Options* options)
-    : log_(log), appends_(appends), reads_(reads), options_(options) {}
+grpc::Status FinishingStatus(grpc::CallbackServerContext* context, const absl::Status& status) {
+  if (std::optional<std::string> leader = LeaderAddressOf(status); leader.has_value()) {
+    context->AddTrailingMetadata(wire::kLeaderMetadataKey, *leader);
+  }
+  return ToGrpcStatus(status);
+}
+
+LogService::LogService(CommitLog* log, Executor* reads, const Options* options)
+    : log_(log), reads_(reads), options_(options) {}
 
 absl::Status LogService::ValidateValue(const ProduceRequest& request) const {
   if (!request.has_record()) return absl::InvalidArgumentError("produce request has no record");
@@ -482,13 +493,13 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
     reactor->Finish(ToGrpcStatus(admitted));
     return reactor;
   }
-  // The request is const; its value is copied once into the queue.
-  absl::Status queued = appends_->Submit(request->record().value(),
-                                         [reactor, response](absl::StatusOr<uint64_t> offset) {
-                                           if (offset.ok()) response->set_offset(*offset);
-                                           reactor->Finish(ToGrpcStatus(offset.status()));
-                                         });
-  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+  // The request is const; its value is copied once into the commit log.
+  absl::Status queued = log_->Append(request->record().value(),
+                                     [context, reactor, response](absl::StatusOr<uint64_t> offset) {
+                                       if (offset.ok()) response->set_offset(*offset);
+                                       reactor->Finish(FinishingStatus(context, offset.status()));
+                                     });
+  if (!queued.ok()) reactor->Finish(FinishingStatus(context, queued));
   return reactor;
 }
 
@@ -503,7 +514,7 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
   }
   const uint64_t offset = request->offset();
   const bool posted = reads_->Post([this, reactor, response, offset] {
-    absl::StatusOr<log::Record> record = log_->Read(offset);
+    absl::StatusOr<Record> record = log_->Read(offset);
     const grpc::Status status = ToGrpcStatus(record.status());
     if (record.ok()) ToProto(*std::move(record), response->mutable_record());
     reactor->Finish(status);
@@ -532,12 +543,8 @@ grpc::ServerUnaryReactor* LogService::GetServers(grpc::CallbackServerContext* co
                                                  const logpb::v1::GetServersRequest* /*request*/,
                                                  logpb::v1::GetServersResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::vector<ServerInfo> servers;
-  if (options_->servers) {
-    servers = options_->servers();
-  } else {
-    servers.push_back(ServerInfo{options_->node_id, self_address_, true});
-  }
+  std::vector<ServerInfo> servers = log_->Servers();
+  if (servers.empty()) servers.push_back(ServerInfo{options_->node_id, self_address_, true});
   for (const ServerInfo& info : servers) {
     logpb::v1::Server* server = response->add_servers();
     server->set_id(info.id);

@@ -13,8 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "core/log/log.h"
-#include "core/server/append_queue.h"
+#include "core/server/commit_log.h"
 #include "core/server/executor.h"
 #include "core/server/server.h"
 #include "log/v1/log.grpc.pb.h"
@@ -23,6 +22,10 @@ namespace proglog::server {
 
 // Absl and gRPC share the canonical code numbers; a closed log is UNAVAILABLE.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+// ToGrpcStatus for the status an RPC finishes with: a NotLeaderError that names
+// the leader also puts its address in the trailing metadata of `context`. Call
+// at most once per RPC, before Finish.
+grpc::Status FinishingStatus(grpc::CallbackServerContext* context, const absl::Status& status);
 
 // A stream the service must end when the server shuts down.
 class StoppableStream {
@@ -34,7 +37,7 @@ class StoppableStream {
 class LogService final : public logpb::v1::Log::CallbackService {
  public:
   // All pointers are borrowed and must outlive every RPC.
-  LogService(log::Log* log, AppendQueue* appends, Executor* reads, const Options* options);
+  LogService(CommitLog* log, Executor* reads, const Options* options);
 
   // The address GetServers reports for this node.
   void SetSelfAddress(std::string address) { self_address_ = std::move(address); }
@@ -56,8 +59,7 @@ class LogService final : public logpb::v1::Log::CallbackService {
                                        logpb::v1::GetServersResponse* response) override;
 
   // Used by the reactors.
-  log::Log* Storage() const { return log_; }
-  AppendQueue* Appends() const { return appends_; }
+  CommitLog* Storage() const { return log_; }
   Executor* Reads() const { return reads_; }
   const Options& ServerOptions() const { return *options_; }
   // OK, or why `value` cannot be produced.
@@ -69,8 +71,7 @@ class LogService final : public logpb::v1::Log::CallbackService {
   void Unregister(const void* key);
 
  private:
-  log::Log* const log_;
-  AppendQueue* const appends_;
+  CommitLog* const log_;
   Executor* const reads_;
   const Options* const options_;
   std::string self_address_;

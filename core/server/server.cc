@@ -1,16 +1,20 @@
 #include "core/server/server.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/server/append_queue.h"
 #include "core/server/executor.h"
 #include "core/server/log_service.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/server_posix.h"
 
 namespace proglog::server {
 namespace {
@@ -27,18 +31,21 @@ std::string HostOf(const std::string& address) {
   return colon == std::string::npos ? address : address.substr(0, colon);
 }
 
+// gRPC's unix-socket URIs: no TCP port; gRPC reports 1 for them.
+bool IsUnixAddress(const std::string& address) {
+  return absl::StartsWith(address, "unix:") || absl::StartsWith(address, "unix-abstract:");
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(log::Log* log, Options options) {
-  if (log == nullptr) return absl::InvalidArgumentError("Server::Start needs a log");
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(CommitLog* log, Options options) {
+  if (log == nullptr) return absl::InvalidArgumentError("Server::Start needs a commit log");
   if (options.max_in_flight_per_stream < 1) options.max_in_flight_per_stream = 1;
   std::unique_ptr<Server> server(new Server());
   server->options_ = std::move(options);
   const Options& opts = server->options_;
-  server->appends_ = std::make_unique<AppendQueue>(log, opts.max_batch_bytes);
   server->reads_ = std::make_unique<Executor>(opts.read_threads);
-  server->service_ =
-      std::make_unique<LogService>(log, server->appends_.get(), server->reads_.get(), &opts);
+  server->service_ = std::make_unique<LogService>(log, server->reads_.get(), &opts);
 
   // Both are process-wide switches that take effect for servers built afterwards.
   grpc::EnableDefaultHealthCheckService(true);
@@ -48,33 +55,62 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(log::Log* log, Options opt
   // gRPC sets SO_REUSEPORT by default, which would let a second node silently share
   // a busy port; a busy port must be an error instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  std::shared_ptr<grpc::ServerCredentials> credentials =
-      opts.credentials ? opts.credentials : grpc::InsecureServerCredentials();
   int port = 0;
-  builder.AddListeningPort(opts.address, credentials, &port);
+  if (!opts.no_listener) {
+    std::shared_ptr<grpc::ServerCredentials> credentials =
+        opts.credentials ? opts.credentials : grpc::InsecureServerCredentials();
+    builder.AddListeningPort(opts.address, credentials, &port);
+  }
   builder.RegisterService(server->service_.get());
   const uint64_t max_message = opts.max_record_bytes + kMessageSlack;
   builder.SetMaxReceiveMessageSize(
       max_message > static_cast<uint64_t>(INT32_MAX) ? INT32_MAX : static_cast<int>(max_message));
   server->grpc_server_ = builder.BuildAndStart();
-  if (server->grpc_server_ == nullptr || port == 0) {
-    server->appends_->Stop();
+  if (server->grpc_server_ == nullptr || (!opts.no_listener && port == 0)) {
     server->reads_->Stop();
+    if (opts.no_listener) return absl::InternalError("cannot start the gRPC server");
     return absl::UnavailableError(absl::StrCat("cannot listen on ", opts.address));
   }
-  server->port_ = port;
-  server->host_ = HostOf(opts.address);
-  server->service_->SetSelfAddress(server->Address());
+  if (opts.no_listener) {
+    // Nothing bound: Address() is empty and Port() 0.
+  } else if (IsUnixAddress(opts.address)) {
+    server->address_ = opts.address;
+  } else {
+    server->port_ = port;
+    server->address_ = absl::StrCat(HostOf(opts.address), ":", port);
+  }
+  server->service_->SetSelfAddress(opts.advertise_address.empty() ? server->address_
+                                                                  : opts.advertise_address);
   server->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return server;
 }
 
 Server::~Server() { Shutdown(); }
 
-std::string Server::Address() const { return absl::StrCat(host_, ":", port_); }
+std::string Server::Address() const { return address_; }
+
+absl::Status Server::AddInsecureConnection(int fd) {
+  absl::MutexLock lock(&connections_mu_);
+  if (shutting_down_ || grpc_server_ == nullptr) {
+    ::close(fd);
+    return absl::UnavailableError("server is shutting down");
+  }
+  // gRPC's endpoints assume non-blocking sockets; a blocking one would stall a poller.
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    ::close(fd);
+    return absl::InvalidArgumentError("connection fd cannot be made non-blocking");
+  }
+  grpc::AddInsecureChannelFromFd(grpc_server_.get(), fd);
+  return absl::OkStatus();
+}
 
 void Server::Shutdown() {
   std::call_once(shutdown_once_, [this] {
+    {
+      absl::MutexLock lock(&connections_mu_);
+      shutting_down_ = true;
+    }
     if (grpc_server_ != nullptr) {
       // Refuse first, then report it: once health says NOT_SERVING, no new RPC is accepted.
       service_->BeginShutdown();
@@ -82,8 +118,7 @@ void Server::Shutdown() {
       grpc_server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
       grpc_server_->Wait();
     }
-    // No RPC is left; anything still queued has no one waiting but is appended anyway.
-    if (appends_ != nullptr) appends_->Stop();
+    // No RPC is left. The commit log belongs to the caller, who stops it next.
     if (reads_ != nullptr) reads_->Stop();
   });
 }

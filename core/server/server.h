@@ -1,27 +1,38 @@
-// core/server: the gRPC service `log.v1.Log` over a Log, on gRPC's callback
-// API (no thread per stream), together with the standard grpc.health.v1.Health
-// service and server reflection, so tools such as grpcurl work without the proto.
+// core/server: the gRPC service `log.v1.Log` over a CommitLog (commit_log.h),
+// on gRPC's callback API (no thread per stream), together with the standard
+// grpc.health.v1.Health service and server reflection, so tools such as grpcurl
+// work without the proto. The service does not know whether the commit log is
+// local (LocalCommitLog) or replicated by Raft.
 //
-//   Produce        one record; the reply carries its offset once it is durable
-//                  under the log's durability policy.
+//   Produce        one record; the reply carries its offset once the commit log
+//                  has made it durable (local) or committed it (replicated).
 //   ProduceStream  pipelined: many requests in flight, replies in request order,
-//                  offsets increasing. Appends of all RPCs share one writer thread
-//                  that batches them (one fsync per batch).
+//                  offsets increasing. Each request is one CommitLog::Append;
+//                  the commit log batches them (LocalCommitLog: one writer
+//                  thread, one fsync per batch).
 //   Consume        one record by offset.
 //   ConsumeStream  records from an offset on, then tails: when caught up it waits on
-//                  Log::WaitForOffset (no polling). It ends with CANCELLED when the
-//                  client cancels and with OK when the server shuts down (the client
-//                  resumes from the offset after the last record it got).
-//   GetServers     the cluster as Options::servers reports it; by default this node
-//                  alone, as leader.
+//                  CommitLog::WaitForOffset (no polling). It ends with CANCELLED when
+//                  the client cancels and with OK when the server shuts down (the
+//                  client resumes from the offset after the last record it got).
+//   GetServers     the cluster as CommitLog::Servers reports it; when that is
+//                  empty, this node alone, as leader.
 //
 // Status codes: no record, an empty value or a value over max_record_bytes ->
 // INVALID_ARGUMENT; reading below the lowest or at/after the next offset ->
 // OUT_OF_RANGE; disk full -> RESOURCE_EXHAUSTED; server or log closed -> UNAVAILABLE;
-// refused by the authorizer -> its status (PERMISSION_DENIED).
+// not the leader -> UNAVAILABLE, with the leader's RPC address in the trailing
+// metadata key wire::kLeaderMetadataKey ("proglog-leader") when the commit log
+// names one (NotLeaderError), without it during an election; refused by the
+// authorizer -> its status (PERMISSION_DENIED).
 //
-// Disk I/O never runs on a gRPC callback thread: appends go through one writer
-// thread (AppendQueue), reads through a small pool (Executor).
+// Listening: by default the server binds Options::address, a "host:port" or a
+// gRPC URI such as "unix:/path" or "unix-abstract:name" (what the port mux uses
+// for TLS). With Options::no_listener it binds nothing, and the mux hands it
+// accepted plaintext connections through AddInsecureConnection().
+//
+// Disk I/O never runs on a gRPC callback thread: appends go through the commit
+// log (which must not block), reads through a small pool (Executor).
 //
 // Thread-safety: Server's methods are thread-safe. Shutdown() may be called from
 // any thread except a gRPC callback thread.
@@ -36,9 +47,11 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/log/log.h"
+#include "absl/synchronization/mutex.h"
+#include "core/server/commit_log.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
@@ -54,24 +67,23 @@ inline constexpr std::string_view kConsumeAction = "consume";
 // to allow, PERMISSION_DENIED (or UNAUTHENTICATED) to refuse.
 using Authorizer = std::function<absl::Status(std::string_view subject, std::string_view action)>;
 
-struct ServerInfo {
-  std::string id;
-  std::string rpc_addr;
-  bool is_leader = false;
-};
-
 struct Options {
-  // Listen address; port 0 picks a free port (see Server::Port()).
+  // Listen address: "host:port" (port 0 picks a free port, see Server::Port()) or
+  // a gRPC URI such as "unix-abstract:proglog-xyz". Ignored with no_listener.
   std::string address = "127.0.0.1:0";
-  // Null means insecure. The security component supplies TLS credentials.
+  // Bind no address: connections come only through Server::AddInsecureConnection
+  // (the port mux accepts them). Default: false (listen on `address`).
+  bool no_listener = false;
+  // The RPC address GetServers reports for this node when the commit log reports
+  // no cluster. Empty: Server::Address() (with no_listener: nothing).
+  std::string advertise_address;
+  // Credentials of the listener on `address`. Null means insecure. The security
+  // component supplies TLS credentials.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   // Null allows every RPC.
   Authorizer authorizer;
-  // This node's id, reported by the default GetServers.
+  // This node's id, reported by GetServers when the commit log reports no cluster.
   std::string node_id;
-  // Reports the cluster for GetServers; must not block. Null: this node alone,
-  // `is_leader=true`, at the bound address.
-  std::function<std::vector<ServerInfo>()> servers;
   // Values larger than this are refused with INVALID_ARGUMENT (keep equal to the
   // log's max_record_bytes).
   uint64_t max_record_bytes = 1ull << 20;
@@ -83,26 +95,36 @@ struct Options {
   // Value bytes one ProduceStream may have waiting for the log; reading pauses
   // above this too (one request is always admitted).
   uint64_t max_in_flight_bytes_per_stream = 16ull << 20;
-  // Bytes of values the writer thread hands the log in one AppendBatch.
-  uint64_t max_batch_bytes = 4ull << 20;
 };
 
 class LogService;
 class Executor;
-class AppendQueue;
 
 class Server {
  public:
-  // Starts serving `log`, which is borrowed and must stay open until Shutdown()
-  // returns. Fails if the address cannot be bound.
-  static absl::StatusOr<std::unique_ptr<Server>> Start(log::Log* log, Options options);
+  // Starts serving `log`, which is borrowed and must keep working (accept and
+  // complete appends, serve reads) until Shutdown() returns. Fails with
+  // UNAVAILABLE if the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(CommitLog* log, Options options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // The TCP port bound; 0 for a unix socket or with no_listener.
   int Port() const { return port_; }
-  // "host:port" actually bound.
+  // "host:port" actually bound, the unix URI as given, or "" with no_listener.
   std::string Address() const;
+
+  // Serves one accepted plaintext connection (HTTP/2 with the client preface
+  // still unread); takes ownership of `fd` and makes it non-blocking. After
+  // Shutdown() has begun it closes `fd` and returns UNAVAILABLE. For the port
+  // mux; works with or without a listener. Bytes the mux already read from `fd`
+  // cannot be given back: it must peek (MSG_PEEK), not read, the first byte.
+  absl::Status AddInsecureConnection(int fd);
+  // The underlying gRPC server, for whoever must hand it connections in ways
+  // AddInsecureConnection does not cover. Valid until this Server is destroyed;
+  // nothing may be added once Shutdown() has begun.
+  grpc::Server* GrpcServer() const { return grpc_server_.get(); }
 
   // Graceful stop: new RPCs are refused (UNAVAILABLE), produces already accepted
   // are appended and answered, streams end (ConsumeStream with OK, ProduceStream
@@ -114,13 +136,15 @@ class Server {
   Server() = default;
 
   Options options_;
-  std::string host_;
+  std::string address_;  // what Address() returns
   int port_ = 0;
-  std::unique_ptr<AppendQueue> appends_;
   std::unique_ptr<Executor> reads_;
   std::unique_ptr<LogService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::once_flag shutdown_once_;
+  // Orders AddInsecureConnection() against Shutdown().
+  absl::Mutex connections_mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(connections_mu_) = false;
 };
 
 }  // namespace proglog::server

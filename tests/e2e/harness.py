@@ -124,6 +124,11 @@ class Node:
         # Gossip runs on every node: a free port unless the test chose one.
         if "--bind-addr" not in args and "PROGLOG_BIND_ADDR" not in self.env:
             self.args += ["--bind-addr", "127.0.0.1:0"]
+        # A node alone must bootstrap its one-member cluster to take writes;
+        # a node that joins others must not.
+        joining = "--start-join-addrs" in args or "PROGLOG_START_JOIN_ADDRS" in self.env
+        if "--bootstrap" not in args and not joining and "PROGLOG_BOOTSTRAP" not in self.env:
+            self.args += ["--bootstrap"]
         self.args += [str(a) for a in args]
         self.proc = None
         self.lines = []

@@ -1,10 +1,16 @@
-// Tests of core/server through a real gRPC channel on loopback, over a real Log
-// on disk (wrapped by FaultInjectingLog where a fault is needed).
+// Tests of core/server through a real gRPC channel on loopback, over a
+// LocalCommitLog of a real Log on disk (wrapped by FaultInjectingLog where a
+// fault is needed), or over FakeCommitLog where the commit log must act as a
+// replicated one (refuse writes as a follower, report a cluster).
 #include "core/server/server.h"
 
+#include <fcntl.h>
+#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -21,9 +27,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "core/server/local_commit_log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "log/v1/log.grpc.pb.h"
+#include "proto/log/v1/wire.h"
+#include "tests/server/fake_commit_log.h"
 #include "tests/server/fault_injecting_log.h"
 
 namespace proglog::server {
@@ -90,6 +99,8 @@ class ServerTest : public ::testing::Test {
   void TearDown() override {
     if (server_ != nullptr) server_->Shutdown();
     server_.reset();
+    commit_log_.reset();
+    fake_.reset();
     if (log_ != nullptr) (void)log_->Close();
     std::filesystem::remove_all(dir_);
   }
@@ -109,9 +120,22 @@ class ServerTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<log::Log>> real = log::Log::Open(dir_ / "log", log_options);
     ASSERT_TRUE(real.ok()) << real.status();
     log_ = std::make_unique<testing::FaultInjectingLog>(*std::move(real));
+    commit_log_ = std::make_unique<LocalCommitLog>(log_.get());
     options.max_record_bytes = log_options.max_record_bytes;
+    StartServerOver(commit_log_.get(), std::move(options), std::move(channel_credentials));
+  }
+
+  // Serves an in-memory FakeCommitLog (fake_) instead of a local log.
+  void StartFakeServer(Options options = {}) {
+    fake_ = std::make_unique<testing::FakeCommitLog>();
+    StartServerOver(fake_.get(), std::move(options));
+  }
+
+  // Serves `commit_log` (borrowed) and connects a client to it.
+  void StartServerOver(CommitLog* commit_log, Options options = {},
+                       std::shared_ptr<grpc::ChannelCredentials> channel_credentials = nullptr) {
     if (options.node_id.empty()) options.node_id = "node-under-test";
-    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(log_.get(), std::move(options));
+    absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(commit_log, std::move(options));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     if (channel_credentials == nullptr) channel_credentials = grpc::InsecureChannelCredentials();
@@ -142,6 +166,9 @@ class ServerTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::unique_ptr<testing::FaultInjectingLog> log_;
+  std::unique_ptr<LocalCommitLog> commit_log_;
+  // Served instead of a local log by StartFakeServer().
+  std::unique_ptr<testing::FakeCommitLog> fake_;
   std::unique_ptr<Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<logpb::v1::Log::Stub> stub_;
@@ -497,12 +524,9 @@ TEST_F(ServerTest, GetServersReportsThisNodeAsLeader) {
   EXPECT_TRUE(response.servers(0).is_leader());
 }
 
-TEST_F(ServerTest, GetServersReportsWhatTheClusterHookSays) {
-  Options options;
-  options.servers = [] {
-    return std::vector<ServerInfo>{{"a", "10.0.0.1:8400", false}, {"b", "10.0.0.2:8400", true}};
-  };
-  StartServer(std::move(options));
+TEST_F(ServerTest, GetServersReportsTheClusterTheCommitLogReports) {
+  StartFakeServer();
+  fake_->SetServers({{"a", "10.0.0.1:8400", false}, {"b", "10.0.0.2:8400", true}});
   grpc::ClientContext context;
   logpb::v1::GetServersResponse response;
   ASSERT_TRUE(stub_->GetServers(&context, logpb::v1::GetServersRequest(), &response).ok());
@@ -768,6 +792,178 @@ TEST_F(ServerTest, TlsClientCommonNameIsTheSubjectTheAuthorizerSees) {
   EXPECT_EQ(record.value(), "secret");
   absl::MutexLock lock(&mu);
   EXPECT_EQ(seen, (std::vector<std::string>{"alice:produce", "alice:consume"}));
+}
+
+// The value of `key` in the trailing metadata of a finished call, or "<none>".
+std::string Trailer(const grpc::ClientContext& context, const std::string& key) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto it = trailers.find(key);
+  if (it == trailers.end()) return "<none>";
+  return std::string(it->second.data(), it->second.size());
+}
+
+TEST_F(ServerTest, ProduceOnAFollowerIsUnavailableWithTheLeaderInTrailingMetadata) {
+  StartFakeServer();
+  fake_->RefuseAppends(NotLeaderError("10.0.0.7:8400"));
+  grpc::ClientContext context;
+  ProduceResponse response;
+  grpc::Status status = stub_->Produce(&context, MakeProduce("x"), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(Trailer(context, wire::kLeaderMetadataKey), "10.0.0.7:8400");
+  EXPECT_EQ(fake_->NextOffset(), 0u);
+}
+
+TEST_F(ServerTest, ProduceDuringAnElectionIsUnavailableWithoutLeaderMetadata) {
+  StartFakeServer();
+  fake_->RefuseAppends(NotLeaderError(""));
+  grpc::ClientContext context;
+  ProduceResponse response;
+  grpc::Status status = stub_->Produce(&context, MakeProduce("x"), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(Trailer(context, wire::kLeaderMetadataKey), "<none>");
+}
+
+TEST_F(ServerTest, ProduceStreamRefusedByAFollowerEndsWithTheLeaderInTrailingMetadata) {
+  StartFakeServer();
+  fake_->RefuseAppends(NotLeaderError("10.0.0.7:8400"));
+  grpc::ClientContext context;
+  auto stream = stub_->ProduceStream(&context);
+  stream->Write(MakeProduce("x"));
+  stream->WritesDone();
+  ProduceResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(Trailer(context, wire::kLeaderMetadataKey), "10.0.0.7:8400");
+}
+
+TEST_F(ServerTest, AppendsFailedByALostLeadershipNameTheNewLeader) {
+  StartFakeServer();
+  uint64_t offset = 0;
+  ASSERT_TRUE(Produce("while-leader", &offset).ok());
+  // Accepted, then failed: the append completes later with the refusal.
+  fake_->FailAcceptedAppends(NotLeaderError("10.0.0.9:8400"));
+  {
+    grpc::ClientContext context;
+    ProduceResponse response;
+    grpc::Status status = stub_->Produce(&context, MakeProduce("lost"), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    EXPECT_EQ(Trailer(context, wire::kLeaderMetadataKey), "10.0.0.9:8400");
+  }
+  grpc::ClientContext context;
+  auto stream = stub_->ProduceStream(&context);
+  stream->Write(MakeProduce("lost-too"));
+  stream->WritesDone();
+  ProduceResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Trailer(context, wire::kLeaderMetadataKey), "10.0.0.9:8400");
+  EXPECT_EQ(fake_->NextOffset(), 1u);
+}
+
+TEST_F(ServerTest, OtherUnavailableErrorsCarryNoLeaderMetadata) {
+  StartFakeServer();
+  fake_->RefuseAppends(absl::UnavailableError("stopping"));
+  grpc::ClientContext context;
+  ProduceResponse response;
+  EXPECT_EQ(stub_->Produce(&context, MakeProduce("x"), &response).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Trailer(context, wire::kLeaderMetadataKey), "<none>");
+}
+
+TEST_F(ServerTest, ServesAFakeCommitLogEndToEnd) {
+  StartFakeServer();
+  uint64_t offset = 0;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Produce(absl::StrCat("f", i), &offset).ok());
+    EXPECT_EQ(offset, static_cast<uint64_t>(i));
+  }
+  logpb::v1::Record record;
+  ASSERT_TRUE(Consume(3, &record).ok());
+  EXPECT_EQ(record.value(), "f3");
+  grpc::ClientContext context;
+  ConsumeRequest request;
+  request.set_offset(4);
+  auto stream = stub_->ConsumeStream(&context, request);
+  ConsumeResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.record().value(), "f4");
+  ASSERT_TRUE(Produce("f5", &offset).ok());
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.record().value(), "f5");
+  context.TryCancel();
+  stream->Finish();
+}
+
+TEST_F(ServerTest, WithoutAListenerServesConnectionsHandedInAsFds) {
+  absl::StatusOr<std::unique_ptr<log::Log>> real =
+      log::Log::Open(dir_ / "log", DefaultLogOptions());
+  ASSERT_TRUE(real.ok()) << real.status();
+  log_ = std::make_unique<testing::FaultInjectingLog>(*std::move(real));
+  commit_log_ = std::make_unique<LocalCommitLog>(log_.get());
+  Options options;
+  options.no_listener = true;
+  options.node_id = "muxed";
+  options.advertise_address = "10.0.0.3:8400";
+  absl::StatusOr<std::unique_ptr<Server>> server = Server::Start(commit_log_.get(), options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = *std::move(server);
+  EXPECT_EQ(server_->Port(), 0);
+  EXPECT_EQ(server_->Address(), "");
+  ASSERT_NE(server_->GrpcServer(), nullptr);
+
+  // What the mux does with an accepted plaintext connection.
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  // gRPC needs a non-blocking socket on its own side too.
+  ASSERT_EQ(::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL) | O_NONBLOCK), 0);
+  ASSERT_TRUE(server_->AddInsecureConnection(fds[0]).ok());
+  auto channel = grpc::CreateInsecureChannelFromFd("muxed", fds[1]);
+  auto stub = logpb::v1::Log::NewStub(channel);
+  grpc::ClientContext produce_context;
+  produce_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ProduceResponse produced;
+  grpc::Status status = stub->Produce(&produce_context, MakeProduce("via-fd"), &produced);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(produced.offset(), 0u);
+  grpc::ClientContext servers_context;
+  servers_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  logpb::v1::GetServersResponse servers;
+  ASSERT_TRUE(stub->GetServers(&servers_context, logpb::v1::GetServersRequest(), &servers).ok());
+  ASSERT_EQ(servers.servers_size(), 1);
+  EXPECT_EQ(servers.servers(0).rpc_addr(), "10.0.0.3:8400");
+
+  server_->Shutdown();
+  int late[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, late), 0);
+  EXPECT_EQ(server_->AddInsecureConnection(late[0]).code(), absl::StatusCode::kUnavailable);
+  // The refused fd was closed: its peer reads end-of-file.
+  char byte;
+  EXPECT_EQ(::read(late[1], &byte, 1), 0);
+  ::close(late[1]);
+}
+
+TEST_F(ServerTest, ListensOnAUnixAbstractAddress) {
+  Options options;
+  options.address = absl::StrCat("unix-abstract:proglog-server-test-", ::getpid());
+  StartServer(options);
+  EXPECT_EQ(server_->Address(), options.address);
+  EXPECT_EQ(server_->Port(), 0);
+  uint64_t offset = 0;
+  grpc::Status status = Produce("over-unix", &offset);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  logpb::v1::Record record;
+  ASSERT_TRUE(Consume(offset, &record).ok());
+  EXPECT_EQ(record.value(), "over-unix");
+}
+
+TEST_F(ServerTest, ABusyUnixAbstractAddressIsAnError) {
+  Options options;
+  options.address = absl::StrCat("unix-abstract:proglog-server-busy-", ::getpid());
+  StartServer(options);
+  testing::FakeCommitLog other_log;
+  absl::StatusOr<std::unique_ptr<Server>> second = Server::Start(&other_log, options);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
 }
 
 }  // namespace

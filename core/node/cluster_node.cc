@@ -1,0 +1,251 @@
+#include "core/node/cluster_node.h"
+
+#include <future>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "core/discovery/membership.h"
+#include "core/mux/mux.h"
+#include "core/mux/raft_transport.h"
+#include "core/node/peer_directory.h"
+#include "core/node/replicated_log.h"
+#include "core/security/tls_config.h"
+#include "core/server/server.h"
+#include "spdlog/spdlog.h"
+
+namespace proglog::node::internal {
+namespace {
+
+// Leadership moves before a leader leaves, bounded so a stop never hangs.
+constexpr absl::Duration kTransferTimeout = absl::Seconds(2);
+
+bool IsWildcard(const std::string& host) { return host == "0.0.0.0" || host == "::" || host == ""; }
+
+// The peer TLS contexts for Raft connections (both null without the files).
+struct PeerTls {
+  security::SslCtxPtr accept;
+  security::SslCtxPtr connect;
+};
+
+absl::StatusOr<PeerTls> LoadPeerTls(const ClusterConfig& cluster) {
+  const int given = !cluster.peer_tls_cert_file.empty() + !cluster.peer_tls_key_file.empty() +
+                    !cluster.peer_tls_ca_file.empty();
+  PeerTls tls;
+  if (given == 0) return tls;
+  if (given != 3) {
+    return absl::InvalidArgumentError(
+        "peer TLS needs all of --peer-tls-cert-file, --peer-tls-key-file and --peer-tls-ca-file");
+  }
+  absl::StatusOr<security::TlsConfig> config = security::TlsConfig::Load(
+      security::TlsRole::kPeer,
+      {cluster.peer_tls_cert_file, cluster.peer_tls_key_file, cluster.peer_tls_ca_file});
+  if (!config.ok()) return config.status();
+  absl::StatusOr<security::SslCtxPtr> accept =
+      security::NewPeerSslContext(*config, security::HandshakeSide::kAccept);
+  if (!accept.ok()) return accept.status();
+  absl::StatusOr<security::SslCtxPtr> connect =
+      security::NewPeerSslContext(*config, security::HandshakeSide::kConnect);
+  if (!connect.ok()) return connect.status();
+  tls.accept = *std::move(accept);
+  tls.connect = *std::move(connect);
+  return tls;
+}
+
+class ClusterNode final : public Node {
+ public:
+  explicit ClusterNode(Config config) : config_(std::move(config)) {}
+  ~ClusterNode() override { (void)Close(); }
+
+  absl::Status Start();
+
+  absl::StatusOr<uint64_t> Append(std::string_view value) override;
+  absl::StatusOr<log::Record> Read(uint64_t offset) override;
+  std::string RpcAddress() const override { return rpc_addr_; }
+  std::string GossipAddress() const override {
+    return gossip_ != nullptr ? gossip_->Address() : "";
+  }
+  absl::Status Close() override;
+
+ private:
+  absl::Status StartGossip();
+
+  const Config config_;
+  std::string rpc_addr_;
+  PeerTls peer_tls_;
+  PeerDirectory peers_;
+  std::unique_ptr<mux::Mux> mux_;
+  std::unique_ptr<mux::RaftTransport> transport_;
+  std::unique_ptr<ReplicatedLog> log_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<discovery::Membership> gossip_;
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+absl::Status ClusterNode::Start() {
+  const ClusterConfig& cluster = config_.cluster;
+  if (cluster.bind_addr.empty()) {
+    return absl::InvalidArgumentError("a cluster node needs a gossip bind address (--bind-addr)");
+  }
+  const std::string advertise_host =
+      cluster.advertise_host.empty() ? config_.rpc_host : cluster.advertise_host;
+  if (IsWildcard(advertise_host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rpc host ", config_.rpc_host,
+        " is a wildcard address: set --advertise-host to the host other nodes and clients use"));
+  }
+  absl::StatusOr<PeerTls> tls = LoadPeerTls(cluster);
+  if (!tls.ok()) return tls.status();
+  peer_tls_ = *std::move(tls);
+
+  mux::Options mux_options;
+  mux_options.address = absl::StrCat(config_.rpc_host, ":", config_.rpc_port);
+  mux_options.grpc_tls = config_.server_credentials != nullptr;
+  mux_options.raft_tls = peer_tls_.accept.get();
+  absl::StatusOr<std::unique_ptr<mux::Mux>> mux = mux::Mux::Listen(mux_options);
+  if (!mux.ok()) return mux.status();
+  mux_ = *std::move(mux);
+  rpc_addr_ = absl::StrCat(advertise_host, ":", mux_->Port());
+
+  const uint64_t id = RaftIdOf(config_.node_name);
+  mux::RaftTransportOptions transport_options;
+  transport_options.node_id = id;
+  transport_options.resolve = [this](uint64_t peer) -> std::optional<std::string> {
+    std::string addr = peers_.RpcAddressOf(peer);
+    if (addr.empty()) return std::nullopt;
+    return addr;
+  };
+  // log_ is set below, before the mux hands over any connection.
+  transport_options.deliver = [this](raft::Message m) { log_->Receive(std::move(m)); };
+  transport_options.dial_tls = peer_tls_.connect.get();
+  transport_ = std::make_unique<mux::RaftTransport>(std::move(transport_options));
+
+  ReplicatedLogOptions log_options;
+  log_options.node_name = config_.node_name;
+  log_options.rpc_addr = rpc_addr_;
+  log_options.bootstrap = cluster.bootstrap;
+  log_options.heartbeat_interval = absl::FromChrono(cluster.heartbeat_interval);
+  log_options.election_timeout = absl::FromChrono(cluster.election_timeout);
+  log_options.log = config_.log;
+  absl::StatusOr<std::unique_ptr<ReplicatedLog>> log =
+      ReplicatedLog::Open(config_.data_dir / "raft", std::move(log_options), transport_.get(),
+                          &peers_);
+  if (!log.ok()) return log.status();
+  log_ = *std::move(log);
+
+  server::Options options;
+  if (mux_->GrpcListenAddress().empty()) {
+    options.no_listener = true;
+  } else {
+    options.address = mux_->GrpcListenAddress();
+  }
+  options.advertise_address = rpc_addr_;
+  options.credentials = config_.server_credentials;
+  options.authorizer = config_.authorizer;
+  options.node_id = config_.node_name;
+  options.max_record_bytes = config_.log.max_record_bytes;
+  absl::StatusOr<std::unique_ptr<server::Server>> server =
+      server::Server::Start(log_.get(), std::move(options));
+  if (!server.ok()) return server.status();
+  server_ = *std::move(server);
+
+  log_->Start();
+  if (absl::Status s = mux_->Start(server_->GrpcServer(),
+                                   [this](std::unique_ptr<mux::Stream> stream) {
+                                     transport_->Accept(std::move(stream));
+                                   });
+      !s.ok()) {
+    return s;
+  }
+  return StartGossip();
+}
+
+absl::Status ClusterNode::StartGossip() {
+  discovery::Member self;
+  self.name = config_.node_name;
+  self.tags = {{"rpc_addr", rpc_addr_}};
+  peers_.Update(self);
+  discovery::Config config;
+  config.node_name = config_.node_name;
+  config.bind_addr = config_.cluster.bind_addr;
+  config.tags = self.tags;
+  config.start_join_addrs = config_.cluster.start_join_addrs;
+  config.encrypt_key = config_.cluster.gossip_key;
+  absl::StatusOr<std::unique_ptr<discovery::Membership>> gossip = discovery::Membership::Start(
+      std::move(config), [this](const discovery::MemberEvent& event) {
+        if (config_.cluster.on_member_event) config_.cluster.on_member_event(event);
+        if (event.type == discovery::EventType::kReap) {
+          peers_.Remove(event.member.name);
+        } else {
+          peers_.Update(event.member);
+        }
+      });
+  if (!gossip.ok()) {
+    return absl::Status(gossip.status().code(),
+                        absl::StrCat("cannot start gossip on ", config_.cluster.bind_addr, ": ",
+                                     gossip.status().message()));
+  }
+  gossip_ = *std::move(gossip);
+  for (const discovery::Member& member : gossip_->Members()) peers_.Update(member);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ClusterNode::Append(std::string_view value) {
+  auto result = std::make_shared<std::promise<absl::StatusOr<uint64_t>>>();
+  std::future<absl::StatusOr<uint64_t>> done = result->get_future();
+  std::vector<std::string> values{std::string(value)};
+  absl::Status accepted = log_->AppendBatch(
+      std::move(values), [result](absl::StatusOr<uint64_t> offset) { result->set_value(offset); });
+  if (!accepted.ok()) return accepted;
+  return done.get();
+}
+
+absl::StatusOr<log::Record> ClusterNode::Read(uint64_t offset) {
+  absl::StatusOr<server::Record> record = log_->Read(offset);
+  if (!record.ok()) return record.status();
+  return log::Record{std::move(record->value), record->offset, record->term, record->type};
+}
+
+absl::Status ClusterNode::Close() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return absl::OkStatus();
+    closed_ = true;
+  }
+  // A leader hands over first, so the cluster keeps taking writes.
+  if (log_ != nullptr && log_->IsLeader()) {
+    if (absl::Status s = log_->TransferLeadership(kTransferTimeout); !s.ok()) {
+      spdlog::warn("raft: {}", s.ToString());
+    }
+  }
+  if (gossip_ != nullptr) {
+    // Gracefully, so the others see this node as left rather than failed.
+    if (absl::Status s = gossip_->Leave(); !s.ok()) {
+      spdlog::warn("gossip leave incomplete: {}", s.ToString());
+    } else {
+      spdlog::info("left the gossip cluster");
+    }
+    gossip_->Shutdown();
+  }
+  if (mux_ != nullptr) mux_->StopAccepting();
+  if (server_ != nullptr) server_->Shutdown();
+  absl::Status status;
+  if (log_ != nullptr) status = log_->Stop();
+  if (transport_ != nullptr) transport_->Close();
+  if (mux_ != nullptr) mux_->Shutdown();
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Node>> OpenClusterNode(Config config) {
+  auto node = std::make_unique<ClusterNode>(std::move(config));
+  if (absl::Status s = node->Start(); !s.ok()) {
+    (void)node->Close();
+    return s;
+  }
+  return node;
+}
+
+}  // namespace proglog::node::internal

@@ -1,0 +1,428 @@
+#include "core/node/replicated_log.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/log/record_format.h"
+#include "core/raft/entry_record.h"
+#include "spdlog/spdlog.h"
+
+namespace proglog::node::internal {
+namespace {
+
+// Membership is reconciled with gossip every this many ticks.
+constexpr int kReconcileEveryTicks = 4;
+
+// The state machine's snapshot data: the user offset of the first record
+// after the snapshot, u64 little-endian. Empty before any snapshot.
+uint64_t NextOffsetInSnapshot(const std::string& data) {
+  return data.size() < 8 ? 0 : log::internal::GetFixed64(data.data());
+}
+
+// One AppendBatch: its values complete one by one on the driver thread.
+struct PendingBatch {
+  size_t remaining;
+  uint64_t first_offset = 0;
+  absl::Status status;
+  server::CommitLog::AppendDone done;
+};
+
+}  // namespace
+
+ReplicatedLog::ReplicatedLog(ReplicatedLogOptions options, raft::Transport* transport,
+                             const PeerDirectory* peers)
+    : options_(std::move(options)),
+      id_(RaftIdOf(options_.node_name)),
+      transport_(transport),
+      peers_(peers) {}
+
+ReplicatedLog::~ReplicatedLog() { Stop().IgnoreError(); }
+
+absl::StatusOr<std::unique_ptr<ReplicatedLog>> ReplicatedLog::Open(
+    const std::filesystem::path& dir, ReplicatedLogOptions options, raft::Transport* transport,
+    const PeerDirectory* peers) {
+  if (options.heartbeat_interval <= absl::ZeroDuration() ||
+      options.election_timeout < 2 * options.heartbeat_interval) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("raft-election-timeout (", absl::FormatDuration(options.election_timeout),
+                     ") must be at least twice raft-heartbeat-interval (",
+                     absl::FormatDuration(options.heartbeat_interval), "), which must be > 0"));
+  }
+  std::unique_ptr<ReplicatedLog> log(new ReplicatedLog(std::move(options), transport, peers));
+  if (absl::Status s = log->Init(dir); !s.ok()) return s;
+  return log;
+}
+
+absl::Status ReplicatedLog::Init(const std::filesystem::path& dir) {
+  raft::LogStorageOptions storage_options;
+  storage_options.log = options_.log;
+  // The largest entry is a record plus nothing: Raft adds no bytes to values.
+  raft::ConfState bootstrap;
+  if (options_.bootstrap) bootstrap.voters = {id_};
+  absl::StatusOr<std::unique_ptr<raft::LogStorage>> storage =
+      raft::LogStorage::Open(dir, storage_options, bootstrap);
+  if (!storage.ok()) return storage.status();
+  storage_ = *std::move(storage);
+
+  absl::StatusOr<raft::Snapshot> snapshot = storage_->GetSnapshot();
+  if (!snapshot.ok()) return snapshot.status();
+  const uint64_t next_offset = NextOffsetInSnapshot(snapshot->data);
+  absl::StatusOr<raft::OffsetTranslator> translator =
+      storage_->BuildOffsetTranslator(next_offset, snapshot->meta.index);
+  if (!translator.ok()) return translator.status();
+  {
+    absl::MutexLock lock(&translator_mu_);
+    translator_ = *std::move(translator);
+  }
+  lowest_.store(next_offset);
+  next_.store(next_offset);
+
+  raft::Config config;
+  config.id = id_;
+  config.heartbeat_tick = 1;
+  config.election_tick = std::max(
+      2, static_cast<int>(absl::FDivDuration(options_.election_timeout, options_.heartbeat_interval)));
+  config.random_seed = id_ ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  absl::StatusOr<std::unique_ptr<raft::Raft>> raft = raft::Raft::Create(config, storage_.get());
+  if (!raft.ok()) return raft.status();
+  raft_ = *std::move(raft);
+  driver_ = std::make_unique<raft::Driver>(raft_.get(), storage_.get(), transport_, this);
+  PublishStatus(*raft_);
+  return absl::OkStatus();
+}
+
+void ReplicatedLog::Start() {
+  thread_ = std::thread([this] { Run(); });
+  // The only voter need not wait out an election timeout (a bootstrapped node,
+  // or one restarting alone): it campaigns at once, so it takes writes as
+  // soon as Open returns.
+  bool alone;
+  {
+    absl::MutexLock lock(&status_mu_);
+    alone = conf_.voters.size() == 1 && conf_.voters[0] == id_;
+  }
+  if (!alone) return;
+  driver_->EnqueueCall([](raft::Raft& raft) { raft.Campaign(); });
+  const absl::Time deadline = absl::Now() + 4 * options_.election_timeout;
+  while (!IsLeader() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+}
+
+void ReplicatedLog::Run() {
+  const absl::Duration tick = options_.heartbeat_interval;
+  absl::Time next_tick = absl::Now() + tick;
+  int ticks = 0;
+  while (true) {
+    {
+      absl::MutexLock lock(&run_mu_);
+      if (stop_) return;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= next_tick) {
+      driver_->EnqueueTick();
+      next_tick = std::max(next_tick + tick, now);
+      if (++ticks % kReconcileEveryTicks == 0) {
+        driver_->EnqueueCall([this](raft::Raft& raft) { ReconcileMembership(raft); });
+      }
+    } else {
+      driver_->WaitForInputs(next_tick - now);
+    }
+    do {
+      if (absl::Status s = driver_->RunOnce(); !s.ok()) {
+        // Persisting or applying failed (a full or broken disk): this node
+        // stops taking part rather than acknowledge what it could not keep.
+        spdlog::error("raft: {}; this node stops replicating", s.ToString());
+        leader_.store(raft::kNoNode);
+        return;
+      }
+    } while (raft_->HasReady());
+    PublishStatus(*raft_);
+  }
+}
+
+void ReplicatedLog::PublishStatus(const raft::Raft& raft) {
+  const uint64_t leader = raft.Leader();
+  if (leader_.exchange(leader) != leader && leader != raft::kNoNode) {
+    std::optional<Peer> peer = peers_->Find(leader);
+    spdlog::info("raft: leader is {} (term {})",
+                 leader == id_ ? options_.node_name : (peer ? peer->name : std::to_string(leader)),
+                 raft.Term());
+  }
+  absl::MutexLock lock(&status_mu_);
+  if (!(conf_ == raft.Conf())) conf_ = raft.Conf();
+}
+
+void ReplicatedLog::ReconcileMembership(raft::Raft& raft) {
+  if (raft.CurrentRole() != raft::Role::kLeader || raft.Transferee() != raft::kNoNode) return;
+  const raft::ConfState& conf = raft.Conf();
+  auto propose = [&](raft::ConfChange::Type type, const Peer& peer, std::string_view what) {
+    absl::StatusOr<uint64_t> index = raft.ProposeConfChange(raft::ConfChange{type, peer.id});
+    if (index.ok()) spdlog::info("raft: {} {} ({})", what, peer.name, peer.rpc_addr);
+    return index.ok();
+  };
+  for (const Peer& peer : peers_->All()) {
+    if (peer.id == id_ || peer.rpc_addr.empty()) continue;
+    const bool member = conf.IsVoter(peer.id) || conf.IsLearner(peer.id);
+    if (!member && peer.status == discovery::MemberStatus::kAlive) {
+      if (propose(raft::ConfChange::Type::kAddLearner, peer, "adding learner")) return;
+    } else if (member && peer.status == discovery::MemberStatus::kLeft) {
+      if (propose(raft::ConfChange::Type::kRemoveNode, peer, "removing")) return;
+    }
+  }
+  for (const uint64_t learner : conf.learners) {
+    std::optional<Peer> peer = peers_->Find(learner);
+    if (peer && propose(raft::ConfChange::Type::kPromoteLearner, *peer, "promoting")) return;
+  }
+}
+
+absl::Status ReplicatedLog::TransferLeadership(absl::Duration timeout) {
+  if (!IsLeader()) return absl::OkStatus();
+  driver_->EnqueueCall([this](raft::Raft& raft) {
+    uint64_t target = raft::kNoNode;
+    uint64_t best = 0;
+    for (const uint64_t voter : raft.Conf().voters) {
+      if (voter == id_) continue;
+      const uint64_t match = raft.MatchOf(voter);
+      if (target == raft::kNoNode || match > best) {
+        target = voter;
+        best = match;
+      }
+    }
+    if (target == raft::kNoNode) return;
+    if (absl::Status s = raft.TransferLeadership(target); !s.ok()) {
+      spdlog::warn("raft: leadership transfer: {}", s.ToString());
+    }
+  });
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    {
+      absl::MutexLock lock(&status_mu_);
+      if (conf_.voters.size() <= 1) return absl::OkStatus();
+    }
+    const uint64_t leader = leader_.load();
+    if (leader != id_ && leader != raft::kNoNode) return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return absl::DeadlineExceededError("leadership transfer did not complete in time");
+}
+
+absl::Status ReplicatedLog::Stop() {
+  {
+    absl::MutexLock lock(&run_mu_);
+    if (stopped_) return absl::OkStatus();
+    stopped_ = true;
+    stop_ = true;
+  }
+  if (driver_ == nullptr) return absl::OkStatus();  // Open failed before the core existed
+  driver_->EnqueueCall([](raft::Raft&) {});         // wakes the driver thread
+  if (thread_.joinable()) thread_.join();
+  driver_->FailPending(absl::UnavailableError("the node is stopping"));
+  {
+    absl::MutexLock lock(&waits_mu_);
+    waits_.clear();
+  }
+  return storage_->Close();
+}
+
+absl::Status ReplicatedLog::NotLeader() const {
+  const uint64_t leader = leader_.load();
+  if (leader == raft::kNoNode || leader == id_) return server::NotLeaderError("");
+  return server::NotLeaderError(peers_->RpcAddressOf(leader));
+}
+
+absl::Status ReplicatedLog::AppendBatch(std::vector<std::string> values, AppendDone done) {
+  if (values.empty()) return absl::InvalidArgumentError("no records to append");
+  for (const std::string& v : values) {
+    if (v.empty()) return absl::InvalidArgumentError("record value is empty");
+    if (v.size() > options_.log.max_record_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("record value of ", v.size(),
+                                                     " bytes exceeds the maximum of ",
+                                                     options_.log.max_record_bytes, " bytes"));
+    }
+  }
+  {
+    absl::MutexLock lock(&run_mu_);
+    if (stop_) return absl::UnavailableError("the node is stopping");
+  }
+  if (!IsLeader()) return NotLeader();
+  auto batch = std::make_shared<PendingBatch>();
+  batch->remaining = values.size();
+  batch->done = std::move(done);
+  absl::MutexLock lock(&propose_mu_);
+  for (size_t i = 0; i < values.size(); ++i) {
+    driver_->EnqueueProposal(std::move(values[i]), [this, batch, i](
+                                                       absl::StatusOr<uint64_t> index) {
+      if (!index.ok()) {
+        if (batch->status.ok()) {
+          batch->status = absl::IsUnavailable(index.status()) ? NotLeader() : index.status();
+        }
+      } else if (i == 0) {
+        absl::MutexLock l(&translator_mu_);
+        absl::StatusOr<uint64_t> offset = translator_.OffsetOf(*index);
+        if (offset.ok()) {
+          batch->first_offset = *offset;
+        } else {
+          batch->status = offset.status();
+        }
+      }
+      if (--batch->remaining > 0) return;
+      if (batch->status.ok()) {
+        batch->done(batch->first_offset);
+      } else {
+        batch->done(batch->status);
+      }
+    });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReplicatedLog::Apply(const raft::Entry& entry) {
+  uint64_t next;
+  {
+    absl::MutexLock lock(&translator_mu_);
+    if (entry.index < translator_.NextIndex()) return absl::OkStatus();  // known already
+    if (absl::Status s = translator_.Append(entry.index, entry.type); !s.ok()) return s;
+    next = translator_.NextOffset();
+  }
+  if (entry.type == raft::EntryType::kNormal) PublishCommitted(next);
+  return absl::OkStatus();
+}
+
+absl::Status ReplicatedLog::Restore(const raft::Snapshot& snapshot) {
+  const uint64_t next = NextOffsetInSnapshot(snapshot.data);
+  {
+    absl::MutexLock lock(&translator_mu_);
+    translator_.Reset(snapshot.meta.index + 1, next);
+  }
+  lowest_.store(next, std::memory_order_release);
+  PublishCommitted(next);
+  return absl::OkStatus();
+}
+
+void ReplicatedLog::PublishCommitted(uint64_t next) {
+  next_.store(next, std::memory_order_release);
+  std::vector<absl::AnyInvocable<void()>> due;
+  {
+    absl::MutexLock lock(&waits_mu_);
+    while (!waits_.empty() && waits_.begin()->first < next) {
+      due.push_back(std::move(waits_.begin()->second.second));
+      waits_.erase(waits_.begin());
+    }
+  }
+  for (auto& ready : due) ready();
+}
+
+uint64_t ReplicatedLog::WaitForOffset(uint64_t offset, absl::AnyInvocable<void()> ready) {
+  uint64_t id;
+  {
+    absl::MutexLock lock(&waits_mu_);
+    id = next_wait_id_++;
+    // Checked under the lock PublishCommitted takes after raising next_, so
+    // a wait is either seen by it or sees the new watermark.
+    if (offset >= next_.load(std::memory_order_acquire)) {
+      waits_.emplace(offset, std::make_pair(id, std::move(ready)));
+      return id;
+    }
+  }
+  ready();
+  return id;
+}
+
+bool ReplicatedLog::CancelWait(uint64_t id) {
+  absl::AnyInvocable<void()> dropped;  // destroyed outside the lock
+  absl::MutexLock lock(&waits_mu_);
+  for (auto it = waits_.begin(); it != waits_.end(); ++it) {
+    if (it->second.first == id) {
+      dropped = std::move(it->second.second);
+      waits_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<server::Record> ReplicatedLog::Read(uint64_t offset) {
+  absl::StatusOr<std::vector<server::Record>> records = ReadRange(offset, 1, 0);
+  if (!records.ok()) return records.status();
+  return std::move(records->front());
+}
+
+absl::StatusOr<std::vector<server::Record>> ReplicatedLog::ReadRange(uint64_t offset,
+                                                                     size_t max_records,
+                                                                     size_t max_bytes) {
+  const uint64_t next = NextOffset();
+  if (offset >= next) {
+    return absl::OutOfRangeError(
+        absl::StrCat("offset ", offset, " is past the end of the log (next offset ", next, ")"));
+  }
+  const uint64_t lowest = LowestOffset();
+  if (offset < lowest) {
+    return absl::OutOfRangeError(
+        absl::StrCat("offset ", offset, " is below the lowest offset kept (", lowest, ")"));
+  }
+  absl::StatusOr<uint64_t> index;
+  {
+    absl::MutexLock lock(&translator_mu_);
+    index = translator_.IndexOf(offset);
+  }
+  if (!index.ok()) return index.status();
+  std::shared_ptr<log::Log> log = storage_->SharedLog();
+  if (log == nullptr) return absl::UnavailableError("the node is stopping");
+  std::vector<server::Record> out;
+  uint64_t user_offset = offset;
+  uint64_t bytes = 0;
+  uint64_t raw = raft::OffsetOfIndex(*index);
+  // Entries without a record (no-ops, membership) are skipped; they are rare.
+  while (out.empty() || (out.size() < max_records && user_offset < next)) {
+    absl::StatusOr<std::vector<log::Record>> records =
+        log->ReadRange(raw, std::max<size_t>(1, max_records - out.size()), max_bytes);
+    if (!records.ok()) {
+      if (!out.empty()) break;
+      return records.status();
+    }
+    for (log::Record& record : *records) {
+      ++raw;
+      absl::StatusOr<raft::Entry> entry = raft::RecordToEntry(std::move(record));
+      if (!entry.ok()) return entry.status();
+      if (entry->type != raft::EntryType::kNormal) continue;
+      if (user_offset >= next) break;
+      bytes += entry->data.size();
+      if (!out.empty() && (out.size() >= max_records || bytes > max_bytes)) break;
+      out.push_back(server::Record{std::move(entry->data), user_offset++, entry->term, 0});
+    }
+    if (!out.empty() && (out.size() >= max_records || bytes > max_bytes)) break;
+    if (records->empty()) break;
+  }
+  if (out.empty()) return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is not committed"));
+  return out;
+}
+
+std::vector<server::ServerInfo> ReplicatedLog::Servers() {
+  raft::ConfState conf;
+  {
+    absl::MutexLock lock(&status_mu_);
+    conf = conf_;
+  }
+  const uint64_t leader = leader_.load();
+  std::vector<server::ServerInfo> out;
+  auto add = [&](uint64_t id) {
+    server::ServerInfo info;
+    if (id == id_) {
+      info.id = options_.node_name;
+      info.rpc_addr = options_.rpc_addr;
+    } else if (std::optional<Peer> peer = peers_->Find(id)) {
+      info.id = peer->name;
+      info.rpc_addr = peer->rpc_addr;
+    } else {
+      info.id = std::to_string(id);  // a member gossip has not told us about yet
+    }
+    info.is_leader = id == leader;
+    out.push_back(std::move(info));
+  };
+  for (const uint64_t id : conf.voters) add(id);
+  for (const uint64_t id : conf.learners) add(id);
+  if (out.empty()) add(id_);  // not in any configuration yet: this node alone, no leader
+  return out;
+}
+
+}  // namespace proglog::node::internal

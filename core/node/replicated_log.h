@@ -1,0 +1,144 @@
+// core/node/replicated_log: the commit log of a clustered node. It implements
+// the service's CommitLog seam over Raft: appends become Raft proposals, a
+// record is readable once its entry is committed (and applied), and the Raft
+// log is the data log (raft::LogStorage), so a record is on disk once per node.
+// User offsets are dense: the OffsetTranslator skips no-op and membership
+// entries.
+//
+// One driver thread owns the Raft core: it ticks it, feeds it messages,
+// proposals and calls, persists each Ready (one fsync per batch), sends, and
+// applies. The same thread reconciles membership with gossip every few ticks
+// when leading: alive members with an `rpc_addr` are added as learners and
+// promoted once caught up; members that left are removed; failed members stay
+// voters.
+//
+// Thread-safety: every public method is thread-safe. Callbacks (append
+// completions, offset waits) run on the driver thread and must not block.
+#ifndef PROGLOG_CORE_NODE_REPLICATED_LOG_H_
+#define PROGLOG_CORE_NODE_REPLICATED_LOG_H_
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/log/log.h"
+#include "core/node/peer_directory.h"
+#include "core/raft/driver.h"
+#include "core/raft/log_storage.h"
+#include "core/raft/offset_translator.h"
+#include "core/raft/raft.h"
+#include "core/server/commit_log.h"
+
+namespace proglog::node::internal {
+
+struct ReplicatedLogOptions {
+  std::string node_name;
+  std::string rpc_addr;  // this node's advertised RPC address
+  // Start a one-voter cluster if the storage is new.
+  bool bootstrap = false;
+  absl::Duration heartbeat_interval = absl::Milliseconds(50);
+  absl::Duration election_timeout = absl::Milliseconds(500);
+  log::Options log;
+};
+
+class ReplicatedLog final : public server::CommitLog, public raft::StateMachine {
+ public:
+  // Opens the Raft storage in `dir` and the core. `transport` and `peers` are
+  // borrowed and must outlive the log. Nothing runs until Start().
+  static absl::StatusOr<std::unique_ptr<ReplicatedLog>> Open(const std::filesystem::path& dir,
+                                                             ReplicatedLogOptions options,
+                                                             raft::Transport* transport,
+                                                             const PeerDirectory* peers);
+  ~ReplicatedLog() override;
+
+  // Starts the driver thread. The only voter of its configuration campaigns at
+  // once, and Start returns when it leads (or after 4 election timeouts).
+  void Start();
+  // Hands leadership to the most caught-up voter and waits up to `timeout`
+  // for it to take over. OK at once when not leading or alone.
+  absl::Status TransferLeadership(absl::Duration timeout);
+  // Stops the driver thread; pending appends fail with UNAVAILABLE. Closes the
+  // storage. Idempotent.
+  absl::Status Stop();
+
+  // A message from a peer (the transport's inbound side).
+  void Receive(raft::Message message) { driver_->EnqueueMessage(std::move(message)); }
+
+  uint64_t Id() const { return id_; }
+  bool IsLeader() const { return leader_.load() == id_; }
+  uint64_t LeaderId() const { return leader_.load(); }
+
+  // server::CommitLog
+  absl::Status AppendBatch(std::vector<std::string> values, AppendDone done) override;
+  absl::StatusOr<server::Record> Read(uint64_t offset) override;
+  absl::StatusOr<std::vector<server::Record>> ReadRange(uint64_t offset, size_t max_records,
+                                                        size_t max_bytes) override;
+  uint64_t LowestOffset() override { return lowest_.load(std::memory_order_acquire); }
+  uint64_t NextOffset() override { return next_.load(std::memory_order_acquire); }
+  uint64_t WaitForOffset(uint64_t offset, absl::AnyInvocable<void()> ready) override;
+  bool CancelWait(uint64_t id) override;
+  std::vector<server::ServerInfo> Servers() override;
+
+  // raft::StateMachine, called on the driver thread only.
+  absl::Status Apply(const raft::Entry& entry) override;
+  absl::Status Restore(const raft::Snapshot& snapshot) override;
+
+ private:
+  ReplicatedLog(ReplicatedLogOptions options, raft::Transport* transport,
+                const PeerDirectory* peers);
+  absl::Status Init(const std::filesystem::path& dir);
+
+  void Run();
+  void PublishStatus(const raft::Raft& raft);
+  void ReconcileMembership(raft::Raft& raft);
+  absl::Status NotLeader() const;
+  // Makes offsets below `next` readable and fires the waits that became due.
+  void PublishCommitted(uint64_t next);
+
+  const ReplicatedLogOptions options_;
+  const uint64_t id_;
+  raft::Transport* const transport_;
+  const PeerDirectory* const peers_;
+
+  std::unique_ptr<raft::LogStorage> storage_;
+  std::unique_ptr<raft::Raft> raft_;
+  std::unique_ptr<raft::Driver> driver_;
+
+  // Index -> offset map of committed entries; written by the driver thread.
+  mutable absl::Mutex translator_mu_;
+  raft::OffsetTranslator translator_ ABSL_GUARDED_BY(translator_mu_);
+
+  std::atomic<uint64_t> lowest_{0};
+  std::atomic<uint64_t> next_{0};
+  std::atomic<uint64_t> leader_{raft::kNoNode};
+
+  mutable absl::Mutex status_mu_;
+  raft::ConfState conf_ ABSL_GUARDED_BY(status_mu_);
+
+  // Keeps the values of one AppendBatch adjacent in the Raft log.
+  absl::Mutex propose_mu_;
+
+  absl::Mutex waits_mu_;
+  std::multimap<uint64_t, std::pair<uint64_t, absl::AnyInvocable<void()>>> waits_
+      ABSL_GUARDED_BY(waits_mu_);  // offset -> (id, ready)
+  uint64_t next_wait_id_ ABSL_GUARDED_BY(waits_mu_) = 1;
+
+  absl::Mutex run_mu_;
+  bool stop_ ABSL_GUARDED_BY(run_mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(run_mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace proglog::node::internal
+
+#endif  // PROGLOG_CORE_NODE_REPLICATED_LOG_H_

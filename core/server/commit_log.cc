@@ -1,0 +1,36 @@
+#include "core/server/commit_log.h"
+
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/optional.h"
+
+namespace proglog::server {
+
+absl::Status CommitLog::Append(std::string value, AppendDone done) {
+  std::vector<std::string> values;
+  values.push_back(std::move(value));
+  return AppendBatch(std::move(values), std::move(done));
+}
+
+absl::Status NotLeaderError(std::string_view leader_rpc_address) {
+  if (leader_rpc_address.empty()) {
+    return absl::UnavailableError("this node is not the leader and no leader is known");
+  }
+  // Debian's abseil has its own string_view type.
+  const absl::string_view leader(leader_rpc_address.data(), leader_rpc_address.size());
+  absl::Status status =
+      absl::UnavailableError(absl::StrCat("this node is not the leader; the leader is ", leader));
+  status.SetPayload(kLeaderPayloadTypeUrl, absl::Cord(leader));
+  return status;
+}
+
+std::optional<std::string> LeaderAddressOf(const absl::Status& status) {
+  if (!absl::IsUnavailable(status)) return std::nullopt;
+  absl::optional<absl::Cord> leader = status.GetPayload(kLeaderPayloadTypeUrl);
+  if (!leader.has_value() || leader->empty()) return std::nullopt;
+  return std::string(*leader);
+}
+
+}  // namespace proglog::server
