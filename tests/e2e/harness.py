@@ -136,6 +136,7 @@ class Node:
         self._cond = threading.Condition()
         self._reader = None
         self.rpc_addr = None
+        self.gossip_addr = None
 
     def start(self):
         self.lines, self.events = [], []
@@ -179,7 +180,9 @@ class Node:
                 self._cond.wait(min(remaining, 0.5))
 
     def wait_serving(self):
-        self.rpc_addr = self.wait_for_event("serving")["rpc_addr"]
+        serving = self.wait_for_event("serving")
+        self.rpc_addr = serving["rpc_addr"]
+        self.gossip_addr = serving.get("bind_addr")
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT) -> int:
@@ -209,11 +212,170 @@ class Node:
             self.proc.wait(timeout=STOP_TIMEOUT)
 
 
-def channel(addr: str) -> grpc.Channel:
-    return grpc.insecure_channel(addr)
+def channel(addr: str, options=None) -> grpc.Channel:
+    return grpc.insecure_channel(addr, options=options)
 
 
 def run_cli(*args, input=None, env=None, timeout=60):
     """Runs the proglog binary to completion; returns the CompletedProcess."""
     return subprocess.run([binary(), *[str(a) for a in args]], input=input, capture_output=True,
                           env=dict(os.environ, **(env or {})), timeout=timeout)
+
+
+# Channels to cluster nodes come back quickly after their node restarts.
+FAST_RECONNECT = [("grpc.initial_reconnect_backoff_ms", 100),
+                  ("grpc.min_reconnect_backoff_ms", 100),
+                  ("grpc.max_reconnect_backoff_ms", 1000)]
+
+
+class Cluster:
+    """Raft cluster nodes on loopback, each on fixed free ports (so that a node
+    restarts on the same addresses): the first bootstraps, the others join it by
+    gossip. `make_channel(addr)` opens client channels (plaintext by default);
+    `node_args(name)` gives per-node flags (certificates, say)."""
+
+    def __init__(self, base_dir, *args, make_channel=None, node_args=None, pb=None):
+        self.base_dir = Path(base_dir)
+        self.args = [str(a) for a in args]
+        self.make_channel = make_channel or (lambda addr: channel(addr, FAST_RECONNECT))
+        self.node_args = node_args or (lambda name: [])
+        self.pb = pb
+        self.nodes = {}  # name -> Node (the latest process for that name)
+        self.history = []  # every Node started, restarted ones included
+        self._ports = {}  # name -> (rpc port, gossip port)
+        self._channels = {}  # rpc addr -> channel
+
+    def _node(self, name, join, bootstrap):
+        rpc_port, gossip_port = self._ports[name]
+        args = ["--node-name", name, "--bind-addr", f"127.0.0.1:{gossip_port}", *self.args,
+                *[str(a) for a in self.node_args(name)]]
+        if bootstrap:
+            args.append("--bootstrap")
+        if join:
+            args += ["--start-join-addrs", ",".join(join)]
+        return Node(self.base_dir / name, *args, rpc_port=rpc_port)
+
+    def gossip_addr(self, name):
+        return f"127.0.0.1:{self._ports[name][1]}"
+
+    def start(self, *names, bootstrap=None):
+        """Starts nodes; without a running node the first of `names` bootstraps."""
+        started = []
+        for name in names:
+            self._ports.setdefault(name, (free_port(), free_gossip_port()))
+            alive = [n for n in self.live() if n not in names]
+            join = [self.gossip_addr(n) for n in alive]
+            if not alive and not started and bootstrap is None:
+                node = self._node(name, [], bootstrap=True)
+                node.start().wait_serving()  # the others join its gossip
+            else:
+                if not join:
+                    join = [self.gossip_addr(started[0])]
+                node = self._node(name, join, bootstrap=bool(bootstrap))
+                node.start()
+            self.nodes[name] = node
+            self.history.append(node)
+            started.append(name)
+        for name in started:
+            self.nodes[name].wait_serving()
+        return [self.nodes[n] for n in started]
+
+    def restart(self, name):
+        """Starts `name` again on its data dir and ports, joining the running nodes."""
+        old = self.nodes[name]
+        assert old.proc.poll() is not None, f"{name} is still running"
+        self._drop_channel(old.rpc_addr)
+        return self.start(name)[0]
+
+    def live(self):
+        return [n for n, node in self.nodes.items() if node.proc and node.proc.poll() is None]
+
+    def stub(self, name):
+        addr = self.nodes[name].rpc_addr
+        if addr not in self._channels:
+            self._channels[addr] = self.make_channel(addr)
+        return self.pb.log_grpc.LogStub(self._channels[addr])
+
+    def _drop_channel(self, addr):
+        ch = self._channels.pop(addr, None)
+        if ch is not None:
+            ch.close()
+
+    def servers(self, name, timeout=2.0):
+        """GetServers of `name` as {id: (rpc_addr, is_leader)}, or None if it fails."""
+        try:
+            response = self.stub(name).GetServers(self.pb.log.GetServersRequest(),
+                                                  timeout=timeout)
+        except grpc.RpcError:
+            return None
+        return {s.id: (s.rpc_addr, s.is_leader) for s in response.servers}
+
+    def agreed_leader(self, names=None):
+        """The leader every one of `names` (default: the live nodes) lists with the
+        same members, the live ones exactly, or None."""
+        names = list(names or self.live())
+        leader = None
+        for name in names:
+            view = self.servers(name)
+            if view is None or set(view) != set(names):
+                return None
+            if any(view[n][0] != self.nodes[n].rpc_addr for n in names):
+                return None
+            leaders = [n for n, (_, is_leader) in view.items() if is_leader]
+            if len(leaders) != 1 or leader not in (None, leaders[0]):
+                return None
+            leader = leaders[0]
+        return leader
+
+    def agreed_leader_among(self, names):
+        """The leader every one of `names` reports, one of them, whatever else
+        they list (members that left may linger), or None."""
+        leader = None
+        for name in names:
+            view = self.servers(name, timeout=1)
+            if not view:
+                return None
+            leaders = [n for n, (_, is_leader) in view.items() if is_leader]
+            if len(leaders) != 1 or leaders[0] not in names or leader not in (None, leaders[0]):
+                return None
+            leader = leaders[0]
+        return leader
+
+    def wait_formed(self, names=None, timeout=START_TIMEOUT, voters=True):
+        """Waits until GetServers on each node lists exactly `names` (default: the
+        live nodes) with one leader they agree on, and (voters) until the leader
+        has promoted each joiner; returns the leader's name."""
+        names = list(names or self.live())
+        leader = poll(lambda: self.agreed_leader(names), timeout,
+                      f"GetServers on {names} to list them all with one leader", 0.05)
+        if voters:
+            poll(lambda: all(self.is_voter(n) for n in names), timeout,
+                 f"every one of {names} to become a voter", 0.05)
+            leader = poll(lambda: self.agreed_leader(names), timeout,
+                          f"GetServers on {names} to agree on one leader", 0.05)
+        return leader
+
+    def is_voter(self, name):
+        """Whether a leader has proposed `name` as a voter (it bootstrapped, or a
+        leader logged promoting it); Raft state is not on the wire."""
+        if any(e.get("msg") == "serving" and e.get("bootstrap") == "true"
+               for e in self.nodes[name].events):
+            return True
+        prefix = f"raft: promoting {name} "
+        return any(str(e.get("msg", "")).startswith(prefix)
+                   for node in self.history for e in list(node.events))
+
+    def close(self):
+        for ch in self._channels.values():
+            ch.close()
+        self._channels.clear()
+        for node in self.nodes.values():
+            if node.proc and node.proc.poll() is None:
+                node.proc.kill()
+                node.proc.wait(timeout=STOP_TIMEOUT)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
