@@ -241,7 +241,7 @@ class Cluster:
         self.node_args = node_args or (lambda name: [])
         self.pb = pb
         self.nodes = {}  # name -> Node (the latest process for that name)
-        self.history = []  # every Node started, restarted ones included
+        self.history = []  # (name, Node) of every process started, restarts included
         self._ports = {}  # name -> (rpc port, gossip port)
         self._channels = {}  # rpc addr -> channel
 
@@ -274,7 +274,7 @@ class Cluster:
                 node = self._node(name, join, bootstrap=bool(bootstrap))
                 node.start()
             self.nodes[name] = node
-            self.history.append(node)
+            self.history.append((name, node))
             started.append(name)
         for name in started:
             self.nodes[name].wait_serving()
@@ -359,11 +359,11 @@ class Cluster:
         """Whether a leader has proposed `name` as a voter (it bootstrapped, or a
         leader logged promoting it); Raft state is not on the wire."""
         if any(e.get("msg") == "serving" and e.get("bootstrap") == "true"
-               for e in self.nodes[name].events):
+               for n, node in self.history if n == name for e in list(node.events)):
             return True
         prefix = f"raft: promoting {name} "
         return any(str(e.get("msg", "")).startswith(prefix)
-                   for node in self.history for e in list(node.events))
+                   for _, node in self.history for e in list(node.events))
 
     def close(self):
         for ch in self._channels.values():
