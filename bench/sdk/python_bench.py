@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def start_server(binary: str, data_dir: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([binary, "serve", "--data-dir", data_dir, "--rpc-port", "0",
+    proc = subprocess.Popen([binary, "serve", "--bootstrap", "--data-dir", data_dir, "--rpc-port", "0",
                              "--node-name", "bench", "--log-format", "json", "--fsync", "never"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     assert proc.stderr is not None

@@ -57,8 +57,9 @@ func deadAddr(t *testing.T) string {
 
 // serverProcess is the real proglog binary, started when PROGLOG_BIN names it.
 type serverProcess struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd        *exec.Cmd
+	addr       string
+	gossipAddr string // from its `gossip started` line
 }
 
 // startBinary runs `proglog serve` with extra flags appended; nil without PROGLOG_BIN.
@@ -68,7 +69,7 @@ func startBinary(t *testing.T, extra ...string) *serverProcess {
 	if bin == "" {
 		return nil
 	}
-	args := append([]string{"serve", "--data-dir", filepath.Join(t.TempDir(), "srv"),
+	args := append([]string{"serve", "--bootstrap", "--data-dir", filepath.Join(t.TempDir(), "srv"),
 		"--rpc-port", "0", "--node-name", "bin", "--log-format", "json",
 		// Gossip on a free port too: the default 8401 may be taken by another test.
 		"--bind-addr", "127.0.0.1:0",
@@ -86,20 +87,27 @@ func startBinary(t *testing.T, extra ...string) *serverProcess {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	})
-	addrs := make(chan string, 1)
+	addrs := make(chan [2]string, 1) // RPC and gossip address
 	exited := make(chan struct{})
 	var logMu sync.Mutex
 	var logLines []string
 	go func() {
 		defer close(exited)
 		scanner := bufio.NewScanner(stderr)
+		gossip := ""
 		for scanner.Scan() {
 			logMu.Lock()
 			logLines = append(logLines, scanner.Text())
 			logMu.Unlock()
 			var event map[string]any
-			if json.Unmarshal(scanner.Bytes(), &event) == nil && event["msg"] == "serving" {
-				addrs <- fmt.Sprint(event["rpc_addr"])
+			if json.Unmarshal(scanner.Bytes(), &event) != nil {
+				continue
+			}
+			switch event["msg"] {
+			case "gossip started":
+				gossip = fmt.Sprint(event["bind_addr"])
+			case "serving":
+				addrs <- [2]string{fmt.Sprint(event["rpc_addr"]), gossip}
 			}
 		}
 	}()
@@ -109,7 +117,8 @@ func startBinary(t *testing.T, extra ...string) *serverProcess {
 		return strings.Join(logLines, "\n")
 	}
 	select {
-	case p.addr = <-addrs:
+	case a := <-addrs:
+		p.addr, p.gossipAddr = a[0], a[1]
 	case <-exited:
 		t.Fatalf("proglog exited before serving:\n%s", log())
 	case <-time.After(30 * time.Second):

@@ -128,9 +128,9 @@ absl::Status ClusterNode::Start() {
   log_options.heartbeat_interval = absl::FromChrono(cluster.heartbeat_interval);
   log_options.election_timeout = absl::FromChrono(cluster.election_timeout);
   log_options.log = config_.log;
-  absl::StatusOr<std::unique_ptr<ReplicatedLog>> log =
-      ReplicatedLog::Open(config_.data_dir / "raft", std::move(log_options), transport_.get(),
-                          &peers_);
+  log_options.retention_interval = absl::FromChrono(config_.retention_interval);
+  absl::StatusOr<std::unique_ptr<ReplicatedLog>> log = ReplicatedLog::Open(
+      config_.data_dir / "raft", std::move(log_options), transport_.get(), &peers_);
   if (!log.ok()) return log.status();
   log_ = *std::move(log);
 
@@ -151,10 +151,9 @@ absl::Status ClusterNode::Start() {
   server_ = *std::move(server);
 
   log_->Start();
-  if (absl::Status s = mux_->Start(server_->GrpcServer(),
-                                   [this](std::unique_ptr<mux::Stream> stream) {
-                                     transport_->Accept(std::move(stream));
-                                   });
+  if (absl::Status s = mux_->Start(
+          server_->GrpcServer(),
+          [this](std::unique_ptr<mux::Stream> stream) { transport_->Accept(std::move(stream)); });
       !s.ok()) {
     return s;
   }
@@ -172,8 +171,8 @@ absl::Status ClusterNode::StartGossip() {
   config.tags = self.tags;
   config.start_join_addrs = config_.cluster.start_join_addrs;
   config.encrypt_key = config_.cluster.gossip_key;
-  absl::StatusOr<std::unique_ptr<discovery::Membership>> gossip = discovery::Membership::Start(
-      std::move(config), [this](const discovery::MemberEvent& event) {
+  absl::StatusOr<std::unique_ptr<discovery::Membership>> gossip =
+      discovery::Membership::Start(std::move(config), [this](const discovery::MemberEvent& event) {
         if (config_.cluster.on_member_event) config_.cluster.on_member_event(event);
         if (event.type == discovery::EventType::kReap) {
           peers_.Remove(event.member.name);

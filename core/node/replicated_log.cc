@@ -39,9 +39,10 @@ ReplicatedLog::ReplicatedLog(ReplicatedLogOptions options, raft::Transport* tran
 
 ReplicatedLog::~ReplicatedLog() { Stop().IgnoreError(); }
 
-absl::StatusOr<std::unique_ptr<ReplicatedLog>> ReplicatedLog::Open(
-    const std::filesystem::path& dir, ReplicatedLogOptions options, raft::Transport* transport,
-    const PeerDirectory* peers) {
+absl::StatusOr<std::unique_ptr<ReplicatedLog>> ReplicatedLog::Open(const std::filesystem::path& dir,
+                                                                   ReplicatedLogOptions options,
+                                                                   raft::Transport* transport,
+                                                                   const PeerDirectory* peers) {
   if (options.heartbeat_interval <= absl::ZeroDuration() ||
       options.election_timeout < 2 * options.heartbeat_interval) {
     return absl::InvalidArgumentError(
@@ -81,8 +82,8 @@ absl::Status ReplicatedLog::Init(const std::filesystem::path& dir) {
   raft::Config config;
   config.id = id_;
   config.heartbeat_tick = 1;
-  config.election_tick = std::max(
-      2, static_cast<int>(absl::FDivDuration(options_.election_timeout, options_.heartbeat_interval)));
+  config.election_tick = std::max(2, static_cast<int>(absl::FDivDuration(
+                                         options_.election_timeout, options_.heartbeat_interval)));
   config.random_seed = id_ ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   absl::StatusOr<std::unique_ptr<raft::Raft>> raft = raft::Raft::Create(config, storage_.get());
   if (!raft.ok()) return raft.status();
@@ -112,6 +113,8 @@ void ReplicatedLog::Run() {
   const absl::Duration tick = options_.heartbeat_interval;
   absl::Time next_tick = absl::Now() + tick;
   int ticks = 0;
+  const bool retention = options_.log.retention_bytes > 0 || options_.log.retention_age.count() > 0;
+  absl::Time next_retention = absl::Now() + options_.retention_interval;
   while (true) {
     {
       absl::MutexLock lock(&run_mu_);
@@ -124,6 +127,10 @@ void ReplicatedLog::Run() {
       if (++ticks % kReconcileEveryTicks == 0) {
         driver_->EnqueueCall([this](raft::Raft& raft) { ReconcileMembership(raft); });
       }
+      if (retention && now >= next_retention) {
+        next_retention = now + options_.retention_interval;
+        driver_->EnqueueCall([this](raft::Raft& raft) { ApplyRetention(raft); });
+      }
     } else {
       driver_->WaitForInputs(next_tick - now);
     }
@@ -131,8 +138,12 @@ void ReplicatedLog::Run() {
       if (absl::Status s = driver_->RunOnce(); !s.ok()) {
         // Persisting or applying failed (a full or broken disk): this node
         // stops taking part rather than acknowledge what it could not keep.
-        spdlog::error("raft: {}; this node stops replicating", s.ToString());
+        // It keeps serving reads of what it committed; a restart resumes.
+        spdlog::error("raft: {}; this node stops replicating until restarted", s.ToString());
+        absl::MutexLock lock(&propose_mu_);
+        broken_ = s;
         leader_.store(raft::kNoNode);
+        driver_->FailPending(s);
         return;
       }
     } while (raft_->HasReady());
@@ -170,9 +181,63 @@ void ReplicatedLog::ReconcileMembership(raft::Raft& raft) {
     }
   }
   for (const uint64_t learner : conf.learners) {
+    // Caught up means it has acknowledged everything committed, not merely
+    // that a young log is short: a learner Raft cannot reach stays a learner.
+    if (raft.MatchOf(learner) == 0 || raft.MatchOf(learner) < raft.Commit()) continue;
     std::optional<Peer> peer = peers_->Find(learner);
     if (peer && propose(raft::ConfChange::Type::kPromoteLearner, *peer, "promoting")) return;
   }
+}
+
+size_t ReplicatedLog::SegmentsOverRetention(
+    const std::vector<log::Log::SegmentInfo>& segments) const {
+  uint64_t total = 0;
+  for (const auto& s : segments) total += s.store_bytes;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  size_t count = 0;
+  while (count + 1 < segments.size()) {  // the last segment is never removed
+    const log::Log::SegmentInfo& oldest = segments[count];
+    bool expired = false;
+    if (options_.log.retention_age.count() > 0) {
+      std::error_code error;
+      const auto written = std::filesystem::last_write_time(oldest.store_path, error);
+      expired = !error && written + options_.log.retention_age < now;
+    }
+    const bool over = options_.log.retention_bytes > 0 && total > options_.log.retention_bytes;
+    if (!expired && !over) break;
+    total -= oldest.store_bytes;
+    ++count;
+  }
+  return count;
+}
+
+void ReplicatedLog::ApplyRetention(const raft::Raft& raft) {
+  std::shared_ptr<log::Log> log = storage_->SharedLog();
+  if (log == nullptr) return;
+  const std::vector<log::Log::SegmentInfo> segments = log->Segments();
+  size_t count = SegmentsOverRetention(segments);
+  // Only applied entries may go behind the snapshot point: Raft index i is
+  // log offset i - 1, so dropping segments below base b compacts through index b.
+  while (count > 0 && segments[count].base_offset > raft.Applied()) --count;
+  if (count == 0) return;
+  const uint64_t index = segments[count].base_offset;
+  if (index < storage_->FirstIndex()) return;
+  uint64_t first_offset;
+  {
+    absl::MutexLock lock(&translator_mu_);
+    translator_.DropBefore(index + 1);
+    first_offset = translator_.FirstOffset();
+  }
+  std::string data(8, '\0');
+  log::internal::PutFixed64(data.data(), first_offset);
+  // Readers stop at the new lowest offset before the files go.
+  lowest_.store(first_offset, std::memory_order_release);
+  if (absl::Status s = storage_->Compact(index, std::move(data), raft.Conf()); !s.ok()) {
+    spdlog::warn("retention: {}", s.ToString());
+    return;
+  }
+  spdlog::info("retention removed {} segment(s); the log now starts at offset {}", count,
+               first_offset);
 }
 
 absl::Status ReplicatedLog::TransferLeadership(absl::Duration timeout) {
@@ -221,7 +286,14 @@ absl::Status ReplicatedLog::Stop() {
     absl::MutexLock lock(&waits_mu_);
     waits_.clear();
   }
-  return storage_->Close();
+  absl::Status closed = storage_->Close();
+  if (absl::IsResourceExhausted(closed)) {
+    // Only the commit index was left to write, and Raft learns it again on
+    // restart: a full disk costs nothing here.
+    spdlog::warn("raft: {}", closed.ToString());
+    return absl::OkStatus();
+  }
+  return closed;
 }
 
 absl::Status ReplicatedLog::NotLeader() const {
@@ -244,34 +316,35 @@ absl::Status ReplicatedLog::AppendBatch(std::vector<std::string> values, AppendD
     absl::MutexLock lock(&run_mu_);
     if (stop_) return absl::UnavailableError("the node is stopping");
   }
+  absl::MutexLock lock(&propose_mu_);
+  if (!broken_.ok()) return broken_;
   if (!IsLeader()) return NotLeader();
   auto batch = std::make_shared<PendingBatch>();
   batch->remaining = values.size();
   batch->done = std::move(done);
-  absl::MutexLock lock(&propose_mu_);
   for (size_t i = 0; i < values.size(); ++i) {
-    driver_->EnqueueProposal(std::move(values[i]), [this, batch, i](
-                                                       absl::StatusOr<uint64_t> index) {
-      if (!index.ok()) {
-        if (batch->status.ok()) {
-          batch->status = absl::IsUnavailable(index.status()) ? NotLeader() : index.status();
-        }
-      } else if (i == 0) {
-        absl::MutexLock l(&translator_mu_);
-        absl::StatusOr<uint64_t> offset = translator_.OffsetOf(*index);
-        if (offset.ok()) {
-          batch->first_offset = *offset;
-        } else {
-          batch->status = offset.status();
-        }
-      }
-      if (--batch->remaining > 0) return;
-      if (batch->status.ok()) {
-        batch->done(batch->first_offset);
-      } else {
-        batch->done(batch->status);
-      }
-    });
+    driver_->EnqueueProposal(
+        std::move(values[i]), [this, batch, i](absl::StatusOr<uint64_t> index) {
+          if (!index.ok()) {
+            if (batch->status.ok()) {
+              batch->status = absl::IsUnavailable(index.status()) ? NotLeader() : index.status();
+            }
+          } else if (i == 0) {
+            absl::MutexLock l(&translator_mu_);
+            absl::StatusOr<uint64_t> offset = translator_.OffsetOf(*index);
+            if (offset.ok()) {
+              batch->first_offset = *offset;
+            } else {
+              batch->status = offset.status();
+            }
+          }
+          if (--batch->remaining > 0) return;
+          if (batch->status.ok()) {
+            batch->done(batch->first_offset);
+          } else {
+            batch->done(batch->status);
+          }
+        });
   }
   return absl::OkStatus();
 }
@@ -393,7 +466,8 @@ absl::StatusOr<std::vector<server::Record>> ReplicatedLog::ReadRange(uint64_t of
     if (!out.empty() && (out.size() >= max_records || bytes > max_bytes)) break;
     if (records->empty()) break;
   }
-  if (out.empty()) return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is not committed"));
+  if (out.empty())
+    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is not committed"));
   return out;
 }
 

@@ -49,6 +49,10 @@ struct ReplicatedLogOptions {
   absl::Duration heartbeat_interval = absl::Milliseconds(50);
   absl::Duration election_timeout = absl::Milliseconds(500);
   log::Options log;
+  // How often the retention limits of `log` are applied (when any is set):
+  // whole oldest segments are compacted away behind a snapshot point, and a
+  // follower that needs what was removed gets that snapshot.
+  absl::Duration retention_interval = absl::Seconds(10);
 };
 
 class ReplicatedLog final : public server::CommitLog, public raft::StateMachine {
@@ -101,6 +105,9 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   void Run();
   void PublishStatus(const raft::Raft& raft);
   void ReconcileMembership(raft::Raft& raft);
+  // How many of the oldest segments the retention limits remove now.
+  size_t SegmentsOverRetention(const std::vector<log::Log::SegmentInfo>& segments) const;
+  void ApplyRetention(const raft::Raft& raft);
   absl::Status NotLeader() const;
   // Makes offsets below `next` readable and fires the waits that became due.
   void PublishCommitted(uint64_t next);
@@ -127,6 +134,8 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
 
   // Keeps the values of one AppendBatch adjacent in the Raft log.
   absl::Mutex propose_mu_;
+  // Set when the driver failed to persist or apply: appends get it from then on.
+  absl::Status broken_ ABSL_GUARDED_BY(propose_mu_);
 
   absl::Mutex waits_mu_;
   std::multimap<uint64_t, std::pair<uint64_t, absl::AnyInvocable<void()>>> waits_

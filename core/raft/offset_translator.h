@@ -43,6 +43,8 @@ class OffsetTranslator {
   uint64_t NextIndex() const { return next_index_; }
   uint64_t NextOffset() const;
   uint64_t FirstIndex() const { return base_index_; }
+  // User offset of the first record at or after FirstIndex().
+  uint64_t FirstOffset() const { return base_offset_; }
 
  private:
   size_t SkippedBefore(uint64_t index) const;

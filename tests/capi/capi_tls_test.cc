@@ -74,6 +74,7 @@ class CapiTlsTest : public ::testing::Test {
     WriteFile(dir / "model.conf", kModel);
     WriteFile(dir / "policy.csv", kPolicy);
     StartServer({"serve",
+                 "--bootstrap",
                  "--data-dir",
                  (dir / "data").string(),
                  "--rpc-port",

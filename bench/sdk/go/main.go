@@ -73,7 +73,7 @@ func firstVarint(msg []byte, field protowire.Number) uint64 {
 }
 
 func startServer(bin, dir string) (*exec.Cmd, string) {
-	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--rpc-port", "0", "--node-name", "bench",
+	cmd := exec.Command(bin, "serve", "--bootstrap", "--data-dir", dir, "--rpc-port", "0", "--node-name", "bench",
 		"--log-format", "json", "--fsync", "never")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -58,7 +58,7 @@ class ServerProcess:
             raise AssertionError("PROGLOG_BIN must name the built `proglog` binary "
                                  "for tests that pass server flags")
         if self.uses_binary:
-            args = [str(binary), "serve", "--data-dir", str(data_dir), "--rpc-port", "0",
+            args = [str(binary), "serve", "--bootstrap", "--data-dir", str(data_dir), "--rpc-port", "0",
                     "--node-name", "bin", "--log-format", "json",
                     # Gossip on a free port too: the default 8401 may be taken.
                     "--bind-addr", "127.0.0.1:0",
@@ -70,6 +70,8 @@ class ServerProcess:
                                      stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
         self.address: Optional[str] = None
+        # The binary's gossip address, from its `gossip started` line.
+        self.gossip_address: Optional[str] = None
         stream = self.proc.stderr if self.uses_binary else self.proc.stdout
         assert stream is not None
         self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
@@ -95,6 +97,8 @@ class ServerProcess:
             event = json.loads(line)
         except ValueError:
             return None
+        if isinstance(event, dict) and event.get("msg") == "gossip started":
+            self.gossip_address = str(event["bind_addr"])
         if isinstance(event, dict) and event.get("msg") == "serving":
             return str(event["rpc_addr"])
         return None
