@@ -244,6 +244,7 @@ class Cluster:
         self.history = []  # (name, Node) of every process started, restarts included
         self._ports = {}  # name -> (rpc port, gossip port)
         self._channels = {}  # rpc addr -> channel
+        self._lock = threading.Lock()  # test threads share the channels
 
     def _node(self, name, join, bootstrap):
         rpc_port, gossip_port = self._ports[name]
@@ -288,16 +289,19 @@ class Cluster:
         return self.start(name)[0]
 
     def live(self):
-        return [n for n, node in self.nodes.items() if node.proc and node.proc.poll() is None]
+        return [n for n, node in list(self.nodes.items())
+                if node.proc and node.proc.poll() is None]
 
     def stub(self, name):
         addr = self.nodes[name].rpc_addr
-        if addr not in self._channels:
-            self._channels[addr] = self.make_channel(addr)
-        return self.pb.log_grpc.LogStub(self._channels[addr])
+        with self._lock:
+            if addr not in self._channels:
+                self._channels[addr] = self.make_channel(addr)
+            return self.pb.log_grpc.LogStub(self._channels[addr])
 
     def _drop_channel(self, addr):
-        ch = self._channels.pop(addr, None)
+        with self._lock:
+            ch = self._channels.pop(addr, None)
         if ch is not None:
             ch.close()
 
@@ -366,9 +370,10 @@ class Cluster:
                    for _, node in self.history for e in list(node.events))
 
     def close(self):
-        for ch in self._channels.values():
-            ch.close()
-        self._channels.clear()
+        with self._lock:
+            for ch in self._channels.values():
+                ch.close()
+            self._channels.clear()
         for node in self.nodes.values():
             if node.proc and node.proc.poll() is None:
                 node.proc.kill()
