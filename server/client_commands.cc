@@ -281,6 +281,18 @@ int RunProduce(const ProduceFlags& flags) {
   absl::Status status =
       from_stdin ? ProduceStdin(**client, json) : ProduceAndPrint(**client, flags.values, json);
   (*client)->Close();
+  // A follower refused the write before appending anything and named its
+  // leader: send the same values there (once). Values read from stdin were
+  // consumed, so those are not sent again.
+  if (std::optional<std::string> leader = client::NotLeaderAddress(status);
+      leader && !from_stdin) {
+    ClientFlags at_leader = flags.client;
+    at_leader.addr = *leader;
+    client = OpenClient(at_leader);
+    if (!client.ok()) return FailToOpen("produce", client.status());
+    status = ProduceAndPrint(**client, flags.values, json);
+    (*client)->Close();
+  }
   return status.ok() ? kExitOk : Fail("produce", status);
 }
 
