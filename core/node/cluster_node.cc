@@ -95,6 +95,15 @@ absl::Status ClusterNode::Start() {
         "rpc host ", config_.rpc_host,
         " is a wildcard address: set --advertise-host to the host other nodes and clients use"));
   }
+  // A data dir written by a node without clustering keeps its records in
+  // <data-dir>/log; starting a cluster node beside them would hide them.
+  if (std::filesystem::exists(config_.data_dir / "log") &&
+      !std::filesystem::exists(config_.data_dir / "raft")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data dir ", config_.data_dir.string(),
+                     " holds the log of a node that was not in a cluster (its log/ folder); "
+                     "use another data dir for a cluster node"));
+  }
   absl::StatusOr<PeerTls> tls = LoadPeerTls(cluster);
   if (!tls.ok()) return tls.status();
   peer_tls_ = *std::move(tls);
