@@ -3,7 +3,9 @@
 #ifndef PROGLOG_CAPI_SRC_CAPI_INTERNAL_H_
 #define PROGLOG_CAPI_SRC_CAPI_INTERNAL_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <new>
 #include <string>
 
@@ -42,18 +44,44 @@ int Guard(proglog_error** err, Body&& body) noexcept {
   }
 }
 
-// Reads a versioned options struct: copies the fields that `version` has into
-// a zeroed T. EINVAL on NULL or an unknown version.
-template <typename T>
-int ReadOptions(const T* in, unsigned int current, size_t size_of_v1, T* out, proglog_error** err) {
+// The size of each version of the options structs, version 1 first. A new
+// version appends fields and its size here; the tables let the library read
+// (and _init fill) exactly the bytes an older caller's struct has.
+inline constexpr size_t kClientOptionsSizes[] = {sizeof(proglog_client_options)};
+static_assert(std::size(kClientOptionsSizes) == PROGLOG_CLIENT_OPTIONS_VERSION);
+inline constexpr size_t kNodeOptionsSizes[] = {
+    offsetof(proglog_node_options, cluster),  // v1 ended with `durability`
+    sizeof(proglog_node_options),
+};
+static_assert(std::size(kNodeOptionsSizes) == PROGLOG_NODE_OPTIONS_VERSION);
+
+// Fills `opts` with zeros (the defaults) for `version`, writing only the bytes
+// that version's struct has. EINVAL on NULL or an unknown version.
+template <typename T, size_t N>
+int InitOptions(T* opts, unsigned int version, const size_t (&size_of_version)[N]) {
+  if (opts == nullptr || version == 0 || version > N) return PROGLOG_EINVAL;
+  __builtin_memset(static_cast<void*>(opts), 0, size_of_version[version - 1]);
+  opts->version = version;
+  return PROGLOG_OK;
+}
+
+// Reads a versioned options struct: copies the fields that the caller's
+// version has into a zeroed T, so fields of later versions read as zero (their
+// defaults). `size_of_version[v - 1]` is the size of version v's struct; the
+// current version is the last. EINVAL on NULL or an unknown version.
+template <typename T, size_t N>
+int ReadOptions(const T* in, const size_t (&size_of_version)[N], T* out, proglog_error** err) {
+  static_assert(N >= 1);
   *out = T{};
   if (in == nullptr) return Fail(PROGLOG_EINVAL, "options must not be NULL", err);
-  if (in->version == 0 || in->version > current) {
+  if (in->version == 0 || in->version > N) {
     return Fail(PROGLOG_EINVAL, "unknown options version (use the _INIT macro or _init function)",
                 err);
   }
-  // Version 1 is the only layout so far; later versions extend the struct.
-  __builtin_memcpy(static_cast<void*>(out), static_cast<const void*>(in), size_of_v1);
+  // An older caller's struct is shorter: read no byte past its last field.
+  __builtin_memcpy(static_cast<void*>(out), static_cast<const void*>(in),
+                   size_of_version[in->version - 1]);
+  out->version = in->version;
   return PROGLOG_OK;
 }
 

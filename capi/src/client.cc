@@ -73,12 +73,7 @@ using proglog::capi::Guard;
 extern "C" {
 
 int proglog_client_options_init(proglog_client_options* opts, unsigned int version) {
-  if (opts == nullptr || version == 0 || version > PROGLOG_CLIENT_OPTIONS_VERSION) {
-    return PROGLOG_EINVAL;
-  }
-  *opts = proglog_client_options{};
-  opts->version = version;
-  return PROGLOG_OK;
+  return proglog::capi::InitOptions(opts, version, proglog::capi::kClientOptionsSizes);
 }
 
 int proglog_client_open(proglog_client** out, const proglog_client_options* opts,
@@ -87,8 +82,7 @@ int proglog_client_open(proglog_client** out, const proglog_client_options* opts
     if (out == nullptr) return Fail(PROGLOG_EINVAL, "out must not be NULL", err);
     *out = nullptr;
     proglog_client_options in;
-    if (int rc = proglog::capi::ReadOptions(opts, PROGLOG_CLIENT_OPTIONS_VERSION,
-                                            sizeof(proglog_client_options), &in, err)) {
+    if (int rc = proglog::capi::ReadOptions(opts, proglog::capi::kClientOptionsSizes, &in, err)) {
       return rc;
     }
     auto options = proglog::capi::ToOptions(in);

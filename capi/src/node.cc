@@ -1,21 +1,105 @@
 // The C API's embedded node: thin wrappers over proglog::node::Node.
 #include "core/node/node.h"
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "capi/src/capi_internal.h"
+#include "core/discovery/membership.h"
 
 struct proglog_node {
   std::unique_ptr<proglog::node::Node> node;
-  std::string address;  // Fixed once open, so it stays readable after close.
+  // Fixed once open, so they stay readable after close.
+  std::string address;
+  std::string gossip_address;
 };
 
 namespace proglog::capi {
 namespace {
 
 int NullHandle(proglog_error** err) { return Fail(PROGLOG_EINVAL, "node is NULL", err); }
+
+bool Given(const char* text) { return text != nullptr && text[0] != '\0'; }
+
+// The name of a cluster field set although `cluster` is not, or nullptr.
+const char* ClusterFieldWithoutCluster(const proglog_node_options& in) {
+  if (Given(in.bind_addr)) return "bind_addr";
+  if (Given(in.advertise_host)) return "advertise_host";
+  if (in.start_join_addr_count > 0) return "start_join_addrs";
+  if (in.bootstrap) return "bootstrap";
+  if (Given(in.gossip_key)) return "gossip_key";
+  if (in.raft_heartbeat_interval_ms != 0) return "raft_heartbeat_interval_ms";
+  if (in.raft_election_timeout_ms != 0) return "raft_election_timeout_ms";
+  if (Given(in.peer_tls_cert_file)) return "peer_tls_cert_file";
+  if (Given(in.peer_tls_key_file)) return "peer_tls_key_file";
+  if (Given(in.peer_tls_ca_file)) return "peer_tls_ca_file";
+  return nullptr;
+}
+
+// The version 2 fields. Checks that name a C field run here; the rest (address
+// syntax, Raft timing, the TLS files themselves) are the node's, and zero
+// timings keep the node's defaults.
+absl::Status ToClusterConfig(const proglog_node_options& in, node::ClusterConfig& cluster) {
+  if (!in.cluster) {
+    if (const char* field = ClusterFieldWithoutCluster(in)) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " is a cluster option: set cluster"));
+    }
+    return absl::OkStatus();
+  }
+  cluster.enabled = true;
+  if (!Given(in.bind_addr)) {
+    return absl::InvalidArgumentError("bind_addr (the gossip address) is required with cluster");
+  }
+  cluster.bind_addr = in.bind_addr;
+  if (in.advertise_host) cluster.advertise_host = in.advertise_host;
+  if (in.start_join_addr_count > 0 && in.start_join_addrs == nullptr) {
+    return absl::InvalidArgumentError("start_join_addrs is NULL but start_join_addr_count is not 0");
+  }
+  for (size_t i = 0; i < in.start_join_addr_count; ++i) {
+    if (!Given(in.start_join_addrs[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("start_join_addrs[", i, "] is NULL or empty"));
+    }
+    cluster.start_join_addrs.emplace_back(in.start_join_addrs[i]);
+  }
+  cluster.bootstrap = in.bootstrap != 0;
+  if (Given(in.gossip_key)) {
+    // The message must not echo the key itself.
+    absl::StatusOr<std::string> key = discovery::ParseGossipKey(in.gossip_key);
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid gossip_key: ", key.status().message()));
+    }
+    cluster.gossip_key = *std::move(key);
+  }
+  if (in.raft_heartbeat_interval_ms < 0 || in.raft_election_timeout_ms < 0) {
+    return absl::InvalidArgumentError(
+        "raft_heartbeat_interval_ms and raft_election_timeout_ms must not be negative");
+  }
+  if (in.raft_heartbeat_interval_ms > 0) {
+    cluster.heartbeat_interval = std::chrono::milliseconds(in.raft_heartbeat_interval_ms);
+  }
+  if (in.raft_election_timeout_ms > 0) {
+    cluster.election_timeout = std::chrono::milliseconds(in.raft_election_timeout_ms);
+  }
+  const int tls_files =
+      Given(in.peer_tls_cert_file) + Given(in.peer_tls_key_file) + Given(in.peer_tls_ca_file);
+  if (tls_files != 0 && tls_files != 3) {
+    return absl::InvalidArgumentError(
+        "peer TLS needs all of peer_tls_cert_file, peer_tls_key_file and peer_tls_ca_file");
+  }
+  if (tls_files == 3) {
+    cluster.peer_tls_cert_file = in.peer_tls_cert_file;
+    cluster.peer_tls_key_file = in.peer_tls_key_file;
+    cluster.peer_tls_ca_file = in.peer_tls_ca_file;
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<node::Config> ToConfig(const proglog_node_options& in) {
   node::Config config;
@@ -37,6 +121,7 @@ absl::StatusOr<node::Config> ToConfig(const proglog_node_options& in) {
     if (!durability.ok()) return durability.status();
     config.log.durability = *durability;
   }
+  if (absl::Status status = ToClusterConfig(in, config.cluster); !status.ok()) return status;
   return config;
 }
 
@@ -49,12 +134,7 @@ using proglog::capi::Guard;
 extern "C" {
 
 int proglog_node_options_init(proglog_node_options* opts, unsigned int version) {
-  if (opts == nullptr || version == 0 || version > PROGLOG_NODE_OPTIONS_VERSION) {
-    return PROGLOG_EINVAL;
-  }
-  *opts = proglog_node_options{};
-  opts->version = version;
-  return PROGLOG_OK;
+  return proglog::capi::InitOptions(opts, version, proglog::capi::kNodeOptionsSizes);
 }
 
 int proglog_node_open(proglog_node** out, const proglog_node_options* opts, proglog_error** err) {
@@ -62,16 +142,16 @@ int proglog_node_open(proglog_node** out, const proglog_node_options* opts, prog
     if (out == nullptr) return Fail(PROGLOG_EINVAL, "out must not be NULL", err);
     *out = nullptr;
     proglog_node_options in;
-    if (int rc = proglog::capi::ReadOptions(opts, PROGLOG_NODE_OPTIONS_VERSION,
-                                            sizeof(proglog_node_options), &in, err)) {
+    if (int rc = proglog::capi::ReadOptions(opts, proglog::capi::kNodeOptionsSizes, &in, err)) {
       return rc;
     }
     auto config = proglog::capi::ToConfig(in);
     if (!config.ok()) return Fail(config.status(), err);
     auto node = proglog::node::Node::Open(*std::move(config));
     if (!node.ok()) return Fail(node.status(), err);
-    auto* handle = new proglog_node{*std::move(node), ""};
+    auto* handle = new proglog_node{*std::move(node), "", ""};
     handle->address = handle->node->RpcAddress();
+    handle->gossip_address = handle->node->GossipAddress();
     *out = handle;
     return int{PROGLOG_OK};
   });
@@ -106,6 +186,10 @@ int proglog_node_read(proglog_record** out, proglog_node* node, uint64_t offset,
 
 const char* proglog_node_address(const proglog_node* node) {
   return node ? node->address.c_str() : nullptr;
+}
+
+const char* proglog_node_gossip_address(const proglog_node* node) {
+  return node ? node->gossip_address.c_str() : nullptr;
 }
 
 int proglog_node_close(proglog_node* node, proglog_error** err) {

@@ -7,12 +7,7 @@ using proglog::capi::Fail;
 extern "C" {
 
 int proglog_node_options_init(proglog_node_options* opts, unsigned int version) {
-  if (opts == nullptr || version == 0 || version > PROGLOG_NODE_OPTIONS_VERSION) {
-    return PROGLOG_EINVAL;
-  }
-  *opts = proglog_node_options{};
-  opts->version = version;
-  return PROGLOG_OK;
+  return proglog::capi::InitOptions(opts, version, proglog::capi::kNodeOptionsSizes);
 }
 
 int proglog_node_open(proglog_node** out, const proglog_node_options*, proglog_error** err) {
@@ -30,6 +25,8 @@ int proglog_node_read(proglog_record** out, proglog_node*, uint64_t, proglog_err
 }
 
 const char* proglog_node_address(const proglog_node*) { return nullptr; }
+
+const char* proglog_node_gossip_address(const proglog_node*) { return nullptr; }
 
 int proglog_node_close(proglog_node*, proglog_error** err) {
   return Fail(PROGLOG_EINVAL, "node is NULL", err);

@@ -104,18 +104,43 @@ void proglog_record_free(proglog_record* record);
 
 typedef struct proglog_node proglog_node;
 
-#define PROGLOG_NODE_OPTIONS_VERSION 1
+/* Version 2 added the cluster fields; a version 1 caller gets a single local
+ * log, as before. */
+#define PROGLOG_NODE_OPTIONS_VERSION 2
 
 typedef struct proglog_node_options {
   unsigned int version;      /* PROGLOG_NODE_OPTIONS_VERSION */
   const char* data_dir;      /* required; created if missing */
-  const char* node_name;     /* NULL: "node" */
+  const char* node_name;     /* NULL: "node"; the node's id in the cluster */
   const char* rpc_host;      /* NULL: "127.0.0.1" */
   int rpc_port;              /* 0: a free port (see proglog_node_address) */
   uint64_t max_store_bytes;  /* 0: default (64 MiB) */
   uint64_t max_index_bytes;  /* 0: default (1 MiB) */
   uint64_t max_record_bytes; /* 0: default (1 MiB) */
   const char* durability;    /* "always" (NULL), "never" or "interval:<ms>" */
+
+  /* Version 2: clustering, as `proglog serve` runs it (Raft over the log,
+   * gossip membership, Raft carried on the RPC port), so an embedded node can
+   * bootstrap or join a cluster of `proglog` binaries. The fields below need
+   * `cluster` nonzero; set without it they are PROGLOG_EINVAL. */
+  int cluster;                         /* nonzero: replicate with Raft and gossip */
+  const char* bind_addr;               /* gossip "ip:port" (port 0: a free one, see
+                                          proglog_node_gossip_address); required */
+  const char* advertise_host;          /* host others use for the RPC port; NULL:
+                                          rpc_host (required if that is a wildcard) */
+  const char* const* start_join_addrs; /* gossip "ip:port"s of members to join,
+                                          retried in the background; may be NULL */
+  size_t start_join_addr_count;        /* entries in start_join_addrs */
+  int bootstrap;                       /* nonzero: start a one-voter cluster when
+                                          data_dir is new */
+  const char* gossip_key;              /* base64 as `serf keygen` prints (16, 24 or 32
+                                          bytes); NULL: unencrypted gossip */
+  int64_t raft_heartbeat_interval_ms;  /* 0: the library default */
+  int64_t raft_election_timeout_ms;    /* 0: the library default; at least twice the
+                                          heartbeat interval */
+  const char* peer_tls_cert_file;      /* mutual TLS for Raft between nodes: PEM */
+  const char* peer_tls_key_file;       /* certificate, key and CA, all three or */
+  const char* peer_tls_ca_file;        /* none (NULL: plaintext Raft) */
 } proglog_node_options;
 
 /* clang-format off */
@@ -131,12 +156,19 @@ typedef struct proglog_node_options {
 int proglog_node_options_init(proglog_node_options* opts, unsigned int version);
 
 /* Opens the log in opts->data_dir (recovering it after a crash) and starts
- * serving on opts->rpc_host:rpc_port. On success `*out` is a new node the
- * caller frees with proglog_node_free. */
+ * serving on opts->rpc_host:rpc_port. With opts->cluster it also starts gossip
+ * on opts->bind_addr and Raft: it bootstraps a cluster (opts->bootstrap) or
+ * joins one through opts->start_join_addrs, and returns without waiting for
+ * the join or for a leader. The options and the strings they point to are
+ * copied. On success `*out` is a new node the caller frees with
+ * proglog_node_free. PROGLOG_EINVAL names the option at fault (a malformed
+ * gossip_key, a missing bind_addr, an incomplete set of peer TLS files). */
 int proglog_node_open(proglog_node** out, const proglog_node_options* opts, proglog_error** err);
 
 /* Appends `len` bytes from `value` (borrowed) locally; `*out_offset` gets the
- * record's offset. Blocks until the record is durable per opts->durability. */
+ * record's offset. Blocks until the record is durable per opts->durability
+ * (on a cluster node: committed by Raft; a node that is not the leader refuses
+ * with PROGLOG_ENOTLEADER, see proglog_error_leader). */
 int proglog_node_append(uint64_t* out_offset, proglog_node* node, const void* value, size_t len,
                         proglog_error** err);
 
@@ -145,9 +177,16 @@ int proglog_node_append(uint64_t* out_offset, proglog_node* node, const void* va
 int proglog_node_read(proglog_record** out, proglog_node* node, uint64_t offset,
                       proglog_error** err);
 
-/* The "host:port" the node serves on. Owned by the node, valid until
- * proglog_node_free (also after close). NULL if `node` is NULL. */
+/* The "host:port" the node serves on (for a cluster node, as advertised to
+ * others). Owned by the node, valid until proglog_node_free (also after
+ * close). NULL if `node` is NULL. */
 const char* proglog_node_address(const proglog_node* node);
+
+/* The gossip "ip:port" of a cluster node (what other nodes put in their
+ * start_join_addrs); "" for a node opened without opts->cluster. Owned by the
+ * node, valid until proglog_node_free (also after close). NULL if `node` is
+ * NULL. */
+const char* proglog_node_gossip_address(const proglog_node* node);
 
 /* Stops serving (in-flight calls finish, streams end) and closes the log.
  * Idempotent; later calls on the node fail with PROGLOG_ECLOSED. */
