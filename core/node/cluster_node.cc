@@ -52,6 +52,28 @@ absl::StatusOr<PeerTls> LoadPeerTls(const ClusterConfig& cluster) {
   return tls;
 }
 
+// Refuses to join a cluster in which another live member already has this
+// node's name (at another gossip address): two nodes would share one Raft id.
+// Asks the join addresses read-only; unreachable ones are left to the
+// background joins.
+absl::Status CheckNameIsFree(const Config& config) {
+  for (const std::string& addr : config.cluster.start_join_addrs) {
+    absl::StatusOr<std::vector<discovery::Member>> members =
+        discovery::ListMembers(addr, config.cluster.gossip_key, absl::Seconds(1));
+    if (!members.ok()) continue;
+    for (const discovery::Member& member : *members) {
+      if (member.name == config.node_name && member.address != config.cluster.bind_addr &&
+          member.status == discovery::MemberStatus::kAlive) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("node name ", config.node_name, " is taken: the member at ",
+                         member.address, " is alive with it; give this node another --node-name"));
+      }
+    }
+    return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
 class ClusterNode final : public Node {
  public:
   explicit ClusterNode(Config config) : config_(std::move(config)) {}
@@ -129,6 +151,8 @@ absl::Status ClusterNode::Start() {
   transport_options.deliver = [this](raft::Message m) { log_->Receive(std::move(m)); };
   transport_options.dial_tls = peer_tls_.connect.get();
   transport_ = std::make_unique<mux::RaftTransport>(std::move(transport_options));
+
+  if (absl::Status s = CheckNameIsFree(config_); !s.ok()) return s;
 
   ReplicatedLogOptions log_options;
   log_options.node_name = config_.node_name;

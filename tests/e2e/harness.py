@@ -384,3 +384,11 @@ class Cluster:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def value_at(pb, stub, offset):
+    """The value stored at `offset`, or None while the node does not serve it."""
+    try:
+        return stub.Consume(pb.log.ConsumeRequest(offset=offset), timeout=RPC_TIMEOUT).record.value
+    except grpc.RpcError:
+        return None

@@ -16,15 +16,6 @@ def produce_all(pb, stub, values):
     return [r.offset for r in stub.ProduceStream(requests, timeout=60)]
 
 
-def value_at(pb, stub, offset):
-    """The value at `offset`, or None while the node does not serve it."""
-    try:
-        return stub.Consume(pb.log.ConsumeRequest(offset=offset),
-                            timeout=harness.RPC_TIMEOUT).record.value
-    except grpc.RpcError:
-        return None
-
-
 def lowest_readable(pb, stub, upto):
     """The first offset below `upto` that Consume serves (retention removed those before)."""
     for offset in range(upto):
@@ -53,7 +44,7 @@ def test_a_node_joining_after_retention_catches_up_from_the_snapshot(pb, tmp_pat
         cluster.wait_formed(["n1", "n2"])
         follower = cluster.stub("n2")
 
-        harness.poll(lambda: value_at(pb, follower, RECORDS - 1) == values[-1], 30,
+        harness.poll(lambda: harness.value_at(pb, follower, RECORDS - 1) == values[-1], 30,
                      "n2 to serve the last record")
         follower_lowest = lowest_readable(pb, follower, RECORDS)
         # It starts where the leader's snapshot said the log starts, or later
@@ -70,5 +61,5 @@ def test_a_node_joining_after_retention_catches_up_from_the_snapshot(pb, tmp_pat
         # Replication carries on from there at the same offsets.
         more = [b"after-%d" % i for i in range(50)]
         assert produce_all(pb, leader, more) == list(range(RECORDS, RECORDS + 50))
-        harness.poll(lambda: value_at(pb, follower, RECORDS + 49) == more[-1], 30,
+        harness.poll(lambda: harness.value_at(pb, follower, RECORDS + 49) == more[-1], 30,
                      "n2 to replicate the new records")
