@@ -30,6 +30,9 @@ namespace proglog::capi {
 // allocated, *err stays NULL and the code is still returned.
 int Fail(const absl::Status& status, proglog_error** err);
 int Fail(int code, const char* message, proglog_error** err);
+// As Fail(status, err) for a refusal by a node that is not the leader, whose
+// leader address the caller took from the status: PROGLOG_ENOTLEADER naming it.
+int FailNotLeader(const absl::Status& status, std::string leader, proglog_error** err);
 
 // Runs `body` (returning a code) and turns any escaping C++ exception into a
 // code, so none crosses the C boundary.

@@ -62,6 +62,13 @@ int Fail(const absl::Status& status, proglog_error** err) {
   return code;
 }
 
+int FailNotLeader(const absl::Status& status, std::string leader, proglog_error** err) {
+  if (err != nullptr) {
+    *err = NewError(PROGLOG_ENOTLEADER, std::string(status.message()), std::move(leader));
+  }
+  return PROGLOG_ENOTLEADER;
+}
+
 int Fail(int code, const char* message, proglog_error** err) {
   if (err != nullptr) *err = NewError(code, message, "");
   return code;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "capi/src/capi_internal.h"
 #include "core/discovery/membership.h"
+#include "core/server/commit_log.h"
 
 struct proglog_node {
   std::unique_ptr<proglog::node::Node> node;
@@ -23,6 +25,16 @@ namespace proglog::capi {
 namespace {
 
 int NullHandle(proglog_error** err) { return Fail(PROGLOG_EINVAL, "node is NULL", err); }
+
+// Fail for the node's statuses: a cluster node that is not the leader refuses
+// a local append with core/server's NotLeaderError, which names the leader in
+// its own payload (the client's refusals carry theirs differently).
+int FailNode(const absl::Status& status, proglog_error** err) {
+  if (std::optional<std::string> leader = server::LeaderAddressOf(status)) {
+    return FailNotLeader(status, *std::move(leader), err);
+  }
+  return Fail(status, err);
+}
 
 bool Given(const char* text) { return text != nullptr && text[0] != '\0'; }
 
@@ -165,7 +177,7 @@ int proglog_node_append(uint64_t* out_offset, proglog_node* node, const void* va
       return Fail(PROGLOG_EINVAL, "out_offset and value must not be NULL", err);
     }
     auto offset = node->node->Append(std::string_view(static_cast<const char*>(value), len));
-    if (!offset.ok()) return Fail(offset.status(), err);
+    if (!offset.ok()) return proglog::capi::FailNode(offset.status(), err);
     *out_offset = *offset;
     return int{PROGLOG_OK};
   });
@@ -178,7 +190,7 @@ int proglog_node_read(proglog_record** out, proglog_node* node, uint64_t offset,
     if (out == nullptr) return Fail(PROGLOG_EINVAL, "out must not be NULL", err);
     *out = nullptr;
     auto record = node->node->Read(offset);
-    if (!record.ok()) return Fail(record.status(), err);
+    if (!record.ok()) return proglog::capi::FailNode(record.status(), err);
     *out = new proglog_record{std::move(record->value), record->offset};
     return int{PROGLOG_OK};
   });

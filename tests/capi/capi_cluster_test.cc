@@ -143,6 +143,47 @@ TEST_F(CapiClusterTest, BootstrappedNodeLeadsAndServesProduceConsume) {
   EXPECT_EQ(proglog_node_gossip_address(node_), gossip);
 }
 
+TEST_F(CapiClusterTest, JoinedNodeReplicatesAndRefusesLocalAppendsNamingTheLeader) {
+  proglog_node_options opts = ClusterOptions();
+  ASSERT_EQ(proglog_node_open(&node_, &opts, nullptr), PROGLOG_OK);
+  ASSERT_NO_FATAL_FAILURE(OpenClient());
+  const uint64_t offset = ProduceOnceLeader("before the join");
+
+  const fs::path joiner_dir = dir_ / "joiner";
+  const char* joins[] = {proglog_node_gossip_address(node_)};
+  proglog_node_options joiner_opts = PROGLOG_NODE_OPTIONS_INIT;
+  joiner_opts.data_dir = joiner_dir.c_str();
+  joiner_opts.node_name = "capi-joiner";
+  joiner_opts.cluster = 1;
+  joiner_opts.bind_addr = "127.0.0.1:0";
+  joiner_opts.start_join_addrs = joins;
+  joiner_opts.start_join_addr_count = 1;
+  proglog_node* joiner = nullptr;
+  proglog_error* err = nullptr;
+  ASSERT_EQ(proglog_node_open(&joiner, &joiner_opts, &err), PROGLOG_OK)
+      << proglog_error_message(err);
+
+  // The record appended before the join reaches the new node.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  proglog_record* record = nullptr;
+  while (proglog_node_read(&record, joiner, offset, nullptr) != PROGLOG_OK &&
+         std::chrono::steady_clock::now() < deadline) {
+    usleep(20 * 1000);
+  }
+  ASSERT_NE(record, nullptr) << "the record did not reach the joined node within 30s";
+  EXPECT_EQ(Value(record), "before the join");
+  proglog_record_free(record);
+
+  uint64_t ignored = 0;
+  EXPECT_EQ(proglog_node_append(&ignored, joiner, "refused", 7, &err), PROGLOG_ENOTLEADER);
+  ASSERT_NE(err, nullptr);
+  EXPECT_TRUE(proglog_error_retryable(err));
+  ASSERT_NE(proglog_error_leader(err), nullptr) << proglog_error_message(err);
+  EXPECT_STREQ(proglog_error_leader(err), proglog_node_address(node_));
+  proglog_error_free(err);
+  proglog_node_free(joiner);
+}
+
 TEST_F(CapiClusterTest, NodeWithoutClusterHasNoGossipAddress) {
   proglog_node_options opts = PROGLOG_NODE_OPTIONS_INIT;
   opts.data_dir = dir_.c_str();
