@@ -8,6 +8,8 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"time"
+	"unsafe"
 )
 
 // NodeConfig configures an embedded node. Zero values take the defaults.
@@ -20,13 +22,49 @@ type NodeConfig struct {
 	MaxIndexBytes  uint64 // segment index size; default 1 MiB
 	MaxRecordBytes uint64 // largest record; default 1 MiB
 	Durability     string // "always" (default), "never" or "interval:<ms>"
+	// Cluster makes the node a cluster member, as `proglog serve` runs it.
+	// Nil: a single local log.
+	Cluster *ClusterConfig
+}
+
+// ClusterConfig makes an embedded node a member of a cluster, like the
+// `proglog serve` flags of the same names: it replicates its log with Raft
+// (carried on its RPC port) and finds the other members by gossip, so it can
+// bootstrap or join a cluster of proglog binaries. Zero values take the
+// library defaults. OpenNode returns without waiting for the join or for a
+// leader: Append fails with ErrNotLeader (or ErrUnavailable) until this node
+// leads.
+type ClusterConfig struct {
+	// BindAddr is the gossip address "ip:port" (required); port 0 picks a free
+	// one (see Node.GossipAddr).
+	BindAddr string
+	// AdvertiseHost is the host other nodes and clients use to reach the RPC
+	// port; "" uses NodeConfig.Host (required when that is a wildcard).
+	AdvertiseHost string
+	// StartJoinAddrs are gossip addresses of members to join, retried in the
+	// background.
+	StartJoinAddrs []string
+	// Bootstrap starts a one-voter cluster when the data dir is new.
+	Bootstrap bool
+	// GossipKey is the shared gossip encryption key in base64, as `serf keygen`
+	// prints it; "" gossips unencrypted.
+	GossipKey string
+	// HeartbeatInterval and ElectionTimeout are the Raft timing (whole
+	// milliseconds); 0 takes the library defaults. The timeout must be at least
+	// twice the interval.
+	HeartbeatInterval time.Duration
+	ElectionTimeout   time.Duration
+	// PeerTLSCertFile, PeerTLSKeyFile and PeerTLSCAFile turn on mutual TLS for
+	// Raft between nodes (PEM files, all three or none).
+	PeerTLSCertFile, PeerTLSKeyFile, PeerTLSCAFile string
 }
 
 // Node is a proglog node embedded in this process. Safe for concurrent use.
 type Node struct {
-	mu   sync.RWMutex // held for reading by calls, for writing by Close
-	node *C.proglog_node
-	addr string
+	mu         sync.RWMutex // held for reading by calls, for writing by Close
+	node       *C.proglog_node
+	addr       string
+	gossipAddr string
 }
 
 // OpenNode opens (or recovers) the log in cfg.DataDir and starts serving.
@@ -44,21 +82,75 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 	opts.max_index_bytes = C.uint64_t(cfg.MaxIndexBytes)
 	opts.max_record_bytes = C.uint64_t(cfg.MaxRecordBytes)
 	opts.durability = cstr(cfg.Durability)
+	if c := cfg.Cluster; c != nil {
+		opts.cluster = 1
+		opts.bind_addr = cstr(c.BindAddr)
+		opts.advertise_host = cstr(c.AdvertiseHost)
+		if n := len(c.StartJoinAddrs); n > 0 {
+			// The array lives in C memory: it holds C pointers only.
+			carr := (**C.char)(C.malloc(C.size_t(n) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+			defer C.free(unsafe.Pointer(carr))
+			slots := unsafe.Slice(carr, n)
+			for i, a := range c.StartJoinAddrs {
+				// Through C.CString, not strs.of: an empty address must reach
+				// the C API (which rejects it) rather than become NULL.
+				slots[i] = C.CString(a)
+				strs = append(strs, slots[i])
+			}
+			opts.start_join_addrs = carr
+			opts.start_join_addr_count = C.size_t(n)
+		}
+		if c.Bootstrap {
+			opts.bootstrap = 1
+		}
+		opts.gossip_key = cstr(c.GossipKey)
+		opts.raft_heartbeat_interval_ms = C.int64_t(durationMs(c.HeartbeatInterval))
+		opts.raft_election_timeout_ms = C.int64_t(durationMs(c.ElectionTimeout))
+		opts.peer_tls_cert_file = cstr(c.PeerTLSCertFile)
+		opts.peer_tls_key_file = cstr(c.PeerTLSKeyFile)
+		opts.peer_tls_ca_file = cstr(c.PeerTLSCAFile)
+	}
 
 	var cnode *C.proglog_node
 	var cerr *C.proglog_error
 	if err := fromC(C.proglog_node_open(&cnode, &opts, &cerr), &cerr); err != nil {
 		return nil, err
 	}
-	n := &Node{node: cnode, addr: C.GoString(C.proglog_node_address(cnode))}
+	n := &Node{
+		node:       cnode,
+		addr:       C.GoString(C.proglog_node_address(cnode)),
+		gossipAddr: C.GoString(C.proglog_node_gossip_address(cnode)),
+	}
 	runtime.SetFinalizer(n, func(n *Node) { n.Close() })
 	return n, nil
 }
 
-// Addr is the "host:port" the node serves on.
+// durationMs is d in whole milliseconds for the C API, rounded away from zero
+// so that only d == 0 becomes 0 (the library default); the C API rejects
+// negative values.
+func durationMs(d time.Duration) int64 {
+	ms := d.Milliseconds()
+	if d%time.Millisecond != 0 {
+		if d > 0 {
+			ms++
+		} else {
+			ms--
+		}
+	}
+	return ms
+}
+
+// Addr is the "host:port" the node serves on (for a cluster node, as
+// advertised to the others).
 func (n *Node) Addr() string { return n.addr }
 
-// Append appends a record locally and returns its offset once it is durable.
+// GossipAddr is the gossip "ip:port" of a cluster node, what other members put
+// in their StartJoinAddrs; "" for a node without NodeConfig.Cluster.
+func (n *Node) GossipAddr() string { return n.gossipAddr }
+
+// Append appends a record locally and returns its offset once it is durable
+// (on a cluster node: once Raft committed it; a follower refuses with
+// ErrNotLeader).
 func (n *Node) Append(ctx context.Context, value []byte) (uint64, error) {
 	var offset uint64
 	err := call(ctx, func() error {

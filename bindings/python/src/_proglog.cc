@@ -61,12 +61,28 @@ const char* OrNull(const std::optional<std::string>& text) {
   return text ? text->c_str() : nullptr;
 }
 
+// The cluster fields of proglog_node_options (version 2), as the Python layer
+// passes them; each maps to the C field of the same name.
+struct ClusterArgs {
+  bool cluster = false;
+  std::optional<std::string> bind_addr;
+  std::optional<std::string> advertise_host;
+  std::vector<std::string> start_join_addrs;
+  bool bootstrap = false;
+  std::optional<std::string> gossip_key;
+  int64_t raft_heartbeat_interval_ms = 0;
+  int64_t raft_election_timeout_ms = 0;
+  std::optional<std::string> peer_tls_cert_file;
+  std::optional<std::string> peer_tls_key_file;
+  std::optional<std::string> peer_tls_ca_file;
+};
+
 class NodeHandle {
  public:
   NodeHandle(const std::string& data_dir, const std::optional<std::string>& name,
              const std::optional<std::string>& host, int port, uint64_t max_store_bytes,
              uint64_t max_index_bytes, uint64_t max_record_bytes,
-             const std::optional<std::string>& durability) {
+             const std::optional<std::string>& durability, const ClusterArgs& cluster) {
     proglog_node_options opts = PROGLOG_NODE_OPTIONS_INIT;
     opts.data_dir = data_dir.c_str();
     opts.node_name = OrNull(name);
@@ -76,6 +92,20 @@ class NodeHandle {
     opts.max_index_bytes = max_index_bytes;
     opts.max_record_bytes = max_record_bytes;
     opts.durability = OrNull(durability);
+    std::vector<const char*> join;
+    for (const auto& address : cluster.start_join_addrs) join.push_back(address.c_str());
+    opts.cluster = cluster.cluster ? 1 : 0;
+    opts.bind_addr = OrNull(cluster.bind_addr);
+    opts.advertise_host = OrNull(cluster.advertise_host);
+    opts.start_join_addrs = join.data();
+    opts.start_join_addr_count = join.size();
+    opts.bootstrap = cluster.bootstrap ? 1 : 0;
+    opts.gossip_key = OrNull(cluster.gossip_key);
+    opts.raft_heartbeat_interval_ms = cluster.raft_heartbeat_interval_ms;
+    opts.raft_election_timeout_ms = cluster.raft_election_timeout_ms;
+    opts.peer_tls_cert_file = OrNull(cluster.peer_tls_cert_file);
+    opts.peer_tls_key_file = OrNull(cluster.peer_tls_key_file);
+    opts.peer_tls_ca_file = OrNull(cluster.peer_tls_ca_file);
     proglog_error* err = nullptr;
     int rc;
     {
@@ -117,6 +147,7 @@ class NodeHandle {
   }
 
   std::string Address() const { return proglog_node_address(node_); }
+  std::string GossipAddress() const { return proglog_node_gossip_address(node_); }
 
   void Close() {
     proglog_error* err = nullptr;
@@ -284,16 +315,31 @@ PYBIND11_MODULE(_proglog, m) {
       "set_error_classes", [](py::dict classes) { ErrorClasses() = std::move(classes); },
       "Registers the exception class raised for each C code (0: the fallback).");
 
+  py::class_<ClusterArgs>(m, "ClusterArgs")
+      .def(py::init<>())
+      .def_readwrite("cluster", &ClusterArgs::cluster)
+      .def_readwrite("bind_addr", &ClusterArgs::bind_addr)
+      .def_readwrite("advertise_host", &ClusterArgs::advertise_host)
+      .def_readwrite("start_join_addrs", &ClusterArgs::start_join_addrs)
+      .def_readwrite("bootstrap", &ClusterArgs::bootstrap)
+      .def_readwrite("gossip_key", &ClusterArgs::gossip_key)
+      .def_readwrite("raft_heartbeat_interval_ms", &ClusterArgs::raft_heartbeat_interval_ms)
+      .def_readwrite("raft_election_timeout_ms", &ClusterArgs::raft_election_timeout_ms)
+      .def_readwrite("peer_tls_cert_file", &ClusterArgs::peer_tls_cert_file)
+      .def_readwrite("peer_tls_key_file", &ClusterArgs::peer_tls_key_file)
+      .def_readwrite("peer_tls_ca_file", &ClusterArgs::peer_tls_ca_file);
+
   py::class_<NodeHandle>(m, "NodeHandle")
       .def(py::init<const std::string&, const std::optional<std::string>&,
                     const std::optional<std::string>&, int, uint64_t, uint64_t, uint64_t,
-                    const std::optional<std::string>&>(),
+                    const std::optional<std::string>&, const ClusterArgs&>(),
            py::arg("data_dir"), py::arg("name"), py::arg("host"), py::arg("port"),
            py::arg("max_store_bytes"), py::arg("max_index_bytes"), py::arg("max_record_bytes"),
-           py::arg("durability"))
+           py::arg("durability"), py::arg("cluster"))
       .def("append", &NodeHandle::Append, py::arg("value"))
       .def("read", &NodeHandle::Read, py::arg("offset"))
       .def("address", &NodeHandle::Address)
+      .def("gossip_address", &NodeHandle::GossipAddress)
       .def("close", &NodeHandle::Close);
 
   py::class_<SubscriptionHandle>(m, "SubscriptionHandle")

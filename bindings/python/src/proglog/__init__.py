@@ -179,6 +179,16 @@ def _as_offset(offset: object) -> int:
     return offset
 
 
+def _as_ms(seconds: Optional[float], name: str) -> int:
+    """Seconds to whole milliseconds for the C API; None stays 0 (the default)."""
+    if seconds is None:
+        return 0
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(seconds).__name__}")
+    ms = int(seconds * 1000)
+    return max(1, ms) if seconds > 0 else ms
+
+
 class Node:
     """An embedded proglog node: what ``proglog serve`` runs, in this process.
 
@@ -186,22 +196,83 @@ class Node:
     ``host:port`` (port 0 picks a free one; see ``address``). ``durability`` is
     "always" (default), "never" or "interval:<ms>". Size limits of 0 keep the
     defaults.
+
+    With ``cluster=True`` the node is a cluster member like ``proglog serve``:
+    it replicates its log with Raft (carried on its RPC port) and finds the
+    other members by gossip, so it can bootstrap or join a cluster of
+    ``proglog`` binaries. The cluster options (each also a ``proglog serve``
+    flag) are:
+
+    - ``bind_addr``: the gossip address "ip:port" (required; port 0 picks a
+      free one, see ``gossip_address``).
+    - ``advertise_host``: the host other nodes and clients use to reach the RPC
+      port (None: ``host``; required when ``host`` is a wildcard).
+    - ``start_join_addrs``: gossip addresses of members to join, retried in the
+      background.
+    - ``bootstrap``: start a one-voter cluster when the data dir is new.
+    - ``gossip_key``: the shared gossip encryption key in base64, as ``serf
+      keygen`` prints it (None: unencrypted gossip).
+    - ``raft_heartbeat_interval``, ``raft_election_timeout``: Raft timing in
+      seconds (None: the library defaults; the timeout must be at least twice
+      the interval).
+    - ``peer_tls_cert_file``, ``peer_tls_key_file``, ``peer_tls_ca_file``:
+      mutual TLS for Raft between nodes (PEM files, all three or none).
+
+    Opening returns without waiting for the join or for a leader: ``append``
+    raises ``NotLeader`` (or ``Unavailable``) until this node leads, and reads
+    see what has been replicated here so far. A cluster option given without
+    ``cluster=True`` raises ``InvalidArgument``.
     """
 
     def __init__(self, data_dir: Union[str, os.PathLike[str]], *, name: str = "node",
                  host: str = "127.0.0.1",
                  port: int = 0, max_store_bytes: int = 0, max_index_bytes: int = 0,
-                 max_record_bytes: int = 0, durability: Optional[str] = None) -> None:
+                 max_record_bytes: int = 0, durability: Optional[str] = None,
+                 cluster: bool = False, bind_addr: Optional[str] = None,
+                 advertise_host: Optional[str] = None,
+                 start_join_addrs: Union[str, Sequence[str]] = (), bootstrap: bool = False,
+                 gossip_key: Optional[str] = None,
+                 raft_heartbeat_interval: Optional[float] = None,
+                 raft_election_timeout: Optional[float] = None,
+                 peer_tls_cert_file: Union[str, os.PathLike[str], None] = None,
+                 peer_tls_key_file: Union[str, os.PathLike[str], None] = None,
+                 peer_tls_ca_file: Union[str, os.PathLike[str], None] = None) -> None:
+        if isinstance(start_join_addrs, str):
+            start_join_addrs = [start_join_addrs]
+        joins = list(start_join_addrs)
+        for address in joins:
+            if not isinstance(address, str):
+                raise TypeError(f"start_join_addrs must be str, not {type(address).__name__}")
+        args = _proglog.ClusterArgs()
+        args.cluster = cluster
+        args.bind_addr = bind_addr
+        args.advertise_host = advertise_host
+        args.start_join_addrs = joins
+        args.bootstrap = bootstrap
+        args.gossip_key = gossip_key
+        args.raft_heartbeat_interval_ms = _as_ms(raft_heartbeat_interval,
+                                                 "raft_heartbeat_interval")
+        args.raft_election_timeout_ms = _as_ms(raft_election_timeout, "raft_election_timeout")
+        args.peer_tls_cert_file = _as_path(peer_tls_cert_file, "peer_tls_cert_file")
+        args.peer_tls_key_file = _as_path(peer_tls_key_file, "peer_tls_key_file")
+        args.peer_tls_ca_file = _as_path(peer_tls_ca_file, "peer_tls_ca_file")
         self._handle = _proglog.NodeHandle(os.fspath(data_dir), name, host, port, max_store_bytes,
-                                           max_index_bytes, max_record_bytes, durability)
+                                           max_index_bytes, max_record_bytes, durability, args)
 
     @property
     def address(self) -> str:
-        """The "host:port" the node serves on."""
+        """The "host:port" the node serves on (for a cluster node, as advertised)."""
         return self._handle.address()
 
+    @property
+    def gossip_address(self) -> str:
+        """The gossip "ip:port" of a cluster node, what other members put in
+        their ``start_join_addrs``; "" without ``cluster=True``."""
+        return self._handle.gossip_address()
+
     def append(self, value: BytesLike) -> int:
-        """Appends a record locally; returns its offset once it is durable."""
+        """Appends a record locally; returns its offset once it is durable (on a
+        cluster node: once Raft committed it; a follower raises NotLeader)."""
         return self._handle.append(_as_bytes(value, "value"))
 
     def read(self, offset: int) -> Record:
