@@ -70,12 +70,12 @@ absl::Status ToClusterConfig(const proglog_node_options& in, node::ClusterConfig
   cluster.bind_addr = in.bind_addr;
   if (in.advertise_host) cluster.advertise_host = in.advertise_host;
   if (in.start_join_addr_count > 0 && in.start_join_addrs == nullptr) {
-    return absl::InvalidArgumentError("start_join_addrs is NULL but start_join_addr_count is not 0");
+    return absl::InvalidArgumentError(
+        "start_join_addrs is NULL but start_join_addr_count is not 0");
   }
   for (size_t i = 0; i < in.start_join_addr_count; ++i) {
     if (!Given(in.start_join_addrs[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("start_join_addrs[", i, "] is NULL or empty"));
+      return absl::InvalidArgumentError(absl::StrCat("start_join_addrs[", i, "] is NULL or empty"));
     }
     cluster.start_join_addrs.emplace_back(in.start_join_addrs[i]);
   }

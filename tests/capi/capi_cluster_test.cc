@@ -75,8 +75,7 @@ class CapiClusterTest : public ::testing::Test {
     opts.address_count = 1;
     opts.timeout_ms = 5000;
     proglog_error* err = nullptr;
-    ASSERT_EQ(proglog_client_open(&client_, &opts, &err), PROGLOG_OK)
-        << proglog_error_message(err);
+    ASSERT_EQ(proglog_client_open(&client_, &opts, &err), PROGLOG_OK) << proglog_error_message(err);
   }
 
   // Produces through the client until the node has become the leader (a
