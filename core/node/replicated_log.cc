@@ -140,10 +140,14 @@ void ReplicatedLog::Run() {
         // stops taking part rather than acknowledge what it could not keep.
         // It keeps serving reads of what it committed; a restart resumes.
         spdlog::error("raft: {}; this node stops replicating until restarted", s.ToString());
-        absl::MutexLock lock(&propose_mu_);
-        broken_ = s;
+        {
+          // Appends check broken_ and enqueue under this lock, so every
+          // proposal accepted before it is set is answered below.
+          absl::MutexLock lock(&propose_mu_);
+          broken_ = s;
+        }
         leader_.store(raft::kNoNode);
-        driver_->FailPending(s);
+        driver_->FailPending(s);  // outside the lock: callbacks may append again
         return;
       }
     } while (raft_->HasReady());
@@ -278,6 +282,10 @@ absl::Status ReplicatedLog::Stop() {
     stopped_ = true;
     stop_ = true;
   }
+  {
+    absl::MutexLock lock(&propose_mu_);
+    if (broken_.ok()) broken_ = absl::UnavailableError("the node is stopping");
+  }
   if (driver_ == nullptr) return absl::OkStatus();  // Open failed before the core existed
   driver_->EnqueueCall([](raft::Raft&) {});         // wakes the driver thread
   if (thread_.joinable()) thread_.join();
@@ -311,10 +319,6 @@ absl::Status ReplicatedLog::AppendBatch(std::vector<std::string> values, AppendD
                                                      " bytes exceeds the maximum of ",
                                                      options_.log.max_record_bytes, " bytes"));
     }
-  }
-  {
-    absl::MutexLock lock(&run_mu_);
-    if (stop_) return absl::UnavailableError("the node is stopping");
   }
   absl::MutexLock lock(&propose_mu_);
   if (!broken_.ok()) return broken_;

@@ -134,7 +134,8 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
 
   // Keeps the values of one AppendBatch adjacent in the Raft log.
   absl::Mutex propose_mu_;
-  // Set when the driver failed to persist or apply: appends get it from then on.
+  // Set when the driver failed to persist or apply, or on Stop(): appends get
+  // it from then on.
   absl::Status broken_ ABSL_GUARDED_BY(propose_mu_);
 
   absl::Mutex waits_mu_;
