@@ -15,22 +15,16 @@
 namespace proglog::log {
 namespace {
 
+using testing::ReadFile;
 using testing::ScratchDir;
 using testing::Value;
+using testing::WriteFile;
 
 constexpr uint64_t kRecords = 8;
 
 std::string ValueFor(uint64_t i) { return "value-" + std::to_string(i) + std::string(30, 'a' + i); }
 uint64_t FrameBytes(uint64_t i) { return internal::kRecordOverhead + ValueFor(i).size(); }
 
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void WriteFile(const std::filesystem::path& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << data;
-}
 
 Options Opts() {
   Options o;

@@ -22,9 +22,11 @@
 namespace proglog::log {
 namespace {
 
+using testing::ReadFile;
 using testing::ScratchDir;
 using testing::SetDurablePoint;
 using testing::Value;
+using testing::WriteFile;
 
 constexpr size_t kValueBytes = 100;
 constexpr uint64_t kFrameBytes = internal::kRecordOverhead + kValueBytes;
@@ -42,14 +44,6 @@ Options OneSegment() {
   return o;
 }
 
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void WriteFile(const std::filesystem::path& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << data;
-}
 
 // Writes `n` records with ValueFor() values and closes cleanly; returns the
 // segment files of the log.

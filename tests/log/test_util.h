@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "core/log/durable_point.h"
@@ -31,6 +33,16 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
+
+// Whole-file reads and writes, for tests that damage files on purpose.
+inline std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+inline void WriteFile(const std::filesystem::path& p, const std::string& data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+}
 
 inline Record Value(std::string v) {
   Record r;

@@ -26,9 +26,11 @@
 namespace proglog::log {
 namespace {
 
+using testing::ReadFile;
 using testing::ScratchDir;
 using testing::SetDurablePoint;
 using testing::Value;
+using testing::WriteFile;
 
 constexpr uint64_t kPageBytes = 4096;
 
@@ -46,14 +48,6 @@ Options OneSegment() {
   return o;
 }
 
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void WriteFile(const std::filesystem::path& p, const std::string& data) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << data;
-}
 
 // Writes records [0, n) and closes cleanly; returns the store's bytes.
 std::string WriteLog(const std::filesystem::path& dir, uint64_t n) {
