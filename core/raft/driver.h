@@ -3,7 +3,9 @@
 // thread calls RunOnce() in a loop, which feeds all queued inputs to the core
 // and then handles the resulting Ready in Raft's required order: persist every
 // write of the iteration with a single Sync() (group commit), only then send
-// messages, then apply committed entries and answer proposals and reads.
+// messages, then apply committed entries and answer proposals and reads. The
+// simulator (sim/simulator.h) runs this same class for every simulated node,
+// so its seeds exercise this loop.
 //
 // Thread-safety: the Enqueue* methods are thread-safe and never block on I/O;
 // RunOnce() must be called from one thread at a time. Completion callbacks run

@@ -79,6 +79,9 @@ TEST(RaftSimulation, SameSeedReproducesTheSameRun) {
   EXPECT_EQ(a.messages, b.messages);
   EXPECT_EQ(a.acked, b.acked);
   EXPECT_EQ(a.units, b.units);
+  EXPECT_EQ(a.crashes, b.crashes);
+  EXPECT_EQ(a.snapshots_installed, b.snapshots_installed);
+  EXPECT_EQ(a.committed_records, b.committed_records);
   EXPECT_EQ(a.violation, b.violation);
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/raft/driver.h"
 #include "core/raft/offset_translator.h"
 #include "core/raft/storage.h"
 
@@ -19,6 +20,9 @@ namespace proglog::raft::sim {
 namespace {
 
 constexpr uint64_t kNever = UINT64_MAX;
+// How many Readies a node handles in one time unit at most; the runtime's loop
+// (core/node) also runs the driver again while the core has more work.
+constexpr int kMaxReadiesPerUnit = 8;
 
 uint64_t Mix(uint64_t h, uint64_t v) {
   uint64_t z = h ^ (v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2));
@@ -47,17 +51,19 @@ uint64_t GetU64(std::string_view in, size_t at) {
 // One client operation, stamped with event counters for the linearizability check.
 struct Op {
   bool is_read = false;
+  uint64_t node = 0;  // the node the client handed it to
   uint64_t invoke = 0;
   uint64_t response = kNever;
+  bool answered = false;  // the driver called the completion callback
   // Writes.
   std::string value;
-  uint64_t index = 0;  // where the leader put it
-  uint64_t term = 0;
+  uint64_t index = 0;  // where it was applied, once acknowledged
+  uint64_t term = 0;   // the node's term when the client handed it over
   bool acked = false;
   uint64_t log_offset = kNever;  // user offset it was applied at, if ever
   // Reads.
-  uint64_t read_index = 0;
-  uint64_t result = 0;  // records visible to the read
+  uint64_t read_index = 0;  // the applied index the driver answered with
+  uint64_t result = 0;      // records visible to the read
 };
 
 struct InFlight {
@@ -76,23 +82,97 @@ struct AppliedRecord {
   uint64_t sm_hash = 0;
 };
 
+// A node's disk: MemoryStorage behind a seam that can crash the node inside a
+// Ready, after the driver wrote it and before its Sync() made it durable.
+class SimStorage final : public Storage {
+ public:
+  explicit SimStorage(ConfState conf) : inner_(std::move(conf)) {}
+
+  absl::StatusOr<InitialState> GetInitialState() const override { return inner_.GetInitialState(); }
+  absl::StatusOr<std::vector<Entry>> Entries(uint64_t lo, uint64_t hi,
+                                             uint64_t max_bytes) const override {
+    return inner_.Entries(lo, hi, max_bytes);
+  }
+  absl::StatusOr<uint64_t> Term(uint64_t index) const override { return inner_.Term(index); }
+  uint64_t FirstIndex() const override { return inner_.FirstIndex(); }
+  uint64_t LastIndex() const override { return inner_.LastIndex(); }
+  absl::StatusOr<Snapshot> GetSnapshot() const override { return inner_.GetSnapshot(); }
+  absl::Status Append(absl::Span<const Entry> entries) override { return inner_.Append(entries); }
+  absl::Status SetHardState(const HardState& state) override { return inner_.SetHardState(state); }
+  absl::Status SetConfState(const ConfState& conf) override { return inner_.SetConfState(conf); }
+  absl::Status ApplySnapshot(const Snapshot& snapshot) override {
+    return inner_.ApplySnapshot(snapshot);
+  }
+  absl::Status Compact(uint64_t index, std::string data, const ConfState& conf) override {
+    return inner_.Compact(index, std::move(data), conf);
+  }
+  // Fails instead of syncing when a crash is armed: the node dies with the
+  // Ready's writes unsynced and nothing of it sent.
+  absl::Status Sync() override {
+    if (crash_armed_) {
+      crash_armed_ = false;
+      crashed_ = true;
+      return absl::UnavailableError("simulated crash before the sync");
+    }
+    return inner_.Sync();
+  }
+
+  void ArmCrash(bool armed) { crash_armed_ = armed; }
+  bool CrashArmed() const { return crash_armed_; }
+  // Whether the last error came from an armed crash; clears it.
+  bool TakeCrashed() { return std::exchange(crashed_, false); }
+  bool HasUnsynced() const { return inner_.HasUnsynced(); }
+  void DropUnsynced() { inner_.DropUnsynced(); }
+
+ private:
+  MemoryStorage inner_;
+  bool crash_armed_ = false;
+  bool crashed_ = false;
+};
+
+class Simulation;
+
+// The simulated network as seen by one node's driver.
+class SimTransport final : public Transport {
+ public:
+  SimTransport(Simulation* sim, uint64_t id) : sim_(sim), id_(id) {}
+  void Send(const Message& message) override;
+
+ private:
+  Simulation* sim_;
+  uint64_t id_;
+};
+
+// The replicated state machine as seen by one node's driver; it reports every
+// entry applied and snapshot restored to the checker.
+class SimStateMachine final : public StateMachine {
+ public:
+  SimStateMachine(Simulation* sim, uint64_t id) : sim_(sim), id_(id) {}
+  absl::Status Apply(const Entry& entry) override;
+  absl::Status Restore(const Snapshot& snapshot) override;
+
+ private:
+  Simulation* sim_;
+  uint64_t id_;
+};
+
 struct Node {
   uint64_t id = 0;
-  std::unique_ptr<MemoryStorage> storage;
+  std::unique_ptr<SimStorage> storage;
+  std::unique_ptr<SimTransport> transport;
+  std::unique_ptr<SimStateMachine> state_machine;
+  // Declared after what they borrow, so they go first.
   std::unique_ptr<Raft> raft;
+  std::unique_ptr<Driver> driver;
   bool up = true;
+  bool inputs_queued = false;  // something was handed to the driver since its last run
   uint64_t down_until = 0;
   int tick_phase = 0;
-  std::optional<Ready> pending;  // written to storage, not yet synced
 
   // The replicated state machine: the user log, summarised by its length and a hash chain.
   OffsetTranslator translator;
   uint64_t sm_hash = 0;
   uint64_t applied = 0;
-
-  std::map<uint64_t, size_t> proposals;                    // raft index -> op
-  std::map<uint64_t, size_t> reads;                        // context -> op
-  std::vector<std::pair<uint64_t, size_t>> reads_waiting;  // (read index, op)
 
   // Checker state.
   uint64_t chain_base = 0;
@@ -102,10 +182,19 @@ struct Node {
   uint64_t lead_term = 0, lead_last = 0, lead_last_term = 0;
 };
 
+// Each node runs the production raft::Driver: the simulation only feeds it
+// inputs (ticks, delivered messages, client calls), decides when its loop
+// runs, and plays network, disk and clients around it.
 class Simulation {
  public:
   explicit Simulation(const SimOptions& o) : opt_(o), rng_(o.seed) {}
   SimResult Run();
+
+  // Called by the nodes' drivers through SimTransport and SimStateMachine.
+  void Send(uint64_t from, const Message& m);
+  void Apply(Node& n, const Entry& e);
+  void Restore(Node& n, const Snapshot& snap);
+  Node& N(uint64_t id) { return nodes_[id - 1]; }
 
  private:
   double Uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
@@ -113,13 +202,17 @@ class Simulation {
     return std::uniform_int_distribution<uint64_t>(lo, hi)(rng_);
   }
   uint64_t Stamp() { return ++clock_; }
+  // The driver of `n`, to hand it an input.
+  Driver& Input(Node& n) {
+    n.inputs_queued = true;
+    return *n.driver;
+  }
   void Violation(std::string what) {
     if (result_.ok) {
       result_.ok = false;
       result_.violation = absl::StrCat("t=", now_, ": ", what);
     }
   }
-  Node& N(uint64_t id) { return nodes_[id - 1]; }
 
   Config NodeConfig(uint64_t id) const;
   void StartNode(Node& n);
@@ -130,15 +223,14 @@ class Simulation {
   void TickNodes();
   void Faults();
   void ClientOps();
+  size_t Propose(Node& n, std::string value);
+  void ProposalDone(size_t op, absl::StatusOr<uint64_t> index);
+  void Read(Node& n);
   void Compaction();
   void Transfers();
   void Membership();
-  void ProcessReadies();
-  void WriteReady(Node& n, const Ready& rd);
-  void CompleteReady(Node& n);
-  void SendAll(const std::vector<Message>& msgs);
-  void Apply(Node& n, const Entry& e);
-  void FinishReads(Node& n);
+  void RunDrivers();
+  void RunDriver(Node& n);
   Node* Leader();
   void Heal();
   bool LivenessDone();
@@ -168,7 +260,6 @@ class Simulation {
   std::vector<Op> ops_;
   std::map<std::string, size_t> op_of_value_;
   std::optional<size_t> marker_;
-  uint64_t marker_node_ = 0;
 
   std::map<uint64_t, uint64_t> leader_of_term_;
   std::map<uint64_t, AppliedRecord> applied_;                      // index -> record
@@ -176,6 +267,18 @@ class Simulation {
   std::map<uint64_t, uint64_t> committed_term_;                    // index -> term
   std::map<uint64_t, uint64_t> commit_seen_in_term_;               // term -> max commit index
 };
+
+void SimTransport::Send(const Message& message) { sim_->Send(id_, message); }
+
+absl::Status SimStateMachine::Apply(const Entry& entry) {
+  sim_->Apply(sim_->N(id_), entry);
+  return absl::OkStatus();
+}
+
+absl::Status SimStateMachine::Restore(const Snapshot& snapshot) {
+  sim_->Restore(sim_->N(id_), snapshot);
+  return absl::OkStatus();
+}
 
 Config Simulation::NodeConfig(uint64_t id) const {
   Config c;
@@ -198,6 +301,8 @@ void Simulation::StartNode(Node& n) {
     return;
   }
   n.raft = std::move(*raft);
+  n.driver = std::make_unique<Driver>(n.raft.get(), n.storage.get(), n.transport.get(),
+                                      n.state_machine.get());
   n.up = true;
   auto snap = n.storage->GetSnapshot();
   RestoreStateMachine(n, *snap);
@@ -230,14 +335,22 @@ void Simulation::RestoreStateMachine(Node& n, const Snapshot& snap) {
   n.applied = snap.meta.index;
 }
 
+void Simulation::Restore(Node& n, const Snapshot& snap) {
+  RestoreStateMachine(n, snap);
+  ++result_.snapshots_installed;
+}
+
+// A crash keeps only what was synced. The driver answers the node's pending
+// proposals and reads as the runtime does when it stops: their clients never
+// learn the outcome, so a write stays indeterminate (it may still commit).
 void Simulation::Crash(Node& n) {
   n.up = false;
-  n.storage->DropUnsynced();
+  n.inputs_queued = false;
+  n.driver->FailPending(absl::UnavailableError("the node crashed"));
+  n.driver.reset();
   n.raft.reset();
-  n.pending.reset();
-  n.proposals.clear();  // their fate is unknown to the client: indeterminate
-  n.reads.clear();
-  n.reads_waiting.clear();
+  n.storage->ArmCrash(false);
+  n.storage->DropUnsynced();
   n.down_until = now_ + Rand(20, opt_.max_down_units);
   ++result_.crashes;
 }
@@ -254,10 +367,13 @@ SimResult Simulation::Run() {
   nodes_.resize(total);
   blocked_.assign(total + 1, std::vector<bool>(total + 1, false));
   for (int i = 0; i < total; ++i) {
-    nodes_[i].id = i + 1;
-    nodes_[i].storage = std::make_unique<MemoryStorage>(i < opt_.nodes ? conf : ConfState{});
-    nodes_[i].tick_phase = static_cast<int>(Rand(0, kUnitsPerTick - 1));
-    StartNode(nodes_[i]);
+    Node& n = nodes_[i];
+    n.id = i + 1;
+    n.storage = std::make_unique<SimStorage>(i < opt_.nodes ? conf : ConfState{});
+    n.transport = std::make_unique<SimTransport>(this, n.id);
+    n.state_machine = std::make_unique<SimStateMachine>(this, n.id);
+    n.tick_phase = static_cast<int>(Rand(0, kUnitsPerTick - 1));
+    StartNode(n);
   }
   const uint64_t end =
       opt_.fault_units + static_cast<uint64_t>(opt_.liveness_ticks) * kUnitsPerTick;
@@ -273,7 +389,7 @@ SimResult Simulation::Run() {
       Transfers();
       Membership();
     }
-    ProcessReadies();
+    RunDrivers();
     if (opt_.check) CheckStep();
     if (healing_ && LivenessDone()) {
       live = true;
@@ -303,15 +419,12 @@ SimResult Simulation::Run() {
 
 void Simulation::Deliver() {
   while (!net_.empty() && net_.top().at <= now_) {
-    Message m = net_.top().msg;
+    // Moved out: the queue orders by (at, seq) only, and the entry goes next.
+    Message m = std::move(const_cast<InFlight&>(net_.top()).msg);
     net_.pop();
     Node& to = N(m.to);
     if (!to.up || blocked_[m.from][m.to]) continue;
-    if (absl::Status s = to.raft->Step(m); !s.ok()) {
-      Violation(absl::StrCat("node ", m.to, " rejected ", std::string(MessageTypeName(m.type)),
-                             ": ", s.ToString()));
-      return;
-    }
+    Input(to).EnqueueMessage(std::move(m));
   }
 }
 
@@ -321,7 +434,7 @@ void Simulation::TickNodes() {
       if (now_ >= n.down_until) StartNode(n);
       continue;
     }
-    if ((now_ + n.tick_phase) % kUnitsPerTick == 0) n.raft->Tick();
+    if ((now_ + n.tick_phase) % kUnitsPerTick == 0) Input(n).EnqueueTick();
   }
 }
 
@@ -329,7 +442,15 @@ void Simulation::Faults() {
   const uint64_t k = nodes_.size();
   if (opt_.crashes && Uniform() < opt_.crash_rate) {
     Node& n = N(Rand(1, k));
-    if (n.up) Crash(n);
+    // Half the crashes strike inside the node's next Ready, between its writes
+    // and their sync; the others between two iterations of its loop.
+    if (n.up && !n.storage->CrashArmed()) {
+      if (Uniform() < 0.5) {
+        n.storage->ArmCrash(true);
+      } else {
+        Crash(n);
+      }
+    }
   }
   if (partitioned_ && now_ >= partition_until_) {
     for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
@@ -385,45 +506,95 @@ void Simulation::ClientOps() {
     return n.up ? &n : nullptr;
   };
   if (Uniform() < opt_.propose_rate) {
-    if (Node* n = target()) {
-      Op op;
-      op.value = absl::StrCat("v", ops_.size());
-      auto index = n->raft->Propose(op.value);
-      if (index.ok()) {
-        op.invoke = Stamp();
-        op.index = *index;
-        op.term = n->raft->Term();
-        n->proposals[*index] = ops_.size();
-        op_of_value_[op.value] = ops_.size();
-        ops_.push_back(std::move(op));
-      }
-    }
+    if (Node* n = target()) Propose(*n, absl::StrCat("v", ops_.size()));
   }
   if (Uniform() < opt_.read_rate) {
-    if (Node* n = target()) {
-      const uint64_t ctx = ops_.size() + 1;
-      if (n->raft->ReadIndex(ctx).ok()) {
-        Op op;
-        op.is_read = true;
-        op.invoke = Stamp();
-        n->reads[ctx] = ops_.size();
-        ops_.push_back(std::move(op));
-      }
-    }
+    if (Node* n = target()) Read(*n);
   }
 }
 
+// Hands a write to the node's driver, as the runtime's Append does.
+size_t Simulation::Propose(Node& n, std::string value) {
+  const size_t i = ops_.size();
+  Op op;
+  op.node = n.id;
+  op.value = value;
+  op.term = n.raft->Term();
+  op.invoke = Stamp();
+  op_of_value_[op.value] = i;
+  ops_.push_back(std::move(op));
+  Input(n).EnqueueProposal(std::move(value), [this, i](absl::StatusOr<uint64_t> index) {
+    ProposalDone(i, std::move(index));
+  });
+  return i;
+}
+
+void Simulation::ProposalDone(size_t i, absl::StatusOr<uint64_t> index) {
+  Op& w = ops_[i];
+  if (w.answered) {
+    Violation(absl::StrCat("proposal ", w.value, " answered twice"));
+    return;
+  }
+  w.answered = true;
+  if (!index.ok()) return;  // refused, replaced, or its node crashed: no acknowledgement
+  // The driver acknowledges only once the entry it appended is applied there.
+  auto rec = applied_.find(*index);
+  if (rec == applied_.end() || rec->second.data_hash != HashBytes(w.value) ||
+      w.log_offset == kNever) {
+    Violation(absl::StrCat("node ", w.node, " acknowledged proposal ", w.value, " at index ",
+                           *index, ", which does not hold it applied"));
+    return;
+  }
+  w.index = *index;
+  w.acked = true;
+  w.response = Stamp();
+}
+
+// A linearizable read through the driver: answered once the node's state
+// machine has applied past a ReadIndex point; it sees the log's length then.
+void Simulation::Read(Node& n) {
+  const size_t i = ops_.size();
+  Op op;
+  op.is_read = true;
+  op.node = n.id;
+  op.invoke = Stamp();
+  ops_.push_back(std::move(op));
+  Input(n).EnqueueRead([this, i](absl::StatusOr<uint64_t> applied) {
+    Op& r = ops_[i];
+    if (r.answered) {
+      Violation(absl::StrCat("read ", i, " answered twice"));
+      return;
+    }
+    r.answered = true;
+    if (!applied.ok()) return;
+    Node& at = N(r.node);
+    if (at.applied < *applied) {
+      Violation(absl::StrCat("node ", at.id, " answered a read at applied index ", *applied,
+                             " but applied only ", at.applied));
+      return;
+    }
+    r.read_index = *applied;
+    r.result = at.translator.NextOffset();
+    r.response = Stamp();
+  });
+}
+
+// Compaction runs on the node's driver between Readies, as retention does.
 void Simulation::Compaction() {
   if (!opt_.snapshots || Uniform() >= 0.004) return;
   Node& n = N(Rand(1, nodes_.size()));
-  if (!n.up || n.pending || n.applied < n.storage->FirstIndex() + 4) return;
-  // The snapshot is "the log up to n.applied": only its length and hash, no records.
-  std::string data;
-  PutU64(data, n.translator.NextOffset());
-  PutU64(data, n.sm_hash);
-  if (absl::Status s = n.storage->Compact(n.applied, std::move(data), n.raft->Conf()); !s.ok()) {
-    Violation(absl::StrCat("node ", n.id, " compaction failed: ", s.ToString()));
-  }
+  if (!n.up) return;
+  Input(n).EnqueueCall([this, id = n.id](Raft& raft) {
+    Node& n = N(id);
+    if (n.applied < n.storage->FirstIndex() + 4) return;
+    // The snapshot is "the log up to n.applied": only its length and hash, no records.
+    std::string data;
+    PutU64(data, n.translator.NextOffset());
+    PutU64(data, n.sm_hash);
+    if (absl::Status s = n.storage->Compact(n.applied, std::move(data), raft.Conf()); !s.ok()) {
+      Violation(absl::StrCat("node ", n.id, " compaction failed: ", s.ToString()));
+    }
+  });
 }
 
 void Simulation::Transfers() {
@@ -432,84 +603,84 @@ void Simulation::Transfers() {
   if (l == nullptr) return;
   const auto& voters = l->raft->Conf().voters;
   const uint64_t target = voters[Rand(0, voters.size() - 1)];
-  if (target != l->id) (void)l->raft->TransferLeadership(target);
+  if (target == l->id) return;
+  Input(*l).EnqueueCall([target](Raft& raft) { (void)raft.TransferLeadership(target); });
 }
 
 void Simulation::Membership() {
   if (!opt_.membership || Uniform() >= 0.005) return;
   Node* l = Leader();
   if (l == nullptr) return;
-  const ConfState& cs = l->raft->Conf();
-  ConfChange cc;
-  std::vector<uint64_t> absent;
-  for (const Node& n : nodes_) {
-    if (!cs.IsVoter(n.id) && !cs.IsLearner(n.id)) absent.push_back(n.id);
-  }
-  if (!absent.empty()) {
-    cc = {ConfChange::Type::kAddLearner, absent.front()};
-  } else if (!cs.learners.empty()) {
-    cc = {ConfChange::Type::kPromoteLearner, cs.learners.front()};
-  } else {
-    const uint64_t victim = cs.voters[Rand(0, cs.voters.size() - 1)];
-    if (victim == l->id) return;
-    cc = {ConfChange::Type::kRemoveNode, victim};
-  }
-  (void)l->raft->ProposeConfChange(cc);  // refusals (pending change, lagging learner) are fine
+  const uint64_t pick = Rand(0, UINT64_MAX);
+  std::vector<uint64_t> ids;
+  for (const Node& n : nodes_) ids.push_back(n.id);
+  // Decided on the driver thread from the core's membership at that moment.
+  Input(*l).EnqueueCall([pick, ids = std::move(ids)](Raft& raft) {
+    const ConfState& cs = raft.Conf();
+    ConfChange cc;
+    std::vector<uint64_t> absent;
+    for (const uint64_t id : ids) {
+      if (!cs.IsVoter(id) && !cs.IsLearner(id)) absent.push_back(id);
+    }
+    if (!absent.empty()) {
+      cc = {ConfChange::Type::kAddLearner, absent.front()};
+    } else if (!cs.learners.empty()) {
+      cc = {ConfChange::Type::kPromoteLearner, cs.learners.front()};
+    } else {
+      if (cs.voters.empty()) return;
+      const uint64_t victim = cs.voters[pick % cs.voters.size()];
+      if (victim == raft.Id()) return;
+      cc = {ConfChange::Type::kRemoveNode, victim};
+    }
+    (void)raft.ProposeConfChange(cc);  // refusals (not leader, pending change, lag) are fine
+  });
 }
 
-void Simulation::ProcessReadies() {
+void Simulation::RunDrivers() {
   for (Node& n : nodes_) {
-    if (!n.up) continue;
-    if (n.pending && (healing_ || Uniform() < 0.7)) CompleteReady(n);
-    if (!result_.ok) return;
-    if (!n.pending && n.raft->HasReady()) {
-      Ready rd = n.raft->GetReady();
-      WriteReady(n, rd);
-      n.pending = std::move(rd);
+    if (!n.up || !result_.ok) continue;
+    // The runtime's loop sleeps until an input arrives; so does the simulated one.
+    if (!n.inputs_queued && !n.raft->HasReady()) continue;
+    // A busy disk or thread: sometimes a node's inputs wait a unit in its queues.
+    if (!healing_ && Uniform() >= 0.7) continue;
+    n.inputs_queued = false;
+    RunDriver(n);
+  }
+}
+
+// One turn of the runtime's loop: RunOnce while the core has more to do.
+void Simulation::RunDriver(Node& n) {
+  for (int i = 0; i < kMaxReadiesPerUnit; ++i) {
+    if (absl::Status s = n.driver->RunOnce(); !s.ok()) {
+      if (n.storage->TakeCrashed()) {
+        Crash(n);
+      } else {
+        Violation(absl::StrCat("node ", n.id, " driver failed: ", s.ToString()));
+      }
+      return;
     }
-  }
-}
-
-void Simulation::WriteReady(Node& n, const Ready& rd) {
-  absl::Status s;
-  if (rd.snapshot) s.Update(n.storage->ApplySnapshot(*rd.snapshot));
-  s.Update(n.storage->Append(rd.entries));
-  if (rd.hard_state) s.Update(n.storage->SetHardState(*rd.hard_state));
-  if (rd.conf_state) s.Update(n.storage->SetConfState(*rd.conf_state));
-  if (!s.ok()) Violation(absl::StrCat("node ", n.id, " storage write failed: ", s.ToString()));
-}
-
-void Simulation::CompleteReady(Node& n) {
-  Ready rd = std::move(*n.pending);
-  n.pending.reset();
-  (void)n.storage->Sync();
-  SendAll(rd.messages);
-  if (rd.snapshot) {
-    RestoreStateMachine(n, *rd.snapshot);
-    ++result_.snapshots_installed;
-  }
-  for (const Entry& e : rd.committed_entries) Apply(n, e);
-  for (const ReadState& rs : rd.read_states) {
-    auto it = n.reads.find(rs.context);
-    if (it == n.reads.end()) continue;
-    ops_[it->second].read_index = rs.index;
-    n.reads_waiting.emplace_back(rs.index, it->second);
-    n.reads.erase(it);
-  }
-  FinishReads(n);
-  n.raft->Advance(rd);
-}
-
-void Simulation::SendAll(const std::vector<Message>& msgs) {
-  for (const Message& m : msgs) {
-    ++result_.messages;
-    if (Uniform() < loss_) continue;
-    const int copies = Uniform() < dup_ ? 2 : 1;
-    for (int c = 0; c < copies; ++c) {
-      uint64_t delay = Rand(1, 10);
-      if (Uniform() < reorder_) delay += Rand(0, 40);
-      net_.push(InFlight{now_ + delay, seq_++, m});
+    if (n.driver->RejectedMessages() != 0) {
+      Violation(absl::StrCat("node ", n.id, " rejected ", n.driver->RejectedMessages(),
+                             " message(s) as malformed"));
+      return;
     }
+    if (!result_.ok || !n.raft->HasReady()) return;
+  }
+}
+
+void Simulation::Send(uint64_t from, const Message& m) {
+  ++result_.messages;
+  if (N(from).storage->HasUnsynced()) {
+    Violation(absl::StrCat("node ", from, " sent ", std::string(MessageTypeName(m.type)),
+                           " before syncing its writes"));
+    return;
+  }
+  if (Uniform() < loss_) return;
+  const int copies = Uniform() < dup_ ? 2 : 1;
+  for (int c = 0; c < copies; ++c) {
+    uint64_t delay = Rand(1, 10);
+    if (Uniform() < reorder_) delay += Rand(0, 40);
+    net_.push(InFlight{now_ + delay, seq_++, m});
   }
 }
 
@@ -549,30 +720,6 @@ void Simulation::Apply(Node& n, const Entry& e) {
     }
     w.log_offset = offset;
   }
-  auto p = n.proposals.find(e.index);
-  if (p != n.proposals.end()) {
-    Op& w = ops_[p->second];
-    if (e.term == w.term && e.data == w.value && !w.acked) {
-      w.acked = true;
-      w.response = Stamp();
-    }
-    n.proposals.erase(p);
-  }
-}
-
-void Simulation::FinishReads(Node& n) {
-  auto& waiting = n.reads_waiting;
-  for (size_t i = 0; i < waiting.size();) {
-    if (waiting[i].first <= n.applied) {
-      Op& r = ops_[waiting[i].second];
-      r.result = n.translator.NextOffset();
-      r.response = Stamp();
-      waiting[i] = waiting.back();
-      waiting.pop_back();
-    } else {
-      ++i;
-    }
-  }
 }
 
 void Simulation::Heal() {
@@ -581,6 +728,7 @@ void Simulation::Heal() {
   for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
   partitioned_ = false;
   for (Node& n : nodes_) {
+    n.storage->ArmCrash(false);
     if (!n.up) n.down_until = now_;  // restarted by TickNodes
   }
 }
@@ -596,27 +744,15 @@ bool Simulation::LivenessDone() {
   if (l == nullptr) return false;
   if (marker_) {
     const Op& m = ops_[*marker_];
-    Node& p = N(marker_node_);
-    // Outstanding while its entry is still in the proposer's log; an entry
-    // replaced by a newer leader's will never commit.
-    const bool outstanding =
-        m.acked || (p.up && p.proposals.count(m.index) != 0 &&
-                    p.raft->CurrentRole() == Role::kLeader && p.raft->Term() == m.term);
-    if (!outstanding) marker_.reset();  // lost with a crash or overwritten: try again
+    Node& p = N(m.node);
+    // Outstanding while unanswered and its node still leads in the term it was
+    // handed over in; otherwise it may never commit: try again.
+    const bool outstanding = m.acked || (!m.answered && p.up && p.raft->Term() == m.term &&
+                                         p.raft->CurrentRole() == Role::kLeader);
+    if (!outstanding) marker_.reset();
   }
   if (!marker_) {
-    Op op;
-    op.value = absl::StrCat("live", ops_.size());
-    auto index = l->raft->Propose(op.value);
-    if (!index.ok()) return false;
-    op.invoke = Stamp();
-    op.index = *index;
-    op.term = l->raft->Term();
-    l->proposals[*index] = ops_.size();
-    op_of_value_[op.value] = ops_.size();
-    marker_ = ops_.size();
-    marker_node_ = l->id;
-    ops_.push_back(std::move(op));
+    marker_ = Propose(*l, absl::StrCat("live", ops_.size()));
     return false;
   }
   const Op& m = ops_[*marker_];

@@ -1,8 +1,12 @@
-// core/raft/sim/simulator.h: a deterministic simulation of a Raft cluster. One
-// seed fixes everything: a simulated network that loses, duplicates, delays
-// and reorders messages, partitions (symmetric and one-way), crashes that keep
-// only what was synced to MemoryStorage, log compaction with chunked snapshot
-// transfer, and clients that propose records and issue ReadIndex reads.
+// core/raft/sim/simulator.h: a deterministic simulation of a Raft cluster. Each
+// node runs the production raft::Driver (driver.h), the same persist / send /
+// apply loop a real node runs; the simulation plays everything around it. One
+// seed fixes everything: a simulated raft::Transport that loses, duplicates,
+// delays and reorders messages, partitions (symmetric and one-way), crashes
+// between two driver iterations or inside one (after a Ready is written, before
+// its Sync) that keep only what was synced to MemoryStorage, log compaction
+// with chunked snapshot transfer, and clients that propose records and issue
+// ReadIndex reads through the driver's queues and completion callbacks.
 //
 // After every step it checks election safety, leader append-only, log
 // matching, leader completeness and state machine safety; at the end, that
@@ -50,8 +54,8 @@ struct SimOptions {
 
 struct SimResult {
   bool ok = true;
-  std::string violation;  // first violation found, empty if ok
-  uint64_t proposals = 0;
+  std::string violation;   // first violation found, empty if ok
+  uint64_t proposals = 0;  // writes handed to a node's driver
   uint64_t acked = 0;
   uint64_t reads = 0;
   uint64_t committed_records = 0;  // records in the final log
