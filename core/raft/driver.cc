@@ -9,7 +9,21 @@ Driver::Driver(Raft* raft, Storage* storage, Transport* transport, StateMachine*
       storage_(storage),
       transport_(transport),
       state_machine_(state_machine),
-      applied_(raft->Applied()) {}
+      applied_(raft->Applied()) {
+  absl::StatusOr<InitialState> initial = storage->GetInitialState();
+  if (initial.ok()) persisted_ = initial->hard_state;
+}
+
+namespace {
+
+// Messages a leader sends to replicate, which promise nothing about its own
+// disk: they may leave before the leader's write of the same Ready.
+bool IsReplication(MessageType type) {
+  return type == MessageType::kAppend || type == MessageType::kHeartbeat ||
+         type == MessageType::kSnapshotChunk;
+}
+
+}  // namespace
 
 void Driver::EnqueueTick() {
   absl::MutexLock lock(&mu_);
@@ -38,8 +52,9 @@ void Driver::EnqueueCall(absl::AnyInvocable<void(Raft&)> call) {
 
 bool Driver::WaitForInputs(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(
-      absl::Condition(+[](Inputs* in) { return !in->Empty(); }, &inputs_), timeout);
+  return mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](Inputs* in) { return !in->Empty(); }, &inputs_),
+                              timeout);
 }
 
 absl::Status Driver::RunOnce() {
@@ -52,8 +67,24 @@ absl::Status Driver::RunOnce() {
   FeedInputs(std::move(inputs));
   if (!raft_->HasReady()) return absl::OkStatus();
   Ready rd = raft_->GetReady();
+  // The leader's appends leave before its own write, so its fsync and the
+  // followers' overlap: the core counts the leader's copy toward a commit only
+  // once Advance says it is persisted. Not when this Ready changes the term or
+  // vote: no message may carry a term this node has not made durable.
+  const bool send_early = raft_->CurrentRole() == Role::kLeader &&
+                          (!rd.hard_state || (rd.hard_state->term == persisted_.term &&
+                                              rd.hard_state->vote == persisted_.vote));
+  std::vector<const Message*> after_persist;
+  for (const Message& m : rd.messages) {
+    if (send_early && IsReplication(m.type)) {
+      transport_->Send(m);
+    } else {
+      after_persist.push_back(&m);
+    }
+  }
   if (absl::Status s = Persist(rd); !s.ok()) return s;
-  for (const Message& m : rd.messages) transport_->Send(m);
+  if (rd.hard_state) persisted_ = *rd.hard_state;
+  for (const Message* m : after_persist) transport_->Send(*m);
   if (absl::Status s = ApplyCommitted(rd); !s.ok()) return s;
   for (const ReadState& rs : rd.read_states) {
     auto it = reads_.find(rs.context);

@@ -3,7 +3,10 @@
 // thread calls RunOnce() in a loop, which feeds all queued inputs to the core
 // and then handles the resulting Ready in Raft's required order: persist every
 // write of the iteration with a single Sync() (group commit), only then send
-// messages, then apply committed entries and answer proposals and reads. The
+// messages (except a leader's replication messages, which leave before its own
+// write when the Ready keeps its term and vote: leader and followers then fsync
+// in parallel, and the core counts the leader's copy only once persisted),
+// then apply committed entries and answer proposals and reads. The
 // simulator (sim/simulator.h) runs this same class for every simulated node,
 // so its seeds exercise this loop.
 //
@@ -119,6 +122,7 @@ class Driver {
   uint64_t applied_ = 0;
   uint64_t rejected_messages_ = 0;
   uint64_t iterations_ = 0;
+  HardState persisted_;  // the hard state storage last synced
 };
 
 }  // namespace proglog::raft

@@ -90,6 +90,8 @@ class MemoryStorage final : public Storage {
   void DropUnsynced();
   uint64_t SyncCount() const { return sync_count_; }
   bool HasUnsynced() const { return dirty_; }
+  // The hard state as of the last Sync() (what a crash would keep).
+  const HardState& DurableHardState() const { return durable_.hard_state; }
 
  private:
   struct Image {

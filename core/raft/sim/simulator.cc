@@ -122,6 +122,7 @@ class SimStorage final : public Storage {
   // Whether the last error came from an armed crash; clears it.
   bool TakeCrashed() { return std::exchange(crashed_, false); }
   bool HasUnsynced() const { return inner_.HasUnsynced(); }
+  const HardState& DurableHardState() const { return inner_.DurableHardState(); }
   void DropUnsynced() { inner_.DropUnsynced(); }
 
  private:
@@ -670,7 +671,14 @@ void Simulation::RunDriver(Node& n) {
 
 void Simulation::Send(uint64_t from, const Message& m) {
   ++result_.messages;
-  if (N(from).storage->HasUnsynced()) {
+  // Only a leader's replication messages may leave before its writes are
+  // synced (the driver overlaps its fsync with the followers'), and only in a
+  // term and with a vote that are already durable.
+  const bool replication = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                           m.type == MessageType::kSnapshotChunk;
+  const HardState& durable = N(from).storage->DurableHardState();
+  if (N(from).storage->HasUnsynced() &&
+      !(replication && durable.term == m.term && durable.vote == N(from).raft->Vote())) {
     Violation(absl::StrCat("node ", from, " sent ", std::string(MessageTypeName(m.type)),
                            " before syncing its writes"));
     return;
