@@ -40,7 +40,7 @@ class Stream {
   // Makes a blocked Read()/Write() on another thread return; idempotent.
   void Shutdown();
 
-  int fd() const { return fd_; }
+  int Fd() const { return fd_; }
   bool IsTls() const { return ssl_ != nullptr; }
   // Common Name of the verified peer certificate; empty for plaintext.
   const std::string& PeerName() const { return peer_name_; }

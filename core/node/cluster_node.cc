@@ -228,7 +228,8 @@ absl::StatusOr<uint64_t> ClusterNode::Append(std::string_view value) {
   std::future<absl::StatusOr<uint64_t>> done = result->get_future();
   std::vector<std::string> values{std::string(value)};
   absl::Status accepted = log_->AppendBatch(
-      std::move(values), [result](absl::StatusOr<uint64_t> offset) { result->set_value(offset); });
+      std::move(values),
+      [result](const absl::StatusOr<uint64_t>& offset) { result->set_value(offset); });
   if (!accepted.ok()) return accepted;
   return done.get();
 }
