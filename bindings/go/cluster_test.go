@@ -92,7 +92,7 @@ func TestClusterNodeBootstrapsAndLeads(t *testing.T) {
 func TestClusterNodeJoinsTheBinarysCluster(t *testing.T) {
 	bin := startBinary(t)
 	if bin == nil {
-		t.Skip("PROGLOG_BIN is not set: no proglog binary to join")
+		t.Fatal("PROGLOG_BIN must name the built proglog binary (bindings/go/run-tests.sh sets it)")
 	}
 	if bin.gossipAddr == "" {
 		t.Fatal("the binary logged no gossip address")

@@ -294,14 +294,7 @@ absl::Status ReplicatedLog::Stop() {
     absl::MutexLock lock(&waits_mu_);
     waits_.clear();
   }
-  absl::Status closed = storage_->Close();
-  if (absl::IsResourceExhausted(closed)) {
-    // Only the commit index was left to write, and Raft learns it again on
-    // restart: a full disk costs nothing here.
-    spdlog::warn("raft: {}", closed.ToString());
-    return absl::OkStatus();
-  }
-  return closed;
+  return storage_->Close();
 }
 
 absl::Status ReplicatedLog::NotLeader() const {

@@ -370,7 +370,12 @@ absl::Status LogStorage::Close() {
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
   closed_ = true;
   absl::Status status;
-  if (log_raw_ != nullptr && (state_dirty_ || commit_dirty_)) status = WriteState();
+  if (log_raw_ != nullptr && (state_dirty_ || commit_dirty_)) {
+    status = WriteState();
+    // A commit index alone is what a crash may lose anyway (Raft learns it
+    // again), so failing to write it (say, on a full disk) does not fail Close.
+    if (!state_dirty_ && !status.ok()) status = absl::OkStatus();
+  }
   std::shared_ptr<log::Log> log = SharedLog();
   if (log != nullptr) {
     if (absl::Status s = log->Close(); status.ok()) status = s;

@@ -102,8 +102,9 @@ class LogStorage final : public Storage {
   absl::Status Compact(uint64_t index, std::string data, const ConfState& conf) override;
   absl::Status Sync() override;
 
-  // Writes a pending commit index and closes the log. Later calls fail with
-  // FailedPrecondition (reads included).
+  // Writes a pending commit index (best effort: a failure to write only the
+  // commit index is not an error, since Raft learns it again) and closes the log. Later calls fail
+  // with FailedPrecondition (reads included).
   absl::Status Close();
 
   // The entry log, for reading committed records concurrently with the driver
