@@ -19,56 +19,27 @@
 #include "absl/strings/str_join.h"
 #include "core/discovery/membership.h"
 #include "core/node/node.h"
-#include "core/security/server_security.h"
 #include "server/logging.h"
 
 namespace proglog::app {
 namespace {
 
-// Fails with a message naming the directory if the node could not create files
-// in it. Checked before opening the node so the operator gets one clear line.
-absl::Status CheckDataDirWritable(const std::filesystem::path& dir) {
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create data dir ", dir.string(), ": ", error.message()));
-  }
-  const std::filesystem::path probe = dir / absl::StrCat(".proglog-write-check-", getpid());
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("data dir ", dir.string(), " is not writable: ", std::strerror(errno)));
-  }
-  ::close(fd);
-  ::unlink(probe.c_str());
-  return absl::OkStatus();
-}
-
-// TLS for clients and the ACL: builds the listener's credentials and the
-// authorizer, or fails (a partial set of flags, an unreadable or invalid file).
-absl::StatusOr<security::ServerSecurity> WireSecurity(const ServeSettings& settings) {
-  const security::TlsFiles server_tls{settings.server_tls.cert_file, settings.server_tls.key_file,
-                                      settings.server_tls.ca_file};
-  const security::AclFiles acl{settings.acl_model_file, settings.acl_policy_file};
-  return security::ServerSecurity::FromFlags(server_tls, acl);
-}
-
 // SIGHUP: re-reads the ACL files; a broken policy is refused and the old one stays.
-void ReloadAcl(security::Authorizer* authorizer) {
-  if (authorizer == nullptr) {
+void ReloadAcl(node::Node& node) {
+  absl::StatusOr<node::AclStatus> acl = node.ReloadAcl();
+  if (absl::IsFailedPrecondition(acl.status())) {
     LogEvent(spdlog::level::info, "SIGHUP: no ACL configured; nothing to reload");
     return;
   }
-  if (absl::Status status = authorizer->Reload(); !status.ok()) {
+  if (!acl.ok()) {
     LogEvent(spdlog::level::err, "SIGHUP: ACL policy refused; the previous policy stays in force",
-             {{"error", std::string(status.message())},
-              {"rules", std::to_string(authorizer->RuleCount())}});
+             {{"error", std::string(acl.status().message())},
+              {"rules", std::to_string(node.Acl() ? node.Acl()->rules : 0)}});
     return;
   }
-  LogEvent(spdlog::level::info, "SIGHUP: ACL policy reloaded",
-           {{"rules", std::to_string(authorizer->RuleCount())},
-            {"generation", std::to_string(authorizer->Generation())}});
+  LogEvent(
+      spdlog::level::info, "SIGHUP: ACL policy reloaded",
+      {{"rules", std::to_string(acl->rules)}, {"generation", std::to_string(acl->generation)}});
 }
 
 sigset_t StopSignals() {
@@ -94,12 +65,12 @@ int WaitForSignal(const sigset_t& signals) {
 }
 
 // Serves until SIGINT or SIGTERM, reloading the ACL on each SIGHUP.
-int WaitForStopSignal(security::Authorizer* authorizer) {
+int WaitForStopSignal(node::Node& node) {
   const sigset_t signals = HandledSignals();
   while (true) {
     const int received = WaitForSignal(signals);
     if (received != SIGHUP) return received;
-    ReloadAcl(authorizer);
+    ReloadAcl(node);
   }
 }
 
@@ -126,6 +97,16 @@ void LogMemberEvent(const discovery::MemberEvent& event) {
             {"address", event.member.address},
             {"status", discovery::MemberStatusName(event.member.status)},
             {"tags", TagsText(event.member.tags)}});
+}
+
+node::SecurityConfig SecurityConfigOf(const ServeSettings& settings) {
+  node::SecurityConfig security;
+  security.server_tls_cert_file = settings.server_tls.cert_file;
+  security.server_tls_key_file = settings.server_tls.key_file;
+  security.server_tls_ca_file = settings.server_tls.ca_file;
+  security.acl_model_file = settings.acl_model_file;
+  security.acl_policy_file = settings.acl_policy_file;
+  return security;
 }
 
 // The cluster settings of the node: Raft over the log, gossip on bind-addr,
@@ -161,27 +142,17 @@ int RunServe(const ServeSettings& settings) {
   if (!settings.config_file.empty()) {
     LogEvent(spdlog::level::info, "read config file", {{"path", settings.config_file}});
   }
-  // Security flags are settings: a bad set stops the node before the data dir.
-  absl::StatusOr<security::ServerSecurity> security = WireSecurity(settings);
-  if (!security.ok()) {
-    LogEvent(spdlog::level::err, "cannot start",
-             {{"error", std::string(security.status().message())}});
-    return kExitUsage;
-  }
-
-  if (absl::Status status = CheckDataDirWritable(settings.node.data_dir); !status.ok()) {
-    LogEvent(spdlog::level::err, "cannot start", {{"error", std::string(status.message())}});
-    return kExitFailure;
-  }
   node::Config node_config = settings.node;
-  node_config.server_credentials = security->credentials;
-  node_config.authorizer = security->AuthorizerCallback();
+  node_config.security = SecurityConfigOf(settings);
   node_config.cluster = ClusterConfigOf(settings);
   absl::StatusOr<std::unique_ptr<node::Node>> node = node::Node::Open(std::move(node_config));
   if (!node.ok()) {
-    LogEvent(spdlog::level::err, "cannot start", {{"error", node.status().ToString()}});
-    // Options the log refuses (say, an index too small for one entry) are bad values.
-    return absl::IsInvalidArgument(node.status()) ? kExitUsage : kExitFailure;
+    // Security flags and options the log refuses (say, an index too small for
+    // one entry) are bad values; the node reports them before the data dir.
+    const bool usage = absl::IsInvalidArgument(node.status());
+    LogEvent(spdlog::level::err, "cannot start",
+             {{"error", usage ? std::string(node.status().message()) : node.status().ToString()}});
+    return usage ? kExitUsage : kExitFailure;
   }
   LogEvent(spdlog::level::info, "gossip started",
            {{"bind_addr", (*node)->GossipAddress()},
@@ -191,16 +162,16 @@ int RunServe(const ServeSettings& settings) {
   LogEvent(spdlog::level::info, "serving",
            {{"rpc_addr", (*node)->RpcAddress()},
             {"bind_addr", (*node)->GossipAddress()},
-            {"tls", security->credentials ? "true" : "false"},
+            {"tls", SecurityConfigOf(settings).Tls() ? "true" : "false"},
             {"peer_tls", settings.peer_tls.Any() ? "true" : "false"},
-            {"acl", security->authorizer ? "true" : "false"},
+            {"acl", SecurityConfigOf(settings).Acl() ? "true" : "false"},
             {"node_name", settings.node.node_name},
             {"data_dir", settings.node.data_dir.string()},
             {"bootstrap", settings.bootstrap ? "true" : "false"},
             {"start_join_addrs", absl::StrJoin(settings.start_join_addrs, ",")},
             {"fsync", settings.node.log.durability.ToString()}});
 
-  const int stop_signal = WaitForStopSignal(security->authorizer.get());
+  const int stop_signal = WaitForStopSignal(**node);
   LogEvent(spdlog::level::info, "stopping", {{"signal", strsignal(stop_signal)}});
   ExitOnSecondSignal();
   if (absl::Status status = (*node)->Close(); !status.ok()) {

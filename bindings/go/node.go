@@ -25,6 +25,22 @@ type NodeConfig struct {
 	// Cluster makes the node a cluster member, as `proglog serve` runs it.
 	// Nil: a single local log.
 	Cluster *ClusterConfig
+	// Security turns on mutual TLS for clients and the ACL. Nil: plaintext.
+	Security *SecurityConfig
+}
+
+// SecurityConfig is client TLS and the ACL of an embedded node, like the
+// `proglog serve` flags --server-tls-* and --acl-*. A partial or invalid set
+// fails OpenNode with ErrInvalidArgument before the data dir is created.
+type SecurityConfig struct {
+	// ServerTLSCertFile, ServerTLSKeyFile and ServerTLSCAFile (PEM, all three
+	// or none): the node serves TLS only and requires client certificates
+	// signed by the CA.
+	ServerTLSCertFile, ServerTLSKeyFile, ServerTLSCAFile string
+	// ACLModelFile and ACLPolicyFile (both or none, only with TLS): the policy
+	// authorizes each client certificate's Common Name to "produce" or
+	// "consume". Node.ReloadACL re-reads them.
+	ACLModelFile, ACLPolicyFile string
 }
 
 // ClusterConfig makes an embedded node a member of a cluster, like the
@@ -111,6 +127,14 @@ func OpenNode(cfg NodeConfig) (*Node, error) {
 		opts.peer_tls_ca_file = cstr(c.PeerTLSCAFile)
 	}
 
+	if s := cfg.Security; s != nil {
+		opts.server_tls_cert_file = cstr(s.ServerTLSCertFile)
+		opts.server_tls_key_file = cstr(s.ServerTLSKeyFile)
+		opts.server_tls_ca_file = cstr(s.ServerTLSCAFile)
+		opts.acl_model_file = cstr(s.ACLModelFile)
+		opts.acl_policy_file = cstr(s.ACLPolicyFile)
+	}
+
 	var cnode *C.proglog_node
 	var cerr *C.proglog_error
 	if err := fromC(C.proglog_node_open(&cnode, &opts, &cerr), &cerr); err != nil {
@@ -187,6 +211,19 @@ func (n *Node) Read(ctx context.Context, offset uint64) (Record, error) {
 		return nil
 	})
 	return record, err
+}
+
+// ReloadACL re-reads the ACL files, as `proglog serve` does on SIGHUP. A
+// policy that does not parse fails with ErrInvalidArgument and the policy in
+// force stays; so does a node opened without an ACL.
+func (n *Node) ReloadACL() error {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.node == nil {
+		return closedError()
+	}
+	var cerr *C.proglog_error
+	return fromC(C.proglog_node_reload_acl(n.node, &cerr), &cerr)
 }
 
 // Close stops serving, closes the log and frees the node. Idempotent.

@@ -257,3 +257,85 @@ func expectRefused(t *testing.T, err error) {
 		t.Fatalf("want ErrUnavailable or ErrUnauthenticated, got %v", err)
 	}
 }
+
+// writeACL writes the model and the given policy into dir.
+func writeACL(t *testing.T, dir, policy string) (string, string) {
+	t.Helper()
+	model, policyFile := filepath.Join(dir, "model.conf"), filepath.Join(dir, "policy.csv")
+	if err := os.WriteFile(model, []byte(modelConf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(policyFile, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return model, policyFile
+}
+
+func TestEmbeddedNodeServesMutualTLSWithItsACL(t *testing.T) {
+	p := testPKI(t)
+	dir := t.TempDir()
+	model, policy := writeACL(t, dir, policyCSV)
+	node, err := proglog.OpenNode(proglog.NodeConfig{
+		DataDir: filepath.Join(dir, "data"),
+		Security: &proglog.SecurityConfig{
+			ServerTLSCertFile: p.server.cert, ServerTLSKeyFile: p.server.key,
+			ServerTLSCAFile: p.ca.cert, ACLModelFile: model, ACLPolicyFile: policy,
+		},
+	})
+	if err != nil {
+		t.Fatalf("OpenNode: %v", err)
+	}
+	defer node.Close()
+	ctx := context.Background()
+	root := dialTLS(t, node.Addr(), proglog.TLSConfig{
+		CAFile: p.ca.cert, CertFile: p.root.cert, KeyFile: p.root.key})
+	offset, err := root.Produce(ctx, []byte("embedded"))
+	if err != nil {
+		t.Fatalf("Produce as root: %v", err)
+	}
+	nobody := dialTLS(t, node.Addr(), proglog.TLSConfig{
+		CAFile: p.ca.cert, CertFile: p.nobody.cert, KeyFile: p.nobody.key})
+	if _, err := nobody.Consume(ctx, offset); !errors.Is(err, proglog.ErrPermissionDenied) {
+		t.Fatalf("Consume as nobody: %v", err)
+	}
+	plain, err := proglog.Dial(ctx, []string{node.Addr()}, proglog.WithTimeout(tlsCallTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	_, err = plain.Consume(ctx, offset)
+	expectRefused(t, err)
+
+	// The ACL reloads; a policy that does not parse leaves the old one.
+	if err := os.WriteFile(policy, []byte(policyCSV+"p, nobody, *, consume\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.ReloadACL(); err != nil {
+		t.Fatalf("ReloadACL: %v", err)
+	}
+	if rec, err := nobody.Consume(ctx, offset); err != nil || string(rec.Value) != "embedded" {
+		t.Fatalf("Consume as nobody after the reload: %+v, %v", rec, err)
+	}
+	if err := os.WriteFile(policy, []byte("p, nobody\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.ReloadACL(); !errors.Is(err, proglog.ErrInvalidArgument) {
+		t.Fatalf("ReloadACL of a broken policy: %v", err)
+	}
+	if _, err := nobody.Consume(ctx, offset); err != nil {
+		t.Fatalf("the previous policy must stay: %v", err)
+	}
+}
+
+func TestEmbeddedNodeWithAPartialTLSSetIsRefused(t *testing.T) {
+	p := testPKI(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	_, err := proglog.OpenNode(proglog.NodeConfig{
+		DataDir: dataDir, Security: &proglog.SecurityConfig{ServerTLSCertFile: p.server.cert}})
+	if !errors.Is(err, proglog.ErrInvalidArgument) || !strings.Contains(err.Error(), "server_tls_key_file") {
+		t.Fatalf("OpenNode with a certificate only: %v", err)
+	}
+	if _, statErr := os.Stat(dataDir); !os.IsNotExist(statErr) {
+		t.Fatalf("the data dir was created: %v", statErr)
+	}
+}

@@ -53,7 +53,8 @@ int Guard(proglog_error** err, Body&& body) noexcept {
 inline constexpr size_t kClientOptionsSizes[] = {sizeof(proglog_client_options)};
 static_assert(std::size(kClientOptionsSizes) == PROGLOG_CLIENT_OPTIONS_VERSION);
 inline constexpr size_t kNodeOptionsSizes[] = {
-    offsetof(proglog_node_options, cluster),  // v1 ended with `durability`
+    offsetof(proglog_node_options, cluster),               // v1 ended with `durability`
+    offsetof(proglog_node_options, server_tls_cert_file),  // v2 ended with peer TLS
     sizeof(proglog_node_options),
 };
 static_assert(std::size(kNodeOptionsSizes) == PROGLOG_NODE_OPTIONS_VERSION);

@@ -113,6 +113,34 @@ absl::Status ToClusterConfig(const proglog_node_options& in, node::ClusterConfig
   return absl::OkStatus();
 }
 
+// The version 3 fields. The sets are checked here so errors name the C
+// fields; the node checks the files themselves.
+absl::Status ToSecurityConfig(const proglog_node_options& in, node::SecurityConfig& security) {
+  const int tls_files =
+      Given(in.server_tls_cert_file) + Given(in.server_tls_key_file) + Given(in.server_tls_ca_file);
+  if (tls_files != 0 && tls_files != 3) {
+    return absl::InvalidArgumentError(
+        "client TLS needs all of server_tls_cert_file, server_tls_key_file and "
+        "server_tls_ca_file");
+  }
+  const int acl_files = Given(in.acl_model_file) + Given(in.acl_policy_file);
+  if (acl_files == 1) {
+    return absl::InvalidArgumentError("the ACL needs both acl_model_file and acl_policy_file");
+  }
+  if (acl_files == 2 && tls_files == 0) {
+    return absl::InvalidArgumentError(
+        "acl_model_file and acl_policy_file need server_tls_*: the ACL authorizes the Common Name "
+        "of the client certificate, and without TLS there is none");
+  }
+  auto path = [](const char* text) { return Given(text) ? std::filesystem::path(text) : ""; };
+  security.server_tls_cert_file = path(in.server_tls_cert_file);
+  security.server_tls_key_file = path(in.server_tls_key_file);
+  security.server_tls_ca_file = path(in.server_tls_ca_file);
+  security.acl_model_file = path(in.acl_model_file);
+  security.acl_policy_file = path(in.acl_policy_file);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<node::Config> ToConfig(const proglog_node_options& in) {
   node::Config config;
   if (in.data_dir == nullptr || in.data_dir[0] == '\0') {
@@ -134,6 +162,7 @@ absl::StatusOr<node::Config> ToConfig(const proglog_node_options& in) {
     config.log.durability = *durability;
   }
   if (absl::Status status = ToClusterConfig(in, config.cluster); !status.ok()) return status;
+  if (absl::Status status = ToSecurityConfig(in, config.security); !status.ok()) return status;
   return config;
 }
 
@@ -192,6 +221,18 @@ int proglog_node_read(proglog_record** out, proglog_node* node, uint64_t offset,
     auto record = node->node->Read(offset);
     if (!record.ok()) return proglog::capi::FailNode(record.status(), err);
     *out = new proglog_record{std::move(record->value), record->offset};
+    return int{PROGLOG_OK};
+  });
+}
+
+int proglog_node_reload_acl(proglog_node* node, proglog_error** err) {
+  return Guard(err, [&] {
+    if (node == nullptr) return proglog::capi::NullHandle(err);
+    auto acl = node->node->ReloadAcl();
+    if (absl::IsFailedPrecondition(acl.status())) {
+      return Fail(PROGLOG_EINVAL, "the node was opened without an ACL", err);
+    }
+    if (!acl.ok()) return Fail(PROGLOG_EINVAL, std::string(acl.status().message()).c_str(), err);
     return int{PROGLOG_OK};
   });
 }

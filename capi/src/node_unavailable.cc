@@ -28,6 +28,10 @@ const char* proglog_node_address(const proglog_node*) { return nullptr; }
 
 const char* proglog_node_gossip_address(const proglog_node*) { return nullptr; }
 
+int proglog_node_reload_acl(proglog_node*, proglog_error** err) {
+  return Fail(PROGLOG_EINVAL, "node is NULL", err);
+}
+
 int proglog_node_close(proglog_node*, proglog_error** err) {
   return Fail(PROGLOG_EINVAL, "node is NULL", err);
 }

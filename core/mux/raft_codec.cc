@@ -220,7 +220,7 @@ absl::StatusOr<std::optional<raft::Message>> FrameDecoder::Next() {
         absl::StrCat("raft frame of ", length, " bytes exceeds the limit of ", max_body_bytes_));
     return error_;
   }
-  if (cluster != cluster_id_) {
+  if (cluster_id_ != kAnyCluster && cluster != cluster_id_) {
     error_ = absl::FailedPreconditionError(
         absl::StrCat("raft frame for cluster ", cluster, ", this is cluster ", cluster_id_));
     return error_;
@@ -233,6 +233,7 @@ absl::StatusOr<std::optional<raft::Message>> FrameDecoder::Next() {
     return error_;
   }
   consumed_ += kRaftFrameHeaderBytes + length;
+  frame_cluster_id_ = cluster;
   // Compact once the consumed prefix dominates, so the buffer does not grow forever.
   if (consumed_ == buffer_.size()) {
     buffer_.clear();

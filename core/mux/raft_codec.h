@@ -45,10 +45,19 @@ void AppendFrame(uint64_t cluster_id, const raft::Message& message, std::string*
 // unusable (the connection must be closed): every later Next() returns it too.
 //   InvalidArgument: bad magic, oversized length or an undecodable body.
 //   FailedPrecondition: a well-formed frame for another cluster id.
+// A decoder expecting cluster id kAnyCluster accepts every id (a node that has
+// not learned its cluster yet); FrameClusterId() tells which the last had.
+inline constexpr uint64_t kAnyCluster = 0;
+
 class FrameDecoder {
  public:
   explicit FrameDecoder(uint64_t cluster_id, uint32_t max_body_bytes = kDefaultMaxRaftFrameBody)
       : cluster_id_(cluster_id), max_body_bytes_(max_body_bytes) {}
+
+  // From now on, frames must carry `cluster_id`.
+  void ExpectCluster(uint64_t cluster_id) { cluster_id_ = cluster_id; }
+  // The cluster id of the last frame Next() returned.
+  uint64_t FrameClusterId() const { return frame_cluster_id_; }
 
   void Feed(std::string_view bytes) { buffer_.append(bytes); }
   absl::StatusOr<std::optional<raft::Message>> Next();
@@ -57,6 +66,7 @@ class FrameDecoder {
 
  private:
   uint64_t cluster_id_;
+  uint64_t frame_cluster_id_ = 0;
   uint32_t max_body_bytes_;
   std::string buffer_;
   size_t consumed_ = 0;

@@ -84,7 +84,8 @@ class RaftTransport::Peer {
         batch.swap(queue_);
       }
       frames.clear();
-      for (const raft::Message& m : batch) AppendFrame(opts.cluster_id, m, &frames);
+      const uint64_t cluster_id = transport_->ClusterId();
+      for (const raft::Message& m : batch) AppendFrame(cluster_id, m, &frames);
       absl::Status written = stream->Write(frames);
       if (written.ok()) {
         counters.sent.fetch_add(batch.size());
@@ -120,7 +121,8 @@ struct RaftTransport::Inbound {
   std::atomic<bool> done{false};
 };
 
-RaftTransport::RaftTransport(RaftTransportOptions options) : options_(std::move(options)) {}
+RaftTransport::RaftTransport(RaftTransportOptions options)
+    : options_(std::move(options)), cluster_id_(options_.cluster_id) {}
 
 RaftTransport::~RaftTransport() { Close(); }
 
@@ -160,7 +162,8 @@ void RaftTransport::Serve(Inbound* inbound) {
   BlockSigpipeInThisThread();
   Stream& stream = *inbound->stream;
   const std::string peer = stream.PeerName().empty() ? "plaintext peer" : stream.PeerName();
-  FrameDecoder decoder(options_.cluster_id, options_.max_frame_bytes);
+  uint64_t expected_cluster = cluster_id_.load();
+  FrameDecoder decoder(expected_cluster, options_.max_frame_bytes);
   std::string buffer(64 * 1024, '\0');
   bool open = true;
   while (open) {
@@ -181,6 +184,19 @@ void RaftTransport::Serve(Inbound* inbound) {
         break;
       }
       if (!next->has_value()) break;
+      if (expected_cluster == kAnyCluster && decoder.FrameClusterId() != kAnyCluster) {
+        expected_cluster = AdoptClusterId(decoder.FrameClusterId());
+        if (expected_cluster != decoder.FrameClusterId()) {
+          counters_.wrong_cluster.fetch_add(1);
+          spdlog::warn(
+              "raft transport: closing connection from {}: frame for cluster {}, this is "
+              "cluster {}",
+              peer, decoder.FrameClusterId(), expected_cluster);
+          open = false;
+          break;
+        }
+        decoder.ExpectCluster(expected_cluster);
+      }
       raft::Message& message = **next;
       if (message.to != options_.node_id) {
         counters_.misaddressed.fetch_add(1);
@@ -192,6 +208,14 @@ void RaftTransport::Serve(Inbound* inbound) {
   }
   stream.Shutdown();
   inbound->done = true;
+}
+
+uint64_t RaftTransport::AdoptClusterId(uint64_t seen) {
+  uint64_t known = kAnyCluster;
+  if (!cluster_id_.compare_exchange_strong(known, seen)) return known;
+  spdlog::info("raft transport: joined cluster {}", seen);
+  if (options_.on_cluster_id) options_.on_cluster_id(seen);
+  return seen;
 }
 
 void RaftTransport::Close() {

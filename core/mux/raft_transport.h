@@ -47,8 +47,13 @@ namespace proglog::mux {
 struct RaftTransportOptions {
   // This node's Raft id; inbound messages addressed to another id are dropped.
   uint64_t node_id = raft::kNoNode;
-  // Both ends must agree; frames with another id are refused. Default: 0.
-  uint64_t cluster_id = 0;
+  // Both ends must agree; frames with another id are refused. kAnyCluster (0,
+  // the default): not known yet; the first nonzero id an inbound frame carries
+  // is adopted (and reported to `on_cluster_id`), and checked from then on.
+  uint64_t cluster_id = kAnyCluster;
+  // Told once, on a reader thread, when the transport adopts a cluster id, so
+  // the node can keep it. Null: not told.
+  std::function<void(uint64_t cluster_id)> on_cluster_id;
   // Peer id -> "host:port" of its RPC port (the mux); nullopt while unknown
   // (messages to it are dropped). Required.
   std::function<std::optional<std::string>(uint64_t peer)> resolve;
@@ -100,14 +105,19 @@ class RaftTransport final : public raft::Transport {
   void Close();
 
   RaftTransportStats GetStats() const;
+  // The cluster id frames are sent with and checked against (0: not known yet).
+  uint64_t ClusterId() const { return cluster_id_.load(); }
 
  private:
   class Peer;
   struct Inbound;
   void Serve(Inbound* inbound);
   void ReapInbound() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adopts `seen` when no cluster id is known yet; returns the id in force.
+  uint64_t AdoptClusterId(uint64_t seen);
 
   const RaftTransportOptions options_;
+  std::atomic<uint64_t> cluster_id_;
 
   mutable absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

@@ -8,6 +8,7 @@
 #include "core/discovery/membership.h"
 #include "core/mux/mux.h"
 #include "core/mux/raft_transport.h"
+#include "core/node/identity.h"
 #include "core/node/peer_directory.h"
 #include "core/node/replicated_log.h"
 #include "core/security/tls_config.h"
@@ -91,8 +92,13 @@ class ClusterNode final : public Node {
 
  private:
   absl::Status StartGossip();
+  // Writes the cluster id the transport adopted into the identity file.
+  void KeepClusterId(uint64_t cluster_id);
 
   const Config config_;
+  std::unique_ptr<IdentityFile> identity_file_;
+  Identity identity_;        // cluster_id as loaded; the transport holds the live one
+  absl::Mutex identity_mu_;  // serializes identity file writes
   std::string rpc_addr_;
   PeerTls peer_tls_;
   PeerDirectory peers_;
@@ -139,9 +145,17 @@ absl::Status ClusterNode::Start() {
   mux_ = *std::move(mux);
   rpc_addr_ = absl::StrCat(advertise_host, ":", mux_->Port());
 
-  const uint64_t id = RaftIdOf(config_.node_name);
+  // Before the Raft storage opens: whether it is new decides the identity.
+  identity_file_ = std::make_unique<IdentityFile>(config_.data_dir / "raft");
+  absl::StatusOr<Identity> identity =
+      identity_file_->LoadOrCreate(config_.node_name, cluster.bootstrap);
+  if (!identity.ok()) return identity.status();
+  identity_ = *identity;
+
   mux::RaftTransportOptions transport_options;
-  transport_options.node_id = id;
+  transport_options.node_id = identity_.raft_id;
+  transport_options.cluster_id = identity_.cluster_id;
+  transport_options.on_cluster_id = [this](uint64_t cluster_id) { KeepClusterId(cluster_id); };
   transport_options.resolve = [this](uint64_t peer) -> std::optional<std::string> {
     std::string addr = peers_.RpcAddressOf(peer);
     if (addr.empty()) return std::nullopt;
@@ -156,6 +170,7 @@ absl::Status ClusterNode::Start() {
 
   ReplicatedLogOptions log_options;
   log_options.node_name = config_.node_name;
+  log_options.raft_id = identity_.raft_id;
   log_options.rpc_addr = rpc_addr_;
   log_options.bootstrap = cluster.bootstrap;
   log_options.heartbeat_interval = absl::FromChrono(cluster.heartbeat_interval);
@@ -196,7 +211,7 @@ absl::Status ClusterNode::Start() {
 absl::Status ClusterNode::StartGossip() {
   discovery::Member self;
   self.name = config_.node_name;
-  self.tags = {{"rpc_addr", rpc_addr_}};
+  self.tags = {{kRpcAddrTag, rpc_addr_}, {kRaftIdTag, std::to_string(identity_.raft_id)}};
   peers_.Update(self);
   discovery::Config config;
   config.node_name = config_.node_name;
@@ -221,6 +236,16 @@ absl::Status ClusterNode::StartGossip() {
   gossip_ = *std::move(gossip);
   for (const discovery::Member& member : gossip_->Members()) peers_.Update(member);
   return absl::OkStatus();
+}
+
+void ClusterNode::KeepClusterId(uint64_t cluster_id) {
+  absl::MutexLock lock(&identity_mu_);
+  Identity adopted = identity_;
+  adopted.cluster_id = cluster_id;
+  if (absl::Status s = identity_file_->Save(adopted); !s.ok()) {
+    // The id stays in force in memory; the next start adopts it again.
+    spdlog::error("raft: cannot record cluster id {}: {}", cluster_id, s.ToString());
+  }
 }
 
 absl::StatusOr<uint64_t> ClusterNode::Append(std::string_view value) {

@@ -1,7 +1,10 @@
 #include "core/node/node.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -12,6 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/node/cluster_node.h"
+#include "core/security/acl.h"
+#include "core/security/server_security.h"
 #include "core/server/local_commit_log.h"
 #include "core/server/server.h"
 #include "spdlog/spdlog.h"
@@ -33,10 +38,41 @@ absl::Status PrepareDataDir(const std::filesystem::path& dir) {
     return absl::InvalidArgumentError(
         absl::StrCat("data dir ", dir.string(), " is not a directory"));
   }
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat("data dir ", dir.string(), " is not writable"));
+  // A probe file rather than access(): root passes access() on a read-only
+  // mount's directory modes, and the node would fail later, less clearly.
+  const std::filesystem::path probe = dir / absl::StrCat(".proglog-write-check-", ::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("data dir ", dir.string(), " is not writable: ", std::strerror(errno)));
   }
+  ::close(fd);
+  ::unlink(probe.c_str());
   return absl::OkStatus();
+}
+
+// Loads the client TLS and ACL files into `config`'s credentials and
+// authorizer; returns the authorizer (null without an ACL) for ReloadAcl.
+absl::StatusOr<std::shared_ptr<security::Authorizer>> LoadSecurity(Config& config) {
+  const SecurityConfig& files = config.security;
+  const bool given_files = files.Tls() || files.Acl() || !files.server_tls_key_file.empty() ||
+                           !files.server_tls_ca_file.empty() || !files.acl_policy_file.empty();
+  const bool prebuilt = config.server_credentials != nullptr || config.authorizer != nullptr;
+  if (prebuilt && given_files) {
+    return absl::InvalidArgumentError(
+        "give the node either security files or prebuilt credentials/authorizer, not both");
+  }
+  if (prebuilt) return nullptr;
+  absl::StatusOr<security::ServerSecurity> loaded = security::ServerSecurity::FromFlags(
+      {files.server_tls_cert_file, files.server_tls_key_file, files.server_tls_ca_file},
+      {files.acl_model_file, files.acl_policy_file});
+  if (!loaded.ok()) {
+    // Every failure here is a bad setting: a missing, unreadable or invalid file.
+    return absl::InvalidArgumentError(loaded.status().message());
+  }
+  config.server_credentials = loaded->credentials;
+  config.authorizer = loaded->AuthorizerCallback();
+  return loaded->authorizer;
 }
 
 std::string DefaultNodeName() {
@@ -136,8 +172,17 @@ class LocalNode final : public Node {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
+  // Settings first, so a bad one is reported before the data dir is created.
+  absl::StatusOr<std::shared_ptr<security::Authorizer>> acl = LoadSecurity(config);
+  if (!acl.ok()) return acl.status();
   if (absl::Status status = PrepareDataDir(config.data_dir); !status.ok()) return status;
   if (config.node_name.empty()) config.node_name = DefaultNodeName();
+  absl::StatusOr<std::unique_ptr<Node>> node = OpenLocalOrCluster(std::move(config));
+  if (node.ok()) (*node)->acl_ = *std::move(acl);
+  return node;
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::OpenLocalOrCluster(Config config) {
   if (config.cluster.enabled) return internal::OpenClusterNode(std::move(config));
   absl::StatusOr<std::unique_ptr<log::Log>> log =
       log::Log::Open(config.data_dir / "log", config.log);
@@ -148,6 +193,17 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
     return status;
   }
   return node;
+}
+
+absl::StatusOr<AclStatus> Node::ReloadAcl() {
+  if (acl_ == nullptr) return absl::FailedPreconditionError("no ACL configured");
+  if (absl::Status status = acl_->Reload(); !status.ok()) return status;
+  return *Acl();
+}
+
+std::optional<AclStatus> Node::Acl() const {
+  if (acl_ == nullptr) return std::nullopt;
+  return AclStatus{acl_->RuleCount(), acl_->Generation()};
 }
 
 }  // namespace proglog::node

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,10 @@
 namespace grpc {
 class ServerCredentials;
 }  // namespace grpc
+
+namespace proglog::security {
+class Authorizer;
+}  // namespace proglog::security
 
 namespace proglog::node {
 
@@ -58,6 +63,29 @@ struct ClusterConfig {
   std::function<void(const discovery::MemberEvent&)> on_member_event;
 };
 
+// TLS for clients and the ACL, as files (the binary's --server-tls-* and
+// --acl-* flags). TLS: all three files or none; with them the RPC port speaks
+// TLS only and requires a client certificate signed by the CA. ACL: both
+// files or none, and only with TLS (it authorizes the client certificate's
+// Common Name). A partial or inconsistent set is InvalidArgument naming the
+// missing file, reported before the data dir is touched.
+struct SecurityConfig {
+  std::filesystem::path server_tls_cert_file;
+  std::filesystem::path server_tls_key_file;
+  std::filesystem::path server_tls_ca_file;
+  std::filesystem::path acl_model_file;
+  std::filesystem::path acl_policy_file;
+
+  bool Tls() const { return !server_tls_cert_file.empty(); }
+  bool Acl() const { return !acl_model_file.empty(); }
+};
+
+// What an ACL reload left in force.
+struct AclStatus {
+  size_t rules = 0;
+  uint64_t generation = 0;
+};
+
 struct Config {
   // Where the log's segments live; created if missing. Not writable -> error.
   std::filesystem::path data_dir;
@@ -68,11 +96,14 @@ struct Config {
   int rpc_port = 0;
   // The log lives in `data_dir`/log with these options.
   log::Options log;
-  // Credentials of the gRPC listener (built by core/security); null = insecure.
+  // Client TLS and the ACL, loaded by Open.
+  SecurityConfig security;
+  // For code that builds its own (tests, benchmarks): the gRPC listener's
+  // credentials (null = plaintext) and a callback given the Common Name of the
+  // client's verified certificate (empty without TLS) and "produce" or
+  // "consume", returning OK or PERMISSION_DENIED without blocking (null allows
+  // everything). Setting either together with `security` is InvalidArgument.
   std::shared_ptr<grpc::ServerCredentials> server_credentials;
-  // Called once per Produce/Consume RPC with the Common Name of the client's
-  // verified certificate (empty without TLS) and "produce" or "consume"; returns
-  // OK or PERMISSION_DENIED. Must not block. Null allows everything.
   std::function<absl::Status(std::string_view subject, std::string_view action)> authorizer;
   // How often the retention limits of `log` are applied (when any is set).
   std::chrono::milliseconds retention_interval{std::chrono::seconds(10)};
@@ -97,9 +128,22 @@ class Node {
   // The gossip address, "" for a node that is not in a cluster.
   virtual std::string GossipAddress() const { return ""; }
 
+  // Re-reads the ACL files (the binary does on SIGHUP). A policy that does not
+  // parse is refused and the one in force stays. FailedPrecondition when the
+  // node has no ACL.
+  absl::StatusOr<AclStatus> ReloadAcl();
+  // The policy in force; nullopt when the node has no ACL.
+  std::optional<AclStatus> Acl() const;
+
   // Graceful stop: refuse new RPCs, let in-flight produces finish, end streams,
   // close the log cleanly. Idempotent.
   virtual absl::Status Close() = 0;
+
+ private:
+  static absl::StatusOr<std::unique_ptr<Node>> OpenLocalOrCluster(Config config);
+
+  // Set by Open when the node has an ACL; shared with the server's callback.
+  std::shared_ptr<security::Authorizer> acl_;
 };
 
 }  // namespace proglog::node

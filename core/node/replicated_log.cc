@@ -32,10 +32,7 @@ struct PendingBatch {
 
 ReplicatedLog::ReplicatedLog(ReplicatedLogOptions options, raft::Transport* transport,
                              const PeerDirectory* peers)
-    : options_(std::move(options)),
-      id_(RaftIdOf(options_.node_name)),
-      transport_(transport),
-      peers_(peers) {}
+    : options_(std::move(options)), id_(options_.raft_id), transport_(transport), peers_(peers) {}
 
 ReplicatedLog::~ReplicatedLog() { Stop().IgnoreError(); }
 
@@ -43,6 +40,7 @@ absl::StatusOr<std::unique_ptr<ReplicatedLog>> ReplicatedLog::Open(const std::fi
                                                                    ReplicatedLogOptions options,
                                                                    raft::Transport* transport,
                                                                    const PeerDirectory* peers) {
+  if (options.raft_id == raft::kNoNode) return absl::InvalidArgumentError("no raft id given");
   if (options.heartbeat_interval <= absl::ZeroDuration() ||
       options.election_timeout < 2 * options.heartbeat_interval) {
     return absl::InvalidArgumentError(
@@ -182,6 +180,17 @@ void ReplicatedLog::ReconcileMembership(raft::Raft& raft) {
       if (propose(raft::ConfChange::Type::kAddLearner, peer, "adding learner")) return;
     } else if (member && peer.status == discovery::MemberStatus::kLeft) {
       if (propose(raft::ConfChange::Type::kRemoveNode, peer, "removing")) return;
+    }
+  }
+  // A name that came back with an empty data dir is a new member; its old
+  // incarnation will never return and leaves the configuration.
+  for (const auto& [old_id, name] : peers_->Replaced()) {
+    if (!conf.IsVoter(old_id) && !conf.IsLearner(old_id)) continue;
+    if (raft.ProposeConfChange(raft::ConfChange{raft::ConfChange::Type::kRemoveNode, old_id})
+            .ok()) {
+      spdlog::info("raft: removing {}'s old incarnation (id {}): it came back with no data", name,
+                   old_id);
+      return;
     }
   }
   for (const uint64_t learner : conf.learners) {

@@ -43,6 +43,7 @@ namespace proglog::node::internal {
 
 struct ReplicatedLogOptions {
   std::string node_name;
+  uint64_t raft_id = 0;  // from the node's identity file; required
   std::string rpc_addr;  // this node's advertised RPC address
   // Start a one-voter cluster if the storage is new.
   bool bootstrap = false;

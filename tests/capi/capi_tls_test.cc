@@ -68,7 +68,8 @@ class CapiTlsTest : public ::testing::Test {
     OpenSsl(dir, std::string("req -x509 ") + kEcKey + " -keyout " + ca_.key + " -out " + ca_.cert +
                      " -days 1 -subj /CN=capi-test-ca -addext basicConstraints=critical,CA:TRUE"
                      " -addext keyUsage=critical,keyCertSign,cRLSign");
-    const KeyPair server = Issue(dir, ca_, "server", "serverAuth", "IP:127.0.0.1");
+    server_ = Issue(dir, ca_, "server", "serverAuth", "IP:127.0.0.1");
+    const KeyPair& server = server_;
     root_ = Issue(dir, ca_, "root", "clientAuth", "");
     nobody_ = Issue(dir, ca_, "nobody", "clientAuth", "");
     WriteFile(dir / "model.conf", kModel);
@@ -169,7 +170,7 @@ class CapiTlsTest : public ::testing::Test {
   static inline pid_t pid_ = -1;
   static inline int stderr_fd_ = -1;
   static inline std::string address_;
-  static inline KeyPair ca_, root_, nobody_;
+  static inline KeyPair ca_, server_, root_, nobody_;
 };
 
 TEST_F(CapiTlsTest, RootProducesAndConsumes) {
@@ -219,6 +220,111 @@ TEST_F(CapiTlsTest, NoClientCertificateIsRefused) {
       << proglog_code_name(code) << ": " << proglog_error_message(err);
   proglog_error_free(err);
   proglog_client_free(client);
+}
+
+// An embedded node opened with version 3's TLS and ACL files serves what
+// `proglog serve` does with the flags of the same names.
+class CapiSecureNodeTest : public CapiTlsTest {
+ protected:
+  void TearDown() override {
+    proglog_node_free(node_);
+    fs::remove_all(*dir_ / "node");
+  }
+
+  proglog_node_options SecureOptions() {
+    proglog_node_options opts = PROGLOG_NODE_OPTIONS_INIT;
+    data_dir_ = (*dir_ / "node").string();
+    model_ = (*dir_ / "model.conf").string();
+    policy_ = (*dir_ / "node-policy.csv").string();
+    WriteFile(policy_, kPolicy);
+    opts.data_dir = data_dir_.c_str();
+    opts.durability = "never";
+    opts.server_tls_cert_file = server_.cert.c_str();
+    opts.server_tls_key_file = server_.key.c_str();
+    opts.server_tls_ca_file = ca_.cert.c_str();
+    opts.acl_model_file = model_.c_str();
+    opts.acl_policy_file = policy_.c_str();
+    return opts;
+  }
+
+  // A TLS client of the embedded node as `who`.
+  proglog_client* OpenOnNode(const KeyPair& who) {
+    const std::string saved = address_;
+    address_ = proglog_node_address(node_);
+    proglog_client* client = Open(&who);
+    address_ = saved;
+    return client;
+  }
+
+  proglog_node* node_ = nullptr;
+  std::string data_dir_, model_, policy_;
+};
+
+TEST_F(CapiSecureNodeTest, ServesMutualTlsWithItsAclAndReloadsIt) {
+  proglog_node_options opts = SecureOptions();
+  proglog_error* err = nullptr;
+  ASSERT_EQ(proglog_node_open(&node_, &opts, &err), PROGLOG_OK) << proglog_error_message(err);
+  proglog_client* root = OpenOnNode(root_);
+  proglog_client* nobody = OpenOnNode(nobody_);
+  uint64_t offset = 0;
+  ASSERT_EQ(proglog_client_produce(&offset, root, "secure", 6, &err), PROGLOG_OK)
+      << proglog_error_message(err);
+  EXPECT_EQ(proglog_client_produce(&offset, nobody, "no", 2, &err), PROGLOG_EPERM);
+  proglog_error_free(err);
+  err = nullptr;
+
+  WriteFile(policy_, std::string(kPolicy) + "p, nobody, *, produce\n");
+  ASSERT_EQ(proglog_node_reload_acl(node_, &err), PROGLOG_OK) << proglog_error_message(err);
+  EXPECT_EQ(proglog_client_produce(&offset, nobody, "yes", 3, &err), PROGLOG_OK)
+      << proglog_error_message(err);
+  WriteFile(policy_, "p, nobody\n");  // does not parse
+  EXPECT_EQ(proglog_node_reload_acl(node_, &err), PROGLOG_EINVAL);
+  proglog_error_free(err);
+  err = nullptr;
+  EXPECT_EQ(proglog_client_produce(&offset, nobody, "still", 5, &err), PROGLOG_OK)
+      << proglog_error_message(err);
+  proglog_client_free(root);
+  proglog_client_free(nobody);
+}
+
+TEST_F(CapiSecureNodeTest, PartialSetsAreEinvalNamingTheFieldBeforeTheDataDir) {
+  proglog_node_options opts = SecureOptions();
+  opts.server_tls_key_file = nullptr;
+  proglog_error* err = nullptr;
+  ASSERT_EQ(proglog_node_open(&node_, &opts, &err), PROGLOG_EINVAL);
+  EXPECT_NE(std::string(proglog_error_message(err)).find("server_tls_key_file"), std::string::npos)
+      << proglog_error_message(err);
+  proglog_error_free(err);
+  err = nullptr;
+  EXPECT_FALSE(fs::exists(data_dir_));
+
+  opts = SecureOptions();
+  opts.acl_policy_file = nullptr;
+  ASSERT_EQ(proglog_node_open(&node_, &opts, &err), PROGLOG_EINVAL);
+  EXPECT_NE(std::string(proglog_error_message(err)).find("acl_policy_file"), std::string::npos);
+  proglog_error_free(err);
+}
+
+// A caller compiled against version 2 has no security fields: whatever lies
+// after its struct is not read, so its node stays plaintext.
+TEST_F(CapiSecureNodeTest, VersionTwoCallersServePlaintext) {
+  proglog_node_options opts = SecureOptions();
+  opts.version = 2;
+  opts.server_tls_key_file = "garbage that must not be read";
+  proglog_error* err = nullptr;
+  ASSERT_EQ(proglog_node_open(&node_, &opts, &err), PROGLOG_OK) << proglog_error_message(err);
+  const char* addresses[] = {proglog_node_address(node_)};
+  proglog_client_options client_opts = PROGLOG_CLIENT_OPTIONS_INIT;
+  client_opts.addresses = addresses;
+  client_opts.address_count = 1;
+  client_opts.timeout_ms = 5000;
+  proglog_client* plain = nullptr;
+  ASSERT_EQ(proglog_client_open(&plain, &client_opts, &err), PROGLOG_OK);
+  uint64_t offset = 9;
+  EXPECT_EQ(proglog_client_produce(&offset, plain, "plain", 5, &err), PROGLOG_OK)
+      << proglog_error_message(err);
+  EXPECT_EQ(offset, 0u);
+  proglog_client_free(plain);
 }
 
 }  // namespace

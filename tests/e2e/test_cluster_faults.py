@@ -1,7 +1,10 @@
 """Bad input and lonely nodes in a cluster: a second node with a taken name is
-refused, a node with nobody to join reports that it has no leader, and garbage
-on the Raft side of the RPC port does not stop a node."""
+refused, a node with nobody to join reports that it has no leader, garbage or
+another cluster's frames on the Raft side of the RPC port do not stop a node,
+and a name that comes back with an empty data dir replaces its old self."""
+import shutil
 import socket
+import struct
 
 import grpc
 import pytest
@@ -52,3 +55,76 @@ def test_garbage_on_a_raft_connection_is_dropped_and_the_node_keeps_serving(
         follower = [n for n in cluster.live() if n != leader][0]
         harness.poll(lambda: harness.value_at(pb, cluster.stub(follower), offset) == b"ok", 20,
                      "the follower to replicate after the garbage")
+
+
+def identity_of(data_dir):
+    """(raft id, cluster id) from a node's raft/identity file: magic, version and
+    payload length (u32 each), the two u64s, then a CRC32C."""
+    data = (data_dir / "raft" / "identity").read_bytes()
+    magic, version, length = struct.unpack_from("<III", data)
+    assert (magic, version, length) == (0x44495250, 1, 16)
+    return struct.unpack_from("<QQ", data, 12)
+
+
+def test_members_share_the_bootstrap_nodes_cluster_id_and_refuse_other_clusters(pb, tmp_path):
+    with harness.Cluster(tmp_path / "a", pb=pb) as cluster:
+        cluster.start("n1", "n2", "n3")
+        cluster.wait_formed()
+        ids = {name: identity_of(tmp_path / "a" / name) for name in ("n1", "n2", "n3")}
+        cluster_ids = {cluster_id for _, cluster_id in ids.values()}
+        assert len(cluster_ids) == 1 and 0 not in cluster_ids, ids
+        assert len({raft_id for raft_id, _ in ids.values()}) == 3, ids
+
+        # A well-formed frame header for another cluster is refused at once.
+        (cluster_id,) = cluster_ids
+        foreign = (cluster_id + 1) % (1 << 64) or 1
+        leader = cluster.agreed_leader()
+        host, port = cluster.nodes[leader].rpc_addr.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"\x01PLRM" + struct.pack("<QI", foreign, 0))
+            sock.settimeout(10)
+            assert sock.recv(1) == b""  # closed by the node
+        cluster.nodes[leader].wait_for_event("raft transport: closing connection from plaintext "
+                                             f"peer: FAILED_PRECONDITION: raft frame for cluster "
+                                             f"{foreign}, this is cluster {cluster_id}")
+        offset = cluster.stub(leader).Produce(
+            pb.log.ProduceRequest(record=pb.log.Record(value=b"still")),
+            timeout=harness.RPC_TIMEOUT).offset
+        assert harness.value_at(pb, cluster.stub(leader), offset) == b"still"
+
+
+def promotions_of(cluster, name):
+    """How many times a leader logged promoting `name` to voter."""
+    return sum(1 for _, node in cluster.history for e in list(node.events)
+               if str(e.get("msg", "")).startswith(f"raft: promoting {name} "))
+
+
+def test_a_name_back_with_an_empty_data_dir_replaces_its_old_self(pb, tmp_path):
+    with harness.Cluster(tmp_path, pb=pb) as cluster:
+        cluster.start("n1", "n2", "n3")
+        leader = cluster.wait_formed()
+        stub = cluster.stub(leader)
+        offsets = [stub.Produce(pb.log.ProduceRequest(record=pb.log.Record(value=b"v%d" % i)),
+                                timeout=harness.RPC_TIMEOUT).offset for i in range(50)]
+        victim = next(n for n in ("n3", "n2") if n != leader)
+        old_raft_id, _ = identity_of(tmp_path / victim)
+        promoted_before = promotions_of(cluster, victim)
+        cluster.nodes[victim].proc.kill()
+        cluster.nodes[victim].proc.wait()
+        shutil.rmtree(tmp_path / victim)
+        cluster.restart(victim)
+        new_raft_id, _ = identity_of(tmp_path / victim)
+        assert new_raft_id != old_raft_id
+
+        # The old incarnation leaves the configuration, the new one becomes a
+        # voter: every node lists the three names (no stray id) with one leader.
+        def removed_old():
+            return any(f"(id {old_raft_id})" in str(e.get("msg", ""))
+                       for _, node in cluster.history for e in list(node.events))
+        harness.poll(removed_old, 30, "the leader to remove the old incarnation")
+        cluster.wait_formed(["n1", "n2", "n3"], voters=False)
+        harness.poll(lambda: promotions_of(cluster, victim) > promoted_before, 30,
+                     "the new incarnation to be promoted")
+        for i, offset in enumerate(offsets):
+            harness.poll(lambda: harness.value_at(pb, cluster.stub(victim), offset) == b"v%d" % i,
+                         30, f"offset {offset} on the new {victim}")

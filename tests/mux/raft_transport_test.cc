@@ -99,6 +99,10 @@ class TestNode {
     };
     t.dial_tls = dial_tls;
     t.max_queued_messages = max_queued;
+    t.on_cluster_id = [this](uint64_t cluster_id) {
+      absl::MutexLock lock(&mu_);
+      adopted_.push_back(cluster_id);
+    };
     transport_ = std::make_unique<RaftTransport>(t);
     EXPECT_TRUE(mux_->Start(nullptr,
                             [this](std::unique_ptr<Stream> s) { transport_->Accept(std::move(s)); })
@@ -119,12 +123,19 @@ class TestNode {
     absl::MutexLock lock(&mu_);
     return inbox_.size();
   }
+  // Cluster ids the transport reported adopting (written on a reader thread,
+  // read once the test has seen the message that caused it).
+  std::vector<uint64_t> Adopted() {
+    absl::MutexLock lock(&mu_);
+    return adopted_;
+  }
 
  private:
   std::unique_ptr<Mux> mux_;
   std::unique_ptr<RaftTransport> transport_;
   absl::Mutex mu_;
   std::vector<Message> inbox_;
+  std::vector<uint64_t> adopted_;
 };
 
 void ExpectExchange(TestNode& a, TestNode& b) {
@@ -192,6 +203,28 @@ TEST(RaftTransport, MessagesForAnotherClusterAreRefusedAndCounted) {
   stranger.transport().Send(Append(3, 1, 0));
   EXPECT_TRUE(PollUntil([&] { return a.transport().GetStats().wrong_cluster >= 1; }));
   EXPECT_EQ(a.InboxSize(), 0u);
+}
+
+TEST(RaftTransport, NodeWithoutClusterIdAdoptsTheFirstAndRefusesOthers) {
+  Directory directory;
+  TestNode fresh(1, kAnyCluster, &directory, nullptr, nullptr);
+  TestNode leader(2, 9, &directory, nullptr, nullptr);
+  TestNode stranger(3, 10, &directory, nullptr, nullptr);
+  leader.transport().Send(Append(2, 1, 0));
+  ASSERT_TRUE(PollUntil([&] { return fresh.InboxSize() == 1; }));
+  EXPECT_EQ(fresh.transport().ClusterId(), 9u);
+  EXPECT_EQ(fresh.Adopted(), std::vector<uint64_t>{9});
+
+  stranger.transport().Send(Append(3, 1, 0));
+  EXPECT_TRUE(PollUntil([&] { return fresh.transport().GetStats().wrong_cluster >= 1; }));
+  EXPECT_EQ(fresh.InboxSize(), 1u);
+  EXPECT_EQ(fresh.transport().ClusterId(), 9u);
+  EXPECT_EQ(fresh.Adopted(), std::vector<uint64_t>{9});
+
+  // It now sends with the adopted id, so its own cluster accepts its replies.
+  fresh.transport().Send(Append(1, 2, 0));
+  EXPECT_TRUE(PollUntil([&] { return leader.InboxSize() == 1; }));
+  EXPECT_EQ(leader.transport().GetStats().wrong_cluster, 0u);
 }
 
 TEST(RaftTransport, MessageForAnotherNodeIdIsDropped) {

@@ -77,12 +77,22 @@ struct ClusterArgs {
   std::optional<std::string> peer_tls_ca_file;
 };
 
+// The client TLS and ACL files of proglog_node_options (version 3).
+struct SecurityArgs {
+  std::optional<std::string> server_tls_cert_file;
+  std::optional<std::string> server_tls_key_file;
+  std::optional<std::string> server_tls_ca_file;
+  std::optional<std::string> acl_model_file;
+  std::optional<std::string> acl_policy_file;
+};
+
 class NodeHandle {
  public:
   NodeHandle(const std::string& data_dir, const std::optional<std::string>& name,
              const std::optional<std::string>& host, int port, uint64_t max_store_bytes,
              uint64_t max_index_bytes, uint64_t max_record_bytes,
-             const std::optional<std::string>& durability, const ClusterArgs& cluster) {
+             const std::optional<std::string>& durability, const ClusterArgs& cluster,
+             const SecurityArgs& security) {
     proglog_node_options opts = PROGLOG_NODE_OPTIONS_INIT;
     opts.data_dir = data_dir.c_str();
     opts.node_name = OrNull(name);
@@ -106,6 +116,11 @@ class NodeHandle {
     opts.peer_tls_cert_file = OrNull(cluster.peer_tls_cert_file);
     opts.peer_tls_key_file = OrNull(cluster.peer_tls_key_file);
     opts.peer_tls_ca_file = OrNull(cluster.peer_tls_ca_file);
+    opts.server_tls_cert_file = OrNull(security.server_tls_cert_file);
+    opts.server_tls_key_file = OrNull(security.server_tls_key_file);
+    opts.server_tls_ca_file = OrNull(security.server_tls_ca_file);
+    opts.acl_model_file = OrNull(security.acl_model_file);
+    opts.acl_policy_file = OrNull(security.acl_policy_file);
     proglog_error* err = nullptr;
     int rc;
     {
@@ -148,6 +163,16 @@ class NodeHandle {
 
   std::string Address() const { return proglog_node_address(node_); }
   std::string GossipAddress() const { return proglog_node_gossip_address(node_); }
+
+  void ReloadAcl() {
+    proglog_error* err = nullptr;
+    int rc;
+    {
+      py::gil_scoped_release release;
+      rc = proglog_node_reload_acl(node_, &err);
+    }
+    Check(rc, err);
+  }
 
   void Close() {
     proglog_error* err = nullptr;
@@ -329,13 +354,22 @@ PYBIND11_MODULE(_proglog, m) {
       .def_readwrite("peer_tls_key_file", &ClusterArgs::peer_tls_key_file)
       .def_readwrite("peer_tls_ca_file", &ClusterArgs::peer_tls_ca_file);
 
+  py::class_<SecurityArgs>(m, "SecurityArgs")
+      .def(py::init<>())
+      .def_readwrite("server_tls_cert_file", &SecurityArgs::server_tls_cert_file)
+      .def_readwrite("server_tls_key_file", &SecurityArgs::server_tls_key_file)
+      .def_readwrite("server_tls_ca_file", &SecurityArgs::server_tls_ca_file)
+      .def_readwrite("acl_model_file", &SecurityArgs::acl_model_file)
+      .def_readwrite("acl_policy_file", &SecurityArgs::acl_policy_file);
+
   py::class_<NodeHandle>(m, "NodeHandle")
       .def(py::init<const std::string&, const std::optional<std::string>&,
                     const std::optional<std::string>&, int, uint64_t, uint64_t, uint64_t,
-                    const std::optional<std::string>&, const ClusterArgs&>(),
+                    const std::optional<std::string>&, const ClusterArgs&, const SecurityArgs&>(),
            py::arg("data_dir"), py::arg("name"), py::arg("host"), py::arg("port"),
            py::arg("max_store_bytes"), py::arg("max_index_bytes"), py::arg("max_record_bytes"),
-           py::arg("durability"), py::arg("cluster"))
+           py::arg("durability"), py::arg("cluster"), py::arg("security"))
+      .def("reload_acl", &NodeHandle::ReloadAcl)
       .def("append", &NodeHandle::Append, py::arg("value"))
       .def("read", &NodeHandle::Read, py::arg("offset"))
       .def("address", &NodeHandle::Address)

@@ -153,3 +153,60 @@ def test_missing_tls_file_is_a_clear_error(secure_server: str, tmp_path: Path) -
 def test_tls_file_of_the_wrong_type_is_a_type_error(secure_server: str) -> None:
     with pytest.raises(TypeError, match="ca_file"):
         proglog.Client(secure_server, ca_file=b"ca.pem")  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def acl_dir(tmp_path: Path) -> Path:
+    (tmp_path / "model.conf").write_text(MODEL_CONF)
+    (tmp_path / "policy.csv").write_text(POLICY_CSV)
+    return tmp_path
+
+
+def secure_node(folder: Path, pki: dict[str, tuple[str, str]], **extra: object) -> proglog.Node:
+    return proglog.Node(folder / "data", server_tls_cert_file=pki["server"][0],
+                        server_tls_key_file=pki["server"][1], server_tls_ca_file=pki["ca"][0],
+                        acl_model_file=folder / "model.conf",
+                        acl_policy_file=folder / "policy.csv", **extra)  # type: ignore[arg-type]
+
+
+def test_embedded_node_serves_mutual_tls_with_its_acl(acl_dir: Path,
+                                                      pki: dict[str, tuple[str, str]]) -> None:
+    with secure_node(acl_dir, pki) as node:
+        with tls_client(node.address, pki, "root") as root:
+            offset = root.produce(b"embedded and secure")
+            assert root.consume(offset).value == b"embedded and secure"
+        with tls_client(node.address, pki, "nobody") as nobody:
+            with pytest.raises(proglog.PermissionDenied):
+                nobody.produce(b"denied")
+        with proglog.Client(node.address, timeout=CALL_TIMEOUT) as plain:
+            with pytest.raises(REFUSED):
+                plain.consume(offset)
+
+
+def test_embedded_node_reloads_its_acl(acl_dir: Path, pki: dict[str, tuple[str, str]]) -> None:
+    with secure_node(acl_dir, pki) as node:
+        with tls_client(node.address, pki, "nobody") as nobody:
+            with pytest.raises(proglog.PermissionDenied):
+                nobody.produce(b"before")
+            (acl_dir / "policy.csv").write_text(POLICY_CSV + "p, nobody, *, produce\n")
+            node.reload_acl()
+            assert nobody.produce(b"after") == 0
+            (acl_dir / "policy.csv").write_text("p, nobody\n")  # does not parse
+            with pytest.raises(proglog.InvalidArgument):
+                node.reload_acl()
+            assert nobody.produce(b"old policy stays") == 1
+
+
+def test_embedded_node_with_a_partial_tls_set_is_refused_before_its_data_dir(
+        tmp_path: Path, pki: dict[str, tuple[str, str]]) -> None:
+    with pytest.raises(proglog.InvalidArgument, match="server_tls_key_file"):
+        proglog.Node(tmp_path / "data", server_tls_cert_file=pki["server"][0])
+    assert not (tmp_path / "data").exists()
+    with pytest.raises(proglog.InvalidArgument, match="need server_tls_"):
+        proglog.Node(tmp_path / "data", acl_model_file="m.conf", acl_policy_file="p.csv")
+    with pytest.raises(proglog.InvalidArgument, match="no-such-cert.pem"):
+        proglog.Node(tmp_path / "data", server_tls_cert_file=tmp_path / "no-such-cert.pem",
+                     server_tls_key_file=pki["server"][1], server_tls_ca_file=pki["ca"][0])
+    assert not (tmp_path / "data").exists()
+    with proglog.Node(tmp_path / "plain") as plain, pytest.raises(proglog.InvalidArgument):
+        plain.reload_acl()

@@ -104,9 +104,10 @@ void proglog_record_free(proglog_record* record);
 
 typedef struct proglog_node proglog_node;
 
-/* Version 2 added the cluster fields; a version 1 caller gets a single local
- * log, as before. */
-#define PROGLOG_NODE_OPTIONS_VERSION 2
+/* Version 2 added the cluster fields, version 3 client TLS and the ACL; a
+ * caller of an older version gets what that version had (version 1: a single
+ * local log, plaintext). */
+#define PROGLOG_NODE_OPTIONS_VERSION 3
 
 typedef struct proglog_node_options {
   unsigned int version;      /* PROGLOG_NODE_OPTIONS_VERSION */
@@ -141,6 +142,17 @@ typedef struct proglog_node_options {
   const char* peer_tls_cert_file;      /* mutual TLS for Raft between nodes: PEM */
   const char* peer_tls_key_file;       /* certificate, key and CA, all three or */
   const char* peer_tls_ca_file;        /* none (NULL: plaintext Raft) */
+
+  /* Version 3: what `proglog serve` takes as --server-tls-* and --acl-*.
+   * TLS: all three files or none; with them the RPC port speaks TLS only and
+   * requires a client certificate signed by the CA. ACL: both files or none,
+   * and only with TLS (it authorizes the client certificate's Common Name).
+   * A partial set or a bad file is PROGLOG_EINVAL, before data_dir is made. */
+  const char* server_tls_cert_file; /* PEM certificate of the RPC port */
+  const char* server_tls_key_file;  /* its PEM private key */
+  const char* server_tls_ca_file;   /* PEM CA that signs client certificates */
+  const char* acl_model_file;       /* casbin-style model */
+  const char* acl_policy_file;      /* policy lines: p, <subject>, <object>, <action> */
 } proglog_node_options;
 
 /* clang-format off */
@@ -191,6 +203,11 @@ const char* proglog_node_gossip_address(const proglog_node* node);
 /* Stops serving (in-flight calls finish, streams end) and closes the log.
  * Idempotent; later calls on the node fail with PROGLOG_ECLOSED. */
 int proglog_node_close(proglog_node* node, proglog_error** err);
+
+/* Re-reads the ACL files (as `proglog serve` does on SIGHUP). A policy that
+ * does not parse is PROGLOG_EINVAL and the policy in force stays;
+ * PROGLOG_EINVAL too when the node was opened without an ACL. */
+int proglog_node_reload_acl(proglog_node* node, proglog_error** err);
 
 /* Closes the node if still open and frees it. NULL is a no-op. */
 void proglog_node_free(proglog_node* node);

@@ -218,6 +218,19 @@ class Node:
     - ``peer_tls_cert_file``, ``peer_tls_key_file``, ``peer_tls_ca_file``:
       mutual TLS for Raft between nodes (PEM files, all three or none).
 
+    Client TLS and the ACL, as ``proglog serve``'s ``--server-tls-*`` and
+    ``--acl-*`` flags:
+
+    - ``server_tls_cert_file``, ``server_tls_key_file``, ``server_tls_ca_file``:
+      PEM files, all three or none. With them the node serves TLS only and
+      requires client certificates signed by the CA.
+    - ``acl_model_file``, ``acl_policy_file``: both or none, and only with TLS;
+      the policy authorizes each client certificate's Common Name to
+      "produce" or "consume". ``reload_acl()`` re-reads them.
+
+    A partial or invalid set raises ``InvalidArgument`` before ``data_dir`` is
+    created.
+
     Opening returns without waiting for the join or for a leader: ``append``
     raises ``NotLeader`` (or ``Unavailable``) until this node leads, and reads
     see what has been replicated here so far. A cluster option given without
@@ -236,7 +249,12 @@ class Node:
                  raft_election_timeout: Optional[float] = None,
                  peer_tls_cert_file: Union[str, os.PathLike[str], None] = None,
                  peer_tls_key_file: Union[str, os.PathLike[str], None] = None,
-                 peer_tls_ca_file: Union[str, os.PathLike[str], None] = None) -> None:
+                 peer_tls_ca_file: Union[str, os.PathLike[str], None] = None,
+                 server_tls_cert_file: Union[str, os.PathLike[str], None] = None,
+                 server_tls_key_file: Union[str, os.PathLike[str], None] = None,
+                 server_tls_ca_file: Union[str, os.PathLike[str], None] = None,
+                 acl_model_file: Union[str, os.PathLike[str], None] = None,
+                 acl_policy_file: Union[str, os.PathLike[str], None] = None) -> None:
         if isinstance(start_join_addrs, str):
             start_join_addrs = [start_join_addrs]
         joins = list(start_join_addrs)
@@ -256,8 +274,15 @@ class Node:
         args.peer_tls_cert_file = _as_path(peer_tls_cert_file, "peer_tls_cert_file")
         args.peer_tls_key_file = _as_path(peer_tls_key_file, "peer_tls_key_file")
         args.peer_tls_ca_file = _as_path(peer_tls_ca_file, "peer_tls_ca_file")
+        security = _proglog.SecurityArgs()
+        security.server_tls_cert_file = _as_path(server_tls_cert_file, "server_tls_cert_file")
+        security.server_tls_key_file = _as_path(server_tls_key_file, "server_tls_key_file")
+        security.server_tls_ca_file = _as_path(server_tls_ca_file, "server_tls_ca_file")
+        security.acl_model_file = _as_path(acl_model_file, "acl_model_file")
+        security.acl_policy_file = _as_path(acl_policy_file, "acl_policy_file")
         self._handle = _proglog.NodeHandle(os.fspath(data_dir), name, host, port, max_store_bytes,
-                                           max_index_bytes, max_record_bytes, durability, args)
+                                           max_index_bytes, max_record_bytes, durability, args,
+                                           security)
 
     @property
     def address(self) -> str:
@@ -269,6 +294,12 @@ class Node:
         """The gossip "ip:port" of a cluster node, what other members put in
         their ``start_join_addrs``; "" without ``cluster=True``."""
         return self._handle.gossip_address()
+
+    def reload_acl(self) -> None:
+        """Re-reads the ACL files, as ``proglog serve`` does on SIGHUP. A policy
+        that does not parse raises InvalidArgument and the one in force stays;
+        so does a node opened without an ACL."""
+        self._handle.reload_acl()
 
     def append(self, value: BytesLike) -> int:
         """Appends a record locally; returns its offset once it is durable (on a
