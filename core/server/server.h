@@ -1,7 +1,9 @@
 // core/server: the gRPC service `log.v1.Log` over a CommitLog (commit_log.h),
 // on gRPC's callback API (no thread per stream), together with the standard
 // grpc.health.v1.Health service and server reflection, so tools such as grpcurl
-// work without the proto. The service does not know whether the commit log is
+// work without the proto. Health answers for "" (the server) and for
+// "log.v1.Log"; reflection describes both services (the health descriptor is
+// compiled in from proto/grpc/health/v1/health.proto beside this file). The service does not know whether the commit log is
 // local (LocalCommitLog) or replicated by Raft.
 //
 //   Produce        one record; the reply carries its offset once the commit log
