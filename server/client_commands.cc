@@ -177,8 +177,9 @@ void PrintRecord(const client::Record& record, bool json) {
 // Prints records from `offset` until the end of the log or `count` records,
 // read over one stream.
 absl::Status ConsumeToEnd(client::Client& client, const ConsumeFlags& flags, bool json) {
-  absl::StatusOr<uint64_t> read = client.ConsumeToEnd(
-      flags.offset, flags.count, [json](const client::Record& record) { PrintRecord(record, json); });
+  absl::StatusOr<uint64_t> read =
+      client.ConsumeToEnd(flags.offset, flags.count,
+                          [json](const client::Record& record) { PrintRecord(record, json); });
   std::cout.flush();
   return read.status();
 }
@@ -310,8 +311,7 @@ int RunProduce(const ProduceFlags& flags) {
   // A follower refused the write before appending anything and named its
   // leader: send the same values there (once). Values read from stdin were
   // consumed, so those are not sent again.
-  if (std::optional<std::string> leader = client::NotLeaderAddress(status);
-      leader && !from_stdin) {
+  if (std::optional<std::string> leader = client::NotLeaderAddress(status); leader && !from_stdin) {
     ClientFlags at_leader = flags.client;
     at_leader.addr = *leader;
     client = OpenClient(at_leader);

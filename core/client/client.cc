@@ -59,7 +59,8 @@ absl::Status TooLarge(size_t index, size_t size, uint64_t max) {
 }
 
 // The maximum record size a server announced in `metadata`; 0 if none.
-uint64_t AnnouncedMaxRecordBytes(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+uint64_t AnnouncedMaxRecordBytes(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
   auto it = metadata.find(wire::kMaxRecordBytesMetadataKey);
   uint64_t max = 0;
   if (it == metadata.end() ||

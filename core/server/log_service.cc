@@ -450,8 +450,9 @@ LogService::LogService(CommitLog* log, Executor* reads, const Options* options)
 
 grpc::Status LogService::ReadStatus(const absl::Status& status) const {
   if (!absl::IsOutOfRange(status)) return ToGrpcStatus(status);
-  const int code = options_->compat_original_codes ? kOriginalOutOfRangeCode
-                                                   : static_cast<int>(grpc::StatusCode::OUT_OF_RANGE);
+  const int code = options_->compat_original_codes
+                       ? kOriginalOutOfRangeCode
+                       : static_cast<int>(grpc::StatusCode::OUT_OF_RANGE);
   const std::string message(status.message());
   google::rpc::LocalizedMessage localized;
   localized.set_locale("en-US");
@@ -475,9 +476,9 @@ absl::Status LogService::ValidateValue(const ProduceRequest& request) const {
   if (value.size() > options_->max_record_bytes) {
     // The code gRPC itself gives a message over the transport limit, so a record
     // too large gets one code however large it is.
-    return absl::ResourceExhaustedError(
-        absl::StrCat("message too large: record value is ", value.size(),
-                     " bytes; the maximum is ", options_->max_record_bytes));
+    return absl::ResourceExhaustedError(absl::StrCat("message too large: record value is ",
+                                                     value.size(), " bytes; the maximum is ",
+                                                     options_->max_record_bytes));
   }
   return absl::OkStatus();
 }

@@ -3,8 +3,8 @@
 // grpc.health.v1.Health service and server reflection, so tools such as grpcurl
 // work without the proto. Health answers for "" (the server) and for
 // "log.v1.Log"; reflection describes both services (the health descriptor is
-// compiled in from proto/grpc/health/v1/health.proto beside this file). The service does not know whether the commit log is
-// local (LocalCommitLog) or replicated by Raft.
+// compiled in from proto/grpc/health/v1/health.proto beside this file). The service does not know
+// whether the commit log is local (LocalCommitLog) or replicated by Raft.
 //
 //   Produce        one record; the reply carries its offset once the commit log
 //                  has made it durable (local) or committed it (replicated).
@@ -23,14 +23,14 @@
 // Status codes: no record or an empty value -> INVALID_ARGUMENT; a value over
 // max_record_bytes -> RESOURCE_EXHAUSTED with a message starting "message too
 // large" (gRPC itself refuses a message over the transport limit, max_record_bytes
-// plus 1 MiB, with RESOURCE_EXHAUSTED too, so a record too large gets one code); reading below the lowest or at/after the next offset ->
-// OUT_OF_RANGE (or 404 with compat_original_codes), with a google.rpc.Status in
-// the grpc-status-details-bin trailer holding a google.rpc.LocalizedMessage
-// (locale "en-US"), as the original proglog sends; disk full -> RESOURCE_EXHAUSTED; server or log closed -> UNAVAILABLE;
-// not the leader -> UNAVAILABLE, with the leader's RPC address in the trailing
-// metadata key wire::kLeaderMetadataKey ("proglog-leader") when the commit log
-// names one (NotLeaderError), without it during an election; refused by the
-// authorizer -> its status (PERMISSION_DENIED).
+// plus 1 MiB, with RESOURCE_EXHAUSTED too, so a record too large gets one code); reading below the
+// lowest or at/after the next offset -> OUT_OF_RANGE (or 404 with compat_original_codes), with a
+// google.rpc.Status in the grpc-status-details-bin trailer holding a google.rpc.LocalizedMessage
+// (locale "en-US"), as the original proglog sends; disk full -> RESOURCE_EXHAUSTED; server or log
+// closed -> UNAVAILABLE; not the leader -> UNAVAILABLE, with the leader's RPC address in the
+// trailing metadata key wire::kLeaderMetadataKey ("proglog-leader") when the commit log names one
+// (NotLeaderError), without it during an election; refused by the authorizer -> its status
+// (PERMISSION_DENIED).
 //
 // Listening: by default the server binds Options::address, a "host:port" or a
 // gRPC URI such as "unix:/path" or "unix-abstract:name" (what the port mux uses

@@ -8,8 +8,8 @@
 // | the rest: DURABLE. Lengths are little-endian and clamped to what is there.
 #include <unistd.h>
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>

@@ -4,8 +4,8 @@
 // itself chooses, so every split of the header is tried. Any bytes must decode
 // or fail with a status; after a failure the decoder stays failed; nothing
 // past the declared length is consumed.
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>

@@ -43,7 +43,8 @@ std::string LogInput(const std::string& store, const std::string& index,
 }
 
 void LogSeeds(const fs::path& out) {
-  const fs::path dir = fs::temp_directory_path() / ("proglog-make-seeds-" + std::to_string(getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("proglog-make-seeds-" + std::to_string(getpid()));
   fs::remove_all(dir);
   proglog::log::Options options;
   options.max_store_bytes = 1 << 16;

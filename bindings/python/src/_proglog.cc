@@ -2,10 +2,10 @@
 // (proglog/proglog.h). Every blocking C call runs with the GIL released; the
 // Python package (proglog/__init__.py) adds context managers, iterators and the
 // exception classes this module raises.
-#include <algorithm>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
