@@ -113,7 +113,21 @@ absl::StatusOr<std::unique_ptr<client::Client>> OpenClient(const ClientFlags& fl
   return client::Client::Open(std::move(options));
 }
 
-// Sends `values` in one batch and prints their offsets, one per line.
+void PrintOffsets(const std::vector<uint64_t>& offsets, bool json) {
+  for (uint64_t offset : offsets) {
+    if (json) {
+      std::cout << nlohmann::json{{"offset", offset}}.dump() << "\n";
+    } else {
+      std::cout << offset << "\n";
+    }
+  }
+  std::cout.flush();
+}
+
+// Sends `values` in one batch and prints their offsets, one per line. Every
+// value is checked before any is sent; if the server fails the batch after
+// appending some, their offsets are printed all the same, so whoever retries
+// knows what not to send again.
 absl::Status ProduceAndPrint(client::Client& client, const std::vector<std::string>& values,
                              bool json) {
   absl::StatusOr<std::vector<uint64_t>> offsets;
@@ -125,16 +139,12 @@ absl::Status ProduceAndPrint(client::Client& client, const std::vector<std::stri
   } else {
     std::vector<std::string_view> views(values.begin(), values.end());
     offsets = client.ProduceBatch(views);
-    if (!offsets.ok()) return offsets.status();
-  }
-  for (uint64_t offset : *offsets) {
-    if (json) {
-      std::cout << nlohmann::json{{"offset", offset}}.dump() << "\n";
-    } else {
-      std::cout << offset << "\n";
+    if (!offsets.ok()) {
+      PrintOffsets(client::WrittenOffsets(offsets.status()), json);
+      return offsets.status();
     }
   }
-  std::cout.flush();
+  PrintOffsets(*offsets, json);
   return absl::OkStatus();
 }
 
@@ -164,17 +174,25 @@ void PrintRecord(const client::Record& record, bool json) {
   }
 }
 
-// Prints records from `offset` until the end of the log or `count` records.
+// Prints records from `offset` until the end of the log or `count` records,
+// read over one stream.
 absl::Status ConsumeToEnd(client::Client& client, const ConsumeFlags& flags, bool json) {
-  for (uint64_t offset = flags.offset, printed = 0; flags.count == 0 || printed < flags.count;
-       ++offset, ++printed) {
-    absl::StatusOr<client::Record> record = client.Consume(offset);
-    if (absl::IsOutOfRange(record.status())) break;  // the end of the log
-    if (!record.ok()) return record.status();
-    PrintRecord(*record, json);
-  }
+  absl::StatusOr<uint64_t> read =
+      client.ConsumeToEnd(flags.offset, flags.count,
+                          [json](const client::Record& record) { PrintRecord(record, json); });
   std::cout.flush();
-  return absl::OkStatus();
+  return read.status();
+}
+
+// A non-negative integer that fits in 64 bits, for --offset and --count; CLI11
+// alone would wrap "-1" and saturate overflows.
+uint64_t ParseCount(const std::string& flag, const std::string& text) {
+  uint64_t value = 0;
+  if (text.empty() || text[0] == '-' || text[0] == '+' || !absl::SimpleAtoi(text, &value)) {
+    throw CLI::ValidationError(
+        flag, absl::StrCat("\"", text, "\" is not a whole number from 0 to 18446744073709551615"));
+  }
+  return value;
 }
 
 // Prints records from `offset` as they arrive, until `count` records or an error.
@@ -235,9 +253,18 @@ CLI::App* AddConsumeCommand(CLI::App& app, ConsumeFlags& flags) {
                          "Print records from an offset to the end of the log, one value per line "
                          "(text) or one JSON object with offset and value per line (json).");
   AddClientFlags(*command, flags.client);
-  command->add_option("--offset", flags.offset, "First offset to print")->capture_default_str();
-  command->add_option("--count", flags.count, "Stop after this many records; 0: no limit")
-      ->capture_default_str();
+  command
+      ->add_option_function<std::string>(
+          "--offset",
+          [&flags](const std::string& text) { flags.offset = ParseCount("--offset", text); },
+          "First offset to print (default: 0)")
+      ->type_name("UINT");
+  command
+      ->add_option_function<std::string>(
+          "--count",
+          [&flags](const std::string& text) { flags.count = ParseCount("--count", text); },
+          "Stop after this many records; 0: no limit (default: 0)")
+      ->type_name("UINT");
   command->add_flag("--follow,-f", flags.follow,
                     "At the end, keep waiting for new records (until Ctrl-C or --count)");
   return command;
@@ -284,8 +311,7 @@ int RunProduce(const ProduceFlags& flags) {
   // A follower refused the write before appending anything and named its
   // leader: send the same values there (once). Values read from stdin were
   // consumed, so those are not sent again.
-  if (std::optional<std::string> leader = client::NotLeaderAddress(status);
-      leader && !from_stdin) {
+  if (std::optional<std::string> leader = client::NotLeaderAddress(status); leader && !from_stdin) {
     ClientFlags at_leader = flags.client;
     at_leader.addr = *leader;
     client = OpenClient(at_leader);

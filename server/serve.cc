@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -74,14 +75,26 @@ int WaitForStopSignal(node::Node& node) {
   }
 }
 
-// A second stop signal during a slow shutdown ends the process at once; the log
-// recovers on the next open like after a crash.
-void ExitOnSecondSignal() {
-  std::thread([] {
-    const int stop_signal = WaitForSignal(StopSignals());
-    LogEvent(spdlog::level::err, "second stop signal; exiting without a clean close",
-             {{"signal", strsignal(stop_signal)}});
-    _exit(kExitFailure);
+// Stop signals closer together than this are one stop: `timeout`, a process-group
+// kill and a shell's Ctrl-C can each deliver the same stop twice in a row.
+constexpr std::chrono::seconds kRepeatedSignalWindow{1};
+
+// A second stop signal well after the first (during a slow shutdown) ends the
+// process at once; the log recovers on the next open like after a crash.
+// `first_signal_at` is when the first stop signal arrived.
+void ExitOnSecondSignal(std::chrono::steady_clock::time_point first_signal_at) {
+  std::thread([first_signal_at] {
+    while (true) {
+      const int stop_signal = WaitForSignal(StopSignals());
+      if (std::chrono::steady_clock::now() - first_signal_at < kRepeatedSignalWindow) {
+        LogEvent(spdlog::level::info, "stop signal repeated; already stopping",
+                 {{"signal", strsignal(stop_signal)}});
+        continue;
+      }
+      LogEvent(spdlog::level::err, "second stop signal; exiting without a clean close",
+               {{"signal", strsignal(stop_signal)}});
+      _exit(kExitFailure);
+    }
   }).detach();
 }
 
@@ -172,8 +185,9 @@ int RunServe(const ServeSettings& settings) {
             {"fsync", settings.node.log.durability.ToString()}});
 
   const int stop_signal = WaitForStopSignal(**node);
+  const auto stop_signal_at = std::chrono::steady_clock::now();
   LogEvent(spdlog::level::info, "stopping", {{"signal", strsignal(stop_signal)}});
-  ExitOnSecondSignal();
+  ExitOnSecondSignal(stop_signal_at);
   if (absl::Status status = (*node)->Close(); !status.ok()) {
     LogEvent(spdlog::level::err, "unclean stop", {{"error", status.ToString()}});
     return kExitFailure;

@@ -55,6 +55,9 @@ constexpr Spec kSpecs[] = {
      "Gossip addresses of cluster members to join"},
     {"bootstrap", Kind::kBool, "", kClusterGroup,
      "Bootstrap a new cluster with this node as its first member"},
+    {"compat-original-codes", Kind::kBool, "", kNodeGroup,
+     "Reads outside the log fail with code 404, as the original proglog's do, instead of "
+     "OUT_OF_RANGE (for clients that test for 404)"},
     {"advertise-host", Kind::kValue, "HOST", kClusterGroup,
      "Host other nodes and clients use to reach this node's RPC port; required when bind-addr "
      "is a wildcard (default: the host of bind-addr)"},
@@ -284,6 +287,12 @@ absl::Status ApplyNode(const RawValues& raw, ServeSettings& settings) {
     return BadValue("bootstrap", Get(raw, "bootstrap"), bootstrap.status().message());
   }
   settings.bootstrap = *bootstrap;
+  absl::StatusOr<bool> compat = ParseBool(Get(raw, "compat-original-codes").text);
+  if (!compat.ok()) {
+    return BadValue("compat-original-codes", Get(raw, "compat-original-codes"),
+                    compat.status().message());
+  }
+  settings.node.compat_original_codes = *compat;
   settings.advertise_host = Get(raw, "advertise-host").text;
   for (const char* key : {"raft-heartbeat-interval", "raft-election-timeout"}) {
     const RawValue& text = Get(raw, key);
@@ -369,6 +378,7 @@ absl::StatusOr<ServeSettings> ServeFlags::Resolve() const {
       {"rpc-port", {"8400", "default"}},
       {"bind-addr", {"127.0.0.1:8401", "default"}},
       {"bootstrap", {"false", "default"}},
+      {"compat-original-codes", {"false", "default"}},
       {"fsync", {"always", "default"}},
       {"segment-max-store-bytes", {"64MiB", "default"}},
       {"segment-max-index-bytes", {"1MiB", "default"}},

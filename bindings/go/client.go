@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"time"
@@ -132,7 +133,10 @@ func (c *Client) Produce(ctx context.Context, value []byte) (uint64, error) {
 }
 
 // ProduceBatch appends records in order over one stream and returns their
-// offsets. On error, some leading records may have been appended.
+// offsets. Every value is checked against the server's maximum record size
+// first: if one is too large, the error is ErrMessageTooLarge and nothing is
+// appended. If the server fails the batch after appending some records, the
+// *Error's Written lists their offsets.
 func (c *Client) ProduceBatch(ctx context.Context, values [][]byte) ([]uint64, error) {
 	if len(values) == 0 {
 		return nil, ctx.Err()
@@ -154,7 +158,16 @@ func (c *Client) ProduceBatch(ctx context.Context, values [][]byte) ([]uint64, e
 			rc := C.produce_concatenated((*C.uint64_t)(unsafe.Pointer(&offsets[0])), cc,
 				(*C.char)(bytesPtr(buf)), &lens[0], C.size_t(len(values)), &cerr)
 			runtime.KeepAlive(buf)
-			return fromC(rc, &cerr)
+			written := 0
+			if cerr != nil {
+				written = min(int(C.proglog_error_written(cerr)), len(offsets))
+			}
+			err := fromC(rc, &cerr)
+			var e *Error
+			if errors.As(err, &e) && written > 0 {
+				e.Written = append([]uint64(nil), offsets[:written]...)
+			}
+			return err
 		})
 	})
 	if err != nil {

@@ -20,6 +20,9 @@ var (
 	ErrIO               = errors.New("proglog: I/O error")
 	ErrOutOfMemory      = errors.New("proglog: out of memory")
 	ErrInternal         = errors.New("proglog: internal error")
+	// ErrMessageTooLarge: a record over the server's maximum record size.
+	// ProduceBatch checks every value first and then appends none.
+	ErrMessageTooLarge = errors.New("proglog: message too large")
 )
 
 var sentinels = map[int]error{
@@ -36,6 +39,7 @@ var sentinels = map[int]error{
 	C.PROGLOG_EIO:              ErrIO,
 	C.PROGLOG_ENOMEM:           ErrOutOfMemory,
 	C.PROGLOG_EINTERNAL:        ErrInternal,
+	C.PROGLOG_ETOOLARGE:        ErrMessageTooLarge,
 }
 
 // Error is a failure reported by libproglog.
@@ -44,6 +48,9 @@ type Error struct {
 	Message   string // what went wrong
 	Retryable bool   // whether the same call may succeed later
 	Leader    string // for ErrNotLeader: the leader's address, if known
+	// For a failed ProduceBatch: the offsets of the records appended before the
+	// failure, in order (a retry sends only the values after them).
+	Written []uint64
 }
 
 func (e *Error) Error() string {

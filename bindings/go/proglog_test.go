@@ -230,7 +230,7 @@ func TestErrorsMatchSentinels(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := make([]byte, maxRecordBytes+1)
-	if _, err := client.Produce(ctx, big); !errors.Is(err, proglog.ErrInvalidArgument) {
+	if _, err := client.Produce(ctx, big); !errors.Is(err, proglog.ErrMessageTooLarge) {
 		t.Fatalf("oversized produce: %v", err)
 	}
 	if rec, err := client.Consume(ctx, kept); err != nil || string(rec.Value) != "kept" {

@@ -16,6 +16,7 @@ struct proglog_error {
   int code = PROGLOG_EINTERNAL;
   std::string message;
   std::string leader;  // Empty unless code is PROGLOG_ENOTLEADER and a leader was named.
+  size_t written = 0;  // Records a failed produce_batch appended first.
 };
 
 struct proglog_record {
@@ -33,6 +34,8 @@ int Fail(int code, const char* message, proglog_error** err);
 // As Fail(status, err) for a refusal by a node that is not the leader, whose
 // leader address the caller took from the status: PROGLOG_ENOTLEADER naming it.
 int FailNotLeader(const absl::Status& status, std::string leader, proglog_error** err);
+// As Fail(status, err) for a failed batch that appended `written` records first.
+int FailBatch(const absl::Status& status, size_t written, proglog_error** err);
 
 // Runs `body` (returning a code) and turns any escaping C++ exception into a
 // code, so none crosses the C boundary.

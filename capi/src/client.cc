@@ -126,7 +126,11 @@ int proglog_client_produce_batch(uint64_t* out_offsets, proglog_client* client,
       views.emplace_back(static_cast<const char*>(values[i]), lens[i]);
     }
     auto offsets = client->client->ProduceBatch(views);
-    if (!offsets.ok()) return Fail(offsets.status(), err);
+    if (!offsets.ok()) {
+      const std::vector<uint64_t> written = proglog::client::WrittenOffsets(offsets.status());
+      std::copy(written.begin(), written.end(), out_offsets);
+      return proglog::capi::FailBatch(offsets.status(), written.size(), err);
+    }
     std::copy(offsets->begin(), offsets->end(), out_offsets);
     return int{PROGLOG_OK};
   });

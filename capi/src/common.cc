@@ -31,6 +31,8 @@ int CodeOf(const absl::Status& status) {
     case absl::StatusCode::kNotFound:
       return PROGLOG_ENOTFOUND;
     case absl::StatusCode::kResourceExhausted:
+      // The same code says "disk full" and "record too large"; the message tells.
+      return client::IsMessageTooLarge(status) ? PROGLOG_ETOOLARGE : PROGLOG_EIO;
     case absl::StatusCode::kDataLoss:
       return PROGLOG_EIO;
     default:
@@ -67,6 +69,12 @@ int FailNotLeader(const absl::Status& status, std::string leader, proglog_error*
     *err = NewError(PROGLOG_ENOTLEADER, std::string(status.message()), std::move(leader));
   }
   return PROGLOG_ENOTLEADER;
+}
+
+int FailBatch(const absl::Status& status, size_t written, proglog_error** err) {
+  const int code = Fail(status, err);
+  if (err != nullptr && *err != nullptr) (*err)->written = written;
+  return code;
 }
 
 int Fail(int code, const char* message, proglog_error** err) {
@@ -117,6 +125,8 @@ const char* proglog_code_name(int code) {
       return "PROGLOG_ENOMEM";
     case PROGLOG_EINTERNAL:
       return "PROGLOG_EINTERNAL";
+    case PROGLOG_ETOOLARGE:
+      return "PROGLOG_ETOOLARGE";
     default:
       return "unknown";
   }
@@ -133,6 +143,8 @@ int proglog_error_retryable(const proglog_error* err) {
   return err->code == PROGLOG_EUNAVAILABLE || err->code == PROGLOG_ETIMEOUT ||
          err->code == PROGLOG_ENOTLEADER;
 }
+
+size_t proglog_error_written(const proglog_error* err) { return err ? err->written : 0; }
 
 const char* proglog_error_leader(const proglog_error* err) {
   if (err == nullptr || err->leader.empty()) return nullptr;

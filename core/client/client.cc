@@ -12,7 +12,11 @@
 #include <utility>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -26,12 +30,44 @@ using logpb::v1::Log;
 
 // Payload attached to an Unavailable status that came with a leader redirect.
 constexpr char kNotLeaderPayload[] = "type.proglog.dev/not-leader";
+// Payload of a failed ProduceBatch: the offsets it appended, comma-separated.
+constexpr char kWrittenOffsetsPayload[] = "type.proglog.dev/written-offsets";
+// What every "record too large" message starts with, ours and the server's.
+constexpr char kTooLarge[] = "message too large";
+// Room for the envelope of a record (offset, term, type, framing) above the
+// maximum value size, in the receive limit.
+constexpr uint64_t kEnvelopeSlack = 64 << 10;
 // Records buffered ahead of Subscription::Next before reading pauses.
 constexpr size_t kSubscriptionBuffer = 256;
 
 absl::Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
+  // gRPC's own message-size limits (either side's) say "... larger than max";
+  // name them as what they are, not as an exhausted resource such as a disk.
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+      !absl::StartsWith(status.error_message(), kTooLarge) &&
+      absl::StrContains(status.error_message(), "larger than max")) {
+    return absl::ResourceExhaustedError(absl::StrCat(kTooLarge, ": ", status.error_message()));
+  }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+absl::Status TooLarge(size_t index, size_t size, uint64_t max) {
+  return absl::ResourceExhaustedError(absl::StrCat(kTooLarge, ": value ", index, " is ", size,
+                                                   " bytes; the maximum record size is ", max,
+                                                   " bytes; nothing was sent"));
+}
+
+// The maximum record size a server announced in `metadata`; 0 if none.
+uint64_t AnnouncedMaxRecordBytes(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  auto it = metadata.find(wire::kMaxRecordBytesMetadataKey);
+  uint64_t max = 0;
+  if (it == metadata.end() ||
+      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &max)) {
+    return 0;
+  }
+  return max;
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
@@ -69,7 +105,9 @@ struct Endpoint {
   std::shared_ptr<Log::Stub> stub;
 };
 
-Record ToRecord(const logpb::v1::Record& record) { return Record{record.value(), record.offset()}; }
+Record ToRecord(const logpb::v1::Record& record) {
+  return Record{record.value(), record.offset(), record.type(), record.term()};
+}
 
 // One ConsumeStream, owned by the StreamSubscription that wraps it. Its owner
 // destroys it only after OnDone, on the application's thread, never in a
@@ -90,6 +128,37 @@ class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse>
     reactor->StartRead(&reactor->response_);
     reactor->StartCall();
     return reactor;
+  }
+
+  void OnReadInitialMetadataDone(bool ok) override {
+    std::optional<uint64_t> end;
+    if (ok) {
+      const auto& metadata = context_.GetServerInitialMetadata();
+      auto it = metadata.find(wire::kEndOffsetMetadataKey);
+      uint64_t value = 0;
+      if (it != metadata.end() &&
+          absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &value)) {
+        end = value;
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    end_offset_ = end;
+    metadata_done_ = true;
+  }
+
+  // The end offset the server announced when the stream began: nullopt if it
+  // announced none (an older server) or the stream failed first; DeadlineExceeded
+  // if the server has not answered by `deadline`.
+  absl::StatusOr<std::optional<uint64_t>> EndOffset(absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return metadata_done_ || done_ || cancelled_;
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
+      return absl::DeadlineExceededError("the server did not answer before the timeout");
+    }
+    if (!metadata_done_ && done_ && !final_.ok()) return final_;
+    return end_offset_;
   }
 
   void OnReadDone(bool ok) override {
@@ -198,6 +267,8 @@ class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse>
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool metadata_done_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<uint64_t> end_offset_ ABSL_GUARDED_BY(mu_);
   absl::Status final_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -253,6 +324,9 @@ class StreamSubscription : public Subscription {
     return reactor_->Next(timeout);
   }
   void Cancel() override { reactor_->Cancel(); }
+  absl::StatusOr<std::optional<uint64_t>> EndOffset(absl::Time deadline) {
+    return reactor_->EndOffset(deadline);
+  }
 
  private:
   std::shared_ptr<Log::Stub> stub_;  // Declared first: released after the reactor.
@@ -267,6 +341,9 @@ class ClientImpl : public Client {
   ~ClientImpl() override { Close(); }
 
   absl::StatusOr<uint64_t> Produce(std::string_view value) override {
+    if (const uint64_t max = MaxRecordBytes(); max > 0 && value.size() > max) {
+      return TooLarge(0, value.size(), max);
+    }
     logpb::v1::ProduceResponse response;
     absl::Status status = Call(/*write=*/true, [&](Endpoint& endpoint, grpc::ClientContext& ctx) {
       logpb::v1::ProduceRequest request;
@@ -281,6 +358,8 @@ class ClientImpl : public Client {
       std::span<const std::string_view> values) override {
     std::vector<uint64_t> offsets;
     if (values.empty()) return offsets;
+    // All or nothing at validation: no value leaves before every one passed.
+    if (absl::Status checked = CheckSizes(values); !checked.ok()) return checked;
     bool retry_safe = true;
     absl::Status status = Call(
         /*write=*/true,
@@ -289,7 +368,16 @@ class ClientImpl : public Client {
           return StreamBatch(endpoint, ctx, values, offsets, retry_safe);
         },
         &retry_safe);
-    if (!status.ok()) return status;
+    if (!status.ok()) {
+      if (!offsets.empty()) {
+        status = absl::Status(status.code(),
+                              absl::StrCat(status.message(), " (after appending ", offsets.size(),
+                                           " of ", values.size(), " records, at offsets ",
+                                           offsets.front(), "..", offsets.back(), ")"));
+        status.SetPayload(kWrittenOffsetsPayload, absl::Cord(absl::StrJoin(offsets, ",")));
+      }
+      return status;
+    }
     return offsets;
   }
 
@@ -305,12 +393,36 @@ class ClientImpl : public Client {
   }
 
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t offset) override {
-    absl::MutexLock lock(&mu_);
-    if (closed_) return absl::FailedPreconditionError("client is closed");
-    std::shared_ptr<Log::Stub> stub = endpoints_[ReadStart()].stub;
-    auto reactor = StreamReactor::Start(*stub, offset);
-    return std::make_unique<StreamSubscription>(std::move(stub), std::move(reactor),
-                                                subscriptions_);
+    absl::StatusOr<std::unique_ptr<StreamSubscription>> stream = OpenStream(offset);
+    if (!stream.ok()) return stream.status();
+    return std::unique_ptr<Subscription>(*std::move(stream));
+  }
+
+  absl::StatusOr<uint64_t> ConsumeToEnd(uint64_t offset, uint64_t max_records,
+                                        const std::function<void(const Record&)>& each) override {
+    absl::StatusOr<std::unique_ptr<StreamSubscription>> stream = OpenStream(offset);
+    if (!stream.ok()) return stream.status();
+    const absl::Duration timeout = options_.call_timeout.count() > 0
+                                       ? absl::FromChrono(options_.call_timeout)
+                                       : absl::InfiniteDuration();
+    absl::StatusOr<std::optional<uint64_t>> end = (*stream)->EndOffset(absl::Now() + timeout);
+    if (!end.ok()) return end.status();
+    if (!end->has_value()) {
+      (*stream)->Cancel();
+      return ConsumeOneByOne(offset, max_records, each);  // a server that announces no end
+    }
+    const std::chrono::milliseconds per_record =
+        options_.call_timeout.count() > 0 ? options_.call_timeout : std::chrono::hours(24 * 365);
+    uint64_t read = 0;
+    for (uint64_t next = offset; next < **end && (max_records == 0 || read < max_records);) {
+      absl::StatusOr<Record> record = (*stream)->Next(per_record);
+      if (!record.ok()) return record.status();
+      next = record->offset + 1;
+      each(*record);
+      ++read;
+    }
+    (*stream)->Cancel();
+    return read;
   }
 
   absl::StatusOr<std::vector<Server>> GetServers() override {
@@ -328,6 +440,12 @@ class ClientImpl : public Client {
 
   const std::vector<std::string>& Addresses() const override { return options_.addresses; }
 
+  // The maximum record size configured or learned; 0 while unknown.
+  uint64_t MaxRecordBytes() const {
+    if (options_.max_record_bytes > 0) return options_.max_record_bytes;
+    return learned_max_record_bytes_.load(std::memory_order_relaxed);
+  }
+
   void Close() override {
     {
       absl::MutexLock lock(&mu_);
@@ -338,6 +456,52 @@ class ClientImpl : public Client {
 
  private:
   using Attempt = std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>;
+
+  absl::StatusOr<std::unique_ptr<StreamSubscription>> OpenStream(uint64_t offset) {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return absl::FailedPreconditionError("client is closed");
+    std::shared_ptr<Log::Stub> stub = endpoints_[ReadStart()].stub;
+    auto reactor = StreamReactor::Start(*stub, offset);
+    return std::make_unique<StreamSubscription>(std::move(stub), std::move(reactor),
+                                                subscriptions_);
+  }
+
+  // ConsumeToEnd for a server that does not announce the end of its log.
+  absl::StatusOr<uint64_t> ConsumeOneByOne(uint64_t offset, uint64_t max_records,
+                                           const std::function<void(const Record&)>& each) {
+    uint64_t read = 0;
+    for (; max_records == 0 || read < max_records; ++read) {
+      absl::StatusOr<Record> record = Consume(offset + read);
+      if (absl::IsOutOfRange(record.status())) break;  // the end of the log
+      if (!record.ok()) return record.status();
+      each(*record);
+    }
+    return read;
+  }
+
+  // Refuses the batch if any value is over the maximum record size, learning
+  // the maximum from a server first when it is not known yet.
+  absl::Status CheckSizes(std::span<const std::string_view> values) {
+    if (MaxRecordBytes() == 0) {
+      // Any call brings the limit; GetServers is the cheapest. A server that
+      // does not announce one leaves the check to the server.
+      if (absl::StatusOr<std::vector<Server>> servers = GetServers(); !servers.ok()) {
+        return servers.status();
+      }
+    }
+    const uint64_t max = MaxRecordBytes();
+    if (max == 0) return absl::OkStatus();
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (values[i].size() > max) return TooLarge(i, values[i].size(), max);
+    }
+    return absl::OkStatus();
+  }
+
+  void LearnLimits(const grpc::ClientContext& ctx) {
+    if (const uint64_t max = AnnouncedMaxRecordBytes(ctx.GetServerInitialMetadata()); max > 0) {
+      learned_max_record_bytes_.store(max, std::memory_order_relaxed);
+    }
+  }
 
   // Runs `attempt` against endpoints in policy order until one answers. A
   // follower's redirect is followed once if the leader is one of our addresses;
@@ -359,6 +523,7 @@ class ClientImpl : public Client {
       grpc::ClientContext ctx;
       if (options_.call_timeout.count() > 0) ctx.set_deadline(deadline);
       grpc::Status status = attempt(endpoints_[index], ctx);
+      LearnLimits(ctx);
       if (status.ok()) {
         if (write) SetPreferredWriter(index);
         return absl::OkStatus();
@@ -455,9 +620,25 @@ class ClientImpl : public Client {
   size_t next_reader_ ABSL_GUARDED_BY(mu_) = 0;
   const std::shared_ptr<SubscriptionRegistry> subscriptions_ =
       std::make_shared<SubscriptionRegistry>();
+  std::atomic<uint64_t> learned_max_record_bytes_{0};
 };
 
 }  // namespace
+
+bool IsMessageTooLarge(const absl::Status& status) {
+  return absl::IsResourceExhausted(status) && absl::StartsWith(status.message(), kTooLarge);
+}
+
+std::vector<uint64_t> WrittenOffsets(const absl::Status& status) {
+  std::vector<uint64_t> offsets;
+  auto payload = status.GetPayload(kWrittenOffsetsPayload);
+  if (!payload) return offsets;
+  for (absl::string_view part : absl::StrSplit(std::string(*payload), ',', absl::SkipEmpty())) {
+    uint64_t offset = 0;
+    if (absl::SimpleAtoi(part, &offset)) offsets.push_back(offset);
+  }
+  return offsets;
+}
 
 std::optional<std::string> NotLeaderAddress(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kUnavailable) return std::nullopt;
@@ -478,6 +659,15 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Open(Options options) {
   grpc::ChannelArguments args;
   if (options.tls.enabled && !options.tls.server_name.empty()) {
     args.SetSslTargetNameOverride(options.tls.server_name);
+  }
+  // A record the server accepted must fit in a reply: sized from the maximum
+  // when it is configured; unlimited (-1) while it is only learned later, as
+  // the server sends nothing larger than what it accepted.
+  if (options.max_record_bytes > 0) {
+    const uint64_t limit = options.max_record_bytes + kEnvelopeSlack;
+    args.SetMaxReceiveMessageSize(limit > INT32_MAX ? -1 : static_cast<int>(limit));
+  } else {
+    args.SetMaxReceiveMessageSize(-1);
   }
   std::vector<Endpoint> endpoints;
   for (const std::string& address : options.addresses) {

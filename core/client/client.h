@@ -10,9 +10,18 @@
 // Subscription::Next must not be called from two threads at once; Cancel() may
 // be called from any thread at any time (it wakes a blocked Next).
 //
+// Record sizes: the client learns the server's maximum record size from the
+// initial metadata of any call (wire::kMaxRecordBytesMetadataKey), or takes
+// Options::max_record_bytes, and checks values against it before sending them.
+// Its receive limit is that maximum plus room for the envelope (unlimited while
+// only the server knows the maximum), so a record the server accepted can
+// always be read back.
+//
 // Errors (absl::Status codes): OutOfRange (offset past the end), Unavailable
 // (no server answered; NotLeaderAddress() tells whether it was a redirect),
-// InvalidArgument (bad input, oversized record), PermissionDenied /
+// InvalidArgument (bad input), ResourceExhausted with a message starting
+// "message too large" (a record over the maximum, refused by this client or by
+// the server; IsMessageTooLarge() tells it apart from a full disk), PermissionDenied /
 // Unauthenticated (ACL / TLS), DeadlineExceeded, Cancelled, FailedPrecondition
 // (the client or subscription is closed).
 #ifndef PROGLOG_CORE_CLIENT_CLIENT_H_
@@ -20,6 +29,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -64,11 +74,18 @@ struct Options {
   BalancePolicy policy = BalancePolicy::kFirstAvailable;
   // Deadline of each unary call and of a whole ProduceBatch. Zero means none.
   std::chrono::milliseconds call_timeout{10000};
+  // The servers' maximum record size in bytes. 0: learned from the server
+  // (default). Sizes the receive limit and the check before sending.
+  uint64_t max_record_bytes = 0;
 };
 
 struct Record {
   std::string value;
   uint64_t offset = 0;
+  // What the producer sent as Record.type; 0 if none.
+  uint32_t type = 0;
+  // The Raft term in which the record was committed; 0 on a single local log.
+  uint64_t term = 0;
 };
 
 struct Server {
@@ -80,6 +97,15 @@ struct Server {
 // If `status` is a refused write from a follower that named its leader, that
 // address; otherwise nullopt.
 std::optional<std::string> NotLeaderAddress(const absl::Status& status);
+
+// True if `status` says a record was too large for the server's (or this
+// client's) limit, as opposed to, say, a full disk.
+bool IsMessageTooLarge(const absl::Status& status);
+
+// The offsets a failed ProduceBatch did append before it failed, in request
+// order (empty if it appended none). Those records are in the log: a retry
+// should send only the values after them.
+std::vector<uint64_t> WrittenOffsets(const absl::Status& status);
 
 // A ConsumeStream that follows the tail. Records arrive in offset order; a small
 // buffer is filled ahead of Next(), and reading from the server pauses while the
@@ -108,11 +134,20 @@ class Client {
   // Appends one record; returns its offset.
   virtual absl::StatusOr<uint64_t> Produce(std::string_view value) = 0;
   // Appends records in order over one ProduceStream; returns their offsets.
-  // On error, records before the failing one may have been appended.
+  // Every value is checked against the maximum record size first (learning it
+  // from the server if needed): if any is too large, none is sent. If the server
+  // fails the batch after appending some, WrittenOffsets(status) lists them.
   virtual absl::StatusOr<std::vector<uint64_t>> ProduceBatch(
       std::span<const std::string_view> values) = 0;
   // Reads the record at `offset`; OutOfRange if there is none yet.
   virtual absl::StatusOr<Record> Consume(uint64_t offset) = 0;
+  // Reads records from `offset` up to the end of the log as it was when the
+  // read began (at most `max_records`; 0: no limit) over one ConsumeStream,
+  // calling `each` for every record in order; returns the number read. OK with
+  // none when `offset` is at the end; OutOfRange below the lowest kept offset.
+  // The deadline is call_timeout per record.
+  virtual absl::StatusOr<uint64_t> ConsumeToEnd(uint64_t offset, uint64_t max_records,
+                                                const std::function<void(const Record&)>& each) = 0;
   // Follows the log from `offset` (inclusive). The subscription may outlive the
   // client; Close() of the client cancels it.
   virtual absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t offset) = 0;

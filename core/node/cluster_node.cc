@@ -193,6 +193,7 @@ absl::Status ClusterNode::Start() {
   options.authorizer = config_.authorizer;
   options.node_id = config_.node_name;
   options.max_record_bytes = config_.log.max_record_bytes;
+  options.compat_original_codes = config_.compat_original_codes;
   absl::StatusOr<std::unique_ptr<server::Server>> server =
       server::Server::Start(log_.get(), std::move(options));
   if (!server.ok()) return server.status();

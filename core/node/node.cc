@@ -94,6 +94,7 @@ class LocalNode final : public Node {
     options.authorizer = config_.authorizer;
     options.node_id = config_.node_name;
     options.max_record_bytes = config_.log.max_record_bytes;
+    options.compat_original_codes = config_.compat_original_codes;
     commit_log_ = std::make_unique<server::LocalCommitLog>(log_.get());
     absl::StatusOr<std::unique_ptr<server::Server>> server =
         server::Server::Start(commit_log_.get(), std::move(options));

@@ -107,6 +107,9 @@ struct Config {
   std::function<absl::Status(std::string_view subject, std::string_view action)> authorizer;
   // How often the retention limits of `log` are applied (when any is set).
   std::chrono::milliseconds retention_interval{std::chrono::seconds(10)};
+  // Reads outside the log fail with the original proglog's code 404 instead of
+  // OUT_OF_RANGE (server::Options::compat_original_codes). Default: false.
+  bool compat_original_codes = false;
   ClusterConfig cluster;
 };
 

@@ -7,6 +7,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "grpcpp/security/auth_context.h"
 #include "proto/log/v1/wire.h"
 
@@ -60,6 +62,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
       FinishLocked(ToGrpcStatus(admitted));
       return;
     }
+    StartSendInitialMetadata();  // the limits, before the first reply
     reading_ = true;
     StartRead(&request_);
   }
@@ -238,6 +241,8 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
       FinishLocked(ToGrpcStatus(admitted));
       return;
     }
+    // The end offset, at once: a reader that stops at the end may be at it already.
+    StartSendInitialMetadata();
     FetchLocked();
   }
 
@@ -324,7 +329,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
         fetching_ = false;
         next_offset_ += got.size();
         for (auto& record : got) buffer_.push_back(std::move(record));
-        if (got.empty() && !error.ok()) pending_error_ = ToGrpcStatus(error);
+        if (got.empty() && !error.ok()) pending_error_ = service_->ReadStatus(error);
         PumpLocked();
         return;
       }
@@ -443,13 +448,37 @@ grpc::Status FinishingStatus(grpc::CallbackServerContext* context, const absl::S
 LogService::LogService(CommitLog* log, Executor* reads, const Options* options)
     : log_(log), reads_(reads), options_(options) {}
 
+grpc::Status LogService::ReadStatus(const absl::Status& status) const {
+  if (!absl::IsOutOfRange(status)) return ToGrpcStatus(status);
+  const int code = options_->compat_original_codes
+                       ? kOriginalOutOfRangeCode
+                       : static_cast<int>(grpc::StatusCode::OUT_OF_RANGE);
+  const std::string message(status.message());
+  google::rpc::LocalizedMessage localized;
+  localized.set_locale("en-US");
+  localized.set_message(message);
+  google::rpc::Status details;
+  details.set_code(code);
+  details.set_message(message);
+  details.add_details()->PackFrom(localized);
+  return grpc::Status(static_cast<grpc::StatusCode>(code), message, details.SerializeAsString());
+}
+
+void LogService::AnnounceLimits(grpc::CallbackServerContext* context) const {
+  context->AddInitialMetadata(wire::kMaxRecordBytesMetadataKey,
+                              std::to_string(options_->max_record_bytes));
+}
+
 absl::Status LogService::ValidateValue(const ProduceRequest& request) const {
   if (!request.has_record()) return absl::InvalidArgumentError("produce request has no record");
   const std::string& value = request.record().value();
   if (value.empty()) return absl::InvalidArgumentError("record value is empty");
   if (value.size() > options_->max_record_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "record value is ", value.size(), " bytes; the maximum is ", options_->max_record_bytes));
+    // The code gRPC itself gives a message over the transport limit, so a record
+    // too large gets one code however large it is.
+    return absl::ResourceExhaustedError(absl::StrCat("message too large: record value is ",
+                                                     value.size(), " bytes; the maximum is ",
+                                                     options_->max_record_bytes));
   }
   return absl::OkStatus();
 }
@@ -487,6 +516,7 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
                                               const ProduceRequest* request,
                                               ProduceResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  AnnounceLimits(context);
   absl::Status admitted = Admit(context, kProduceAction);
   if (admitted.ok()) admitted = ValidateValue(*request);
   if (!admitted.ok()) {
@@ -507,6 +537,7 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
                                               const ConsumeRequest* request,
                                               ConsumeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  AnnounceLimits(context);
   absl::Status admitted = Admit(context, kConsumeAction);
   if (!admitted.ok()) {
     reactor->Finish(ToGrpcStatus(admitted));
@@ -515,7 +546,7 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
   const uint64_t offset = request->offset();
   const bool posted = reads_->Post([this, reactor, response, offset] {
     absl::StatusOr<Record> record = log_->Read(offset);
-    const grpc::Status status = ToGrpcStatus(record.status());
+    const grpc::Status status = ReadStatus(record.status());
     if (record.ok()) ToProto(*std::move(record), response->mutable_record());
     reactor->Finish(status);
   });
@@ -527,6 +558,8 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
 
 grpc::ServerWriteReactor<ConsumeResponse>* LogService::ConsumeStream(
     grpc::CallbackServerContext* context, const ConsumeRequest* request) {
+  AnnounceLimits(context);
+  context->AddInitialMetadata(wire::kEndOffsetMetadataKey, std::to_string(log_->NextOffset()));
   auto reactor = std::make_shared<ConsumeStreamReactor>(this, request->offset());
   reactor->Begin(context);
   return reactor.get();
@@ -534,6 +567,7 @@ grpc::ServerWriteReactor<ConsumeResponse>* LogService::ConsumeStream(
 
 grpc::ServerBidiReactor<ProduceRequest, ProduceResponse>* LogService::ProduceStream(
     grpc::CallbackServerContext* context) {
+  AnnounceLimits(context);
   auto reactor = std::make_shared<ProduceStreamReactor>(this);
   reactor->Begin(context);
   return reactor.get();
@@ -543,6 +577,7 @@ grpc::ServerUnaryReactor* LogService::GetServers(grpc::CallbackServerContext* co
                                                  const logpb::v1::GetServersRequest* /*request*/,
                                                  logpb::v1::GetServersResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  AnnounceLimits(context);
   std::vector<ServerInfo> servers = log_->Servers();
   if (servers.empty()) servers.push_back(ServerInfo{options_->node_id, self_address_, true});
   for (const ServerInfo& info : servers) {

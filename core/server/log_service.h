@@ -62,6 +62,12 @@ class LogService final : public logpb::v1::Log::CallbackService {
   CommitLog* Storage() const { return log_; }
   Executor* Reads() const { return reads_; }
   const Options& ServerOptions() const { return *options_; }
+  // Adds the server's limits (wire::kMaxRecordBytesMetadataKey) to the initial
+  // metadata of an RPC; call before anything is sent.
+  void AnnounceLimits(grpc::CallbackServerContext* context) const;
+  // The status a failed read finishes with: a read outside the log gets the
+  // LocalizedMessage detail, and code 404 with Options::compat_original_codes.
+  grpc::Status ReadStatus(const absl::Status& status) const;
   // OK, or why `value` cannot be produced.
   absl::Status ValidateValue(const logpb::v1::ProduceRequest& request) const;
   // OK if the RPC may proceed: the server is open and the authorizer allows it.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/server/executor.h"
 #include "core/server/log_service.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -24,6 +25,15 @@ constexpr auto kShutdownGrace = std::chrono::seconds(10);
 // gRPC refuses larger messages itself (RESOURCE_EXHAUSTED) before we see them;
 // leave room so values a little over the maximum get our INVALID_ARGUMENT.
 constexpr uint64_t kMessageSlack = 1 << 20;
+
+// The name health checks and reflection know the log service by.
+constexpr char kLogServiceName[] = "log.v1.Log";
+
+// Makes sure the health service's descriptor is linked in and registered with
+// the generated pool, which is where reflection looks symbols up.
+void RegisterHealthDescriptor() {
+  static_cast<void>(grpc::health::v1::HealthCheckRequest::descriptor());
+}
 
 // "host" part of "host:port", keeping IPv6 brackets.
 std::string HostOf(const std::string& address) {
@@ -50,6 +60,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(CommitLog* log, Options op
   // Both are process-wide switches that take effect for servers built afterwards.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  RegisterHealthDescriptor();
 
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default, which would let a second node silently share
@@ -81,7 +92,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(CommitLog* log, Options op
   }
   server->service_->SetSelfAddress(opts.advertise_address.empty() ? server->address_
                                                                   : opts.advertise_address);
-  server->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  // Health for "" (the server) and for the log service by name; Shutdown's
+  // SetServingStatus(false) turns both to NOT_SERVING.
+  grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
+  health->SetServingStatus(kLogServiceName, true);
+  health->SetServingStatus(true);
   return server;
 }
 

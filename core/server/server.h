@@ -1,8 +1,10 @@
 // core/server: the gRPC service `log.v1.Log` over a CommitLog (commit_log.h),
 // on gRPC's callback API (no thread per stream), together with the standard
 // grpc.health.v1.Health service and server reflection, so tools such as grpcurl
-// work without the proto. The service does not know whether the commit log is
-// local (LocalCommitLog) or replicated by Raft.
+// work without the proto. Health answers for "" (the server) and for
+// "log.v1.Log"; reflection describes both services (the health descriptor is
+// compiled in from proto/grpc/health/v1/health.proto beside this file). The service does not know
+// whether the commit log is local (LocalCommitLog) or replicated by Raft.
 //
 //   Produce        one record; the reply carries its offset once the commit log
 //                  has made it durable (local) or committed it (replicated).
@@ -18,13 +20,17 @@
 //   GetServers     the cluster as CommitLog::Servers reports it; when that is
 //                  empty, this node alone, as leader.
 //
-// Status codes: no record, an empty value or a value over max_record_bytes ->
-// INVALID_ARGUMENT; reading below the lowest or at/after the next offset ->
-// OUT_OF_RANGE; disk full -> RESOURCE_EXHAUSTED; server or log closed -> UNAVAILABLE;
-// not the leader -> UNAVAILABLE, with the leader's RPC address in the trailing
-// metadata key wire::kLeaderMetadataKey ("proglog-leader") when the commit log
-// names one (NotLeaderError), without it during an election; refused by the
-// authorizer -> its status (PERMISSION_DENIED).
+// Status codes: no record or an empty value -> INVALID_ARGUMENT; a value over
+// max_record_bytes -> RESOURCE_EXHAUSTED with a message starting "message too
+// large" (gRPC itself refuses a message over the transport limit, max_record_bytes
+// plus 1 MiB, with RESOURCE_EXHAUSTED too, so a record too large gets one code); reading below the
+// lowest or at/after the next offset -> OUT_OF_RANGE (or 404 with compat_original_codes), with a
+// google.rpc.Status in the grpc-status-details-bin trailer holding a google.rpc.LocalizedMessage
+// (locale "en-US"), as the original proglog sends; disk full -> RESOURCE_EXHAUSTED; server or log
+// closed -> UNAVAILABLE; not the leader -> UNAVAILABLE, with the leader's RPC address in the
+// trailing metadata key wire::kLeaderMetadataKey ("proglog-leader") when the commit log names one
+// (NotLeaderError), without it during an election; refused by the authorizer -> its status
+// (PERMISSION_DENIED).
 //
 // Listening: by default the server binds Options::address, a "host:port" or a
 // gRPC URI such as "unix:/path" or "unix-abstract:name" (what the port mux uses
@@ -84,8 +90,9 @@ struct Options {
   Authorizer authorizer;
   // This node's id, reported by GetServers when the commit log reports no cluster.
   std::string node_id;
-  // Values larger than this are refused with INVALID_ARGUMENT (keep equal to the
-  // log's max_record_bytes).
+  // Values larger than this are refused with RESOURCE_EXHAUSTED (keep equal to
+  // the log's max_record_bytes). Announced to clients in the initial metadata
+  // key wire::kMaxRecordBytesMetadataKey of every RPC.
   uint64_t max_record_bytes = 1ull << 20;
   // Threads serving reads from disk.
   int read_threads = 2;
@@ -95,7 +102,15 @@ struct Options {
   // Value bytes one ProduceStream may have waiting for the log; reading pauses
   // above this too (one request is always admitted).
   uint64_t max_in_flight_bytes_per_stream = 16ull << 20;
+  // Reads outside the log (Consume, ConsumeStream) fail with code 404, the
+  // original proglog's, instead of OUT_OF_RANGE: for clients written against
+  // the original that test for it. Default: false (OUT_OF_RANGE).
+  bool compat_original_codes = false;
 };
+
+// The status code the original proglog gives a read outside the log (not one
+// of gRPC's codes; clients see it as a number).
+inline constexpr int kOriginalOutOfRangeCode = 404;
 
 class LogService;
 class Executor;

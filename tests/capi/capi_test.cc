@@ -191,18 +191,38 @@ TEST_F(CapiTest, ConsumePastTheEndIsOutOfRangeWithAMessage) {
   proglog_error_free(err);
 }
 
-TEST_F(CapiTest, OversizedValueIsEinvalAndNothingIsLost) {
+TEST_F(CapiTest, OversizedValueIsEtoolargeAndNothingIsLost) {
   uint64_t offset = 0;
   ASSERT_EQ(proglog_client_produce(&offset, client_, "kept", 4, nullptr), PROGLOG_OK);
   std::string big(4096, 'x');
   uint64_t ignored = 0;
   EXPECT_EQ(proglog_client_produce(&ignored, client_, big.data(), big.size(), nullptr),
-            PROGLOG_EINVAL);
+            PROGLOG_ETOOLARGE);
   EXPECT_EQ(proglog_node_append(&ignored, node_, big.data(), big.size(), nullptr), PROGLOG_EINVAL);
   proglog_record* record = nullptr;
   ASSERT_EQ(proglog_client_consume(&record, client_, offset, nullptr), PROGLOG_OK);
   EXPECT_EQ(Value(record), "kept");
   proglog_record_free(record);
+}
+
+TEST_F(CapiTest, BatchWithOneValueTooLargeAppendsNothing) {
+  const std::string big(4096, 'x');
+  const void* values[] = {"p1", big.data(), "p3"};
+  const size_t lens[] = {2, big.size(), 2};
+  uint64_t offsets[3] = {};
+  proglog_error* err = nullptr;
+  EXPECT_EQ(proglog_client_produce_batch(offsets, client_, values, lens, 3, &err),
+            PROGLOG_ETOOLARGE);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(proglog_error_written(err), 0u);
+  EXPECT_STREQ(proglog_code_name(proglog_error_code(err)), "PROGLOG_ETOOLARGE");
+  EXPECT_NE(std::string(proglog_error_message(err)).find("message too large"), std::string::npos)
+      << proglog_error_message(err);
+  proglog_error_free(err);
+  // Nothing of the batch was appended: the next record gets offset 0.
+  uint64_t offset = 99;
+  ASSERT_EQ(proglog_client_produce(&offset, client_, "after", 5, nullptr), PROGLOG_OK);
+  EXPECT_EQ(offset, 0u);
 }
 
 TEST_F(CapiTest, SubscriptionTimesOutThenFollowsTheTail) {

@@ -128,10 +128,63 @@ TEST_F(ClientTest, ConsumePastTheEndIsOutOfRange) {
   EXPECT_EQ(record.status().code(), absl::StatusCode::kOutOfRange) << record.status();
 }
 
-TEST_F(ClientTest, OversizedRecordIsInvalidArgument) {
+TEST_F(ClientTest, OversizedRecordIsMessageTooLarge) {
   auto offset = client_->Produce(std::string(4096, 'x'));
-  EXPECT_EQ(offset.status().code(), absl::StatusCode::kInvalidArgument) << offset.status();
+  EXPECT_EQ(offset.status().code(), absl::StatusCode::kResourceExhausted) << offset.status();
+  EXPECT_TRUE(IsMessageTooLarge(offset.status())) << offset.status();
   EXPECT_TRUE(client_->Produce("small").ok());
+}
+
+TEST_F(ClientTest, BatchWithOneValueTooLargeSendsNothing) {
+  const std::string big(4096, 'x');
+  const std::vector<std::string_view> values = {"p1", big, "p3"};
+  auto offsets = client_->ProduceBatch(values);
+  ASSERT_FALSE(offsets.ok());
+  EXPECT_TRUE(IsMessageTooLarge(offsets.status())) << offsets.status();
+  EXPECT_TRUE(WrittenOffsets(offsets.status()).empty());
+  auto next = client_->Produce("after");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*next, 0u);  // nothing of the batch was appended
+}
+
+TEST_F(ClientTest, FailedBatchReportsTheOffsetsItAppended) {
+  // A client told of a larger maximum than the server's sends everything, so
+  // the server appends the first value and refuses the second.
+  Options options;
+  options.addresses = {node_->RpcAddress()};
+  options.max_record_bytes = 1 << 20;
+  auto client = Client::Open(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*client)->Produce("r0").ok());
+  const std::string big(4096, 'x');
+  const std::vector<std::string_view> values = {"r1", big, "r3"};
+  auto offsets = (*client)->ProduceBatch(values);
+  ASSERT_FALSE(offsets.ok());
+  EXPECT_TRUE(IsMessageTooLarge(offsets.status())) << offsets.status();
+  EXPECT_EQ(WrittenOffsets(offsets.status()), std::vector<uint64_t>{1});
+  auto record = (*client)->Consume(1);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->value, "r1");
+  EXPECT_EQ((*client)->Consume(2).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(ClientTest, ConsumeToEndReadsUpToTheEndOfTheLog) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(client_->Produce("r" + std::to_string(i)).ok());
+  std::vector<std::string> got;
+  auto collect = [&got](const Record& record) { got.push_back(record.value); };
+  auto read = client_->ConsumeToEnd(1, 0, collect);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, 4u);
+  EXPECT_EQ(got, (std::vector<std::string>{"r1", "r2", "r3", "r4"}));
+  got.clear();
+  read = client_->ConsumeToEnd(0, 2, collect);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(got, (std::vector<std::string>{"r0", "r1"}));
+  got.clear();
+  read = client_->ConsumeToEnd(5, 0, collect);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, 0u);
+  EXPECT_TRUE(got.empty());
 }
 
 TEST_F(ClientTest, SubscriptionDeliversOldAndThenNewRecords) {

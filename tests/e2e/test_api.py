@@ -102,14 +102,15 @@ def test_produce_without_a_record_or_value_is_invalid_argument(pb, log_stub):
     assert produce(pb, log_stub, b"first") == 0
 
 
-def test_oversized_record_is_invalid_argument_and_takes_no_offset(pb, tmp_path):
+def test_oversized_record_is_resource_exhausted_and_takes_no_offset(pb, tmp_path):
     with harness.Node(tmp_path / "data", "--max-record-bytes", "1KiB") as node, \
             harness.channel(node.rpc_addr) as ch:
         stub = pb.log_grpc.LogStub(ch)
         with pytest.raises(grpc.RpcError) as error:
             produce(pb, stub, b"x" * 1025)
-        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "1024" in error.value.details() or "max" in error.value.details().lower()
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error.value.details().startswith("message too large")
+        assert "1024" in error.value.details()
         assert produce(pb, stub, b"y" * 1024) == 0
         assert consume(pb, stub, 0).value == b"y" * 1024
 

@@ -138,7 +138,7 @@ def test_flags_win_over_environment_which_wins_over_config_file(pb, tmp_path):
         big = pb.log.ProduceRequest(record=pb.log.Record(value=b"x" * 2049))
         with pytest.raises(grpc.RpcError) as error:
             stub.Produce(big, timeout=harness.RPC_TIMEOUT)
-        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         # Cluster settings from the file are in force too.
         assert serving["start_join_addrs"] == "127.0.0.1:1"
 

@@ -43,6 +43,7 @@ using logpb::v1::ConsumeResponse;
 using logpb::v1::ProduceRequest;
 using logpb::v1::ProduceResponse;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 constexpr uint64_t kMaxRecordBytes = uint64_t{64} * 1024;
 
@@ -220,12 +221,13 @@ TEST_F(ServerTest, ProduceOfEmptyValueIsInvalidArgument) {
   EXPECT_EQ(log_->NextOffset(), 0u);
 }
 
-TEST_F(ServerTest, ProduceOverTheMaximumIsInvalidArgumentAndLosesNothing) {
+TEST_F(ServerTest, ProduceOverTheMaximumIsResourceExhaustedAndLosesNothing) {
   StartServer();
   uint64_t offset = 0;
   ASSERT_TRUE(Produce("before", &offset).ok());
   grpc::Status status = Produce(std::string(kMaxRecordBytes + 1, 'x'), &offset);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), StartsWith("message too large"));
   EXPECT_THAT(status.error_message(), HasSubstr("maximum"));
   ASSERT_TRUE(Produce(std::string(kMaxRecordBytes, 'y'), &offset).ok());
   EXPECT_EQ(offset, 1u);

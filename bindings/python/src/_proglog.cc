@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -24,8 +25,16 @@ py::dict& ErrorClasses() {
   return *classes;
 }
 
-[[noreturn]] void Raise(int code, proglog_error* err) {
+// `offsets`, for a failed batch, holds the offsets of the records it appended
+// first (proglog_error_written of them); they become the exception's `written`.
+[[noreturn]] void Raise(int code, proglog_error* err,
+                        const std::vector<uint64_t>* offsets = nullptr) {
   std::string message = err ? proglog_error_message(err) : proglog_code_name(code);
+  py::list written;
+  if (offsets != nullptr && err != nullptr) {
+    const size_t count = std::min(proglog_error_written(err), offsets->size());
+    for (size_t i = 0; i < count; ++i) written.append((*offsets)[i]);
+  }
   const bool retryable = err && proglog_error_retryable(err);
   const char* leader_c = err ? proglog_error_leader(err) : nullptr;
   py::object leader = leader_c ? py::object(py::str(leader_c)) : py::object(py::none());
@@ -33,6 +42,7 @@ py::dict& ErrorClasses() {
   py::object cls = ErrorClasses().contains(py::int_(code)) ? ErrorClasses()[py::int_(code)]
                                                            : ErrorClasses()[py::int_(0)];
   py::object exc = cls(message, code, retryable, leader);
+  exc.attr("written") = written;
   PyErr_SetObject(cls.ptr(), exc.ptr());
   throw py::error_already_set();
 }
@@ -282,7 +292,7 @@ class ClientHandle {
       rc = proglog_client_produce_batch(offsets.data(), client_, data.data(), lens.data(), count,
                                         &err);
     }
-    Check(rc, err);
+    if (rc != PROGLOG_OK) Raise(rc, err, &offsets);
     return offsets;
   }
 

@@ -50,7 +50,8 @@ class ServerProcess:
 
     MAX_RECORD_BYTES = 4096
 
-    def __init__(self, data_dir: Path, server_args: Sequence[str] = ()) -> None:
+    def __init__(self, data_dir: Path, server_args: Sequence[str] = (),
+                 max_record_bytes: int = MAX_RECORD_BYTES) -> None:
         binary = os.environ.get("PROGLOG_BIN")
         self.uses_binary = bool(binary and os.access(binary, os.X_OK))
         if server_args and not self.uses_binary:
@@ -62,10 +63,10 @@ class ServerProcess:
                     "--node-name", "bin", "--log-format", "json",
                     # Gossip on a free port too: the default 8401 may be taken.
                     "--bind-addr", "127.0.0.1:0",
-                    "--max-record-bytes", str(self.MAX_RECORD_BYTES), *server_args]
+                    "--max-record-bytes", str(max_record_bytes), *server_args]
         else:
             args = [sys.executable, "-c", _EMBEDDED_SERVER, str(data_dir),
-                    str(self.MAX_RECORD_BYTES)]
+                    str(max_record_bytes)]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []

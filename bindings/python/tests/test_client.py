@@ -50,9 +50,9 @@ def test_bad_arguments_raise_type_errors(client: proglog.Client) -> None:
         client.consume(-1)
 
 
-def test_oversized_value_is_invalid_and_loses_nothing(client: proglog.Client) -> None:
+def test_oversized_value_is_message_too_large_and_loses_nothing(client: proglog.Client) -> None:
     kept = client.produce(b"kept")
-    with pytest.raises(proglog.InvalidArgument):
+    with pytest.raises(proglog.MessageTooLarge):
         client.produce(b"x" * (ServerProcess.MAX_RECORD_BYTES + 1))
     assert client.consume(kept).value == b"kept"
 

@@ -60,7 +60,11 @@ typedef enum proglog_code {
   PROGLOG_ENOTFOUND = -10,       /* a file or directory named in the options is missing */
   PROGLOG_EIO = -11,             /* disk full, corrupt data, or another I/O failure */
   PROGLOG_ENOMEM = -12,          /* out of memory */
-  PROGLOG_EINTERNAL = -13        /* a bug or an unexpected server answer */
+  PROGLOG_EINTERNAL = -13,       /* a bug or an unexpected server answer */
+  PROGLOG_ETOOLARGE = -14        /* a record over the maximum record size (the server's,
+                                    learned from it; refused before anything is sent, or
+                                    by the server); a reply over this client's receive
+                                    limit too */
 } proglog_code;
 
 /* ---- Library ---- */
@@ -86,6 +90,10 @@ int proglog_error_retryable(const proglog_error* err);
 /* For PROGLOG_ENOTLEADER: the leader's "host:port" if the server named it,
  * else NULL. Owned by `err`. */
 const char* proglog_error_leader(const proglog_error* err);
+/* For a failed proglog_client_produce_batch: how many leading records were
+ * appended before the failure (their offsets are in the first entries of its
+ * out_offsets), so a retry sends only the rest. 0 for every other error. */
+size_t proglog_error_written(const proglog_error* err);
 /* Frees an error; NULL is a no-op. */
 void proglog_error_free(proglog_error* err);
 
@@ -264,7 +272,11 @@ int proglog_client_produce(uint64_t* out_offset, proglog_client* client, const v
 
 /* Appends `count` records in order over one stream. `out_offsets` (caller
  * memory, `count` entries) gets their offsets. `values[i]` has `lens[i]`
- * bytes. On failure some leading records may have been appended. */
+ * bytes. Every value is checked against the server's maximum record size
+ * first: if one is too large, the call fails with PROGLOG_ETOOLARGE and
+ * nothing is appended. If the server fails the batch after appending some
+ * records, proglog_error_written(*err) tells how many, and their offsets are
+ * in out_offsets[0 .. written). */
 int proglog_client_produce_batch(uint64_t* out_offsets, proglog_client* client,
                                  const void* const* values, const size_t* lens, size_t count,
                                  proglog_error** err);

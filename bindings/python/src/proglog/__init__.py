@@ -29,6 +29,7 @@ __all__ = [
     "Error",
     "Internal",
     "InvalidArgument",
+    "MessageTooLarge",
     "NotFound",
     "NotLeader",
     "Node",
@@ -57,7 +58,9 @@ _SIGNAL_CHECK_MS = 100
 class Error(Exception):
     """A proglog failure. ``code`` is the C API code (negative), ``retryable``
     says whether the same call may succeed later, ``leader`` names the leader's
-    address when a follower refused a write."""
+    address when a follower refused a write. ``written`` lists, for a failed
+    ``produce_many``, the offsets of the records appended before the failure
+    (a retry sends only the values after them); it is empty otherwise."""
 
     def __init__(self, message: str, code: int = -13, retryable: bool = False,
                  leader: Optional[str] = None) -> None:
@@ -66,10 +69,16 @@ class Error(Exception):
         self.code = code
         self.retryable = retryable
         self.leader = leader
+        self.written: list[int] = []
 
 
 class InvalidArgument(Error, ValueError):
     """Bad input: an oversized or empty record, malformed options."""
+
+
+class MessageTooLarge(Error, ValueError):
+    """A record over the server's maximum record size; nothing of the call was
+    appended (``produce_many`` checks every value before sending any)."""
 
 
 class OffsetOutOfRange(Error, IndexError):
@@ -135,6 +144,7 @@ _proglog.set_error_classes({
     -11: StorageError,
     -12: OutOfMemory,
     -13: Internal,
+    -14: MessageTooLarge,
 })
 
 
@@ -407,7 +417,12 @@ class Client:
         return self._handle.produce(_as_bytes(value, "value"))
 
     def produce_many(self, values: Iterable[BytesLike]) -> list[int]:
-        """Appends records in order over one stream; returns their offsets."""
+        """Appends records in order over one stream; returns their offsets.
+
+        All or nothing at validation: if any value is over the server's maximum
+        record size, MessageTooLarge is raised and nothing is appended. If the
+        server fails after appending some, the exception's ``written`` lists
+        their offsets."""
         if isinstance(values, (bytes, bytearray, str)):
             raise TypeError("values must be an iterable of bytes, not a single "
                             f"{type(values).__name__}")
