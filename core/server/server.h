@@ -52,6 +52,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/server/commit_log.h"
+#include "core/telemetry/metrics.h"
+#include "core/telemetry/trace.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
@@ -95,6 +97,13 @@ struct Options {
   // Value bytes one ProduceStream may have waiting for the log; reading pauses
   // above this too (one request is always admitted).
   uint64_t max_in_flight_bytes_per_stream = 16ull << 20;
+  // Where the grpc_server_* metrics are recorded (rpc_metrics.h); borrowed, must
+  // outlive the server. Null: none. Default: the process's default registry.
+  telemetry::Registry* metrics = telemetry::DefaultRegistry();
+  // Traces RPCs: a server span per RPC continuing the caller's W3C traceparent,
+  // with a child span for the commit. Borrowed. Null: telemetry::ActiveTracer()
+  // at the time of each RPC (itself null when tracing is off).
+  telemetry::Tracer* tracer = nullptr;
 };
 
 class LogService;
