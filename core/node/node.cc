@@ -12,6 +12,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/node/cluster_node.h"
+#include "core/node/node_metrics.h"
+#include "core/node/observed_node.h"
 #include "core/server/local_commit_log.h"
 #include "core/server/server.h"
 #include "spdlog/spdlog.h"
@@ -63,6 +65,7 @@ class LocalNode final : public Node {
         server::Server::Start(commit_log_.get(), std::move(options));
     if (!server.ok()) return server.status();
     server_ = *std::move(server);
+    log_metrics_ = internal::RegisterLogMetrics([log = log_] { return log; });
     if (config_.log.retention_bytes > 0 || config_.log.retention_age.count() > 0) {
       retention_thread_ = std::thread([this] { RunRetention(); });
     }
@@ -92,6 +95,7 @@ class LocalNode final : public Node {
     if (server_ != nullptr) server_->Shutdown();
     if (commit_log_ != nullptr) commit_log_->Stop();
     if (retention_thread_.joinable()) retention_thread_.join();
+    log_metrics_.Reset();
     absl::Status status = log_->Close();
     if (!status.ok())
       spdlog::error("closing the log in {}: {}", LogDir().string(), status.ToString());
@@ -125,19 +129,28 @@ class LocalNode final : public Node {
   }
 
   const Config config_;
-  std::unique_ptr<log::Log> log_;
+  std::shared_ptr<log::Log> log_;
   std::unique_ptr<server::LocalCommitLog> commit_log_;
+  telemetry::CollectorHandle log_metrics_;
   std::unique_ptr<server::Server> server_;
   std::thread retention_thread_;
   absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// The node itself, without the telemetry OpenObserved adds.
+absl::StatusOr<std::unique_ptr<Node>> OpenUnobserved(Config config);
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
   if (absl::Status status = PrepareDataDir(config.data_dir); !status.ok()) return status;
   if (config.node_name.empty()) config.node_name = DefaultNodeName();
+  return internal::OpenObserved(std::move(config), OpenUnobserved);
+}
+
+namespace {
+absl::StatusOr<std::unique_ptr<Node>> OpenUnobserved(Config config) {
   if (config.cluster.enabled) return internal::OpenClusterNode(std::move(config));
   absl::StatusOr<std::unique_ptr<log::Log>> log =
       log::Log::Open(config.data_dir / "log", config.log);
@@ -149,5 +162,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
   }
   return node;
 }
+}  // namespace
 
 }  // namespace proglog::node

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "core/discovery/membership.h"
 #include "core/log/log.h"
+#include "core/telemetry/telemetry.h"
 
 namespace grpc {
 class ServerCredentials;
@@ -77,6 +78,8 @@ struct Config {
   // How often the retention limits of `log` are applied (when any is set).
   std::chrono::milliseconds retention_interval{std::chrono::seconds(10)};
   ClusterConfig cluster;
+  // /metrics endpoint and OTLP trace export; both off by default.
+  telemetry::Settings telemetry;
 };
 
 class Node {
@@ -96,6 +99,8 @@ class Node {
   virtual std::string RpcAddress() const = 0;
   // The gossip address, "" for a node that is not in a cluster.
   virtual std::string GossipAddress() const { return ""; }
+  // "host:port" serving /metrics, "" without Config::telemetry.metrics_addr.
+  virtual std::string MetricsAddress() const { return ""; }
 
   // Graceful stop: refuse new RPCs, let in-flight produces finish, end streams,
   // close the log cleanly. Idempotent.

@@ -1,0 +1,54 @@
+#include "core/node/observed_node.h"
+
+#include <utility>
+
+#include "core/telemetry/telemetry.h"
+
+namespace proglog::node::internal {
+namespace {
+
+class ObservedNode final : public Node {
+ public:
+  ObservedNode(std::unique_ptr<telemetry::Telemetry> telemetry, std::unique_ptr<Node> node)
+      : telemetry_(std::move(telemetry)), node_(std::move(node)) {
+    telemetry_->SetReady(true);
+  }
+  ~ObservedNode() override { (void)Close(); }
+
+  absl::StatusOr<uint64_t> Append(std::string_view value) override { return node_->Append(value); }
+  absl::StatusOr<log::Record> Read(uint64_t offset) override { return node_->Read(offset); }
+  std::string RpcAddress() const override { return node_->RpcAddress(); }
+  std::string GossipAddress() const override { return node_->GossipAddress(); }
+  std::string MetricsAddress() const override { return telemetry_->MetricsAddress(); }
+
+  absl::Status Close() override {
+    telemetry_->SetReady(false);
+    // The node first: its RPCs end before the tracer they use goes away.
+    absl::Status status = node_->Close();
+    return status;
+  }
+
+ private:
+  const std::unique_ptr<telemetry::Telemetry> telemetry_;
+  const std::unique_ptr<Node> node_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Node>> OpenObserved(
+    Config config, std::function<absl::StatusOr<std::unique_ptr<Node>>(Config)> open) {
+  const telemetry::Settings& settings = config.telemetry;
+  if (settings.metrics_addr.empty() && settings.tracing.traces_endpoint.empty()) {
+    return open(std::move(config));
+  }
+  telemetry::Settings with_node = settings;
+  with_node.tracing.resource_attributes.emplace_back("service.instance.id", config.node_name);
+  absl::StatusOr<std::unique_ptr<telemetry::Telemetry>> telemetry =
+      telemetry::Telemetry::Start(std::move(with_node));
+  if (!telemetry.ok()) return telemetry.status();
+  absl::StatusOr<std::unique_ptr<Node>> node = open(std::move(config));
+  if (!node.ok()) return node.status();
+  return std::make_unique<ObservedNode>(*std::move(telemetry), *std::move(node));
+}
+
+}  // namespace proglog::node::internal
