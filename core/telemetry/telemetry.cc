@@ -1,5 +1,9 @@
 #include "core/telemetry/telemetry.h"
 
+#include <sys/socket.h>
+
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -39,6 +43,12 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   endpoint->http_ = std::make_unique<httplib::Server>();
   httplib::Server& http = *endpoint->http_;
   http.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+  // httplib's default also sets SO_REUSEPORT, which would let a second node
+  // share a busy port silently; a busy port must be an error.
+  http.set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   http.Get("/metrics", [registry](const httplib::Request&, httplib::Response& response) {
     response.set_content(registry->RenderText(), kExpositionContentType);
   });
@@ -60,6 +70,9 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   }
   endpoint->address_ = absl::StrCat(address.substr(0, address.rfind(':')), ":", bound);
   endpoint->thread_ = std::thread([&http] { http.listen_after_bind(); });
+  // stop() is a no-op until the listen loop runs; wait for it, so that the
+  // destructor cannot race with the start and leave the thread in accept().
+  while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return endpoint;
 }
 

@@ -52,6 +52,16 @@ def sample(text, name, **labels):
     return None
 
 
+def dashboard_queries():
+    """The dashboard's PromQL with Grafana's variables replaced by what they stand for."""
+    dashboard = json.loads((harness.REPO_ROOT / "deploy/observability/grafana-dashboard.json")
+                           .read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            yield (target["expr"].replace("$__rate_interval", "1m")
+                   .replace("$job", ".*").replace("$instance", ".*"))
+
+
 def produce(pb, stub, value, metadata=None):
     return stub.Produce(pb.log.ProduceRequest(record=pb.log.Record(value=value)),
                         metadata=metadata, timeout=harness.RPC_TIMEOUT).offset
@@ -140,6 +150,7 @@ def test_metrics_endpoint_counts_produces_and_passes_promtool(pb, tmp_path):
         assert sample(text, "process_resident_memory_bytes") > 0
         assert sample(text, "process_open_fds") > 0
         assert sample(text, "proglog_log_fsync_seconds_count") > 0
+        assert sample(text, "proglog_data_dir_free_bytes") > 0
         checked = subprocess.run([shutil.which("promtool"), "check", "metrics"], input=text,
                                  capture_output=True, text=True, timeout=60)
         assert checked.returncode == 0 and checked.stdout + checked.stderr == "", (
@@ -184,6 +195,11 @@ def test_a_prometheus_server_scrapes_the_produce_count(pb, tmp_path):
 
             count = harness.poll(produce_count, 60, "Prometheus to scrape the node")
             assert count == produced
+            # Every query of the Grafana dashboard is valid PromQL over these series.
+            for expr in dashboard_queries():
+                q = urllib.parse.urlencode({"query": expr})
+                status, body = http_get(f"http://127.0.0.1:{web_port}/api/v1/query?{q}")
+                assert status == 200 and json.loads(body)["status"] == "success", (expr, body)
         finally:
             prometheus.terminate()
             prometheus.wait(timeout=30)
