@@ -324,7 +324,6 @@ absl::Status ApplyNode(const RawValues& raw, ServeSettings& settings) {
   return absl::OkStatus();
 }
 
-
 // The standard OTEL_* environment variables first, then our settings (flag,
 // PROGLOG_* environment or config file), which override them.
 absl::Status ResolveTelemetry(const RawValues& raw, telemetry::Settings* out) {

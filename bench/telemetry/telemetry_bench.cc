@@ -151,8 +151,8 @@ double Round(bool telemetry_on, const Flags& flags, const std::filesystem::path&
         proglog::telemetry::SamplerKind::kTraceIdRatio, 0.01, exporter.get());
     options.metrics = DefaultRegistry();
     options.tracer = tracer.get();
-    endpoint = *proglog::telemetry::MetricsEndpoint::Start("127.0.0.1:0", DefaultRegistry(),
-                                                            nullptr);
+    endpoint =
+        *proglog::telemetry::MetricsEndpoint::Start("127.0.0.1:0", DefaultRegistry(), nullptr);
   }
   auto server = proglog::server::Server::Start(&commit_log, options);
   if (!server.ok()) {
@@ -225,8 +225,8 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("proglog-bench-telemetry-" + std::to_string(getpid()));
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("proglog-bench-telemetry-" + std::to_string(getpid()));
   DiscardingReceiver receiver;
   std::printf("produce (unary, %d clients, %zu-byte values, fsync=%s), %d x %.1f s per setup\n",
               flags.clients, flags.value_bytes, flags.fsync.c_str(), flags.rounds, flags.seconds);
@@ -241,15 +241,17 @@ int main(int argc, char** argv) {
   const double off_rate = Median(off);
   const double on_rate = Median(on);
   const auto exported = DefaultRegistry()->GetCounter("proglog_trace_spans_exported_total", "");
-  std::printf("median: off %.0f rec/s, on (metrics + 1%% tracing) %.0f rec/s: cost %.2f%% "
-              "(target <= 3%%); spans exported %llu\n",
-              off_rate, on_rate, 100 * (off_rate - on_rate) / off_rate,
-              static_cast<unsigned long long>(exported->Value()));
+  std::printf(
+      "median: off %.0f rec/s, on (metrics + 1%% tracing) %.0f rec/s: cost %.2f%% "
+      "(target <= 3%%); spans exported %llu\n",
+      off_rate, on_rate, 100 * (off_rate - on_rate) / off_rate,
+      static_cast<unsigned long long>(exported->Value()));
   // CPU time one produce costs at the 'off' rate, both cores busy.
   const double produce_ns = 2e9 / off_rate;
   const double instrumentation_ns = InstrumentationNanosPerRpc();
-  std::printf("instrumentation alone: %.0f ns per RPC (metrics + 1%% sampler) = %.2f%% of the "
-              "%.1f us of CPU a produce takes at the 'off' rate\n",
-              instrumentation_ns, 100 * instrumentation_ns / produce_ns, produce_ns / 1e3);
+  std::printf(
+      "instrumentation alone: %.0f ns per RPC (metrics + 1%% sampler) = %.2f%% of the "
+      "%.1f us of CPU a produce takes at the 'off' rate\n",
+      instrumentation_ns, 100 * instrumentation_ns / produce_ns, produce_ns / 1e3);
   return 0;
 }

@@ -46,12 +46,12 @@ struct LogMetrics {
 };
 const LogMetrics& Metrics() {
   static const LogMetrics metrics{
-      telemetry::DefaultRegistry()->GetHistogram(
-          "proglog_log_fsync_seconds", "Time one fdatasync of a log store file took.",
-          telemetry::LatencyBuckets()),
-      telemetry::DefaultRegistry()->GetHistogram(
-          "proglog_log_records_per_fsync", "Records one group commit's fsync made durable.",
-          telemetry::ExponentialBuckets(1, 4, 9)),
+      telemetry::DefaultRegistry()->GetHistogram("proglog_log_fsync_seconds",
+                                                 "Time one fdatasync of a log store file took.",
+                                                 telemetry::LatencyBuckets()),
+      telemetry::DefaultRegistry()->GetHistogram("proglog_log_records_per_fsync",
+                                                 "Records one group commit's fsync made durable.",
+                                                 telemetry::ExponentialBuckets(1, 4, 9)),
   };
   return metrics;
 }

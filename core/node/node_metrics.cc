@@ -47,8 +47,8 @@ telemetry::CollectorHandle RegisterMembershipMetrics(const PeerDirectory* peers)
     std::map<std::string, double> by_status = {
         {"alive", 0}, {"leaving", 0}, {"left", 0}, {"failed", 0}};
     for (const Peer& peer : peers->All()) by_status[discovery::MemberStatusName(peer.status)] += 1;
-    FamilySnapshot family{"proglog_gossip_members", "Gossip members known, by status.",
-                          MetricType::kGauge, {}, {}};
+    FamilySnapshot family{
+        "proglog_gossip_members", "Gossip members known, by status.", MetricType::kGauge, {}, {}};
     for (const auto& [status, count] : by_status) {
       family.samples.push_back(Sample{{{"status", status}}, count});
     }
@@ -66,9 +66,9 @@ RaftMetrics::RaftMetrics() {
                                          "Times this node saw a new leader.");
   snapshots_received_ = registry->GetCounter("proglog_raft_snapshots_received_total",
                                              "Snapshots this node restored from a leader.");
-  commit_seconds_ = registry->GetHistogram(
-      "proglog_raft_commit_seconds", "Time from proposing an append to its commit and apply.",
-      telemetry::LatencyBuckets());
+  commit_seconds_ = registry->GetHistogram("proglog_raft_commit_seconds",
+                                           "Time from proposing an append to its commit and apply.",
+                                           telemetry::LatencyBuckets());
 }
 
 void RaftMetrics::Record(const raft::Raft& raft, const PeerDirectory& peers) {

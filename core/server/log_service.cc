@@ -501,9 +501,9 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
   std::shared_ptr<telemetry::Span> commit;
   if (trace != nullptr) commit = trace->StartChild("commit");
   // The request is const; its value is copied once into the commit log.
-  absl::Status queued =
-      log_->Append(request->record().value(), [context, reactor, response, trace,
-                                               commit](absl::StatusOr<uint64_t> offset) {
+  absl::Status queued = log_->Append(
+      request->record().value(),
+      [context, reactor, response, trace, commit](absl::StatusOr<uint64_t> offset) {
         telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
         if (commit != nullptr) {
           if (!offset.ok()) commit->SetError(std::string(offset.status().message()));

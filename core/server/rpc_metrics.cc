@@ -21,9 +21,9 @@ using telemetry::Labels;
 constexpr int kCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTICATED
 
 constexpr std::array<const char*, kCodes> kCodeNames = {
-    "OK",       "Canceled",          "Unknown",          "InvalidArgument",    "DeadlineExceeded",
-    "NotFound", "AlreadyExists",     "PermissionDenied", "ResourceExhausted",  "FailedPrecondition",
-    "Aborted",  "OutOfRange",        "Unimplemented",    "Internal",           "Unavailable",
+    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
     "DataLoss", "Unauthenticated"};
 
 const char* TypeLabel(ServerRpcInfo::Type type) {
@@ -55,9 +55,9 @@ class MethodMetrics {
     received_ = registry->GetCounter("grpc_server_msg_received_total",
                                      "Total number of RPC stream messages received on the server.",
                                      labels_);
-    sent_ = registry->GetCounter("grpc_server_msg_sent_total",
-                                 "Total number of gRPC stream messages sent by the server.",
-                                 labels_);
+    sent_ =
+        registry->GetCounter("grpc_server_msg_sent_total",
+                             "Total number of gRPC stream messages sent by the server.", labels_);
     handling_ = registry->GetHistogram(
         "grpc_server_handling_seconds",
         "Histogram of response latency (seconds) of gRPC that had been application-level "

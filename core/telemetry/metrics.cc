@@ -34,9 +34,8 @@ Histogram::Snapshot Histogram::Read() const {
 }
 
 std::vector<double> LatencyBuckets() {
-  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-          0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
-          2.5,     5,      10};
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
 }
 
 std::vector<double> ExponentialBuckets(double start, double factor, int count) {
@@ -127,8 +126,9 @@ std::vector<FamilySnapshot> Registry::Collect() const {
   }
   for (const auto& collector : collectors) (*collector)(&out);
   // Merge families of the same name (several collectors may report one).
-  std::stable_sort(out.begin(), out.end(),
-                   [](const FamilySnapshot& a, const FamilySnapshot& b) { return a.name < b.name; });
+  std::stable_sort(out.begin(), out.end(), [](const FamilySnapshot& a, const FamilySnapshot& b) {
+    return a.name < b.name;
+  });
   std::vector<FamilySnapshot> merged;
   for (auto& family : out) {
     if (!merged.empty() && merged.back().name == family.name) {

@@ -34,16 +34,16 @@ json EncodeSpan(const SpanData& span) {
   json attributes = json::array();
   for (const SpanAttribute& attribute : span.attributes) {
     if (attribute.int_value.has_value()) {
-      attributes.push_back(
-          {{"key", attribute.key}, {"value", {{"intValue", std::to_string(*attribute.int_value)}}}});
+      attributes.push_back({{"key", attribute.key},
+                            {"value", {{"intValue", std::to_string(*attribute.int_value)}}}});
     } else {
       attributes.push_back(StringAttribute(attribute.key, attribute.string_value));
     }
   }
   encoded["attributes"] = std::move(attributes);
   // Status codes: 0 UNSET, 1 OK, 2 ERROR.
-  encoded["status"] = span.error ? json{{"code", 2}, {"message", span.status_message}}
-                                 : json{{"code", 0}};
+  encoded["status"] =
+      span.error ? json{{"code", 2}, {"message", span.status_message}} : json{{"code", 0}};
   return encoded;
 }
 
@@ -63,9 +63,8 @@ std::string EncodeOtlpJson(const TracingConfig& config, const std::vector<SpanDa
   json body = {
       {"resourceSpans",
        json::array({{{"resource", {{"attributes", std::move(resource_attributes)}}},
-                     {"scopeSpans",
-                      json::array({{{"scope", {{"name", "proglog"}}},
-                                    {"spans", std::move(encoded_spans)}}})}}})}};
+                     {"scopeSpans", json::array({{{"scope", {{"name", "proglog"}}},
+                                                  {"spans", std::move(encoded_spans)}}})}}})}};
   return body.dump();
 }
 
@@ -80,8 +79,8 @@ OtlpExporter::OtlpExporter(TracingConfig config, Registry* metrics) : config_(st
   dropped_queue_full_ = registry->GetCounter(kDropped, kDroppedHelp, {{"reason", "queue_full"}});
   dropped_export_failed_ =
       registry->GetCounter(kDropped, kDroppedHelp, {{"reason", "export_failed"}});
-  export_requests_failed_ = registry->GetCounter(
-      "proglog_trace_export_failures_total", "OTLP export requests that failed.");
+  export_requests_failed_ = registry->GetCounter("proglog_trace_export_failures_total",
+                                                 "OTLP export requests that failed.");
   curl_global_init(CURL_GLOBAL_DEFAULT);
   thread_ = std::thread([this] { Run(); });
 }

@@ -47,7 +47,8 @@ void CollectProcessMetrics(std::vector<FamilySnapshot>* out) {
       const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
       const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
       const double cpu = (std::stod(values[11]) + std::stod(values[12])) / ticks;
-      out->push_back(Single("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+      out->push_back(Single("process_cpu_seconds_total",
+                            "Total user and system CPU time spent in seconds.",
                             MetricType::kCounter, cpu));
       out->push_back(Single("process_start_time_seconds",
                             "Start time of the process since unix epoch in seconds.",
@@ -64,8 +65,8 @@ void CollectProcessMetrics(std::vector<FamilySnapshot>* out) {
        !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
     ++open_fds;
   }
-  out->push_back(Single("process_open_fds", "Number of open file descriptors.", MetricType::kGauge,
-                        open_fds));
+  out->push_back(
+      Single("process_open_fds", "Number of open file descriptors.", MetricType::kGauge, open_fds));
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
     out->push_back(Single("process_max_fds", "Maximum number of open file descriptors.",

@@ -55,16 +55,17 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   http.Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
     response.set_content("ok\n", "text/plain");
   });
-  http.Get("/readyz", [ready = std::move(ready)](const httplib::Request&,
-                                                 httplib::Response& response) {
-    if (ready && !ready()) {
-      response.status = 503;
-      response.set_content("not ready\n", "text/plain");
-      return;
-    }
-    response.set_content("ready\n", "text/plain");
-  });
-  const int bound = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
+  http.Get("/readyz",
+           [ready = std::move(ready)](const httplib::Request&, httplib::Response& response) {
+             if (ready && !ready()) {
+               response.status = 503;
+               response.set_content("not ready\n", "text/plain");
+               return;
+             }
+             response.set_content("ready\n", "text/plain");
+           });
+  const int bound =
+      port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen for metrics on ", address));
   }

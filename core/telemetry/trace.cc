@@ -115,10 +115,10 @@ absl::StatusOr<SamplerKind> ParseSamplerKind(std::string_view name) {
   if (lower == "parentbased_always_on") return SamplerKind::kParentBasedAlwaysOn;
   if (lower == "parentbased_always_off") return SamplerKind::kParentBasedAlwaysOff;
   if (lower == "parentbased_traceidratio") return SamplerKind::kParentBasedTraceIdRatio;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown trace sampler \"", std::string(name),
-      "\" (expected always_on, always_off, traceidratio, parentbased_always_on, "
-      "parentbased_always_off or parentbased_traceidratio)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown trace sampler \"", std::string(name),
+                   "\" (expected always_on, always_off, traceidratio, parentbased_always_on, "
+                   "parentbased_always_off or parentbased_traceidratio)"));
 }
 
 std::string TracesUrlFromBase(std::string_view base_endpoint) {

@@ -108,9 +108,8 @@ TEST(ProcessMetricsTest, ReportsTheStandardProcessFamilies) {
     EXPECT_GT(family.samples.at(0).value, 0) << family.name;
   }
   EXPECT_THAT(names, ::testing::IsSupersetOf({"process_cpu_seconds_total",
-                                              "process_resident_memory_bytes",
-                                              "process_open_fds", "process_max_fds",
-                                              "process_start_time_seconds"}));
+                                              "process_resident_memory_bytes", "process_open_fds",
+                                              "process_max_fds", "process_start_time_seconds"}));
 }
 
 }  // namespace
