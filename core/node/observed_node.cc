@@ -65,7 +65,7 @@ class ObservedNode final : public Node {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Node>> OpenObserved(
-    Config config, std::function<absl::StatusOr<std::unique_ptr<Node>>(Config)> open) {
+    Config config, const std::function<absl::StatusOr<std::unique_ptr<Node>>(Config)>& open) {
   const telemetry::Settings& settings = config.telemetry;
   if (settings.metrics_addr.empty() && settings.tracing.traces_endpoint.empty()) {
     return open(std::move(config));
@@ -73,7 +73,7 @@ absl::StatusOr<std::unique_ptr<Node>> OpenObserved(
   telemetry::Settings with_node = settings;
   with_node.tracing.resource_attributes.emplace_back("service.instance.id", config.node_name);
   absl::StatusOr<std::unique_ptr<telemetry::Telemetry>> telemetry =
-      telemetry::Telemetry::Start(std::move(with_node));
+      telemetry::Telemetry::Start(with_node);
   if (!telemetry.ok()) return telemetry.status();
   const std::filesystem::path data_dir = config.data_dir;
   absl::StatusOr<std::unique_ptr<Node>> node = open(std::move(config));

@@ -16,7 +16,7 @@ namespace proglog::node::internal {
 // Starts the telemetry of `config.telemetry`, then the node `open` returns.
 // Without a metrics address or traces endpoint, just opens the node.
 absl::StatusOr<std::unique_ptr<Node>> OpenObserved(
-    Config config, std::function<absl::StatusOr<std::unique_ptr<Node>>(Config)> open);
+    Config config, const std::function<absl::StatusOr<std::unique_ptr<Node>>(Config)>& open);
 
 }  // namespace proglog::node::internal
 

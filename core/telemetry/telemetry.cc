@@ -82,7 +82,7 @@ MetricsEndpoint::~MetricsEndpoint() {
   if (thread_.joinable()) thread_.join();
 }
 
-absl::StatusOr<std::unique_ptr<Telemetry>> Telemetry::Start(Settings settings) {
+absl::StatusOr<std::unique_ptr<Telemetry>> Telemetry::Start(const Settings& settings) {
   std::unique_ptr<Telemetry> telemetry(new Telemetry());
   Telemetry* self = telemetry.get();
   telemetry->process_metrics_ = DefaultRegistry()->AddCollector(CollectProcessMetrics);

@@ -68,7 +68,7 @@ class Telemetry {
   // Starts the endpoint (if metrics_addr is set) and the tracer (if an
   // endpoint is set) and makes the tracer the ActiveTracer(). Also registers the
   // process_* collector with the default registry.
-  static absl::StatusOr<std::unique_ptr<Telemetry>> Start(Settings settings);
+  static absl::StatusOr<std::unique_ptr<Telemetry>> Start(const Settings& settings);
   // Removes the active tracer, flushes spans, stops the endpoint.
   ~Telemetry();
 
