@@ -9,6 +9,7 @@ debian_packages=(
   libssl-dev libisal-dev liburing-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
   nlohmann-json3-dev libmsgpack-cxx-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev abigail-tools serf openssl
+  libcpp-httplib-dev libcurl4-openssl-dev prometheus
 )
 python_packages=(grpcio grpcio-tools pytest scikit-build-core pybind11 mypy)
 

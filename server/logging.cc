@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/telemetry/trace.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
@@ -77,6 +78,13 @@ class PayloadFlag : public spdlog::custom_flag_formatter {
       const size_t split = field.find(kKeyValueSeparator);
       AppendField(field.substr(0, split),
                   split == std::string_view::npos ? "" : field.substr(split + 1), dest);
+    }
+    // Inside a traced request (the logging thread is the caller's: the sink is
+    // synchronous), the line joins its trace.
+    if (const telemetry::SpanContext* span = telemetry::CurrentSpanContext();
+        span != nullptr && span->IsValid()) {
+      AppendField("trace_id", span->TraceIdHex(), dest);
+      AppendField("span_id", span->SpanIdHex(), dest);
     }
   }
 

@@ -3,6 +3,11 @@
 // one JSON object per line, so an operator's log pipeline can parse it. Messages
 // from core components (through spdlog's default logger) get the same format.
 //
+// JSON keys, stable: "time" (UTC, RFC 3339 with milliseconds), "level", "msg",
+// then the event's own fields; a line written while an RPC's trace is current
+// on the thread (core/telemetry ScopedSpanContext) also has "trace_id" (32 hex
+// digits) and "span_id" (16 hex digits), the ids an OTLP backend shows.
+//
 // Thread-safety: SetUpLogging() is called once, before other threads log;
 // LogEvent() is thread-safe.
 #ifndef PROGLOG_SERVER_LOGGING_H_

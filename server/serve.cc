@@ -174,6 +174,7 @@ int RunServe(const ServeSettings& settings) {
             {"start_join_addrs", absl::StrJoin(settings.start_join_addrs, ",")}});
   LogEvent(spdlog::level::info, "serving",
            {{"rpc_addr", (*node)->RpcAddress()},
+            {"metrics_addr", (*node)->MetricsAddress()},
             {"bind_addr", (*node)->GossipAddress()},
             {"tls", SecurityConfigOf(settings).Tls() ? "true" : "false"},
             {"peer_tls", settings.peer_tls.Any() ? "true" : "false"},

@@ -35,6 +35,7 @@ constexpr char kStorageGroup[] = "Storage";
 constexpr char kClusterGroup[] = "Cluster (Raft replication, gossip membership)";
 constexpr char kSecurityGroup[] = "Security";
 constexpr char kLoggingGroup[] = "Logging";
+constexpr char kTelemetryGroup[] = "Telemetry (Prometheus metrics, OpenTelemetry traces)";
 
 // Every serve setting. The key is the flag without dashes and the YAML key; the
 // environment variable is PROGLOG_ + the key in upper case with '_' for '-'.
@@ -100,6 +101,23 @@ constexpr Spec kSpecs[] = {
      "Format of the log lines on stderr (default: text)"},
     {"log-level", Kind::kValue, "LEVEL", kLoggingGroup,
      "trace, debug, info, warn, error, critical or off (default: info)"},
+    {"metrics-addr", Kind::kValue, "HOST:PORT", kTelemetryGroup,
+     "Serve Prometheus metrics on http://HOST:PORT/metrics, with /healthz and /readyz probes "
+     "(default: off)"},
+    {"otel-exporter-otlp-endpoint", Kind::kValue, "URL", kTelemetryGroup,
+     "OTLP/HTTP collector base URL; traces go to URL/v1/traces as OTLP JSON (default: "
+     "$OTEL_EXPORTER_OTLP_ENDPOINT; unset: no tracing)"},
+    {"otel-exporter-otlp-traces-endpoint", Kind::kValue, "URL", kTelemetryGroup,
+     "Full OTLP/HTTP traces URL, overriding the base endpoint (default: "
+     "$OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)"},
+    {"otel-service-name", Kind::kValue, "NAME", kTelemetryGroup,
+     "service.name of the spans (default: $OTEL_SERVICE_NAME, else proglog)"},
+    {"otel-traces-sampler", Kind::kValue, "SAMPLER", kTelemetryGroup,
+     "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or "
+     "parentbased_traceidratio (default: $OTEL_TRACES_SAMPLER, else parentbased_always_on)"},
+    {"otel-traces-sampler-arg", Kind::kValue, "RATIO", kTelemetryGroup,
+     "Sampling probability for the ratio samplers, 0..1 (default: $OTEL_TRACES_SAMPLER_ARG, "
+     "else 1)"},
 };
 
 std::string EnvName(absl::string_view key) {
@@ -315,6 +333,38 @@ absl::Status ApplyNode(const RawValues& raw, ServeSettings& settings) {
   return absl::OkStatus();
 }
 
+// The standard OTEL_* environment variables first, then our settings (flag,
+// PROGLOG_* environment or config file), which override them.
+absl::Status ResolveTelemetry(const RawValues& raw, telemetry::Settings* out) {
+  out->metrics_addr = Get(raw, "metrics-addr").text;
+  telemetry::TracingConfig& tracing = out->tracing;
+  if (absl::Status status = telemetry::ApplyOtelEnvironment(&tracing); !status.ok()) {
+    return status;
+  }
+  if (const RawValue& base = Get(raw, "otel-exporter-otlp-endpoint"); !base.text.empty()) {
+    tracing.traces_endpoint = telemetry::TracesUrlFromBase(base.text);
+  }
+  if (const RawValue& url = Get(raw, "otel-exporter-otlp-traces-endpoint"); !url.text.empty()) {
+    tracing.traces_endpoint = url.text;
+  }
+  if (const RawValue& name = Get(raw, "otel-service-name"); !name.text.empty()) {
+    tracing.service_name = name.text;
+  }
+  if (const RawValue& sampler = Get(raw, "otel-traces-sampler"); !sampler.text.empty()) {
+    absl::StatusOr<telemetry::SamplerKind> kind = telemetry::ParseSamplerKind(sampler.text);
+    if (!kind.ok()) return BadValue("otel-traces-sampler", sampler, kind.status().message());
+    tracing.sampler = *kind;
+  }
+  if (const RawValue& arg = Get(raw, "otel-traces-sampler-arg"); !arg.text.empty()) {
+    double ratio = 0;
+    if (!absl::SimpleAtod(arg.text, &ratio) || ratio < 0 || ratio > 1) {
+      return BadValue("otel-traces-sampler-arg", arg, "want a probability from 0 to 1");
+    }
+    tracing.sampler_ratio = ratio;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplySecurityAndLogging(const RawValues& raw, ServeSettings& settings) {
   settings.acl_model_file = Get(raw, "acl-model-file").text;
   settings.acl_policy_file = Get(raw, "acl-policy-file").text;
@@ -336,7 +386,7 @@ absl::Status ApplySecurityAndLogging(const RawValues& raw, ServeSettings& settin
     return BadValue("log-level", Get(raw, "log-level"),
                     "want trace, debug, info, warn, error, critical or off");
   }
-  return absl::OkStatus();
+  return ResolveTelemetry(raw, &settings.node.telemetry);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/node/cluster_node.h"
+#include "core/node/node_metrics.h"
+#include "core/node/observed_node.h"
 #include "core/security/acl.h"
 #include "core/security/server_security.h"
 #include "core/server/local_commit_log.h"
@@ -100,6 +102,7 @@ class LocalNode final : public Node {
         server::Server::Start(commit_log_.get(), std::move(options));
     if (!server.ok()) return server.status();
     server_ = *std::move(server);
+    log_metrics_ = internal::RegisterLogMetrics([log = log_] { return log; });
     if (config_.log.retention_bytes > 0 || config_.log.retention_age.count() > 0) {
       retention_thread_ = std::thread([this] { RunRetention(); });
     }
@@ -129,6 +132,7 @@ class LocalNode final : public Node {
     if (server_ != nullptr) server_->Shutdown();
     if (commit_log_ != nullptr) commit_log_->Stop();
     if (retention_thread_.joinable()) retention_thread_.join();
+    log_metrics_.Reset();
     absl::Status status = log_->Close();
     if (!status.ok())
       spdlog::error("closing the log in {}: {}", LogDir().string(), status.ToString());
@@ -162,13 +166,17 @@ class LocalNode final : public Node {
   }
 
   const Config config_;
-  std::unique_ptr<log::Log> log_;
+  std::shared_ptr<log::Log> log_;
   std::unique_ptr<server::LocalCommitLog> commit_log_;
+  telemetry::CollectorHandle log_metrics_;
   std::unique_ptr<server::Server> server_;
   std::thread retention_thread_;
   absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// The node itself, without the telemetry OpenObserved adds.
+absl::StatusOr<std::unique_ptr<Node>> OpenUnobserved(Config config);
 
 }  // namespace
 
@@ -178,12 +186,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
   if (!acl.ok()) return acl.status();
   if (absl::Status status = PrepareDataDir(config.data_dir); !status.ok()) return status;
   if (config.node_name.empty()) config.node_name = DefaultNodeName();
-  absl::StatusOr<std::unique_ptr<Node>> node = OpenLocalOrCluster(std::move(config));
+  absl::StatusOr<std::unique_ptr<Node>> node =
+      internal::OpenObserved(std::move(config), OpenUnobserved);
   if (node.ok()) (*node)->acl_ = *std::move(acl);
   return node;
 }
 
-absl::StatusOr<std::unique_ptr<Node>> Node::OpenLocalOrCluster(Config config) {
+namespace {
+absl::StatusOr<std::unique_ptr<Node>> OpenUnobserved(Config config) {
   if (config.cluster.enabled) return internal::OpenClusterNode(std::move(config));
   absl::StatusOr<std::unique_ptr<log::Log>> log =
       log::Log::Open(config.data_dir / "log", config.log);
@@ -195,6 +205,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::OpenLocalOrCluster(Config config) {
   }
   return node;
 }
+}  // namespace
 
 absl::StatusOr<AclStatus> Node::ReloadAcl() {
   if (acl_ == nullptr) return absl::FailedPreconditionError("no ACL configured");

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "core/discovery/membership.h"
 #include "core/log/log.h"
+#include "core/telemetry/telemetry.h"
 
 namespace grpc {
 class ServerCredentials;
@@ -111,6 +112,8 @@ struct Config {
   // OUT_OF_RANGE (server::Options::compat_original_codes). Default: false.
   bool compat_original_codes = false;
   ClusterConfig cluster;
+  // /metrics endpoint and OTLP trace export; both off by default.
+  telemetry::Settings telemetry;
 };
 
 class Node {
@@ -130,6 +133,8 @@ class Node {
   virtual std::string RpcAddress() const = 0;
   // The gossip address, "" for a node that is not in a cluster.
   virtual std::string GossipAddress() const { return ""; }
+  // "host:port" serving /metrics, "" without Config::telemetry.metrics_addr.
+  virtual std::string MetricsAddress() const { return ""; }
 
   // Re-reads the ACL files (the binary does on SIGHUP). A policy that does not
   // parse is refused and the one in force stays. FailedPrecondition when the
@@ -143,8 +148,6 @@ class Node {
   virtual absl::Status Close() = 0;
 
  private:
-  static absl::StatusOr<std::unique_ptr<Node>> OpenLocalOrCluster(Config config);
-
   // Set by Open when the node has an ACL; shared with the server's callback.
   std::shared_ptr<security::Authorizer> acl_;
 };

@@ -26,6 +26,7 @@ struct PendingBatch {
   uint64_t first_offset = 0;
   absl::Status status;
   server::CommitLog::AppendDone done;
+  absl::Time proposed = absl::Now();
 };
 
 }  // namespace
@@ -92,6 +93,8 @@ absl::Status ReplicatedLog::Init(const std::filesystem::path& dir) {
 }
 
 void ReplicatedLog::Start() {
+  log_metrics_ = RegisterLogMetrics([storage = storage_.get()] { return storage->SharedLog(); });
+  membership_metrics_ = RegisterMembershipMetrics(peers_);
   thread_ = std::thread([this] { Run(); });
   // The only voter need not wait out an election timeout (a bootstrapped node,
   // or one restarting alone): it campaigns at once, so it takes writes as
@@ -154,6 +157,7 @@ void ReplicatedLog::Run() {
 }
 
 void ReplicatedLog::PublishStatus(const raft::Raft& raft) {
+  raft_metrics_.Record(raft, *peers_);
   const uint64_t leader = raft.Leader();
   if (leader_.exchange(leader) != leader && leader != raft::kNoNode) {
     std::optional<Peer> peer = peers_->Find(leader);
@@ -298,6 +302,8 @@ absl::Status ReplicatedLog::Stop() {
   if (driver_ == nullptr) return absl::OkStatus();  // Open failed before the core existed
   driver_->EnqueueCall([](raft::Raft&) {});         // wakes the driver thread
   if (thread_.joinable()) thread_.join();
+  log_metrics_.Reset();
+  membership_metrics_.Reset();
   driver_->FailPending(absl::UnavailableError("the node is stopping"));
   {
     absl::MutexLock lock(&waits_mu_);
@@ -346,6 +352,7 @@ absl::Status ReplicatedLog::AppendBatch(std::vector<std::string> values, AppendD
           }
           if (--batch->remaining > 0) return;
           if (batch->status.ok()) {
+            raft_metrics_.ObserveCommit(absl::ToDoubleSeconds(absl::Now() - batch->proposed));
             batch->done(batch->first_offset);
           } else {
             batch->done(batch->status);
@@ -368,6 +375,7 @@ absl::Status ReplicatedLog::Apply(const raft::Entry& entry) {
 }
 
 absl::Status ReplicatedLog::Restore(const raft::Snapshot& snapshot) {
+  raft_metrics_.CountSnapshotReceived();
   const uint64_t next = NextOffsetInSnapshot(snapshot.data);
   {
     absl::MutexLock lock(&translator_mu_);

@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/log/log.h"
+#include "core/node/node_metrics.h"
 #include "core/node/peer_directory.h"
 #include "core/raft/driver.h"
 #include "core/raft/log_storage.h"
@@ -121,6 +122,9 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   std::unique_ptr<raft::LogStorage> storage_;
   std::unique_ptr<raft::Raft> raft_;
   std::unique_ptr<raft::Driver> driver_;
+  RaftMetrics raft_metrics_;  // driver thread only
+  telemetry::CollectorHandle log_metrics_;
+  telemetry::CollectorHandle membership_metrics_;
 
   // Index -> offset map of committed entries; written by the driver thread.
   mutable absl::Mutex translator_mu_;

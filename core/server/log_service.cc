@@ -11,6 +11,7 @@
 #include "google/rpc/status.pb.h"
 #include "grpcpp/security/auth_context.h"
 #include "proto/log/v1/wire.h"
+#include "spdlog/spdlog.h"
 
 namespace proglog::server {
 namespace {
@@ -517,19 +518,31 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
                                               ProduceResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   AnnounceLimits(context);
+  std::shared_ptr<RpcTrace> trace = StartTrace(context, "Produce");
+  telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
   absl::Status admitted = Admit(context, kProduceAction);
   if (admitted.ok()) admitted = ValidateValue(*request);
   if (!admitted.ok()) {
-    reactor->Finish(ToGrpcStatus(admitted));
+    FinishTraced(reactor, trace.get(), "Produce", ToGrpcStatus(admitted));
     return reactor;
   }
+  // The commit span covers the commit log's work: the Raft commit when
+  // replicated, the group commit's write and fsync when local.
+  std::shared_ptr<telemetry::Span> commit;
+  if (trace != nullptr) commit = trace->StartChild("commit");
   // The request is const; its value is copied once into the commit log.
-  absl::Status queued = log_->Append(request->record().value(),
-                                     [context, reactor, response](absl::StatusOr<uint64_t> offset) {
-                                       if (offset.ok()) response->set_offset(*offset);
-                                       reactor->Finish(FinishingStatus(context, offset.status()));
-                                     });
-  if (!queued.ok()) reactor->Finish(FinishingStatus(context, queued));
+  absl::Status queued = log_->Append(
+      request->record().value(),
+      [context, reactor, response, trace, commit](absl::StatusOr<uint64_t> offset) {
+        telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
+        if (commit != nullptr) {
+          if (!offset.ok()) commit->SetError(std::string(offset.status().message()));
+          commit->End();
+        }
+        if (offset.ok()) response->set_offset(*offset);
+        FinishTraced(reactor, trace.get(), "Produce", FinishingStatus(context, offset.status()));
+      });
+  if (!queued.ok()) FinishTraced(reactor, trace.get(), "Produce", FinishingStatus(context, queued));
   return reactor;
 }
 
@@ -538,22 +551,45 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
                                               ConsumeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   AnnounceLimits(context);
+  std::shared_ptr<RpcTrace> trace = StartTrace(context, "Consume");
+  telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
   absl::Status admitted = Admit(context, kConsumeAction);
   if (!admitted.ok()) {
-    reactor->Finish(ToGrpcStatus(admitted));
+    FinishTraced(reactor, trace.get(), "Consume", ToGrpcStatus(admitted));
     return reactor;
   }
   const uint64_t offset = request->offset();
-  const bool posted = reads_->Post([this, reactor, response, offset] {
+  const bool posted = reads_->Post([this, reactor, response, offset, trace] {
+    telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
     absl::StatusOr<Record> record = log_->Read(offset);
     const grpc::Status status = ReadStatus(record.status());
     if (record.ok()) ToProto(*std::move(record), response->mutable_record());
-    reactor->Finish(status);
+    FinishTraced(reactor, trace.get(), "Consume", status);
   });
   if (!posted) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+    FinishTraced(reactor, trace.get(), "Consume",
+                 grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
   }
   return reactor;
+}
+
+std::shared_ptr<RpcTrace> LogService::StartTrace(const grpc::CallbackServerContext* context,
+                                                 const char* method) const {
+  telemetry::Tracer* tracer =
+      options_->tracer != nullptr ? options_->tracer : telemetry::ActiveTracer();
+  return RpcTrace::Start(tracer, context, logpb::v1::Log::service_full_name(), method);
+}
+
+void LogService::FinishTraced(grpc::ServerUnaryReactor* reactor, RpcTrace* trace,
+                              const char* method, const grpc::Status& status) {
+  if (!status.ok()) {
+    // Debug level: failures are the client's to see; with a trace current on this
+    // thread the line carries its ids, so an operator can follow one request.
+    spdlog::debug("{} failed: code {}: {}", method, static_cast<int>(status.error_code()),
+                  status.error_message());
+  }
+  if (trace != nullptr) trace->Finish(status);
+  reactor->Finish(status);
 }
 
 grpc::ServerWriteReactor<ConsumeResponse>* LogService::ConsumeStream(

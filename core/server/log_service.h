@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/server/commit_log.h"
 #include "core/server/executor.h"
+#include "core/server/rpc_trace.h"
 #include "core/server/server.h"
 #include "log/v1/log.grpc.pb.h"
 
@@ -77,6 +78,14 @@ class LogService final : public logpb::v1::Log::CallbackService {
   void Unregister(const void* key);
 
  private:
+  // The span of this RPC when a tracer is set (Options::tracer, else the active one).
+  std::shared_ptr<RpcTrace> StartTrace(const grpc::CallbackServerContext* context,
+                                       const char* method) const;
+  // Ends `trace` (may be null) with `status`, logs a failure at debug level, and
+  // finishes the RPC.
+  static void FinishTraced(grpc::ServerUnaryReactor* reactor, RpcTrace* trace, const char* method,
+                           const grpc::Status& status);
+
   CommitLog* const log_;
   Executor* const reads_;
   const Options* const options_;

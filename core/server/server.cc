@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/server/executor.h"
 #include "core/server/log_service.h"
+#include "core/server/rpc_metrics.h"
 #include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -73,6 +74,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(CommitLog* log, Options op
     builder.AddListeningPort(opts.address, credentials, &port);
   }
   builder.RegisterService(server->service_.get());
+  if (opts.metrics != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(MakeRpcMetricsInterceptor(opts.metrics));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   const uint64_t max_message = opts.max_record_bytes + kMessageSlack;
   builder.SetMaxReceiveMessageSize(
       max_message > static_cast<uint64_t>(INT32_MAX) ? INT32_MAX : static_cast<int>(max_message));

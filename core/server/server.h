@@ -58,6 +58,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/server/commit_log.h"
+#include "core/telemetry/metrics.h"
+#include "core/telemetry/trace.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 
@@ -106,6 +108,13 @@ struct Options {
   // original proglog's, instead of OUT_OF_RANGE: for clients written against
   // the original that test for it. Default: false (OUT_OF_RANGE).
   bool compat_original_codes = false;
+  // Where the grpc_server_* metrics are recorded (rpc_metrics.h); borrowed, must
+  // outlive the server. Null: none. Default: the process's default registry.
+  telemetry::Registry* metrics = telemetry::DefaultRegistry();
+  // Traces RPCs: a server span per RPC continuing the caller's W3C traceparent,
+  // with a child span for the commit. Borrowed. Null: telemetry::ActiveTracer()
+  // at the time of each RPC (itself null when tracing is off).
+  telemetry::Tracer* tracer = nullptr;
 };
 
 // The status code the original proglog gives a read outside the log (not one

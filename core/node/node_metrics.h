@@ -1,0 +1,56 @@
+// core/node/node_metrics: the proglog_* metrics of a node's log, Raft core and
+// membership, read from the components at scrape time (collectors) or set by
+// the Raft driver thread as its status changes. Internal to core/node.
+//
+// Thread-safety: the collectors are thread-safe; RaftMetrics::Record runs on
+// the driver thread only.
+#ifndef PROGLOG_CORE_NODE_NODE_METRICS_H_
+#define PROGLOG_CORE_NODE_NODE_METRICS_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/log/log.h"
+#include "core/node/peer_directory.h"
+#include "core/raft/raft.h"
+#include "core/telemetry/metrics.h"
+
+namespace proglog::node::internal {
+
+// Reports the log that `current` returns (null: nothing) while the handle lives:
+// proglog_log_{appends,records,fsyncs,group_commits}_total, proglog_log_segments,
+// proglog_log_size_bytes, proglog_log_lowest_offset, proglog_log_next_offset.
+telemetry::CollectorHandle RegisterLogMetrics(std::function<std::shared_ptr<log::Log>()> current);
+
+// Reports gossip members by status (proglog_gossip_members{status}).
+telemetry::CollectorHandle RegisterMembershipMetrics(const PeerDirectory* peers);
+
+// Raft gauges and counters, updated by the driver thread.
+class RaftMetrics {
+ public:
+  RaftMetrics();
+  // Term, commit and applied index, leader flag, leader changes and, on the
+  // leader, each peer's replication lag in entries.
+  void Record(const raft::Raft& raft, const PeerDirectory& peers);
+  // Seconds from proposal to commit of one append.
+  void ObserveCommit(double seconds) { commit_seconds_->Observe(seconds); }
+  void CountSnapshotReceived() { snapshots_received_->Increment(); }
+
+ private:
+  telemetry::Gauge* term_;
+  telemetry::Gauge* commit_index_;
+  telemetry::Gauge* applied_index_;
+  telemetry::Gauge* is_leader_;
+  telemetry::Counter* leader_changes_;
+  telemetry::Counter* snapshots_received_;
+  telemetry::Histogram* commit_seconds_;
+  uint64_t last_leader_ = 0;
+  // Peers with a lag series, so that a peer that left reads 0 rather than a stale lag.
+  std::map<std::string, telemetry::Gauge*> lag_;
+};
+
+}  // namespace proglog::node::internal
+
+#endif  // PROGLOG_CORE_NODE_NODE_METRICS_H_

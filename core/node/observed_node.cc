@@ -1,0 +1,84 @@
+#include "core/node/observed_node.h"
+
+#include <sys/statvfs.h>
+
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "core/telemetry/telemetry.h"
+
+namespace proglog::node::internal {
+namespace {
+
+// proglog_data_dir_{free,capacity}_bytes of the file system holding `dir`, for
+// the disk-filling alert.
+telemetry::CollectorHandle RegisterDiskMetrics(std::filesystem::path dir) {
+  return telemetry::DefaultRegistry()->AddCollector(
+      [dir = std::move(dir)](std::vector<telemetry::FamilySnapshot>* out) {
+        struct statvfs fs {};
+        if (::statvfs(dir.c_str(), &fs) != 0) return;
+        const double block = static_cast<double>(fs.f_frsize);
+        out->push_back({"proglog_data_dir_free_bytes",
+                        "Bytes available to the node on the data dir's file system.",
+                        telemetry::MetricType::kGauge,
+                        {{{}, block * static_cast<double>(fs.f_bavail)}},
+                        {}});
+        out->push_back({"proglog_data_dir_capacity_bytes",
+                        "Size of the data dir's file system in bytes.",
+                        telemetry::MetricType::kGauge,
+                        {{{}, block * static_cast<double>(fs.f_blocks)}},
+                        {}});
+      });
+}
+
+class ObservedNode final : public Node {
+ public:
+  ObservedNode(std::unique_ptr<telemetry::Telemetry> telemetry, std::unique_ptr<Node> node,
+               const std::filesystem::path& data_dir)
+      : telemetry_(std::move(telemetry)),
+        node_(std::move(node)),
+        disk_metrics_(RegisterDiskMetrics(data_dir)) {
+    telemetry_->SetReady(true);
+  }
+  ~ObservedNode() override { (void)Close(); }
+
+  absl::StatusOr<uint64_t> Append(std::string_view value) override { return node_->Append(value); }
+  absl::StatusOr<log::Record> Read(uint64_t offset) override { return node_->Read(offset); }
+  std::string RpcAddress() const override { return node_->RpcAddress(); }
+  std::string GossipAddress() const override { return node_->GossipAddress(); }
+  std::string MetricsAddress() const override { return telemetry_->MetricsAddress(); }
+
+  absl::Status Close() override {
+    telemetry_->SetReady(false);
+    // The node first: its RPCs end before the tracer they use goes away.
+    absl::Status status = node_->Close();
+    return status;
+  }
+
+ private:
+  const std::unique_ptr<telemetry::Telemetry> telemetry_;
+  const std::unique_ptr<Node> node_;
+  telemetry::CollectorHandle disk_metrics_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Node>> OpenObserved(
+    Config config, const std::function<absl::StatusOr<std::unique_ptr<Node>>(Config)>& open) {
+  const telemetry::Settings& settings = config.telemetry;
+  if (settings.metrics_addr.empty() && settings.tracing.traces_endpoint.empty()) {
+    return open(std::move(config));
+  }
+  telemetry::Settings with_node = settings;
+  with_node.tracing.resource_attributes.emplace_back("service.instance.id", config.node_name);
+  absl::StatusOr<std::unique_ptr<telemetry::Telemetry>> telemetry =
+      telemetry::Telemetry::Start(with_node);
+  if (!telemetry.ok()) return telemetry.status();
+  const std::filesystem::path data_dir = config.data_dir;
+  absl::StatusOr<std::unique_ptr<Node>> node = open(std::move(config));
+  if (!node.ok()) return node.status();
+  return std::make_unique<ObservedNode>(*std::move(telemetry), *std::move(node), data_dir);
+}
+
+}  // namespace proglog::node::internal

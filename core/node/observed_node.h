@@ -1,0 +1,23 @@
+// Internal to core/node: a Node together with the process's telemetry (the
+// /metrics endpoint and the tracer) that Config::telemetry asks for. The
+// telemetry starts before the node, so a node that fails to open reports
+// nothing stale, and stops after it, so no RPC outlives the tracer.
+#ifndef PROGLOG_CORE_NODE_OBSERVED_NODE_H_
+#define PROGLOG_CORE_NODE_OBSERVED_NODE_H_
+
+#include <functional>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "core/node/node.h"
+
+namespace proglog::node::internal {
+
+// Starts the telemetry of `config.telemetry`, then the node `open` returns.
+// Without a metrics address or traces endpoint, just opens the node.
+absl::StatusOr<std::unique_ptr<Node>> OpenObserved(
+    Config config, const std::function<absl::StatusOr<std::unique_ptr<Node>>(Config)>& open);
+
+}  // namespace proglog::node::internal
+
+#endif  // PROGLOG_CORE_NODE_OBSERVED_NODE_H_

@@ -1,0 +1,197 @@
+// core/telemetry/trace: distributed tracing with W3C Trace Context and
+// OpenTelemetry's data model, exported over OTLP/HTTP (otlp_exporter.h).
+//
+// A server continues the caller's trace: it parses the `traceparent` and
+// `tracestate` request headers (ParseTraceparent), asks the Tracer for a server
+// span (sampled by the configured sampler, honouring the caller's sampled flag
+// with the parent-based samplers), adds child spans for the work inside (the
+// Raft commit, the fsync), and ends them. An ended sampled span is handed to
+// the exporter's bounded queue; a span that is not sampled costs one random
+// number and nothing else.
+//
+// While a span is the "current" one on a thread (ScopedSpanContext), log lines
+// written on that thread carry its trace and span ids (CurrentSpanContext()).
+//
+// Thread-safety: Tracer is thread-safe; a Span is used by one thread at a time.
+#ifndef PROGLOG_CORE_TELEMETRY_TRACE_H_
+#define PROGLOG_CORE_TELEMETRY_TRACE_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace proglog::telemetry {
+
+using TraceId = std::array<uint8_t, 16>;
+using SpanId = std::array<uint8_t, 8>;
+
+struct SpanContext {
+  TraceId trace_id{};
+  SpanId span_id{};
+  bool sampled = false;
+  std::string trace_state;  // the caller's `tracestate`, passed on unchanged
+
+  bool IsValid() const;
+  std::string TraceIdHex() const;
+  std::string SpanIdHex() const;
+};
+
+// Parses a W3C `traceparent` header ("00-<32 hex>-<16 hex>-<2 hex>"); nullopt
+// when it is malformed or carries an all-zero id (the caller's trace is then
+// not continued, as the specification requires).
+std::optional<SpanContext> ParseTraceparent(std::string_view header);
+// Formats `context` as a version-00 `traceparent` header.
+std::string FormatTraceparent(const SpanContext& context);
+
+enum class SamplerKind {
+  kAlwaysOn,
+  kAlwaysOff,
+  kTraceIdRatio,
+  kParentBasedAlwaysOn,
+  kParentBasedAlwaysOff,
+  kParentBasedTraceIdRatio,
+};
+
+// The OTEL_TRACES_SAMPLER names: always_on, always_off, traceidratio,
+// parentbased_always_on, parentbased_always_off, parentbased_traceidratio.
+absl::StatusOr<SamplerKind> ParseSamplerKind(std::string_view name);
+
+struct TracingConfig {
+  // Where spans are POSTed (a full URL such as http://collector:4318/v1/traces).
+  // Empty: tracing is off.
+  std::string traces_endpoint;
+  // The service.name resource attribute. Default: "proglog".
+  std::string service_name = "proglog";
+  // Default: parentbased_always_on, the OpenTelemetry default.
+  SamplerKind sampler = SamplerKind::kParentBasedAlwaysOn;
+  // Probability for the ratio samplers, in [0, 1]. Default: 1.
+  double sampler_ratio = 1.0;
+  // Extra resource attributes (for example service.instance.id = node name).
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
+  // Spans waiting for export beyond this are dropped (and counted). Default: 2048.
+  size_t max_queue_size = 2048;
+  // Spans per export request. Default: 512.
+  size_t max_export_batch_size = 512;
+  // How long spans may wait before a partial batch is sent. Default: 1 s.
+  int schedule_delay_ms = 1000;
+  // How long one export request may take. Default: 5 s.
+  int export_timeout_ms = 5000;
+};
+
+// Fills `config` from the OpenTelemetry environment variables that are set:
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (used as is), else
+// OTEL_EXPORTER_OTLP_ENDPOINT (+ "/v1/traces"), OTEL_SERVICE_NAME,
+// OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG. InvalidArgument for a bad
+// sampler name or ratio. `getenv` is injectable for tests.
+absl::Status ApplyOtelEnvironment(TracingConfig* config,
+                                  const char* (*getenv)(const char*) = nullptr);
+// The traces URL for an OTLP/HTTP base endpoint ("http://host:4318" ->
+// "http://host:4318/v1/traces").
+std::string TracesUrlFromBase(std::string_view base_endpoint);
+
+enum class SpanKind { kInternal = 1, kServer = 2, kClient = 3 };
+
+struct SpanAttribute {
+  std::string key;
+  std::string string_value;
+  std::optional<int64_t> int_value;  // set: an integer attribute
+};
+
+// What the exporter receives for one ended span.
+struct SpanData {
+  SpanContext context;
+  SpanId parent_span_id{};  // all zero: a root span
+  std::string name;
+  SpanKind kind = SpanKind::kInternal;
+  uint64_t start_unix_nanos = 0;
+  uint64_t end_unix_nanos = 0;
+  bool error = false;  // OTLP status code ERROR, else UNSET
+  std::string status_message;
+  std::vector<SpanAttribute> attributes;
+};
+
+// Receives ended sampled spans; must not block (OtlpExporter queues them).
+class SpanSink {
+ public:
+  virtual ~SpanSink() = default;
+  virtual void Export(SpanData span) = 0;
+};
+
+class Tracer;
+
+// A span being recorded. Ends (and is exported) at End() or destruction.
+// A non-recording span (not sampled) ignores everything but still has a
+// context to pass on.
+class Span {
+ public:
+  ~Span() { End(); }
+  Span(const Span&) = delete;
+  Span& operator=(const Span&) = delete;
+
+  bool IsRecording() const { return sink_ != nullptr; }
+  const SpanContext& Context() const { return data_.context; }
+  void SetAttribute(std::string key, std::string value);
+  void SetAttribute(std::string key, int64_t value);
+  // Marks the span failed, with the gRPC code name or error message.
+  void SetError(std::string message);
+  // Records the end time and hands the span to the exporter. Idempotent.
+  void End();
+
+ private:
+  friend class Tracer;
+  Span() = default;
+  SpanData data_;
+  SpanSink* sink_ = nullptr;  // null: not recording, or ended
+};
+
+class Tracer {
+ public:
+  // `sink` is borrowed and must outlive the tracer's spans.
+  Tracer(SamplerKind sampler, double ratio, SpanSink* sink);
+
+  // A server span continuing `parent` (the caller's context, if any).
+  std::unique_ptr<Span> StartServerSpan(std::string name, const std::optional<SpanContext>& parent);
+  // A child span of `parent` in the same trace; recording only if the parent is.
+  std::unique_ptr<Span> StartChildSpan(std::string name, const Span& parent);
+
+ private:
+  bool ShouldSample(const std::optional<SpanContext>& parent, const TraceId& trace_id) const;
+
+  const SamplerKind sampler_;
+  const double ratio_;
+  SpanSink* const sink_;
+};
+
+// The tracer RPC handlers use, installed by whoever owns it (the node) and
+// removed (SetActiveTracer(nullptr)) before it is destroyed. Null: no tracing.
+Tracer* ActiveTracer();
+void SetActiveTracer(Tracer* tracer);
+
+// The span context current on this thread, if any (for log lines).
+const SpanContext* CurrentSpanContext();
+
+// Makes `context` current on this thread for the scope's lifetime.
+class ScopedSpanContext {
+ public:
+  explicit ScopedSpanContext(const SpanContext* context);
+  ~ScopedSpanContext();
+  ScopedSpanContext(const ScopedSpanContext&) = delete;
+  ScopedSpanContext& operator=(const ScopedSpanContext&) = delete;
+
+ private:
+  const SpanContext* previous_;
+};
+
+uint64_t UnixNanosNow();
+
+}  // namespace proglog::telemetry
+
+#endif  // PROGLOG_CORE_TELEMETRY_TRACE_H_
