@@ -66,7 +66,7 @@ resolve_peers() {
   peers=""
   for i in $(seq 0 {{ sub (int .Values.replicas) 1 }}); do
     [ "$i" = "$ordinal" ] && continue
-    ip=$(getent ahostsv4 "{{ include "proglog.fullname" . }}-$i.{{ include "proglog.headlessDomain" . }}" | awk 'NR == 1 { print $1 }')
+    ip=$(getent ahostsv4 "{{ include "proglog.fullname" . }}-$i.{{ include "proglog.headlessDomain" . }}" | { read -r addr _ && echo "$addr"; }) || true
     if [ -n "$ip" ]; then peers="${peers:+$peers,}$ip:{{ .Values.gossipPort }}"; fi
   done
 }
