@@ -31,15 +31,20 @@ fi
 out_dir="$build_dir/image"
 mkdir -p "$out_dir"
 tar="$out_dir/proglog-rootfs.tar"
-# Copied in so that apt, running as _apt inside the new root, can read it.
-cp "$deb" "$out_dir/proglog.deb"
+# The package's dependencies (names only; the first of alternatives) come from the mirror;
+# the package itself is installed with dpkg inside the new root, running its scripts there.
+depends=$(dpkg-deb --field "$deb" Depends | tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/ //g' |
+  grep . | paste -sd, -)
 
 mmdebstrap --variant=essential --quiet \
-  --include="$out_dir/proglog.deb" \
+  --include="$depends" \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --customize-hook="copy-in $deb /tmp" \
+  --customize-hook="chroot \"\$1\" dpkg --install /tmp/$(basename "$deb")" \
+  --customize-hook="rm \"\$1/tmp/$(basename "$deb")\"" \
   --customize-hook='echo "proglog:x:65532:65532:proglog:/var/lib/proglog:/usr/sbin/nologin" >> "$1/etc/passwd"' \
   --customize-hook='echo "proglog:x:65532:" >> "$1/etc/group"' \
   --customize-hook='install -d -o 65532 -g 65532 -m 0700 "$1/var/lib/proglog"' \

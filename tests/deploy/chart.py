@@ -12,6 +12,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "proglog"
+# As in chart_types_test.go: the release whose API types the Go test decodes with.
+KUBE_VERSION = "1.31.0"
 
 
 def helm_binary() -> str:
@@ -29,7 +31,8 @@ def helm_binary() -> str:
 
 def render(release: str, namespace: str, *settings: str) -> list[dict]:
     """Every object `helm template` renders with `--set` for each of `settings`."""
-    args = [helm_binary(), "template", release, str(CHART), "--namespace", namespace]
+    args = [helm_binary(), "template", release, str(CHART), "--namespace", namespace,
+            "--kube-version", KUBE_VERSION]
     for setting in settings:
         args += ["--set", setting]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
@@ -80,7 +83,7 @@ class Pod:
             else:
                 raise AssertionError(f"env {var['name']}: this test resolves no {var}")
         self.env = env
-        self.argv = [expand(a, env) for a in container["command"] + container.get("args", [])]
+        self.argv = [expand(a, env) for a in container["command"] + (container.get("args") or [])]
         security = {**spec.get("securityContext", {}), **container.get("securityContext", {})}
         self.uid = security.get("runAsUser", 0)
         self.gid = security.get("runAsGroup", self.uid)

@@ -27,7 +27,7 @@ import (
 
 // Custom resources the chart may render; their operators' CRDs are not part of k8s.io/api.
 var customKinds = map[schema.GroupVersionKind]bool{
-	{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}:           true,
+	{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}:          true,
 	{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}: true,
 }
 
@@ -49,11 +49,16 @@ func helmBinary(t *testing.T) string {
 	return ""
 }
 
+// The Kubernetes release whose API types (k8s.io/api v0.31) the objects are decoded with;
+// helm built from source otherwise assumes an old default.
+const kubeVersion = "1.31.0"
+
 func chartDir() string { return filepath.Join("..", "..", "deploy", "helm", "proglog") }
 
 func render(t *testing.T, settings ...string) [][]byte {
 	t.Helper()
-	args := []string{"template", "proglog", chartDir(), "--namespace", "logs"}
+	args := []string{"template", "proglog", chartDir(), "--namespace", "logs",
+		"--kube-version", kubeVersion}
 	for _, s := range settings {
 		args = append(args, "--set", s)
 	}
@@ -285,7 +290,8 @@ func TestMetricsAreOffUntilEnabled(t *testing.T) {
 func TestBadValuesAreRefusedBySchema(t *testing.T) {
 	for _, setting := range []string{"replicas=0", "antiAffinity=sometimes", "rpcPort=70000",
 		"logging.level=loud", "unknownValue=1"} {
-		args := []string{"template", "proglog", chartDir(), "--set", setting}
+		args := []string{"template", "proglog", chartDir(), "--kube-version", kubeVersion,
+			"--set", setting}
 		out, err := exec.Command(helmBinary(t), args...).CombinedOutput()
 		if err == nil {
 			t.Errorf("--set %s rendered; want a schema error", setting)

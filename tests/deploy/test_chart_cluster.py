@@ -195,3 +195,22 @@ def test_rendered_statefulset_forms_a_cluster_and_a_wiped_pod_rejoins(cluster):
          START_TIMEOUT, "pod 1 to receive the record produced before the wipe")
     assert (wiped.volume / "raft").is_dir()
     assert "--bootstrap" not in wiped.cmdline(), "a wiped pod joins, never bootstraps"
+
+
+def test_pod_0_that_lost_its_volume_joins_the_running_cluster_instead_of_bootstrapping(cluster):
+    runners = cluster
+    start_in_order(runners)
+    poll(lambda: formed(runners), START_TIMEOUT, "3 servers with one leader on every pod")
+    leader = next(s["id"] for s in runners[1].servers() if s["is_leader"])
+    by_name = {r.pod.name: r for r in runners}
+    assert by_name[leader].client("produce", "kept").split() == ["0"]
+
+    first = runners[0]
+    first.stop()
+    shutil.rmtree(first.volume)
+    first.create_volume()
+    first.start()
+    poll(lambda: formed(runners), START_TIMEOUT, f"pod 0 to rejoin\n{first.log()}")
+    assert "--bootstrap" not in first.cmdline(), "a second cluster was bootstrapped"
+    poll(lambda: "kept" in first.client("consume", "--offset", "0", "--count", "1"),
+         START_TIMEOUT, "pod 0 to receive the log from the running cluster")
