@@ -300,3 +300,17 @@ func TestBadValuesAreRefusedBySchema(t *testing.T) {
 		}
 	}
 }
+
+func TestHelmLintStrictIsClean(t *testing.T) {
+	for _, settings := range []string{
+		"replicas=1",
+		"tls.enabled=true,tls.certManager.enabled=true,tls.certManager.issuerRef.name=ca," +
+			"metrics.enabled=true,metrics.serviceMonitor.enabled=true,perPodService.enabled=true",
+	} {
+		out, err := exec.Command(helmBinary(t), "lint", "--strict", "--kube-version", kubeVersion,
+			chartDir(), "--set", settings).CombinedOutput()
+		if err != nil || strings.Contains(string(out), "[WARNING]") {
+			t.Errorf("helm lint --strict --set %s: %v\n%s", settings, err, out)
+		}
+	}
+}
