@@ -60,7 +60,8 @@ if command -v podman >/dev/null && podman info >/dev/null 2>&1; then
     --change 'WORKDIR /var/lib/proglog' \
     --change 'ENV PROGLOG_DATA_DIR=/var/lib/proglog' \
     --change 'VOLUME /var/lib/proglog' \
-    --change 'EXPOSE 8400/tcp 8401/tcp 8401/udp 9400/tcp' \
+    --change 'EXPOSE 8400/tcp' --change 'EXPOSE 8401/tcp' --change 'EXPOSE 8401/udp' \
+    --change 'EXPOSE 9400/tcp' \
     "$tar" "localhost/proglog:$version" >/dev/null
   echo "build-rootfs: imported localhost/proglog:$version into podman"
 else
