@@ -90,5 +90,14 @@ class Pod:
         self.fs_group = spec.get("securityContext", {}).get("fsGroup", self.gid)
         (mount,) = [m for m in container["volumeMounts"] if m["name"] == "data"]
         self.data_mount = mount["mountPath"]
+        # Secret volumes: mount path -> (Secret name, file mode).
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        self.secret_mounts = {}
+        for m in container["volumeMounts"]:
+            secret = volumes.get(m["name"], {}).get("secret")
+            if secret:
+                self.secret_mounts[m["mountPath"]] = (secret["secretName"],
+                                                      secret.get("defaultMode", 0o644))
+        self.readiness_exec = container.get("readinessProbe", {}).get("exec", {}).get("command")
         self.ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         self.grpc_probes = "grpc" in container.get("readinessProbe", {})
