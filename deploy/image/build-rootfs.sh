@@ -53,6 +53,8 @@ mmdebstrap --variant=essential --quiet \
 echo "build-rootfs: $tar ($(du -h "$tar" | cut -f1))"
 
 if command -v podman >/dev/null && podman info >/dev/null 2>&1; then
+  # The previous build of this version would stay behind untagged.
+  podman rmi --ignore "localhost/proglog:$version" >/dev/null 2>&1 || true
   podman import \
     --change 'ENTRYPOINT ["/usr/bin/proglog"]' \
     --change 'CMD ["serve"]' \
