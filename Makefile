@@ -9,7 +9,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build run test clean format
+.PHONY: all deps configure build run test clean format package image image-test
 
 all: build
 
@@ -27,6 +27,20 @@ run: build
 
 test: build
 	@scripts/run-tests.sh $(BUILD_DIR)
+
+# proglog_<version>_amd64.deb in $(BUILD_DIR)/package (docs/deploy.md).
+package: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target proglog proglog_package_files
+	@cd $(BUILD_DIR) && cpack --config CPackConfig.cmake >/dev/null
+	@ls $(BUILD_DIR)/package/proglog_*_amd64.deb
+
+# The runtime root filesystem (mmdebstrap) with the package, imported into podman where
+# it runs; image-test runs a 3-node cluster from it (slow: builds a root filesystem).
+image: package
+	@deploy/image/build-rootfs.sh $(BUILD_DIR)
+
+image-test: image
+	@deploy/image/test-rootfs-cluster.sh $(BUILD_DIR)
 
 format:
 	@git ls-files '*.cc' '*.h' '*.c' | xargs clang-format -i

@@ -9,7 +9,7 @@ debian_packages=(
   libssl-dev libisal-dev liburing-dev libspdlog-dev libyaml-cpp-dev libcli11-dev
   nlohmann-json3-dev libmsgpack-cxx-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev abigail-tools serf openssl
-  libcpp-httplib-dev libcurl4-openssl-dev prometheus
+  libcpp-httplib-dev libcurl4-openssl-dev prometheus help2man lintian man-db
 )
 python_packages=(grpcio grpcio-tools pytest scikit-build-core pybind11 mypy)
 
@@ -30,3 +30,6 @@ import importlib.metadata, sys
 for name in sys.argv[1:]:
     importlib.metadata.version(name)
 PY
+
+# helm for the chart checks in tests/deploy (built from the Go module proxy, once).
+[[ -x $HOME/go/bin/helm ]] || command -v helm >/dev/null || GOBIN=$HOME/go/bin go install helm.sh/helm/v3/cmd/helm@v3.16.4
