@@ -11,6 +11,7 @@ debian_packages=(
   clang clang-format clang-tidy libclang-rt-14-dev abigail-tools serf openssl
 )
 python_packages=(grpcio grpcio-tools pytest scikit-build-core pybind11 mypy)
+debian_packages+=(iptables) python_packages+=(fnfqueue)  # tests/chaos: partitions, netem over NFQUEUE
 
 missing=()
 for pkg in "${debian_packages[@]}"; do
