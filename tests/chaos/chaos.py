@@ -15,6 +15,10 @@ import traceback
 from collections import Counter, defaultdict
 from pathlib import Path
 
+if os.geteuid() != 0:  # before anything else, so the message is about what matters
+    sys.exit("chaos: needs root: CAP_NET_ADMIN for network namespaces, bridges, veths and "
+             "iptables rules, CAP_SYS_ADMIN to mount the nodes' tmpfs data dirs")
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -208,7 +212,9 @@ def report(results, out):
             lines.append(f"FAILED {r['kind']} seed {r['seed']} nodes {r['nodes']}: "
                          f"{r.get('error') or r.get('problems') or r.get('checker')}")
             lines.append(f"  replay: {r['replay']}  evidence: {r.get('evidence')}")
-    lines.append(f"lost={total['lost']} duplicated={total['duplicated']} "
+    # The last line is the verdict; a run that did not complete never passes for success.
+    incomplete = f"incomplete={total['incomplete']} " if total["incomplete"] else ""
+    lines.append(f"{incomplete}lost={total['lost']} duplicated={total['duplicated']} "
                  f"nonlinearizable={total['nonlinearizable']}")
     text = "\n".join(lines) + "\n"
     out.write_text(text)
@@ -269,7 +275,7 @@ def main(argv=None):
     out = args.report or work / f"report-seed{args.seed}.txt"
     text, total = report(results, out)
     print(text, end="")
-    print(f"report: {out}")
+    print(f"report: {out}", file=sys.stderr)
     bad = total["lost"] + total["duplicated"] + total["nonlinearizable"] + total["incomplete"]
     return 1 if bad or not results else 0
 
@@ -287,4 +293,7 @@ def campaign(seed, minutes):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except HarnessError as err:
+        sys.exit(f"chaos: {err}")

@@ -30,6 +30,7 @@ def binary() -> str:
     if not path:
         build = os.environ.get("BUILD_DIR", str(Path(__file__).resolve().parents[2] / "build"))
         path = str(Path(build) / "server" / "proglog")
+    path = str(Path(path).resolve())  # the node runs under `ip netns exec`
     if not os.access(path, os.X_OK):
         raise HarnessError(f"no proglog binary at {path}: build it (make build) or set "
                            "PROGLOG_BIN / BUILD_DIR")

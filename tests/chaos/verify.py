@@ -91,7 +91,7 @@ def check_logs(workload, logs, last):
                     problems.append(f"{name}: offset {offset} holds {values.get(offset)!r}, "
                                     f"another node {reference.get(offset)!r}")
                     break
-    final = [reference[o] for o in range(last + 1)] if reference else []
+    final = [reference.get(o, "") for o in range(last + 1)] if reference else []
     return counters, problems, final
 
 
