@@ -3,8 +3,7 @@ choice (targets, durations) from the run's seeded generator and logs what it did
 is replayed by its nemesis name and seed (a target named by role, "the leader", is whichever
 node leads at that moment)."""
 
-import signal
-import time
+from net import HarnessError
 
 NEMESES = ["isolate-leader", "split", "bridge", "kill", "pause-leader", "disk-full",
            "loss-delay", "rolling-restart"]
@@ -88,7 +87,6 @@ class Nemesis:
             code = self.cluster.terminate(name)
             self.log(f"  SIGTERM {name}: exit {code}")
             if code != 0:
-                from net import HarnessError
                 raise HarnessError(f"node {name} exited {code} after SIGTERM (expected 0); "
                                    f"see {self.cluster.procs[name].log_path}")
             self.cluster.restart(name)
