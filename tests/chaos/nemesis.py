@@ -68,9 +68,10 @@ class Nemesis:
 
     def _disk_full(self):
         target = self.leader_or_any() if self.rng.random() < 0.5 else self.rng.choice(self.names())
+        role = "leader " if target == self.cluster.leader() else ""
         self.cluster.fill_disk(target)
         self.down.append(target)
-        return f"fill the disk of {target}"
+        return f"fill the disk of {role}{target}"
 
     def _loss_delay(self):
         delay = self.rng.choice([10, 30, 60])
