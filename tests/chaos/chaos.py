@@ -153,7 +153,8 @@ class Run:
             log_length=last + 1, counters=dict(counters), problems=problems[:20],
             lost=counters["lost"], duplicated=counters["duplicated"],
             checker=verdict, linearizable=linearizable,
-            outages=[(s, dict(e)) for s, e in verify.outages(workload)])
+            outages=[(s, dict(e)) for s, e in verify.outages(workload)],
+            stale_reads=sum(verify.stale_reads(workload).values()))
         other = sum(v for k, v in counters.items() if k not in ("lost", "duplicated"))
         self.result["violations"] = counters["lost"] + counters["duplicated"] + other + (
             0 if linearizable else 1)
@@ -207,6 +208,9 @@ def report(results, out):
                      f"  {top}")
     lines.append(f"runs={total['runs']} incomplete={total['incomplete']} ops={total['ops']} "
                  f"acknowledged={total['acknowledged']} unknown={total['unknown']}")
+    stale = sum(r.get("stale_reads", 0) for r in results)
+    lines.append(f"reads that found nothing at an offset already acknowledged: {stale} (allowed: "
+                 "any node serves reads and a follower may lag; --strict-reads judges them)")
     for r in results:
         if not r["complete"] or r.get("violations"):
             lines.append(f"FAILED {r['kind']} seed {r['seed']} nodes {r['nodes']}: "

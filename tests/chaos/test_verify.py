@@ -48,3 +48,13 @@ def test_an_outage_lasts_from_the_first_failure_to_the_next_success():
         {"op": "append", "client": 0, "status": "ok", "invoke": 3 * 10**9,
          "complete": 5 * 10**9}])
     assert [(s, dict(e)) for s, e in verify.outages(w)] == [(3.0, {"E": 1})]
+
+
+def test_a_read_that_misses_an_offset_acknowledged_before_it_began_is_stale():
+    w = SimpleNamespace(history=[
+        {"op": "append", "status": "ok", "offset": 0, "invoke": 1, "complete": 5},
+        {"op": "read", "status": "ok", "found": False, "offset": 0, "invoke": 6,
+         "complete": 7, "node": "n2"},
+        {"op": "read", "status": "ok", "found": False, "offset": 0, "invoke": 2,
+         "complete": 3, "node": "n1"}])
+    assert verify.stale_reads(w) == {"n2": 1}

@@ -1,6 +1,7 @@
 """After healing: read every node's whole log, compare them with each other and with what
 the clients saw, and hand the history to the linearizability checker."""
 
+import bisect
 import json
 import subprocess
 import time
@@ -150,7 +151,7 @@ def write_history(workload, final, path, strict_reads):
             if e["op"] == "read" and e["status"] == "ok" and not e.get("found") \
                     and not strict_reads:
                 continue
-            out = {k: e[k] for k in ("op", "status", "client", "invoke", "complete")}
+            out = {k: e[k] for k in ("op", "status", "client", "node", "invoke", "complete")}
             if e["op"] == "append":
                 out["value"] = e["value"]
                 if e["status"] == "ok":
@@ -161,6 +162,25 @@ def write_history(workload, final, path, strict_reads):
             f.write(json.dumps(out) + "\n")
         f.write(json.dumps({"op": "final", "status": "ok", "client": 1000, "values": final,
                             "invoke": end, "complete": end}) + "\n")
+
+
+def stale_reads(workload):
+    """Reads that found nothing at an offset acknowledged before they began, by node.
+    Allowed (any node serves reads, a follower may lag); counted to show how often."""
+    acks = sorted((e["complete"], e["offset"]) for e in workload.history
+                  if e["op"] == "append" and e["status"] == "ok")
+    times, highest, top = [], [], -1
+    for complete, offset in acks:
+        top = max(top, offset)
+        times.append(complete)
+        highest.append(top)
+    stale = Counter()
+    for e in workload.history:
+        if e["op"] == "read" and e["status"] == "ok" and not e.get("found"):
+            i = bisect.bisect_left(times, e["invoke"]) - 1
+            if i >= 0 and highest[i] >= e["offset"]:
+                stale[e["node"]] += 1
+    return stale
 
 
 def outages(workload):
