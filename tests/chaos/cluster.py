@@ -128,7 +128,11 @@ class Cluster:
         args = ["ip", "netns", "exec", self.net.netns[name], binary(),
                 "--data-dir", self.data_dir(name), "--node-name", name,
                 "--rpc-port", RPC_PORT, "--bind-addr", f"{self.net.addr[name]}:{GOSSIP_PORT}",
-                "--log-format", "json"]
+                "--log-format", "json",
+                # Small segments: they roll every few seconds under the workload, so a
+                # filled disk is hit within a fault's hold (each segment reserves its space
+                # up front) and rolling itself runs under every fault.
+                "--segment-max-store-bytes", "128KiB"]
         if name == self.net.names[0] and name not in self.started_once:
             args.append("--bootstrap")
         else:

@@ -3,6 +3,7 @@ ConsumeStream tailers. Every operation is recorded with its invoke and complete 
 (one monotonic clock) and its outcome: ok, failed (certainly not applied) or unknown."""
 
 import random
+import re
 import threading
 import time
 
@@ -18,7 +19,7 @@ def now():
 
 def error_class(err: grpc.RpcError) -> str:
     code = err.code().name if err.code() else "UNKNOWN"
-    details = (err.details() or "").split(";")[0][:60]
+    details = re.sub(r"/\S+/", "", (err.details() or "").split(";")[0])[:60]
     return f"{code}: {details}"
 
 
