@@ -63,6 +63,8 @@ def check_logs(workload, logs, last):
              if e["op"] == "append" and e["status"] == "ok"}
     sent = workload.sent
     reference = None
+    lost = set()  # acknowledged values missing from at least one node
+    duplicated = set()  # values at more than one offset on some node
     for name, records in sorted(logs.items()):
         offsets = [o for o, _ in records]
         if offsets != list(range(last + 1)):
@@ -73,14 +75,14 @@ def check_logs(workload, logs, last):
         seen = Counter(v for _, v in records)
         for value, count in seen.items():
             if count > 1:
-                counters["duplicated"] += 1
+                duplicated.add(value)
                 problems.append(f"{name}: value {value} at {count} offsets")
             if value not in sent:
                 counters["phantom"] += 1
                 problems.append(f"{name}: value {value} that no client sent")
         for value, offset in acked.items():
             if values.get(offset) != value:
-                counters["lost"] += 1
+                lost.add(value)
                 problems.append(f"{name}: acknowledged {value} at {offset}, found "
                                 f"{values.get(offset)!r}")
         if reference is None:
@@ -92,6 +94,10 @@ def check_logs(workload, logs, last):
                     problems.append(f"{name}: offset {offset} holds {values.get(offset)!r}, "
                                     f"another node {reference.get(offset)!r}")
                     break
+    if lost:
+        counters["lost"] = len(lost)
+    if duplicated:
+        counters["duplicated"] = len(duplicated)
     final = [reference.get(o, "") for o in range(last + 1)] if reference else []
     return counters, problems, final
 
