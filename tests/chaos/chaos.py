@@ -70,6 +70,7 @@ class Run:
 
     def replay_command(self):
         extra = " --strict-reads" if self.ctx.strict_reads else ""
+        extra += f" --inject {self.ctx.inject}" if self.ctx.inject else ""
         if self.kind == "kill-loop":
             return f"tests/chaos/run --kill-loop {self.cycles} --seed {self.seed}{extra}"
         return (f"tests/chaos/run --nemesis {self.kind} --seed {self.seed} --nodes "
@@ -129,10 +130,30 @@ class Run:
                 time.sleep(self.rng.uniform(0.2, 1.0) if loop else self.rng.uniform(2.0, 4.0))
             self.log(f"cycle {cycle + 1}: {nemesis.heal()}")
 
+    def _inject(self, workload):
+        """Adds one made-up anomaly to the history, to show that the judge catches it."""
+        acked = [e for e in workload.history if e["op"] == "append" and e["status"] == "ok"]
+        victim = acked[len(acked) // 2]
+        after = victim["complete"] + 1
+        if self.ctx.inject == "lost-ack":  # an ack for a record no node has
+            value = f"{workload.run_id}-injected"
+            workload.sent.add(value)
+            workload.history.append({"op": "append", "status": "ok", "client": 998,
+                                     "node": "injected", "value": value,
+                                     "offset": victim["offset"], "invoke": after,
+                                     "complete": after + 1})
+        else:  # stale-read: nothing found at an offset acknowledged before the read began
+            workload.history.append({"op": "read", "status": "ok", "client": 998,
+                                     "node": "injected", "offset": victim["offset"],
+                                     "found": False, "invoke": after, "complete": after + 1})
+        self.log(f"injected a {self.ctx.inject} at offset {victim['offset']}")
+
     def _judge(self, cluster, workload):
         last = verify.barrier(workload, cluster)
         logs = {name: verify.read_log(cluster, name, last) for name in cluster.net.names}
         workload.stop()
+        if self.ctx.inject:
+            self._inject(workload)
         counters, problems, final = verify.check_logs(workload, logs, last)
         more, more_problems = verify.check_reads_and_streams(workload, final)
         counters.update(more)
@@ -246,6 +267,8 @@ def main(argv=None):
     parser.add_argument("--strict-reads", action="store_true",
                         help="also check reads that found nothing (any node serves reads, "
                         "so a lagging follower fails this by design)")
+    parser.add_argument("--inject", choices=["lost-ack", "stale-read"],
+                        help="add this made-up anomaly to each history: the run must fail")
     parser.add_argument("--report", type=Path, help="report file (default under BUILD_DIR/chaos)")
     parser.add_argument("--keep", action="store_true", help="keep logs of passing runs")
     args = parser.parse_args(argv)
@@ -259,6 +282,7 @@ def main(argv=None):
     ctx = Context()
     ctx.strict_reads = args.strict_reads
     ctx.keep = args.keep
+    ctx.inject = args.inject
     work = build_dir() / "chaos"
     work.mkdir(parents=True, exist_ok=True)
     ctx.runs_dir = work / "runs"
