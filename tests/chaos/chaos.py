@@ -269,7 +269,8 @@ def main(argv=None):
                         "so a lagging follower fails this by design)")
     parser.add_argument("--inject", choices=["lost-ack", "stale-read"],
                         help="add this made-up anomaly to each history: the run must fail")
-    parser.add_argument("--report", type=Path, help="report file (default under BUILD_DIR/chaos)")
+    parser.add_argument("--report", type=Path,
+                        help="report file (default: BUILD_DIR/chaos/<time>-<pid>/report.txt)")
     parser.add_argument("--keep", action="store_true", help="keep logs of passing runs")
     args = parser.parse_args(argv)
     modes = sum(bool(x) for x in (args.minutes, args.quick, args.nemesis, args.kill_loop))
@@ -284,9 +285,10 @@ def main(argv=None):
     ctx.keep = args.keep
     ctx.inject = args.inject
     work = build_dir() / "chaos"
-    work.mkdir(parents=True, exist_ok=True)
-    ctx.runs_dir = work / "runs"
-    ctx.checker = build_checker(work)
+    # One folder per invocation: ctest may run two at once.
+    ctx.runs_dir = work / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    ctx.runs_dir.mkdir(parents=True)
+    ctx.checker = build_checker(ctx.runs_dir)
     ctx.pb = harness.generate_stubs(Path(tempfile.mkdtemp(prefix="chaos-pb-")))
 
     results = []
@@ -298,9 +300,12 @@ def main(argv=None):
         plan = iter([("kill-loop", args.seed, 3, args.kill_loop)])
     else:
         plan = campaign(args.seed, args.minutes)
-    for kind, seed, nodes, cycles in plan:
-        results.append(Run(kind, seed, nodes, cycles, ctx).execute())
-    out = args.report or work / f"report-seed{args.seed}.txt"
+    try:
+        for kind, seed, nodes, cycles in plan:
+            results.append(Run(kind, seed, nodes, cycles, ctx).execute())
+    finally:
+        Path(ctx.checker).unlink(missing_ok=True)
+    out = args.report or ctx.runs_dir / "report.txt"
     text, total = report(results, out)
     print(text, end="")
     print(f"report: {out}", file=sys.stderr)
