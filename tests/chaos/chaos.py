@@ -81,7 +81,7 @@ class Run:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         net = Network(self.nodes)
-        cluster = Cluster(net, self.dir, self.ctx.pb)
+        cluster = Cluster(net, self.dir, self.ctx.pb, block_devices=self.kind == "slow-disk")
         workload = Workload(cluster, f"{self.name}-{net.tag}", self.rng.randrange(1 << 30))
         nemesis = Nemesis("kill" if self.kind == "kill-loop" else self.kind, cluster, workload,
                           self.rng, self.log)

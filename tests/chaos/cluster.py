@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 
+from disk import LoopDisk, Throttle
 from net import HarnessError, sh
 
 RPC_PORT = 8400
@@ -94,7 +95,12 @@ def tail(path: Path, lines=15) -> str:
 
 
 class Cluster:
-    def __init__(self, net, work_dir: Path, pb, disk_mib=64):
+    def __init__(self, net, work_dir: Path, pb, disk_mib=64, block_devices=False):
+        """block_devices: data dirs on ext4 over loop devices (for the slow disk), else
+        directly on each node's tmpfs."""
+        self.block_devices = block_devices
+        self.disks = {}  # name -> LoopDisk
+        self.throttle = None
         self.net = net
         self.pb = pb
         self.work_dir = work_dir
@@ -107,8 +113,12 @@ class Cluster:
         self._channels = {}
         self._lock = threading.Lock()
 
+    def disk_root(self, name):
+        """Top of the file system that holds the node's data dir."""
+        return self.disks[name].mount_point if name in self.disks else self.work_dir / name
+
     def data_dir(self, name):
-        return self.work_dir / name / "data"
+        return self.disk_root(name) / "data"
 
     def rpc_addr(self, name):
         return f"{self.net.addr[name]}:{RPC_PORT}"
@@ -123,6 +133,10 @@ class Cluster:
                 raise HarnessError(f"cannot mount a tmpfs for {name} (needs CAP_SYS_ADMIN): "
                                    f"{err}") from err
             self.mounts.append(mount_point)
+            if self.block_devices:
+                self.disks[name] = LoopDisk(mount_point, self.disk_mib - 8)
+        if self.block_devices:
+            self.throttle = Throttle(self.net.tag)
 
     def start(self, name):
         args = ["ip", "netns", "exec", self.net.netns[name], binary(),
@@ -192,7 +206,7 @@ class Cluster:
     # --- disk ---------------------------------------------------------------------------
     def fill_disk(self, name):
         """Takes every free byte of the node's tmpfs."""
-        path = self.work_dir / name / "filler"
+        path = self.disk_root(name) / "filler"
         fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
         try:
             free = os.statvfs(path).f_bavail * os.statvfs(path).f_frsize
@@ -283,6 +297,11 @@ class Cluster:
                 proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 pass
+        if self.throttle:
+            self.throttle.close()
+        for disk in self.disks.values():
+            disk.close()
+        self.disks.clear()
         for mount_point in self.mounts:
             sh("umount", "-l", mount_point, check=False)
         self.mounts.clear()

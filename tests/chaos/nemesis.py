@@ -6,7 +6,7 @@ node leads at that moment)."""
 from net import HarnessError
 
 NEMESES = ["isolate-leader", "split", "bridge", "kill", "pause-leader", "disk-full",
-           "loss-delay", "rolling-restart"]
+           "loss-delay", "rolling-restart", "slow-disk"]
 
 
 class Nemesis:
@@ -20,6 +20,7 @@ class Nemesis:
         self.rng = rng
         self.log = log
         self.down = []  # nodes killed or stopped, to restart at heal
+        self.slowed = []  # nodes whose disk is throttled
 
     def names(self):
         return list(self.net.names)
@@ -73,6 +74,15 @@ class Nemesis:
         self.down.append(target)
         return f"fill the disk of {role}{target}"
 
+    def _slow_disk(self):
+        target = self.leader_or_any() if self.rng.random() < 0.5 else self.rng.choice(self.names())
+        role = "leader " if target == self.cluster.leader() else ""
+        iops = self.rng.choice([5, 20, 50])
+        self.cluster.throttle.slow(self.cluster.procs[target].proc.pid,
+                                   self.cluster.disks[target].major_minor, iops)
+        self.slowed.append(target)
+        return f"slow the disk of {role}{target} to {iops} writes/s"
+
     def _loss_delay(self):
         delay = self.rng.choice([10, 30, 60])
         jitter = self.rng.choice([5, 20])
@@ -99,6 +109,10 @@ class Nemesis:
         done = []
         self.net.heal_partitions()
         self.net.heal_impairments()
+        for name in self.slowed:
+            self.cluster.throttle.release(self.cluster.procs[name].proc.pid)
+            done.append(f"full speed for the disk of {name}")
+        self.slowed.clear()
         for name in list(self.cluster.paused):
             self.cluster.resume(name)
             done.append(f"SIGCONT {name}")
