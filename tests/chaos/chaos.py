@@ -257,7 +257,8 @@ def main(argv=None):
         prog="tests/chaos/run",
         description="Faults on real proglog clusters, judged by a linearizability checker.")
     parser.add_argument("--minutes", type=float, help="campaign: run nemeses until M minutes pass")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the run, or of the campaign's choices (default 1)")
     parser.add_argument("--quick", action="store_true", help="the fixed set `make test` runs")
     parser.add_argument("--nemesis", choices=NEMESES, help="one run of this nemesis")
     parser.add_argument("--nodes", type=int, choices=[3, 5], default=3)
