@@ -731,7 +731,7 @@ TEST_F(ServerTest, RecordsLargerThanGrpcsDefaultMessageLimitRoundTripUpToTheMaxi
   ASSERT_TRUE(Consume(offset, &record).ok());
   EXPECT_TRUE(record.value() == big);
   EXPECT_EQ(Produce(std::string((6 << 20) + 1, 'o'), &offset).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
 // Writes `text` to `path`.
