@@ -72,8 +72,9 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Start(Config config, Eve
   if (!config.encrypt_key.empty()) keys.push_back(config.encrypt_key);
   auto keyring = Keyring::Create(std::move(keys));
   if (!keyring.ok()) return keyring.status();
+  // Join addresses are resolved at each attempt: a name may resolve later.
   for (const std::string& addr : config.start_join_addrs) {
-    if (auto ep = ParseEndpoint(addr); !ep.ok()) return ep.status();
+    if (absl::Status s = CheckHostPort(addr); !s.ok()) return s;
   }
   auto bind = ParseEndpoint(config.bind_addr);
   if (!bind.ok()) return bind.status();

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -62,25 +63,57 @@ Endpoint Endpoint::FromSockaddr(const sockaddr_in& sa) {
   return e;
 }
 
-absl::StatusOr<Endpoint> ParseEndpoint(std::string_view text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos) {
+namespace {
+
+// Splits "host:port"; InvalidArgument naming the text when it is not that.
+absl::Status SplitHostPort(std::string_view text, std::string* host, uint16_t* port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
     return absl::InvalidArgumentError(absl::StrCat("address \"", AV(text), "\" needs host:port"));
   }
-  std::string host(text.substr(0, colon));
-  if (host == "localhost") host = "127.0.0.1";
-  uint32_t port = 0;
-  if (!absl::SimpleAtoi(AV(text.substr(colon + 1)), &port) || port > 65535) {
+  uint32_t number = 0;
+  if (!absl::SimpleAtoi(AV(text.substr(colon + 1)), &number) || number > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("bad port in address \"", AV(text), "\""));
   }
+  *host = std::string(text.substr(0, colon));
+  *port = static_cast<uint16_t>(number);
+  return absl::OkStatus();
+}
+
+// The first IPv4 address of `host` (a dotted address or a name).
+absl::StatusOr<in_addr> ResolveIpv4(const std::string& host, std::string_view text) {
   in_addr addr{};
-  if (inet_pton(AF_INET, host.c_str(), &addr) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("host in \"", AV(text), "\" is not an IPv4 address"));
+  if (inet_pton(AF_INET, host.c_str(), &addr) == 1) return addr;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (rc != 0 || found == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot resolve the host in \"", AV(text),
+                                               "\" to an IPv4 address: ", gai_strerror(rc)));
   }
+  addr = reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr;
+  freeaddrinfo(found);
+  return addr;
+}
+
+}  // namespace
+
+absl::Status CheckHostPort(std::string_view text) {
+  std::string host;
+  uint16_t port = 0;
+  return SplitHostPort(text, &host, &port);
+}
+
+absl::StatusOr<Endpoint> ParseEndpoint(std::string_view text) {
+  std::string host;
+  uint16_t port = 0;
+  if (absl::Status s = SplitHostPort(text, &host, &port); !s.ok()) return s;
+  absl::StatusOr<in_addr> addr = ResolveIpv4(host, text);
+  if (!addr.ok()) return addr.status();
   Endpoint e;
-  e.ip.assign(reinterpret_cast<const char*>(&addr), 4);
-  e.port = static_cast<uint16_t>(port);
+  e.ip.assign(reinterpret_cast<const char*>(&*addr), 4);
+  e.port = port;
   return e;
 }
 

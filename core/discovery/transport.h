@@ -27,8 +27,13 @@ struct Endpoint {
   bool operator==(const Endpoint& o) const { return ip == o.ip && port == o.port; }
 };
 
-// "host:port" with a dotted IPv4 host (or "localhost").
+// "host:port" where host is a dotted IPv4 address or a name, resolved to its
+// first IPv4 address (through the system resolver: /etc/hosts, DNS). A name
+// that does not resolve is Unavailable (it may resolve later); bad syntax is
+// InvalidArgument.
 absl::StatusOr<Endpoint> ParseEndpoint(std::string_view text);
+// Checks the syntax of "host:port" without resolving the host.
+absl::Status CheckHostPort(std::string_view text);
 
 // Owns a file descriptor.
 class Fd {

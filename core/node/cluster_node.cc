@@ -92,6 +92,11 @@ class ClusterNode final : public Node {
 
  private:
   absl::Status StartGossip();
+  // The host others use to reach this node: --advertise-host, else the RPC host.
+  std::string AdvertiseHost() const {
+    return config_.cluster.advertise_host.empty() ? config_.rpc_host
+                                                  : config_.cluster.advertise_host;
+  }
   // Writes the cluster id the transport adopted into the identity file.
   void KeepClusterId(uint64_t cluster_id);
 
@@ -116,8 +121,7 @@ absl::Status ClusterNode::Start() {
   if (cluster.bind_addr.empty()) {
     return absl::InvalidArgumentError("a cluster node needs a gossip bind address (--bind-addr)");
   }
-  const std::string advertise_host =
-      cluster.advertise_host.empty() ? config_.rpc_host : cluster.advertise_host;
+  const std::string advertise_host = AdvertiseHost();
   if (IsWildcard(advertise_host)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "rpc host ", config_.rpc_host,
@@ -217,6 +221,13 @@ absl::Status ClusterNode::StartGossip() {
   discovery::Config config;
   config.node_name = config_.node_name;
   config.bind_addr = config_.cluster.bind_addr;
+  // Bound to a wildcard, gossip advertises the host others use for this node
+  // (the RPC port's advertise host) with the bound port.
+  const size_t colon = config.bind_addr.rfind(':');
+  if (colon != std::string::npos && IsWildcard(config.bind_addr.substr(0, colon))) {
+    config.advertise_addr =
+        absl::StrCat(AdvertiseHost(), ":", config.bind_addr.substr(colon + 1));
+  }
   config.tags = self.tags;
   config.start_join_addrs = config_.cluster.start_join_addrs;
   config.encrypt_key = config_.cluster.gossip_key;

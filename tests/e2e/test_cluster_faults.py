@@ -128,3 +128,30 @@ def test_a_name_back_with_an_empty_data_dir_replaces_its_old_self(pb, tmp_path):
         for i, offset in enumerate(offsets):
             harness.poll(lambda: harness.value_at(pb, cluster.stub(victim), offset) == b"v%d" % i,
                          30, f"offset {offset} on the new {victim}")
+
+
+def test_gossip_on_a_wildcard_address_joined_through_a_host_name(pb, tmp_path):
+    # As on Kubernetes: gossip binds every interface and advertises the node's
+    # host; the joiner names the first node by a host name, not an address.
+    host = socket.gethostname()
+    assert socket.gethostbyname(host).count(".") == 3  # the name resolves to IPv4 here
+    gossip_port = harness.free_gossip_port()
+    first = harness.Node(tmp_path / "n1", "--node-name", "n1", "--bootstrap",
+                         "--bind-addr", f"0.0.0.0:{gossip_port}", "--advertise-host", "127.0.0.1")
+    with first:
+        second = harness.Node(tmp_path / "n2", "--node-name", "n2",
+                              "--bind-addr", f"127.0.0.1:{harness.free_gossip_port()}",
+                              "--start-join-addrs", f"{host}:{gossip_port}")
+        with second, harness.channel(second.rpc_addr) as ch:
+            stub = pb.log_grpc.LogStub(ch)
+
+            def both_listed():
+                try:
+                    servers = stub.GetServers(pb.log.GetServersRequest(), timeout=2).servers
+                except grpc.RpcError:
+                    return False
+                return sorted(s.id for s in servers) == ["n1", "n2"] and any(
+                    s.is_leader and s.id == "n1" for s in servers)
+            harness.poll(both_listed, 30, "n2 to join n1 through a host name")
+            joined = [e for e in first.events if e.get("msg") == "gossip started"]
+            assert joined and joined[0]["bind_addr"] == f"127.0.0.1:{gossip_port}", joined
