@@ -1,10 +1,13 @@
 #include "server/logging.h"
 
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "core/telemetry/trace.h"
+#include "grpc/support/log.h"
 #include "spdlog/pattern_formatter.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
@@ -114,6 +117,67 @@ class PayloadFlag : public spdlog::custom_flag_formatter {
   LogFormat format_;
 };
 
+// gRPC's own log lines (failed TLS handshakes, bad connections) go through our
+// logger, so every line has our format. A peer can make gRPC log once per
+// connection, so at most kGrpcLinesPerSecond pass each second; the first line
+// after a quiet spell says how many were dropped.
+constexpr int kGrpcLinesPerSecond = 5;
+
+class GrpcLogLimiter {
+ public:
+  // Whether a line may pass now; `dropped` gets the count skipped before it.
+  bool Admit(uint64_t* dropped) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ >= std::chrono::seconds(1)) {
+      window_start_ = now;
+      passed_ = 0;
+    }
+    if (passed_ >= kGrpcLinesPerSecond) {
+      ++dropped_;
+      return false;
+    }
+    ++passed_;
+    *dropped = dropped_;
+    dropped_ = 0;
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point window_start_{};
+  int passed_ = 0;
+  uint64_t dropped_ = 0;
+};
+
+spdlog::level::level_enum LevelOf(gpr_log_severity severity) {
+  switch (severity) {
+    case GPR_LOG_SEVERITY_DEBUG:
+      return spdlog::level::debug;
+    case GPR_LOG_SEVERITY_INFO:
+      return spdlog::level::info;
+    case GPR_LOG_SEVERITY_ERROR:
+      break;
+  }
+  // gRPC logs a failed handshake or a broken connection as an error; for the
+  // server these are the peer's faults, not its own.
+  return spdlog::level::warn;
+}
+
+void LogGrpcLine(gpr_log_func_args* args) {
+  static GrpcLogLimiter* limiter = new GrpcLogLimiter();
+  uint64_t dropped = 0;
+  if (!limiter->Admit(&dropped)) return;
+  const std::string source = absl::StrCat(args->file ? args->file : "?", ":", args->line);
+  const std::string message = args->message ? args->message : "";
+  if (dropped > 0) {
+    LogEvent(LevelOf(args->severity), "grpc",
+             {{"grpc_message", message}, {"source", source}, {"dropped", std::to_string(dropped)}});
+  } else {
+    LogEvent(LevelOf(args->severity), "grpc", {{"grpc_message", message}, {"source", source}});
+  }
+}
+
 }  // namespace
 
 absl::Status SetUpLogging(LogFormat format, absl::string_view level) {
@@ -138,6 +202,7 @@ absl::Status SetUpLogging(LogFormat format, absl::string_view level) {
   // Errors must reach the terminal before a crash or an exit.
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
+  gpr_set_log_function(LogGrpcLine);
   return absl::OkStatus();
 }
 

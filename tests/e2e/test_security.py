@@ -1,7 +1,9 @@
 """Mutual TLS and the ACL of `proglog serve`, checked with certificates made by
 the `openssl` command line and a grpcio client generated from the proto."""
 
+import json
 import os
+import socket
 import signal
 
 import grpc
@@ -268,3 +270,26 @@ def test_cert_subcommand_output_passes_openssl_verify(pb, tmp_path):
                                              root.cert.read_bytes())
         with grpc.secure_channel(node.rpc_addr, creds) as ch:
             assert produce(pb, pb.log_grpc.LogStub(ch), b"hello") == 0
+
+
+def test_failed_handshakes_are_structured_rate_limited_json_lines(pb, certs, secure_node):
+    # Plaintext clients and raw garbage against the TLS port: gRPC logs each
+    # failed handshake; every line of the node's log must still be our JSON.
+    host, port = secure_node.rpc_addr.rsplit(":", 1)
+    for _ in range(30):
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"\x16\x03\x01\x00\x05hello, not a ClientHello")
+    with harness.channel(secure_node.rpc_addr) as ch:
+        with pytest.raises(grpc.RpcError):
+            pb.log_grpc.LogStub(ch).Produce(
+                pb.log.ProduceRequest(record=pb.log.Record(value=b"plain")), timeout=5)
+    grpc_lines = harness.poll(
+        lambda: [e for e in list(secure_node.events) if e.get("msg") == "grpc"], 20,
+        "gRPC's own handshake failures in the node's log")
+    assert all(e["level"] in ("warning", "warn", "info", "debug") for e in grpc_lines), grpc_lines
+    assert all(e.get("grpc_message") and e.get("source") for e in grpc_lines), grpc_lines
+    # 30 failures in well under a few seconds: the limiter lets through at most
+    # 5 a second, so fewer lines than failures reach the log.
+    assert len(grpc_lines) < 30, len(grpc_lines)
+    for line in list(secure_node.lines):
+        assert isinstance(json.loads(line), dict), line
