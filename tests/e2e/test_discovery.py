@@ -82,13 +82,15 @@ def test_node_joins_a_serf_agent_and_is_seen_failed_after_kill_9(tmp_path, agent
     with node:
         seen = agent.wait_status("n1", "alive", JOIN_TIMEOUT)
         assert seen["addr"] == gossip_addr
-        assert seen["tags"] == {"rpc_addr": node.rpc_addr}
+        assert seen["tags"]["rpc_addr"] == node.rpc_addr
+        assert set(seen["tags"]) == {"rpc_addr", "raft_id"}  # its Raft id, a decimal u64
+        assert 0 < int(seen["tags"]["raft_id"]) < 2**64
         # Our node lists the agent, with its own entry and tags, through `proglog members`.
         listed = harness.poll(lambda: (lambda m: m if "agent" in m else None)(
             members_cli(gossip_addr)), JOIN_TIMEOUT, "proglog members to list the agent")
         assert listed["agent"]["status"] == "alive"
         assert listed["agent"]["address"] == agent.addr
-        assert listed["n1"]["tags"] == {"rpc_addr": node.rpc_addr}
+        assert listed["n1"]["tags"] == seen["tags"]
         harness.poll(lambda: any(e.get("msg") == "member event" and e.get("member") == "agent"
                                  and e.get("event") == "member-join" for e in node.events),
                      JOIN_TIMEOUT, "the agent's join in the node's log")
