@@ -1,18 +1,15 @@
 #include "server/serve.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
-#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -33,9 +30,10 @@ void ReloadAcl(node::Node& node) {
     return;
   }
   if (!acl.ok()) {
+    const std::optional<node::AclStatus> in_force = node.Acl();
     LogEvent(spdlog::level::err, "SIGHUP: ACL policy refused; the previous policy stays in force",
              {{"error", std::string(acl.status().message())},
-              {"rules", std::to_string(node.Acl() ? node.Acl()->rules : 0)}});
+              {"rules", std::to_string(in_force ? in_force->rules : 0)}});
     return;
   }
   LogEvent(
@@ -112,16 +110,6 @@ void LogMemberEvent(const discovery::MemberEvent& event) {
             {"tags", TagsText(event.member.tags)}});
 }
 
-node::SecurityConfig SecurityConfigOf(const ServeSettings& settings) {
-  node::SecurityConfig security;
-  security.server_tls_cert_file = settings.server_tls.cert_file;
-  security.server_tls_key_file = settings.server_tls.key_file;
-  security.server_tls_ca_file = settings.server_tls.ca_file;
-  security.acl_model_file = settings.acl_model_file;
-  security.acl_policy_file = settings.acl_policy_file;
-  return security;
-}
-
 // The cluster settings of the node: Raft over the log, gossip on bind-addr,
 // Raft connections on the RPC port (with peer TLS when its files are given).
 node::ClusterConfig ClusterConfigOf(const ServeSettings& settings) {
@@ -156,7 +144,6 @@ int RunServe(const ServeSettings& settings) {
     LogEvent(spdlog::level::info, "read config file", {{"path", settings.config_file}});
   }
   node::Config node_config = settings.node;
-  node_config.security = SecurityConfigOf(settings);
   node_config.cluster = ClusterConfigOf(settings);
   absl::StatusOr<std::unique_ptr<node::Node>> node = node::Node::Open(std::move(node_config));
   if (!node.ok()) {
@@ -176,9 +163,9 @@ int RunServe(const ServeSettings& settings) {
            {{"rpc_addr", (*node)->RpcAddress()},
             {"metrics_addr", (*node)->MetricsAddress()},
             {"bind_addr", (*node)->GossipAddress()},
-            {"tls", SecurityConfigOf(settings).Tls() ? "true" : "false"},
+            {"tls", settings.node.security.Tls() ? "true" : "false"},
             {"peer_tls", settings.peer_tls.Any() ? "true" : "false"},
-            {"acl", SecurityConfigOf(settings).Acl() ? "true" : "false"},
+            {"acl", settings.node.security.Acl() ? "true" : "false"},
             {"node_name", settings.node.node_name},
             {"data_dir", settings.node.data_dir.string()},
             {"bootstrap", settings.bootstrap ? "true" : "false"},

@@ -366,10 +366,12 @@ absl::Status ResolveTelemetry(const RawValues& raw, telemetry::Settings* out) {
 }
 
 absl::Status ApplySecurityAndLogging(const RawValues& raw, ServeSettings& settings) {
-  settings.acl_model_file = Get(raw, "acl-model-file").text;
-  settings.acl_policy_file = Get(raw, "acl-policy-file").text;
-  settings.server_tls = {Get(raw, "server-tls-cert-file").text,
-                         Get(raw, "server-tls-key-file").text, Get(raw, "server-tls-ca-file").text};
+  node::SecurityConfig& security = settings.node.security;
+  security.acl_model_file = Get(raw, "acl-model-file").text;
+  security.acl_policy_file = Get(raw, "acl-policy-file").text;
+  security.server_tls_cert_file = Get(raw, "server-tls-cert-file").text;
+  security.server_tls_key_file = Get(raw, "server-tls-key-file").text;
+  security.server_tls_ca_file = Get(raw, "server-tls-ca-file").text;
   settings.peer_tls = {Get(raw, "peer-tls-cert-file").text, Get(raw, "peer-tls-key-file").text,
                        Get(raw, "peer-tls-ca-file").text};
   const RawValue& format = Get(raw, "log-format");

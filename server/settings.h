@@ -46,10 +46,7 @@ struct ServeSettings {
   std::optional<std::chrono::milliseconds> raft_heartbeat_interval;
   std::optional<std::chrono::milliseconds> raft_election_timeout;
   std::string gossip_key;  // raw key bytes; empty: gossip is not encrypted
-  std::string acl_model_file;
-  std::string acl_policy_file;
-  TlsFiles server_tls;
-  TlsFiles peer_tls;
+  TlsFiles peer_tls;       // client TLS and the ACL go to node.security
   LogFormat log_format = LogFormat::kText;
   std::string log_level;
 };

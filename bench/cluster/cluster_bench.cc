@@ -221,7 +221,9 @@ class Process {
 
   Process(std::string name, std::vector<std::string> args, std::filesystem::path log_path,
           LineHook hook)
-      : name_(std::move(name)), args_(std::move(args)), log_path_(std::move(log_path)),
+      : name_(std::move(name)),
+        args_(std::move(args)),
+        log_path_(std::move(log_path)),
         hook_(std::move(hook)) {}
 
   ~Process() {
@@ -290,7 +292,8 @@ class Process {
   // Waits for exit up to `timeout`, then kills.
   void Wait(std::chrono::seconds timeout) {
     const auto deadline = Clock::now() + timeout;
-    while (Running() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (Running() && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (Running()) {
       ::kill(pid_, SIGKILL);
       int status;
@@ -400,7 +403,9 @@ class Cluster {
     return StartNode(name, false, join) && WaitServing(name);
   }
 
-  Process* Proc(const std::string& name) { return procs_.count(name) ? procs_[name].get() : nullptr; }
+  Process* Proc(const std::string& name) {
+    return procs_.count(name) ? procs_[name].get() : nullptr;
+  }
 
   logpb::v1::Log::Stub& Stub(const std::string& name) {
     std::lock_guard lock(mu_);
@@ -495,12 +500,18 @@ class Cluster {
  private:
   bool StartNode(const std::string& name, bool bootstrap, const std::vector<std::string>& join) {
     std::vector<std::string> args = {flags_.proglog,
-                                     "--data-dir", (dir_ / name).string(),
-                                     "--node-name", name,
-                                     "--rpc-port", std::to_string(ports_[name].first),
-                                     "--bind-addr", GossipAddr(name),
-                                     "--fsync", "always",
-                                     "--log-format", "json"};
+                                     "--data-dir",
+                                     (dir_ / name).string(),
+                                     "--node-name",
+                                     name,
+                                     "--rpc-port",
+                                     std::to_string(ports_[name].first),
+                                     "--bind-addr",
+                                     GossipAddr(name),
+                                     "--fsync",
+                                     "always",
+                                     "--log-format",
+                                     "json"};
     if (bootstrap) args.push_back("--bootstrap");
     if (!join.empty()) {
       args.push_back("--start-join-addrs");
@@ -571,9 +582,11 @@ void Merge(Result& total, Result& mine, std::mutex& mu) {
                             mine.latencies_ms.end());
 }
 
-// Pipelined ProduceStream per client with up to kWindow unanswered requests.
-Result ProduceStreams(const std::string& address, int clients, size_t value_bytes, double seconds) {
-  constexpr int kWindow = 256;
+// Runs `client(stub, request, stop_at)` on `clients` threads, each with
+// its own channel and a value of `value_bytes`, and merges what they return.
+template <typename ClientLoop>
+Result RunClients(const std::string& address, int clients, size_t value_bytes, double seconds,
+                  ClientLoop client) {
   Result total;
   std::mutex mu;
   const auto start = Clock::now();
@@ -582,35 +595,9 @@ Result ProduceStreams(const std::string& address, int clients, size_t value_byte
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       auto stub = logpb::v1::Log::NewStub(NewChannel(address, false));
-      grpc::ClientContext context;
-      auto stream = stub->ProduceStream(&context);
-      std::counting_semaphore<kWindow> window(kWindow);
-      std::vector<Clock::time_point> sent(kWindow);
-      std::atomic<uint64_t> written{0};
       ProduceRequest request;
       request.mutable_record()->set_value(std::string(value_bytes, 'a' + c % 26));
-      std::thread writer([&] {
-        while (Clock::now() < stop_at) {
-          window.acquire();
-          sent[written.load() % kWindow] = Clock::now();
-          if (!stream->Write(request)) break;
-          written.fetch_add(1);
-        }
-        stream->WritesDone();
-      });
-      Result mine;
-      ProduceResponse response;
-      while (stream->Read(&response)) {
-        mine.latencies_ms.push_back(Ms(Clock::now() - sent[mine.records % kWindow]));
-        ++mine.records;
-        window.release();
-      }
-      writer.join();
-      grpc::Status status = stream->Finish();
-      if (!status.ok()) {
-        ++mine.errors;
-        std::fprintf(stderr, "produce stream: %s\n", status.error_message().c_str());
-      }
+      Result mine = client(*stub, request, stop_at);
       Merge(total, mine, mu);
     });
   }
@@ -619,37 +606,63 @@ Result ProduceStreams(const std::string& address, int clients, size_t value_byte
   return total;
 }
 
+// Pipelined ProduceStream per client with up to kWindow unanswered requests.
+Result ProduceStreams(const std::string& address, int clients, size_t value_bytes, double seconds) {
+  return RunClients(
+      address, clients, value_bytes, seconds,
+      [](logpb::v1::Log::Stub& stub, const ProduceRequest& request, auto stop_at) {
+        constexpr int kWindow = 256;
+        grpc::ClientContext context;
+        auto stream = stub.ProduceStream(&context);
+        std::counting_semaphore<kWindow> window(kWindow);
+        std::vector<Clock::time_point> sent(kWindow);
+        std::atomic<uint64_t> written{0};
+        std::thread writer([&] {
+          while (Clock::now() < stop_at) {
+            window.acquire();
+            sent[written.load() % kWindow] = Clock::now();
+            if (!stream->Write(request)) break;
+            written.fetch_add(1);
+          }
+          stream->WritesDone();
+        });
+        Result mine;
+        ProduceResponse response;
+        while (stream->Read(&response)) {
+          mine.latencies_ms.push_back(Ms(Clock::now() - sent[mine.records % kWindow]));
+          ++mine.records;
+          window.release();
+        }
+        writer.join();
+        grpc::Status status = stream->Finish();
+        if (!status.ok()) {
+          ++mine.errors;
+          std::fprintf(stderr, "produce stream: %s\n", status.error_message().c_str());
+        }
+        return mine;
+      });
+}
+
 // Each client sends one Produce at a time until the time is up.
 Result ProduceUnary(const std::string& address, int clients, size_t value_bytes, double seconds) {
-  Result total;
-  std::mutex mu;
-  const auto start = Clock::now();
-  const auto stop_at = start + std::chrono::duration<double>(seconds);
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      auto stub = logpb::v1::Log::NewStub(NewChannel(address, false));
-      ProduceRequest request;
-      request.mutable_record()->set_value(std::string(value_bytes, 'a' + c % 26));
-      Result mine;
-      while (Clock::now() < stop_at) {
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        ProduceResponse response;
-        const auto begin = Clock::now();
-        if (!stub->Produce(&context, request, &response).ok()) {
-          if (++mine.errors > 10) break;
-          continue;
+  return RunClients(
+      address, clients, value_bytes, seconds,
+      [](logpb::v1::Log::Stub& stub, const ProduceRequest& request, auto stop_at) {
+        Result mine;
+        while (Clock::now() < stop_at) {
+          grpc::ClientContext context;
+          context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+          ProduceResponse response;
+          const auto begin = Clock::now();
+          if (!stub.Produce(&context, request, &response).ok()) {
+            if (++mine.errors > 10) break;
+            continue;
+          }
+          mine.latencies_ms.push_back(Ms(Clock::now() - begin));
+          ++mine.records;
         }
-        mine.latencies_ms.push_back(Ms(Clock::now() - begin));
-        ++mine.records;
-      }
-      Merge(total, mine, mu);
-    });
-  }
-  for (auto& t : threads) t.join();
-  total.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return total;
+        return mine;
+      });
 }
 
 struct Row {
@@ -748,7 +761,8 @@ std::vector<FailoverStats> RunFailover(const Flags& flags, const std::string& se
     const auto section_start = Clock::now();
     const double section_budget = budget_seconds / 2;
     for (int round = 0; round < flags.kills; ++round) {
-      if (std::chrono::duration<double>(Clock::now() - section_start).count() > section_budget) break;
+      if (std::chrono::duration<double>(Clock::now() - section_start).count() > section_budget)
+        break;
       std::optional<std::string> leader = cluster.WaitReady(std::chrono::seconds(30));
       if (!leader) {
         std::fprintf(stderr, "failover (%s): cluster not ready:\n%s\n", setting.c_str(),
@@ -875,12 +889,14 @@ int main(int argc, char** argv) {
   const double floor_ms = fsync_p50 + rtt_p50;
   std::printf("proglog-bench-cluster: %s, data in %s, %ld cores\n", flags.proglog.c_str(),
               flags.dir.c_str(), ::sysconf(_SC_NPROCESSORS_ONLN));
-  std::printf("floor: 4 KiB write + fdatasync p50 %.3f ms (p99 %.3f) into fallocated space, "
-              "p50 %.3f ms (p99 %.3f) extending the file\n",
-              fsync_p50, fsync_p99, append_p50, append_p99);
-  std::printf("       loopback TCP RTT p50 %.3f ms; commit floor (fdatasync fallocated + RTT) "
-              "%.3f ms\n",
-              rtt_p50, floor_ms);
+  std::printf(
+      "floor: 4 KiB write + fdatasync p50 %.3f ms (p99 %.3f) into fallocated space, "
+      "p50 %.3f ms (p99 %.3f) extending the file\n",
+      fsync_p50, fsync_p99, append_p50, append_p99);
+  std::printf(
+      "       loopback TCP RTT p50 %.3f ms; commit floor (fdatasync fallocated + RTT) "
+      "%.3f ms\n",
+      rtt_p50, floor_ms);
   std::fflush(stdout);
 
   // 2. Throughput: a 1-node cluster, then 3 nodes; clients talk to the leader.
@@ -917,9 +933,10 @@ int main(int argc, char** argv) {
         }
       }
     }
-    std::printf("\nproduce, --fsync=always, %.1f s per figure (1 node = bootstrapped 1-node "
-                "cluster; 3 nodes = leader of a 3-node cluster)\n",
-                flags.seconds);
+    std::printf(
+        "\nproduce, --fsync=always, %.1f s per figure (1 node = bootstrapped 1-node "
+        "cluster; 3 nodes = leader of a 3-node cluster)\n",
+        flags.seconds);
     std::printf("  %-11s %6s | %10s %8s %8s | %10s %8s %8s | %6s %s\n", "workload", "value",
                 "1n rec/s", "p50 ms", "p99 ms", "3n rec/s", "p50 ms", "p99 ms", "3n/1n",
                 "3n p50/floor");
@@ -940,9 +957,10 @@ int main(int argc, char** argv) {
 
   // 3. Failover.
   if (flags.failover && flags.kills > 0 && !flags.election_timeouts.empty()) {
-    std::printf("\nfailover: leader stopped -> first produce acknowledged by a survivor "
-                "(up to %d rounds per row, %.0f s budget in all)\n",
-                flags.kills, flags.failover_seconds);
+    std::printf(
+        "\nfailover: leader stopped -> first produce acknowledged by a survivor "
+        "(up to %d rounds per row, %.0f s budget in all)\n",
+        flags.kills, flags.failover_seconds);
     const double per_setting = flags.failover_seconds / flags.election_timeouts.size();
     for (const std::string& setting : flags.election_timeouts) {
       RunFailover(flags, setting, per_setting);

@@ -57,8 +57,7 @@ absl::Status PrepareDataDir(const std::filesystem::path& dir) {
 // authorizer; returns the authorizer (null without an ACL) for ReloadAcl.
 absl::StatusOr<std::shared_ptr<security::Authorizer>> LoadSecurity(Config& config) {
   const SecurityConfig& files = config.security;
-  const bool given_files = files.Tls() || files.Acl() || !files.server_tls_key_file.empty() ||
-                           !files.server_tls_ca_file.empty() || !files.acl_policy_file.empty();
+  const bool given_files = files.Any();
   const bool prebuilt = config.server_credentials != nullptr || config.authorizer != nullptr;
   if (prebuilt && given_files) {
     return absl::InvalidArgumentError(

@@ -79,6 +79,11 @@ struct SecurityConfig {
 
   bool Tls() const { return !server_tls_cert_file.empty(); }
   bool Acl() const { return !acl_model_file.empty(); }
+  // Whether any of the files is given (a partial set included).
+  bool Any() const {
+    return Tls() || Acl() || !server_tls_key_file.empty() || !server_tls_ca_file.empty() ||
+           !acl_policy_file.empty();
+  }
 };
 
 // What an ACL reload left in force.
