@@ -31,10 +31,23 @@ constexpr size_t kStdinBatch = 256;
 void AddClientFlags(CLI::App& command, ClientFlags& flags) {
   command
       .add_option("--addr", flags.addr,
-                  "Server address; a comma-separated list fails over in order "
-                  "(default: 127.0.0.1:8400) [env PROGLOG_ADDR]")
+                  "Any server(s) of the cluster, comma-separated; the rest is learned "
+                  "from them (default: 127.0.0.1:8400) [env PROGLOG_ADDR]")
       ->type_name("HOST:PORT[,...]");
   command.add_option("--timeout", flags.timeout, "Deadline of each call, e.g. 500ms, 10s; 0: none")
+      ->capture_default_str()
+      ->type_name("DURATION");
+  command.add_option("--read-from", flags.read_from, "Which servers serve reads")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"followers", "leader"}));
+  command
+      .add_option("--attempts", flags.attempts,
+                  "Attempts per call when servers are unreachable or the leader changes")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  command
+      .add_option("--refresh-interval", flags.refresh_interval,
+                  "How often the cluster's server list is refreshed; 0: only after failures")
       ->capture_default_str()
       ->type_name("DURATION");
   command.add_option("--format", flags.format, "Output format")
@@ -65,17 +78,17 @@ void AddClientFlags(CLI::App& command, ClientFlags& flags) {
 }
 
 // "10s", "500ms" or a number of seconds; InvalidArgument naming the flag otherwise.
-absl::StatusOr<absl::Duration> ParseTimeout(const std::string& text) {
+absl::StatusOr<absl::Duration> ParseDurationFlag(const char* flag, const std::string& text) {
   absl::Duration timeout;
   int64_t seconds = 0;
   if (absl::SimpleAtoi(text, &seconds)) {
     timeout = absl::Seconds(seconds);
   } else if (!absl::ParseDuration(text, &timeout)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid --timeout \"", text, "\": want a duration such as 10s"));
+        absl::StrCat("invalid ", flag, " \"", text, "\": want a duration such as 10s"));
   }
   if (timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("--timeout must not be negative");
+    return absl::InvalidArgumentError(absl::StrCat(flag, " must not be negative"));
   }
   return timeout;
 }
@@ -101,9 +114,16 @@ absl::StatusOr<std::unique_ptr<client::Client>> OpenClient(const ClientFlags& fl
     addr = env != nullptr && *env != '\0' ? env : kDefaultAddr;
   }
   options.addresses = absl::StrSplit(addr, ',', absl::SkipWhitespace());
-  absl::StatusOr<absl::Duration> timeout = ParseTimeout(flags.timeout);
+  absl::StatusOr<absl::Duration> timeout = ParseDurationFlag("--timeout", flags.timeout);
   if (!timeout.ok()) return timeout.status();
   options.call_timeout = absl::ToChronoMilliseconds(*timeout);
+  absl::StatusOr<absl::Duration> refresh =
+      ParseDurationFlag("--refresh-interval", flags.refresh_interval);
+  if (!refresh.ok()) return refresh.status();
+  options.refresh_interval = absl::ToChronoMilliseconds(*refresh);
+  options.retry.max_attempts = flags.attempts;
+  options.policy = flags.read_from == "leader" ? client::BalancePolicy::kLeader
+                                               : client::BalancePolicy::kFollowerReads;
   options.tls.ca_file = flags.tls_ca_file;
   options.tls.cert_file = flags.tls_cert_file;
   options.tls.key_file = flags.tls_key_file;
@@ -307,18 +327,8 @@ int RunProduce(const ProduceFlags& flags) {
       flags.values.empty() || (flags.values.size() == 1 && flags.values[0] == "-");
   absl::Status status =
       from_stdin ? ProduceStdin(**client, json) : ProduceAndPrint(**client, flags.values, json);
+  // The client sends writes to the leader, following redirects and elections.
   (*client)->Close();
-  // A follower refused the write before appending anything and named its
-  // leader: send the same values there (once). Values read from stdin were
-  // consumed, so those are not sent again.
-  if (std::optional<std::string> leader = client::NotLeaderAddress(status); leader && !from_stdin) {
-    ClientFlags at_leader = flags.client;
-    at_leader.addr = *leader;
-    client = OpenClient(at_leader);
-    if (!client.ok()) return FailToOpen("produce", client.status());
-    status = ProduceAndPrint(**client, flags.values, json);
-    (*client)->Close();
-  }
   return status.ok() ? kExitOk : Fail("produce", status);
 }
 
@@ -355,7 +365,7 @@ int RunServers(const ServersFlags& flags) {
 }
 
 int RunMembers(const MembersFlags& flags) {
-  absl::StatusOr<absl::Duration> timeout = ParseTimeout(flags.timeout);
+  absl::StatusOr<absl::Duration> timeout = ParseDurationFlag("--timeout", flags.timeout);
   if (!timeout.ok()) return FailToOpen("members", timeout.status());
   if (*timeout == absl::ZeroDuration()) timeout = absl::InfiniteDuration();
   std::string key;

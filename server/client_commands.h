@@ -18,9 +18,12 @@ namespace proglog::app {
 
 // Flags shared by the client subcommands.
 struct ClientFlags {
-  std::string addr;  // comma-separated host:port list; PROGLOG_ADDR, else 127.0.0.1:8400
+  std::string addr;  // comma-separated bootstrap host:port list; PROGLOG_ADDR, else 127.0.0.1:8400
   std::string timeout = "10s";
   std::string format = "text";
+  std::string read_from = "followers";  // "followers" or "leader"
+  int attempts = 10;                    // attempts per call, the first included
+  std::string refresh_interval = "10s";
   // TLS; any of them turns it on. PROGLOG_TLS_* environment variables too.
   std::string tls_ca_file;
   std::string tls_cert_file;

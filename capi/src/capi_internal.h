@@ -15,8 +15,9 @@
 struct proglog_error {
   int code = PROGLOG_EINTERNAL;
   std::string message;
-  std::string leader;  // Empty unless code is PROGLOG_ENOTLEADER and a leader was named.
-  size_t written = 0;  // Records a failed produce_batch appended first.
+  std::string leader;            // Empty unless code is PROGLOG_ENOTLEADER and a leader was named.
+  size_t written = 0;            // Records a failed produce_batch appended first.
+  bool outcome_unknown = false;  // A failed produce that may have appended.
 };
 
 struct proglog_record {
@@ -53,7 +54,10 @@ int Guard(proglog_error** err, Body&& body) noexcept {
 // The size of each version of the options structs, version 1 first. A new
 // version appends fields and its size here; the tables let the library read
 // (and _init fill) exactly the bytes an older caller's struct has.
-inline constexpr size_t kClientOptionsSizes[] = {sizeof(proglog_client_options)};
+inline constexpr size_t kClientOptionsSizes[] = {
+    offsetof(proglog_client_options, refresh_interval_ms),  // v1 ended with tls_server_name
+    sizeof(proglog_client_options),
+};
 static_assert(std::size(kClientOptionsSizes) == PROGLOG_CLIENT_OPTIONS_VERSION);
 inline constexpr size_t kNodeOptionsSizes[] = {
     offsetof(proglog_node_options, cluster),               // v1 ended with `durability`
@@ -61,6 +65,8 @@ inline constexpr size_t kNodeOptionsSizes[] = {
     sizeof(proglog_node_options),
 };
 static_assert(std::size(kNodeOptionsSizes) == PROGLOG_NODE_OPTIONS_VERSION);
+inline constexpr size_t kCallOptionsSizes[] = {sizeof(proglog_call_options)};
+static_assert(std::size(kCallOptionsSizes) == PROGLOG_CALL_OPTIONS_VERSION);
 
 // Fills `opts` with zeros (the defaults) for `version`, writing only the bytes
 // that version's struct has. EINVAL on NULL or an unknown version.

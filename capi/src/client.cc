@@ -20,10 +20,13 @@ struct proglog_server_list {
   std::vector<proglog::client::Server> servers;
 };
 
+struct proglog_cancel {
+  std::shared_ptr<proglog::client::Cancellation> cancellation =
+      std::make_shared<proglog::client::Cancellation>();
+};
+
 namespace proglog::capi {
 namespace {
-
-constexpr int64_t kDefaultTimeoutMs = 10000;
 
 int NullHandle(proglog_error** err) { return Fail(PROGLOG_EINVAL, "client is NULL", err); }
 
@@ -36,25 +39,56 @@ absl::StatusOr<client::Options> ToOptions(const proglog_client_options& in) {
     if (in.addresses[i] == nullptr) return absl::InvalidArgumentError("a server address is NULL");
     options.addresses.emplace_back(in.addresses[i]);
   }
-  const int64_t timeout =
-      in.timeout_ms == 0 ? kDefaultTimeoutMs : std::max<int64_t>(in.timeout_ms, 0);
-  options.call_timeout = std::chrono::milliseconds(timeout);
+  // Zero keeps the core's default, set in client::Options.
+  if (in.timeout_ms != 0) {
+    options.call_timeout = std::chrono::milliseconds(std::max<int64_t>(in.timeout_ms, 0));
+  }
   switch (in.balance_policy) {
-    case PROGLOG_BALANCE_FIRST_AVAILABLE:
-      options.policy = client::BalancePolicy::kFirstAvailable;
+    case PROGLOG_BALANCE_DEFAULT:
       break;
-    case PROGLOG_BALANCE_ROUND_ROBIN:
-      options.policy = client::BalancePolicy::kRoundRobin;
+    case PROGLOG_BALANCE_FOLLOWER_READS:
+      options.policy = client::BalancePolicy::kFollowerReads;
+      break;
+    case PROGLOG_BALANCE_LEADER:
+      options.policy = client::BalancePolicy::kLeader;
       break;
     default:
       return absl::InvalidArgumentError("unknown balance_policy");
   }
+  if (in.refresh_interval_ms != 0) {
+    options.refresh_interval =
+        std::chrono::milliseconds(std::max<int64_t>(in.refresh_interval_ms, 0));
+  }
+  if (in.max_attempts < 0) return absl::InvalidArgumentError("max_attempts must not be negative");
+  if (in.max_attempts > 0) options.retry.max_attempts = in.max_attempts;
+  if (in.initial_backoff_ms < 0 || in.max_backoff_ms < 0) {
+    return absl::InvalidArgumentError("initial_backoff_ms and max_backoff_ms must not be negative");
+  }
+  if (in.initial_backoff_ms > 0) {
+    options.retry.initial_backoff = std::chrono::milliseconds(in.initial_backoff_ms);
+  }
+  if (in.max_backoff_ms > 0)
+    options.retry.max_backoff = std::chrono::milliseconds(in.max_backoff_ms);
   options.tls.enabled = in.tls != 0;
   if (in.tls_ca_file) options.tls.ca_file = in.tls_ca_file;
   if (in.tls_cert_file) options.tls.cert_file = in.tls_cert_file;
   if (in.tls_key_file) options.tls.key_file = in.tls_key_file;
   if (in.tls_server_name) options.tls.server_name = in.tls_server_name;
   return options;
+}
+
+// The core's per-call settings for `in` (NULL: the client's); EINVAL on a bad
+// struct.
+int ToCallOptions(const proglog_call_options* in, client::CallOptions* out, proglog_error** err) {
+  *out = client::CallOptions{};
+  if (in == nullptr) return PROGLOG_OK;
+  proglog_call_options call;
+  if (int rc = ReadOptions(in, kCallOptionsSizes, &call, err)) return rc;
+  if (call.timeout_ms != 0) {
+    out->timeout = std::chrono::milliseconds(std::max<int64_t>(call.timeout_ms, 0));
+  }
+  if (call.cancel != nullptr) out->cancel = call.cancel->cancellation;
+  return PROGLOG_OK;
 }
 
 proglog_record* NewRecord(client::Record record) {
@@ -94,14 +128,36 @@ int proglog_client_open(proglog_client** out, const proglog_client_options* opts
   });
 }
 
+int proglog_cancel_new(proglog_cancel** out, proglog_error** err) {
+  return Guard(err, [&] {
+    if (out == nullptr) return Fail(PROGLOG_EINVAL, "out must not be NULL", err);
+    *out = new proglog_cancel;
+    return int{PROGLOG_OK};
+  });
+}
+
+void proglog_cancel_trigger(proglog_cancel* cancel) {
+  if (cancel != nullptr) cancel->cancellation->Cancel();
+}
+
+void proglog_cancel_free(proglog_cancel* cancel) { delete cancel; }
+
 int proglog_client_produce(uint64_t* out_offset, proglog_client* client, const void* value,
                            size_t len, proglog_error** err) {
+  return proglog_client_produce_ex(out_offset, client, value, len, nullptr, err);
+}
+
+int proglog_client_produce_ex(uint64_t* out_offset, proglog_client* client, const void* value,
+                              size_t len, const proglog_call_options* call, proglog_error** err) {
   return Guard(err, [&] {
     if (client == nullptr) return proglog::capi::NullHandle(err);
     if (out_offset == nullptr || (value == nullptr && len > 0)) {
       return Fail(PROGLOG_EINVAL, "out_offset and value must not be NULL", err);
     }
-    auto offset = client->client->Produce(std::string_view(static_cast<const char*>(value), len));
+    proglog::client::CallOptions options;
+    if (int rc = proglog::capi::ToCallOptions(call, &options, err)) return rc;
+    auto offset =
+        client->client->Produce(std::string_view(static_cast<const char*>(value), len), options);
     if (!offset.ok()) return Fail(offset.status(), err);
     *out_offset = *offset;
     return int{PROGLOG_OK};
@@ -111,8 +167,16 @@ int proglog_client_produce(uint64_t* out_offset, proglog_client* client, const v
 int proglog_client_produce_batch(uint64_t* out_offsets, proglog_client* client,
                                  const void* const* values, const size_t* lens, size_t count,
                                  proglog_error** err) {
+  return proglog_client_produce_batch_ex(out_offsets, client, values, lens, count, nullptr, err);
+}
+
+int proglog_client_produce_batch_ex(uint64_t* out_offsets, proglog_client* client,
+                                    const void* const* values, const size_t* lens, size_t count,
+                                    const proglog_call_options* call, proglog_error** err) {
   return Guard(err, [&] {
     if (client == nullptr) return proglog::capi::NullHandle(err);
+    proglog::client::CallOptions options;
+    if (int rc = proglog::capi::ToCallOptions(call, &options, err)) return rc;
     if (count == 0) return int{PROGLOG_OK};
     if (out_offsets == nullptr || values == nullptr || lens == nullptr) {
       return Fail(PROGLOG_EINVAL, "out_offsets, values and lens must not be NULL", err);
@@ -125,7 +189,7 @@ int proglog_client_produce_batch(uint64_t* out_offsets, proglog_client* client,
       }
       views.emplace_back(static_cast<const char*>(values[i]), lens[i]);
     }
-    auto offsets = client->client->ProduceBatch(views);
+    auto offsets = client->client->ProduceBatch(views, options);
     if (!offsets.ok()) {
       const std::vector<uint64_t> written = proglog::client::WrittenOffsets(offsets.status());
       std::copy(written.begin(), written.end(), out_offsets);
@@ -138,11 +202,18 @@ int proglog_client_produce_batch(uint64_t* out_offsets, proglog_client* client,
 
 int proglog_client_consume(proglog_record** out, proglog_client* client, uint64_t offset,
                            proglog_error** err) {
+  return proglog_client_consume_ex(out, client, offset, nullptr, err);
+}
+
+int proglog_client_consume_ex(proglog_record** out, proglog_client* client, uint64_t offset,
+                              const proglog_call_options* call, proglog_error** err) {
   return Guard(err, [&] {
     if (client == nullptr) return proglog::capi::NullHandle(err);
     if (out == nullptr) return Fail(PROGLOG_EINVAL, "out must not be NULL", err);
     *out = nullptr;
-    auto record = client->client->Consume(offset);
+    proglog::client::CallOptions options;
+    if (int rc = proglog::capi::ToCallOptions(call, &options, err)) return rc;
+    auto record = client->client->Consume(offset, options);
     if (!record.ok()) return Fail(record.status(), err);
     *out = proglog::capi::NewRecord(*std::move(record));
     return int{PROGLOG_OK};
@@ -185,11 +256,18 @@ void proglog_subscription_cancel(proglog_subscription* sub) {
 void proglog_subscription_free(proglog_subscription* sub) { delete sub; }
 
 int proglog_client_servers(proglog_server_list** out, proglog_client* client, proglog_error** err) {
+  return proglog_client_servers_ex(out, client, nullptr, err);
+}
+
+int proglog_client_servers_ex(proglog_server_list** out, proglog_client* client,
+                              const proglog_call_options* call, proglog_error** err) {
   return Guard(err, [&] {
     if (client == nullptr) return proglog::capi::NullHandle(err);
     if (out == nullptr) return Fail(PROGLOG_EINVAL, "out must not be NULL", err);
     *out = nullptr;
-    auto servers = client->client->GetServers();
+    proglog::client::CallOptions options;
+    if (int rc = proglog::capi::ToCallOptions(call, &options, err)) return rc;
+    auto servers = client->client->GetServers(options);
     if (!servers.ok()) return Fail(servers.status(), err);
     *out = new proglog_server_list{*std::move(servers)};
     return int{PROGLOG_OK};

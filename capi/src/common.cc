@@ -60,6 +60,7 @@ int Fail(const absl::Status& status, proglog_error** err) {
     std::string leader;
     if (auto address = client::NotLeaderAddress(status)) leader = *address;
     *err = NewError(code, std::string(status.message()), std::move(leader));
+    if (*err != nullptr) (*err)->outcome_unknown = client::IsOutcomeUnknown(status);
   }
   return code;
 }
@@ -145,6 +146,10 @@ int proglog_error_retryable(const proglog_error* err) {
 }
 
 size_t proglog_error_written(const proglog_error* err) { return err ? err->written : 0; }
+
+int proglog_error_outcome_unknown(const proglog_error* err) {
+  return err != nullptr && err->outcome_unknown ? 1 : 0;
+}
 
 const char* proglog_error_leader(const proglog_error* err) {
   if (err == nullptr || err->leader.empty()) return nullptr;

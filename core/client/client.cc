@@ -3,23 +3,17 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <deque>
-#include <fstream>
-#include <functional>
-#include <set>
-#include <sstream>
 #include <thread>
 #include <utility>
 
-#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
-#include "absl/time/time.h"
+#include "core/client/backoff.h"
+#include "core/client/channel_pool.h"
+#include "core/client/picker.h"
+#include "core/client/status.h"
+#include "core/client/subscription.h"
 #include "log/v1/log.grpc.pb.h"
 #include "log/v1/log.pb.h"
 
@@ -28,35 +22,9 @@ namespace {
 
 using logpb::v1::Log;
 
-// Payload attached to an Unavailable status that came with a leader redirect.
-constexpr char kNotLeaderPayload[] = "type.proglog.dev/not-leader";
-// Payload of a failed ProduceBatch: the offsets it appended, comma-separated.
-constexpr char kWrittenOffsetsPayload[] = "type.proglog.dev/written-offsets";
-// What every "record too large" message starts with, ours and the server's.
-constexpr char kTooLarge[] = "message too large";
-// Room for the envelope of a record (offset, term, type, framing) above the
-// maximum value size, in the receive limit.
-constexpr uint64_t kEnvelopeSlack = 64 << 10;
-// Records buffered ahead of Subscription::Next before reading pauses.
-constexpr size_t kSubscriptionBuffer = 256;
-
-absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  // gRPC's own message-size limits (either side's) say "... larger than max";
-  // name them as what they are, not as an exhausted resource such as a disk.
-  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-      !absl::StartsWith(status.error_message(), kTooLarge) &&
-      absl::StrContains(status.error_message(), "larger than max")) {
-    return absl::ResourceExhaustedError(absl::StrCat(kTooLarge, ": ", status.error_message()));
-  }
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
-
-absl::Status TooLarge(size_t index, size_t size, uint64_t max) {
-  return absl::ResourceExhaustedError(absl::StrCat(kTooLarge, ": value ", index, " is ", size,
-                                                   " bytes; the maximum record size is ", max,
-                                                   " bytes; nothing was sent"));
-}
+// The longest a refresh waits for one server's GetServers answer, so that one
+// unresponsive server does not use up a call's whole deadline.
+constexpr absl::Duration kRefreshAttemptTimeout = absl::Seconds(2);
 
 // The maximum record size a server announced in `metadata`; 0 if none.
 uint64_t AnnouncedMaxRecordBytes(
@@ -70,302 +38,82 @@ uint64_t AnnouncedMaxRecordBytes(
   return max;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read TLS ", what, " file '", path, "'"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+std::optional<std::string> LeaderFrom(const grpc::ClientContext& ctx) {
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  auto it = trailers.find(kLeaderMetadataKey);
+  if (it == trailers.end() || it->second.empty()) return std::nullopt;
+  return std::string(it->second.data(), it->second.size());
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(const TlsOptions& tls) {
-  if (!tls.enabled) return grpc::InsecureChannelCredentials();
-  if (tls.cert_file.empty() != tls.key_file.empty()) {
-    return absl::InvalidArgumentError("TLS cert_file and key_file must be given together");
-  }
-  grpc::SslCredentialsOptions ssl;
-  if (!tls.ca_file.empty()) {
-    auto ca = ReadFile(tls.ca_file, "CA");
-    if (!ca.ok()) return ca.status();
-    ssl.pem_root_certs = *std::move(ca);
-  }
-  if (!tls.cert_file.empty()) {
-    auto cert = ReadFile(tls.cert_file, "certificate");
-    if (!cert.ok()) return cert.status();
-    auto key = ReadFile(tls.key_file, "key");
-    if (!key.ok()) return key.status();
-    ssl.pem_cert_chain = *std::move(cert);
-    ssl.pem_private_key = *std::move(key);
-  }
-  return grpc::SslCredentials(ssl);
+// A server that answered "not the leader" is alive; any other Unavailable
+// means it could not be reached or went away.
+bool ServerAnswered(const grpc::Status& status) {
+  return absl::StrContains(status.error_message(), "not the leader");
 }
 
-struct Endpoint {
-  std::string address;
-  std::shared_ptr<Log::Stub> stub;
-};
-
-Record ToRecord(const logpb::v1::Record& record) {
-  return Record{record.value(), record.offset(), record.type(), record.term()};
+absl::Time DeadlineOf(std::chrono::milliseconds timeout) {
+  return timeout.count() > 0 ? absl::Now() + absl::FromChrono(timeout) : absl::InfiniteFuture();
 }
 
-// One ConsumeStream, owned by the StreamSubscription that wraps it. Its owner
-// destroys it only after OnDone, on the application's thread, never in a
-// reaction: its ClientContext holds a reference to the grpc::Channel, and the
-// last reference to a channel must not be dropped on a gRPC callback thread
-// (gRPC 1.51 then tears the callback queue down from its own thread and
-// corrupts it). A
-// hold keeps the call open while reading is paused for a full buffer; it is
-// released only from application threads (Cancel, or Next after the stream
-// ended), never from a reaction, so StartRead after a pause cannot race OnDone.
-class StreamReactor : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse> {
+// Waits until `until`; false if `cancel` (may be null) fired first.
+bool SleepUntil(absl::Time until, Cancellation* cancel) {
+  if (cancel != nullptr) return cancel->SleepUntil(until);
+  absl::SleepFor(until - absl::Now());
+  return true;
+}
+
+// Attaches a grpc::ClientContext to a call's Cancellation for its lifetime.
+class AttachedContext {
  public:
-  static std::unique_ptr<StreamReactor> Start(Log::Stub& stub, uint64_t offset) {
-    auto reactor = std::unique_ptr<StreamReactor>(new StreamReactor());
-    reactor->request_.set_offset(offset);
-    stub.async()->ConsumeStream(&reactor->context_, &reactor->request_, reactor.get());
-    reactor->AddHold();
-    reactor->StartRead(&reactor->response_);
-    reactor->StartCall();
-    return reactor;
+  AttachedContext(grpc::ClientContext& ctx, Cancellation* cancel) : ctx_(ctx), cancel_(cancel) {
+    if (cancel_ != nullptr && !cancel_->Attach(&ctx_)) ctx_.TryCancel();
   }
-
-  void OnReadInitialMetadataDone(bool ok) override {
-    std::optional<uint64_t> end;
-    if (ok) {
-      const auto& metadata = context_.GetServerInitialMetadata();
-      auto it = metadata.find(wire::kEndOffsetMetadataKey);
-      uint64_t value = 0;
-      if (it != metadata.end() &&
-          absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &value)) {
-        end = value;
-      }
-    }
-    absl::MutexLock lock(&mu_);
-    end_offset_ = end;
-    metadata_done_ = true;
+  ~AttachedContext() {
+    if (cancel_ != nullptr) cancel_->Detach(&ctx_);
   }
-
-  // The end offset the server announced when the stream began: nullopt if it
-  // announced none (an older server) or the stream failed first; DeadlineExceeded
-  // if the server has not answered by `deadline`.
-  absl::StatusOr<std::optional<uint64_t>> EndOffset(absl::Time deadline) {
-    absl::MutexLock lock(&mu_);
-    auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return metadata_done_ || done_ || cancelled_;
-    };
-    if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
-      return absl::DeadlineExceededError("the server did not answer before the timeout");
-    }
-    if (!metadata_done_ && done_ && !final_.ok()) return final_;
-    return end_offset_;
-  }
-
-  void OnReadDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    if (!ok) {
-      ended_ = true;  // OnDone brings the status once the hold is released.
-      return;
-    }
-    buffer_.push_back(ToRecord(response_.record()));
-    if (buffer_.size() < kSubscriptionBuffer) {
-      StartRead(&response_);
-    } else {
-      paused_ = true;  // Next() resumes reading once it has taken a record.
-    }
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    // The owner may destroy *this as soon as the signal fires, so the signal is
-    // kept alive by a reference of our own and nothing of *this is touched after.
-    std::shared_ptr<absl::Notification> signal = done_signal_;
-    {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-      final_ = FromGrpc(status);
-    }
-    signal->Notify();
-  }
-
-  absl::StatusOr<Record> Next(std::chrono::milliseconds timeout) {
-    const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
-    bool resume = false;
-    absl::StatusOr<Record> result;
-    {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return cancelled_ || !buffer_.empty() || ended_ || done_;
-      };
-      mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
-      if (cancelled_) return absl::CancelledError("subscription cancelled");
-      if (buffer_.empty()) {
-        if (!ended_ && !done_) {
-          return absl::DeadlineExceededError("no record arrived before the timeout");
-        }
-        if (!done_) {
-          mu_.Unlock();
-          ReleaseHold();
-          mu_.Lock();
-          mu_.AwaitWithDeadline(absl::Condition(&done_), deadline);
-          if (!done_) return absl::DeadlineExceededError("the stream is ending");
-        }
-        if (final_.ok()) return absl::UnavailableError("the server ended the stream");
-        return final_;
-      }
-      result = std::move(buffer_.front());
-      buffer_.pop_front();
-      resume = paused_;
-      paused_ = false;
-    }
-    if (resume) ResumeRead();
-    return result;
-  }
-
-  void Cancel() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (cancelled_) return;
-      cancelled_ = true;
-    }
-    context_.TryCancel();
-    ReleaseHold();
-  }
-
-  // Waits until gRPC has finished with the call; false after `timeout`.
-  bool WaitDone(absl::Duration timeout) {
-    return done_signal_->WaitForNotificationWithTimeout(timeout);
-  }
+  AttachedContext(const AttachedContext&) = delete;
+  AttachedContext& operator=(const AttachedContext&) = delete;
 
  private:
-  StreamReactor() = default;
-
-  // op_mu_ is never taken inside a reaction, and reactions that gRPC runs inline
-  // from StartRead/RemoveHold take only mu_, so neither call can deadlock here.
-  void ResumeRead() {
-    absl::MutexLock lock(&op_mu_);
-    if (!hold_released_) StartRead(&response_);
-  }
-
-  void ReleaseHold() {
-    absl::MutexLock lock(&op_mu_);
-    if (hold_released_) return;
-    hold_released_ = true;
-    RemoveHold();
-  }
-
-  grpc::ClientContext context_;
-  const std::shared_ptr<absl::Notification> done_signal_ = std::make_shared<absl::Notification>();
-  logpb::v1::ConsumeRequest request_;
-  logpb::v1::ConsumeResponse response_;
-
-  absl::Mutex op_mu_;
-  bool hold_released_ ABSL_GUARDED_BY(op_mu_) = false;
-
-  absl::Mutex mu_;
-  std::deque<Record> buffer_ ABSL_GUARDED_BY(mu_);
-  bool paused_ ABSL_GUARDED_BY(mu_) = false;
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool metadata_done_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<uint64_t> end_offset_ ABSL_GUARDED_BY(mu_);
-  absl::Status final_ ABSL_GUARDED_BY(mu_);
+  grpc::ClientContext& ctx_;
+  Cancellation* cancel_;
 };
 
-// The open subscriptions of a client, so that Client::Close can cancel them.
-// Shared by the client and its subscriptions, since either may go first.
-class SubscriptionRegistry {
+}  // namespace
+
+class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
  public:
-  // False if the client is already closed (the caller cancels the stream).
-  bool Add(StreamReactor* reactor) {
-    absl::MutexLock lock(&mu_);
-    if (closed_) return false;
-    live_.insert(reactor);
-    return true;
-  }
-  void Remove(StreamReactor* reactor) {
-    absl::MutexLock lock(&mu_);
-    live_.erase(reactor);
-  }
-  // Cancels every open subscription. Cancel runs under mu_ so that no reactor
-  // can be removed and destroyed meanwhile; it takes only the reactor's locks.
-  void CloseAll() {
-    absl::MutexLock lock(&mu_);
-    closed_ = true;
-    for (StreamReactor* reactor : live_) reactor->Cancel();
-  }
+  Impl(Options options, std::unique_ptr<ChannelPool> pool)
+      : options_(std::move(options)),
+        pool_(std::move(pool)),
+        picker_(options_.addresses, options_.policy) {}
 
- private:
-  absl::Mutex mu_;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  std::set<StreamReactor*> live_ ABSL_GUARDED_BY(mu_);
-};
-
-class StreamSubscription : public Subscription {
- public:
-  StreamSubscription(std::shared_ptr<Log::Stub> stub, std::unique_ptr<StreamReactor> reactor,
-                     std::shared_ptr<SubscriptionRegistry> registry)
-      : stub_(std::move(stub)), reactor_(std::move(reactor)), registry_(std::move(registry)) {
-    if (!registry_->Add(reactor_.get())) reactor_->Cancel();
-  }
-  ~StreamSubscription() override {
-    registry_->Remove(reactor_.get());
-    reactor_->Cancel();
-    // Cancellation is local, so OnDone comes promptly; the bound only guards
-    // against a hang. Past it, the reactor and the channel are leaked rather
-    // than destroyed under a call gRPC may still complete.
-    if (!reactor_->WaitDone(absl::Seconds(30))) {
-      reactor_.release();
-      new std::shared_ptr<Log::Stub>(std::move(stub_));
-    }
-  }
-
-  absl::StatusOr<Record> Next(std::chrono::milliseconds timeout) override {
-    return reactor_->Next(timeout);
-  }
-  void Cancel() override { reactor_->Cancel(); }
-  absl::StatusOr<std::optional<uint64_t>> EndOffset(absl::Time deadline) {
-    return reactor_->EndOffset(deadline);
-  }
-
- private:
-  std::shared_ptr<Log::Stub> stub_;  // Declared first: released after the reactor.
-  std::unique_ptr<StreamReactor> reactor_;
-  std::shared_ptr<SubscriptionRegistry> registry_;
-};
-
-class ClientImpl : public Client {
- public:
-  ClientImpl(Options options, std::vector<Endpoint> endpoints)
-      : options_(std::move(options)), endpoints_(std::move(endpoints)) {}
-  ~ClientImpl() override { Close(); }
-
-  absl::StatusOr<uint64_t> Produce(std::string_view value) override {
+  absl::StatusOr<uint64_t> Produce(std::string_view value, const CallOptions& call) {
     if (const uint64_t max = MaxRecordBytes(); max > 0 && value.size() > max) {
       return TooLarge(0, value.size(), max);
     }
+    logpb::v1::ProduceRequest request;
+    request.mutable_record()->set_value(value.data(), value.size());
     logpb::v1::ProduceResponse response;
-    absl::Status status = Call(/*write=*/true, [&](Endpoint& endpoint, grpc::ClientContext& ctx) {
-      logpb::v1::ProduceRequest request;
-      request.mutable_record()->set_value(value.data(), value.size());
-      return endpoint.stub->Produce(&ctx, request, &response);
+    absl::Status status = Call(Route::kWrite, call, [&](Log::Stub& stub, grpc::ClientContext& ctx) {
+      return stub.Produce(&ctx, request, &response);
     });
     if (!status.ok()) return status;
     return response.offset();
   }
 
-  absl::StatusOr<std::vector<uint64_t>> ProduceBatch(
-      std::span<const std::string_view> values) override {
+  absl::StatusOr<std::vector<uint64_t>> ProduceBatch(std::span<const std::string_view> values,
+                                                     const CallOptions& call) {
     std::vector<uint64_t> offsets;
     if (values.empty()) return offsets;
     // All or nothing at validation: no value leaves before every one passed.
-    if (absl::Status checked = CheckSizes(values); !checked.ok()) return checked;
+    if (absl::Status checked = CheckSizes(values, call); !checked.ok()) return checked;
     bool retry_safe = true;
     absl::Status status = Call(
-        /*write=*/true,
-        [&](Endpoint& endpoint, grpc::ClientContext& ctx) {
+        Route::kWrite, call,
+        [&](Log::Stub& stub, grpc::ClientContext& ctx) {
           offsets.clear();
-          return StreamBatch(endpoint, ctx, values, offsets, retry_safe);
+          return StreamBatch(stub, ctx, values, offsets, retry_safe);
         },
         &retry_safe);
     if (!status.ok()) {
@@ -374,38 +122,36 @@ class ClientImpl : public Client {
                               absl::StrCat(status.message(), " (after appending ", offsets.size(),
                                            " of ", values.size(), " records, at offsets ",
                                            offsets.front(), "..", offsets.back(), ")"));
-        status.SetPayload(kWrittenOffsetsPayload, absl::Cord(absl::StrJoin(offsets, ",")));
+        MarkWrittenOffsets(status, offsets);
       }
       return status;
     }
     return offsets;
   }
 
-  absl::StatusOr<Record> Consume(uint64_t offset) override {
+  absl::StatusOr<Record> Consume(uint64_t offset, const CallOptions& call) {
+    logpb::v1::ConsumeRequest request;
+    request.set_offset(offset);
     logpb::v1::ConsumeResponse response;
-    absl::Status status = Call(/*write=*/false, [&](Endpoint& endpoint, grpc::ClientContext& ctx) {
-      logpb::v1::ConsumeRequest request;
-      request.set_offset(offset);
-      return endpoint.stub->Consume(&ctx, request, &response);
+    absl::Status status = Call(Route::kRead, call, [&](Log::Stub& stub, grpc::ClientContext& ctx) {
+      return stub.Consume(&ctx, request, &response);
     });
     if (!status.ok()) return status;
     return ToRecord(response.record());
   }
 
-  absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t offset) override {
-    absl::StatusOr<std::unique_ptr<StreamSubscription>> stream = OpenStream(offset);
-    if (!stream.ok()) return stream.status();
-    return std::unique_ptr<Subscription>(*std::move(stream));
+  absl::StatusOr<std::unique_ptr<ResumingSubscription>> Subscribe(uint64_t offset) {
+    if (closed_.load()) return absl::FailedPreconditionError("client is closed");
+    return std::make_unique<ResumingSubscription>(StreamSourceForSubscriptions(), offset,
+                                                  subscriptions_);
   }
 
   absl::StatusOr<uint64_t> ConsumeToEnd(uint64_t offset, uint64_t max_records,
-                                        const std::function<void(const Record&)>& each) override {
-    absl::StatusOr<std::unique_ptr<StreamSubscription>> stream = OpenStream(offset);
+                                        const std::function<void(const Record&)>& each) {
+    auto stream = Subscribe(offset);
     if (!stream.ok()) return stream.status();
-    const absl::Duration timeout = options_.call_timeout.count() > 0
-                                       ? absl::FromChrono(options_.call_timeout)
-                                       : absl::InfiniteDuration();
-    absl::StatusOr<std::optional<uint64_t>> end = (*stream)->EndOffset(absl::Now() + timeout);
+    absl::StatusOr<std::optional<uint64_t>> end =
+        (*stream)->EndOffset(DeadlineOf(options_.call_timeout));
     if (!end.ok()) return end.status();
     if (!end->has_value()) {
       (*stream)->Cancel();
@@ -425,12 +171,29 @@ class ClientImpl : public Client {
     return read;
   }
 
-  absl::StatusOr<std::vector<Server>> GetServers() override {
+  absl::StatusOr<std::vector<Server>> GetServers(const CallOptions& call) {
     logpb::v1::GetServersResponse response;
-    absl::Status status = Call(/*write=*/false, [&](Endpoint& endpoint, grpc::ClientContext& ctx) {
-      return endpoint.stub->GetServers(&ctx, logpb::v1::GetServersRequest(), &response);
+    absl::Status status = Call(Route::kRead, call, [&](Log::Stub& stub, grpc::ClientContext& ctx) {
+      return stub.GetServers(&ctx, logpb::v1::GetServersRequest(), &response);
     });
     if (!status.ok()) return status;
+    std::vector<Server> servers = ToServers(response);
+    picker_.Update(servers, absl::Now());
+    return servers;
+  }
+
+  const std::vector<std::string>& Addresses() const { return options_.addresses; }
+
+  void Close() {
+    closed_.store(true);
+    subscriptions_->CloseAll();
+  }
+
+ private:
+  enum class Route { kWrite, kRead };
+  using Attempt = std::function<grpc::Status(Log::Stub&, grpc::ClientContext&)>;
+
+  static std::vector<Server> ToServers(const logpb::v1::GetServersResponse& response) {
     std::vector<Server> servers;
     for (const auto& server : response.servers()) {
       servers.push_back(Server{server.id(), server.rpc_addr(), server.is_leader()});
@@ -438,32 +201,132 @@ class ClientImpl : public Client {
     return servers;
   }
 
-  const std::vector<std::string>& Addresses() const override { return options_.addresses; }
-
   // The maximum record size configured or learned; 0 while unknown.
   uint64_t MaxRecordBytes() const {
     if (options_.max_record_bytes > 0) return options_.max_record_bytes;
     return learned_max_record_bytes_.load(std::memory_order_relaxed);
   }
 
-  void Close() override {
-    {
-      absl::MutexLock lock(&mu_);
-      closed_ = true;
+  void LearnLimits(const grpc::ClientContext& ctx) {
+    if (const uint64_t max = AnnouncedMaxRecordBytes(ctx.GetServerInitialMetadata()); max > 0) {
+      learned_max_record_bytes_.store(max, std::memory_order_relaxed);
     }
-    subscriptions_->CloseAll();
   }
 
- private:
-  using Attempt = std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>;
+  absl::Time Deadline(const CallOptions& call) const {
+    return DeadlineOf(call.timeout.value_or(options_.call_timeout));
+  }
 
-  absl::StatusOr<std::unique_ptr<StreamSubscription>> OpenStream(uint64_t offset) {
-    absl::MutexLock lock(&mu_);
-    if (closed_) return absl::FailedPreconditionError("client is closed");
-    std::shared_ptr<Log::Stub> stub = endpoints_[ReadStart()].stub;
-    auto reactor = StreamReactor::Start(*stub, offset);
-    return std::make_unique<StreamSubscription>(std::move(stub), std::move(reactor),
-                                                subscriptions_);
+  // Runs `attempt` on the server the route picks until it succeeds, fails for
+  // a reason another attempt would meet too, runs out of attempts or reaches
+  // the deadline. Between attempts the view may be refreshed and the caller
+  // waits out a backoff; a redirect to a named leader is followed at once.
+  // `retry_safe`, if given, is cleared by an attempt that must not be
+  // repeated (a batch part of which was appended).
+  absl::Status Call(Route route, const CallOptions& call, const Attempt& attempt,
+                    const bool* retry_safe = nullptr) {
+    if (closed_.load()) return absl::FailedPreconditionError("client is closed");
+    const absl::Time deadline = Deadline(call);
+    Cancellation* cancel = call.cancel.get();
+    absl::Duration backoff;
+    bool outcome_unknown = false;
+    std::optional<std::string> next_address;
+    absl::Status last;
+    for (int n = 0; n < options_.retry.max_attempts; ++n) {
+      if (cancel != nullptr && cancel->IsCancelled()) {
+        last = absl::CancelledError("the call was cancelled");
+        break;
+      }
+      RefreshIfDue(deadline, cancel);
+      const std::string address =
+          next_address.value_or(route == Route::kWrite ? picker_.ForWrite() : picker_.ForRead());
+      next_address.reset();
+      grpc::ClientContext ctx;
+      if (deadline != absl::InfiniteFuture()) ctx.set_deadline(absl::ToChronoTime(deadline));
+      grpc::Status status;
+      {
+        AttachedContext attached(ctx, cancel);
+        status = attempt(*pool_->Stub(address), ctx);
+      }
+      LearnLimits(ctx);
+      if (status.ok()) return absl::OkStatus();
+      last = FromGrpc(status);
+      if (route == Route::kWrite && !CertainlyNotApplied(status)) outcome_unknown = true;
+      if (route == Route::kRead && absl::IsOutOfRange(last)) {
+        // A follower may not have applied what the leader acknowledged: the
+        // leader's answer settles it.
+        std::optional<std::string> leader = picker_.Leader();
+        if (!leader || *leader == address) break;
+        next_address = leader;
+        continue;
+      }
+      if (!IsRetryable(last) || (retry_safe != nullptr && !*retry_safe)) break;
+      if (std::optional<std::string> leader = LeaderFrom(ctx)) {
+        MarkNotLeader(last, *leader);
+        picker_.LeaderIs(*leader);
+        if (*leader != address) continue;  // follow the redirect at once
+      } else if (ServerAnswered(status)) {
+        picker_.Invalidate();
+      } else {
+        picker_.Failed(address);
+      }
+      const absl::Time resume = absl::Now() + NextBackoff(backoff, options_.retry);
+      if (resume >= deadline) break;
+      if (!SleepUntil(resume, cancel)) {
+        last = absl::CancelledError("the call was cancelled");
+        break;
+      }
+    }
+    if (outcome_unknown && (retry_safe == nullptr || *retry_safe)) MarkOutcomeUnknown(last);
+    return last;
+  }
+
+  // Asks GetServers of the known servers in turn when the view is due for a
+  // refresh. One refresh runs at a time; callers that waited for it use its
+  // result rather than asking again.
+  void RefreshIfDue(absl::Time deadline, Cancellation* cancel) {
+    const absl::Duration interval = absl::FromChrono(options_.refresh_interval);
+    if (!picker_.NeedsRefresh(absl::Now(), interval)) return;
+    const uint64_t seen = refreshes_.load();
+    absl::MutexLock lock(&refresh_mu_);
+    if (refreshes_.load() != seen || !picker_.NeedsRefresh(absl::Now(), interval)) return;
+    std::vector<Server> servers;
+    for (const std::string& address : picker_.RefreshOrder()) {
+      if (cancel != nullptr && cancel->IsCancelled()) return;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(
+          absl::ToChronoTime(std::min(deadline, absl::Now() + kRefreshAttemptTimeout)));
+      logpb::v1::GetServersResponse response;
+      grpc::Status status;
+      {
+        AttachedContext attached(ctx, cancel);
+        status = pool_->Stub(address)->GetServers(&ctx, logpb::v1::GetServersRequest(), &response);
+      }
+      LearnLimits(ctx);
+      if (status.ok()) {
+        servers = ToServers(response);
+        break;
+      }
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE) picker_.Failed(address);
+    }
+    picker_.Update(servers, absl::Now());
+    refreshes_.fetch_add(1);
+  }
+
+  StreamSource StreamSourceForSubscriptions() {
+    // The subscription keeps the client's state (and channels) alive: it may
+    // outlive the Client, and its channels must not be released on a gRPC thread.
+    std::shared_ptr<Impl> self = shared_from_this();
+    StreamSource source;
+    source.retry = options_.retry;
+    source.open = [self](uint64_t offset) -> absl::StatusOr<std::unique_ptr<Stream>> {
+      if (self->closed_.load()) return absl::FailedPreconditionError("client is closed");
+      self->RefreshIfDue(DeadlineOf(self->options_.call_timeout), nullptr);
+      const std::string address = self->picker_.ForRead();
+      return std::make_unique<Stream>(address, self->pool_->Stub(address), offset);
+    };
+    source.failed = [self](const std::string& address) { self->picker_.Failed(address); };
+    return source;
   }
 
   // ConsumeToEnd for a server that does not announce the end of its log.
@@ -471,7 +334,7 @@ class ClientImpl : public Client {
                                            const std::function<void(const Record&)>& each) {
     uint64_t read = 0;
     for (; max_records == 0 || read < max_records; ++read) {
-      absl::StatusOr<Record> record = Consume(offset + read);
+      absl::StatusOr<Record> record = Consume(offset + read, CallOptions{});
       if (absl::IsOutOfRange(record.status())) break;  // the end of the log
       if (!record.ok()) return record.status();
       each(*record);
@@ -481,11 +344,11 @@ class ClientImpl : public Client {
 
   // Refuses the batch if any value is over the maximum record size, learning
   // the maximum from a server first when it is not known yet.
-  absl::Status CheckSizes(std::span<const std::string_view> values) {
+  absl::Status CheckSizes(std::span<const std::string_view> values, const CallOptions& call) {
     if (MaxRecordBytes() == 0) {
       // Any call brings the limit; GetServers is the cheapest. A server that
       // does not announce one leaves the check to the server.
-      if (absl::StatusOr<std::vector<Server>> servers = GetServers(); !servers.ok()) {
+      if (absl::StatusOr<std::vector<Server>> servers = GetServers(call); !servers.ok()) {
         return servers.status();
       }
     }
@@ -497,58 +360,10 @@ class ClientImpl : public Client {
     return absl::OkStatus();
   }
 
-  void LearnLimits(const grpc::ClientContext& ctx) {
-    if (const uint64_t max = AnnouncedMaxRecordBytes(ctx.GetServerInitialMetadata()); max > 0) {
-      learned_max_record_bytes_.store(max, std::memory_order_relaxed);
-    }
-  }
-
-  // Runs `attempt` against endpoints in policy order until one answers. A
-  // follower's redirect is followed once if the leader is one of our addresses;
-  // an unreachable server makes us try the next address while `*retry_safe`.
-  absl::Status Call(bool write, const Attempt& attempt, const bool* retry_safe = nullptr) {
-    bool closed;
-    size_t start;
-    {
-      absl::MutexLock lock(&mu_);
-      closed = closed_;
-      start = write ? preferred_writer_ : ReadStart();
-    }
-    if (closed) return absl::FailedPreconditionError("client is closed");
-    const auto deadline = std::chrono::system_clock::now() + options_.call_timeout;
-    absl::Status last;
-    size_t index = start;
-    bool redirected = false;
-    for (size_t tries = 0; tries < endpoints_.size() + 1; ++tries) {
-      grpc::ClientContext ctx;
-      if (options_.call_timeout.count() > 0) ctx.set_deadline(deadline);
-      grpc::Status status = attempt(endpoints_[index], ctx);
-      LearnLimits(ctx);
-      if (status.ok()) {
-        if (write) SetPreferredWriter(index);
-        return absl::OkStatus();
-      }
-      last = FromGrpc(status);
-      if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return last;
-      if (retry_safe != nullptr && !*retry_safe) return last;
-      if (auto leader = LeaderFrom(ctx)) {
-        last.SetPayload(kNotLeaderPayload, absl::Cord(*leader));
-        auto at = IndexOf(*leader);
-        if (redirected || !at) return last;
-        redirected = true;
-        index = *at;
-        continue;
-      }
-      if (tries + 1 >= endpoints_.size()) break;
-      index = (index + 1) % endpoints_.size();
-    }
-    return last;
-  }
-
-  static grpc::Status StreamBatch(Endpoint& endpoint, grpc::ClientContext& ctx,
+  static grpc::Status StreamBatch(Log::Stub& stub, grpc::ClientContext& ctx,
                                   std::span<const std::string_view> values,
                                   std::vector<uint64_t>& offsets, bool& retry_safe) {
-    auto stream = endpoint.stub->ProduceStream(&ctx);
+    auto stream = stub.ProduceStream(&ctx);
     // Responses are read while requests are written, so neither side's flow
     // control window can fill up and stall the other.
     std::thread reader([&] {
@@ -586,99 +401,78 @@ class ClientImpl : public Client {
     return status;
   }
 
-  static std::optional<std::string> LeaderFrom(const grpc::ClientContext& ctx) {
-    const auto& trailers = ctx.GetServerTrailingMetadata();
-    auto it = trailers.find(kLeaderMetadataKey);
-    if (it == trailers.end() || it->second.empty()) return std::nullopt;
-    return std::string(it->second.data(), it->second.size());
-  }
-
-  std::optional<size_t> IndexOf(const std::string& address) const {
-    for (size_t i = 0; i < endpoints_.size(); ++i) {
-      if (endpoints_[i].address == address) return i;
-    }
-    return std::nullopt;
-  }
-
-  size_t ReadStart() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (options_.policy == BalancePolicy::kRoundRobin) return next_reader_++ % endpoints_.size();
-    return preferred_writer_;
-  }
-
-  void SetPreferredWriter(size_t index) {
-    absl::MutexLock lock(&mu_);
-    preferred_writer_ = index;
-  }
-
   const Options options_;
-  // Fixed after construction; stubs are thread-safe.
-  std::vector<Endpoint> endpoints_;
-
-  absl::Mutex mu_;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  size_t preferred_writer_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t next_reader_ ABSL_GUARDED_BY(mu_) = 0;
+  const std::unique_ptr<ChannelPool> pool_;
+  Picker picker_;
+  std::atomic<bool> closed_{false};
+  absl::Mutex refresh_mu_;
+  std::atomic<uint64_t> refreshes_{0};
   const std::shared_ptr<SubscriptionRegistry> subscriptions_ =
       std::make_shared<SubscriptionRegistry>();
   std::atomic<uint64_t> learned_max_record_bytes_{0};
 };
 
-}  // namespace
-
-bool IsMessageTooLarge(const absl::Status& status) {
-  return absl::IsResourceExhausted(status) && absl::StartsWith(status.message(), kTooLarge);
-}
-
-std::vector<uint64_t> WrittenOffsets(const absl::Status& status) {
-  std::vector<uint64_t> offsets;
-  auto payload = status.GetPayload(kWrittenOffsetsPayload);
-  if (!payload) return offsets;
-  for (absl::string_view part : absl::StrSplit(std::string(*payload), ',', absl::SkipEmpty())) {
-    uint64_t offset = 0;
-    if (absl::SimpleAtoi(part, &offset)) offsets.push_back(offset);
-  }
-  return offsets;
-}
-
-std::optional<std::string> NotLeaderAddress(const absl::Status& status) {
-  if (status.code() != absl::StatusCode::kUnavailable) return std::nullopt;
-  auto payload = status.GetPayload(kNotLeaderPayload);
-  if (!payload) return std::nullopt;
-  return std::string(*payload);
-}
-
-absl::StatusOr<std::unique_ptr<Client>> Client::Open(Options options) {
+absl::Status ValidateOptions(const Options& options) {
   if (options.addresses.empty()) {
     return absl::InvalidArgumentError("at least one server address is required");
   }
-  if (options.call_timeout.count() < 0) {
-    return absl::InvalidArgumentError("call_timeout must not be negative");
-  }
-  auto credentials = MakeCredentials(options.tls);
-  if (!credentials.ok()) return credentials.status();
-  grpc::ChannelArguments args;
-  if (options.tls.enabled && !options.tls.server_name.empty()) {
-    args.SetSslTargetNameOverride(options.tls.server_name);
-  }
-  // A record the server accepted must fit in a reply: sized from the maximum
-  // when it is configured; unlimited (-1) while it is only learned later, as
-  // the server sends nothing larger than what it accepted.
-  if (options.max_record_bytes > 0) {
-    const uint64_t limit = options.max_record_bytes + kEnvelopeSlack;
-    args.SetMaxReceiveMessageSize(limit > INT32_MAX ? -1 : static_cast<int>(limit));
-  } else {
-    args.SetMaxReceiveMessageSize(-1);
-  }
-  std::vector<Endpoint> endpoints;
   for (const std::string& address : options.addresses) {
     if (address.empty() || address.find(':') == std::string::npos) {
       return absl::InvalidArgumentError(
           absl::StrCat("server address '", address, "' is not host:port"));
     }
-    auto channel = grpc::CreateCustomChannel(address, *credentials, args);
-    endpoints.push_back(Endpoint{address, std::make_shared<Log::Stub>(channel)});
   }
-  return std::make_unique<ClientImpl>(std::move(options), std::move(endpoints));
+  if (options.call_timeout.count() < 0) {
+    return absl::InvalidArgumentError("call_timeout must not be negative");
+  }
+  if (options.refresh_interval.count() < 0) {
+    return absl::InvalidArgumentError("refresh_interval must not be negative");
+  }
+  if (options.retry.max_attempts < 1) {
+    return absl::InvalidArgumentError("retry.max_attempts must be at least 1");
+  }
+  if (options.retry.initial_backoff.count() <= 0 ||
+      options.retry.max_backoff < options.retry.initial_backoff) {
+    return absl::InvalidArgumentError(
+        "retry.initial_backoff must be positive and at most retry.max_backoff");
+  }
+  return absl::OkStatus();
 }
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Open(Options options) {
+  if (absl::Status valid = ValidateOptions(options); !valid.ok()) return valid;
+  auto pool = ChannelPool::Create(options);
+  if (!pool.ok()) return pool.status();
+  return std::unique_ptr<Client>(
+      new Client(std::make_shared<Impl>(std::move(options), *std::move(pool))));
+}
+
+Client::Client(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() { Close(); }
+
+absl::StatusOr<uint64_t> Client::Produce(std::string_view value, const CallOptions& call) {
+  return impl_->Produce(value, call);
+}
+absl::StatusOr<std::vector<uint64_t>> Client::ProduceBatch(std::span<const std::string_view> values,
+                                                           const CallOptions& call) {
+  return impl_->ProduceBatch(values, call);
+}
+absl::StatusOr<Record> Client::Consume(uint64_t offset, const CallOptions& call) {
+  return impl_->Consume(offset, call);
+}
+absl::StatusOr<uint64_t> Client::ConsumeToEnd(uint64_t offset, uint64_t max_records,
+                                              const std::function<void(const Record&)>& each) {
+  return impl_->ConsumeToEnd(offset, max_records, each);
+}
+absl::StatusOr<std::unique_ptr<Subscription>> Client::Subscribe(uint64_t offset) {
+  auto subscription = impl_->Subscribe(offset);
+  if (!subscription.ok()) return subscription.status();
+  return std::unique_ptr<Subscription>(*std::move(subscription));
+}
+absl::StatusOr<std::vector<Server>> Client::GetServers(const CallOptions& call) {
+  return impl_->GetServers(call);
+}
+const std::vector<std::string>& Client::Addresses() const { return impl_->Addresses(); }
+void Client::Close() { impl_->Close(); }
 
 }  // namespace proglog::client

@@ -1,10 +1,21 @@
-// core/client: the C++ client of the log.v1.Log gRPC API. A Client holds one
-// channel per server address and spreads calls over them according to a
-// load-balancing policy; it follows a "not the leader" redirect once, and fails
-// over to the next address when a server is unavailable. Produce, ProduceBatch
-// (over the ProduceStream bidi stream), Consume and GetServers are blocking
-// calls with a per-call deadline; Subscribe opens a ConsumeStream that follows
-// the tail and is drained with Subscription::Next(timeout).
+// core/client: the C++ client of a proglog cluster (the log.v1.Log gRPC API).
+//
+// From one or more bootstrap addresses the client learns the cluster with
+// GetServers and keeps that view fresh: every `refresh_interval`, and at once
+// when a server is unreachable, a follower names another leader, or no leader
+// is known. Produce and ProduceBatch go to the leader; Consume, ConsumeToEnd
+// and Subscribe go round-robin over the followers (the leader when there are
+// none), or to the leader with BalancePolicy::kLeader.
+//
+// A call that meets an unreachable server or a leader change is retried with
+// exponential backoff and jitter until it succeeds, fails for another reason,
+// uses up Options::retry.max_attempts, or reaches its deadline
+// (Options::call_timeout, or CallOptions::timeout for one call). A retried
+// produce whose earlier attempt may have reached the leader (the connection
+// broke after the request left) can append the record twice; when such a call
+// fails in the end, IsOutcomeUnknown(status) is true: the record may or may not
+// be in the log. A subscription whose server goes away resumes on another
+// server from the next offset: no gap and no duplicate.
 //
 // Thread-safety: every method of Client is thread-safe, including Close().
 // Subscription::Next must not be called from two threads at once; Cancel() may
@@ -18,12 +29,12 @@
 // always be read back.
 //
 // Errors (absl::Status codes): OutOfRange (offset past the end), Unavailable
-// (no server answered; NotLeaderAddress() tells whether it was a redirect),
-// InvalidArgument (bad input), ResourceExhausted with a message starting
-// "message too large" (a record over the maximum, refused by this client or by
-// the server; IsMessageTooLarge() tells it apart from a full disk), PermissionDenied /
-// Unauthenticated (ACL / TLS), DeadlineExceeded, Cancelled, FailedPrecondition
-// (the client or subscription is closed).
+// (no server answered; NotLeaderAddress() tells whether the last answer was a
+// redirect), InvalidArgument (bad input), ResourceExhausted with a message
+// starting "message too large" (IsMessageTooLarge() tells it apart from a full
+// disk), PermissionDenied / Unauthenticated (ACL / TLS), DeadlineExceeded,
+// Cancelled (CallOptions::cancel), FailedPrecondition (the client or
+// subscription is closed).
 #ifndef PROGLOG_CORE_CLIENT_CLIENT_H_
 #define PROGLOG_CORE_CLIENT_CLIENT_H_
 
@@ -39,6 +50,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/client/cancellation.h"
 #include "proto/log/v1/wire.h"
 
 namespace proglog::client {
@@ -58,25 +70,49 @@ struct TlsOptions {
   std::string server_name;
 };
 
-// How calls are spread over the configured addresses.
+// Where reads go. Writes always go to the leader.
 enum class BalancePolicy {
-  // Every call goes to the first address that answers; others are fallbacks.
-  kFirstAvailable,
-  // Reads rotate over all addresses; writes go to the first address that
-  // answers (or to the leader a follower redirected us to).
-  kRoundRobin,
+  // Reads rotate over the followers; the leader serves them when it is alone.
+  // A follower that has not yet applied a record the leader acknowledged
+  // answers OutOfRange; the client then asks the leader before reporting it.
+  kFollowerReads,
+  // Reads go to the leader too.
+  kLeader,
+};
+
+struct RetryOptions {
+  // Attempts per call, the first included. 1: never retry.
+  int max_attempts = 10;
+  // The first pause between attempts; each later one doubles, up to
+  // `max_backoff`, and is drawn uniformly from [pause/2, pause] (jitter).
+  std::chrono::milliseconds initial_backoff{25};
+  std::chrono::milliseconds max_backoff{1000};
 };
 
 struct Options {
-  // "host:port" of one or more servers. At least one is required.
+  // "host:port" of one or more servers to learn the cluster from. At least one.
   std::vector<std::string> addresses;
   TlsOptions tls;
-  BalancePolicy policy = BalancePolicy::kFirstAvailable;
-  // Deadline of each unary call and of a whole ProduceBatch. Zero means none.
+  BalancePolicy policy = BalancePolicy::kFollowerReads;
+  // Deadline of each call, retries included. Zero means none.
   std::chrono::milliseconds call_timeout{10000};
+  // How often the cluster view is refreshed with GetServers while calls are
+  // made (it is also refreshed at once after a failure). Zero: only after
+  // failures.
+  std::chrono::milliseconds refresh_interval{10000};
+  RetryOptions retry;
   // The servers' maximum record size in bytes. 0: learned from the server
   // (default). Sizes the receive limit and the check before sending.
   uint64_t max_record_bytes = 0;
+};
+
+// Per-call settings. A default-constructed CallOptions uses the client's.
+struct CallOptions {
+  // Replaces Options::call_timeout for this call (zero: no deadline).
+  std::optional<std::chrono::milliseconds> timeout;
+  // Cancels the call from another thread; the call then returns Cancelled
+  // (outcome unknown for a produce already sent). May be null.
+  std::shared_ptr<Cancellation> cancel;
 };
 
 struct Record {
@@ -102,21 +138,26 @@ std::optional<std::string> NotLeaderAddress(const absl::Status& status);
 // client's) limit, as opposed to, say, a full disk.
 bool IsMessageTooLarge(const absl::Status& status);
 
+// True if `status` is a failed produce that may nevertheless have appended its
+// record(s): an attempt reached a server and the answer was lost.
+bool IsOutcomeUnknown(const absl::Status& status);
+
 // The offsets a failed ProduceBatch did append before it failed, in request
 // order (empty if it appended none). Those records are in the log: a retry
 // should send only the values after them.
 std::vector<uint64_t> WrittenOffsets(const absl::Status& status);
 
-// A ConsumeStream that follows the tail. Records arrive in offset order; a small
-// buffer is filled ahead of Next(), and reading from the server pauses while the
-// buffer is full.
+// A ConsumeStream that follows the tail, resumed on another server when its
+// server goes away. Records arrive in offset order; a small buffer is filled
+// ahead of Next(), and reading from the server pauses while the buffer is full.
 class Subscription {
  public:
   virtual ~Subscription() = default;
 
   // The next record. DeadlineExceeded if none arrived within `timeout` (the
-  // subscription stays usable); Cancelled after Cancel(); the stream's error
-  // (Unavailable when the server went away) once it has ended.
+  // subscription stays usable); Cancelled after Cancel(); Unavailable when no
+  // server could carry the stream on within the client's retry budget; the
+  // server's error when it refused the stream (e.g. OutOfRange, PermissionDenied).
   virtual absl::StatusOr<Record> Next(std::chrono::milliseconds timeout) = 0;
 
   // Ends the stream; wakes a Next() blocked in another thread. Idempotent.
@@ -129,37 +170,45 @@ class Client {
   // connection (the first call does). InvalidArgument on bad options, NotFound
   // if a TLS file is missing.
   static absl::StatusOr<std::unique_ptr<Client>> Open(Options options);
-  virtual ~Client() = default;
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
-  // Appends one record; returns its offset.
-  virtual absl::StatusOr<uint64_t> Produce(std::string_view value) = 0;
+  // Appends one record at the leader; returns its offset.
+  absl::StatusOr<uint64_t> Produce(std::string_view value, const CallOptions& call = {});
   // Appends records in order over one ProduceStream; returns their offsets.
   // Every value is checked against the maximum record size first (learning it
   // from the server if needed): if any is too large, none is sent. If the server
   // fails the batch after appending some, WrittenOffsets(status) lists them.
-  virtual absl::StatusOr<std::vector<uint64_t>> ProduceBatch(
-      std::span<const std::string_view> values) = 0;
+  absl::StatusOr<std::vector<uint64_t>> ProduceBatch(std::span<const std::string_view> values,
+                                                     const CallOptions& call = {});
   // Reads the record at `offset`; OutOfRange if there is none yet.
-  virtual absl::StatusOr<Record> Consume(uint64_t offset) = 0;
+  absl::StatusOr<Record> Consume(uint64_t offset, const CallOptions& call = {});
   // Reads records from `offset` up to the end of the log as it was when the
   // read began (at most `max_records`; 0: no limit) over one ConsumeStream,
   // calling `each` for every record in order; returns the number read. OK with
   // none when `offset` is at the end; OutOfRange below the lowest kept offset.
   // The deadline is call_timeout per record.
-  virtual absl::StatusOr<uint64_t> ConsumeToEnd(uint64_t offset, uint64_t max_records,
-                                                const std::function<void(const Record&)>& each) = 0;
+  absl::StatusOr<uint64_t> ConsumeToEnd(uint64_t offset, uint64_t max_records,
+                                        const std::function<void(const Record&)>& each);
   // Follows the log from `offset` (inclusive). The subscription may outlive the
   // client; Close() of the client cancels it.
-  virtual absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t offset) = 0;
-  // The cluster's servers as one of them sees them.
-  virtual absl::StatusOr<std::vector<Server>> GetServers() = 0;
+  absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t offset);
+  // The cluster's servers as one of them sees them (fresh, not the cached view).
+  absl::StatusOr<std::vector<Server>> GetServers(const CallOptions& call = {});
 
-  // The configured addresses, in order.
-  virtual const std::vector<std::string>& Addresses() const = 0;
+  // The bootstrap addresses, in order.
+  const std::vector<std::string>& Addresses() const;
 
   // Cancels open subscriptions; later calls fail with FailedPrecondition.
   // Idempotent.
-  virtual void Close() = 0;
+  void Close();
+
+  class Impl;
+
+ private:
+  explicit Client(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;  // shared with open subscriptions
 };
 
 }  // namespace proglog::client

@@ -1,8 +1,9 @@
 // The client follows a follower's "not the leader" answer to the leader it
-// names, and reports the leader when it cannot follow. The follower is a stub
-// service that refuses every write the way the wire contract says a follower
-// does (UNAVAILABLE plus the leader's address in trailing metadata); the leader
-// is a real node.
+// names, and gives up after its retry budget when that leader is down. The
+// follower is a stub service that claims to lead in GetServers (a stale view,
+// as after an election) and refuses every write the way the wire contract says
+// a follower does (UNAVAILABLE plus the leader's address in trailing
+// metadata); the leader is a real node.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -20,6 +21,15 @@ namespace {
 class RefusingFollower : public logpb::v1::Log::Service {
  public:
   explicit RefusingFollower(std::string leader) : leader_(std::move(leader)) {}
+  void set_self(std::string address) { self_ = std::move(address); }
+  grpc::Status GetServers(grpc::ServerContext*, const logpb::v1::GetServersRequest*,
+                          logpb::v1::GetServersResponse* response) override {
+    auto* server = response->add_servers();
+    server->set_id("stale");
+    server->set_rpc_addr(self_);
+    server->set_is_leader(true);
+    return grpc::Status::OK;
+  }
   grpc::Status Produce(grpc::ServerContext* ctx, const logpb::v1::ProduceRequest*,
                        logpb::v1::ProduceResponse*) override {
     ++refused_;
@@ -30,6 +40,7 @@ class RefusingFollower : public logpb::v1::Log::Service {
 
  private:
   std::string leader_;
+  std::string self_;
   std::atomic<int> refused_{0};
 };
 
@@ -57,6 +68,7 @@ class RedirectTest : public ::testing::Test {
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     follower_address_ = "127.0.0.1:" + std::to_string(port);
+    follower_->set_self(follower_address_);
   }
 
   void TearDown() override {
@@ -67,9 +79,10 @@ class RedirectTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  std::unique_ptr<Client> OpenClient(std::vector<std::string> addresses) {
+  std::unique_ptr<Client> OpenClient(std::vector<std::string> addresses, int attempts = 10) {
     Options options;
     options.addresses = std::move(addresses);
+    options.retry.max_attempts = attempts;
     auto client = Client::Open(options);
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? *std::move(client) : nullptr;
@@ -80,11 +93,12 @@ class RedirectTest : public ::testing::Test {
   std::unique_ptr<RefusingFollower> follower_;
   std::unique_ptr<grpc::Server> server_;
   std::string follower_address_;
+  const std::string follower_address_placeholder_ = "127.0.0.1:1";
 };
 
 TEST_F(RedirectTest, WriteRefusedByAFollowerIsRetriedAtTheLeaderItNames) {
   StartFollower(leader_->RpcAddress());
-  auto client = OpenClient({follower_address_, leader_->RpcAddress()});
+  auto client = OpenClient({follower_address_});
   auto offset = client->Produce("redirected");
   ASSERT_TRUE(offset.ok()) << offset.status();
   EXPECT_EQ(follower_->refused(), 1);
@@ -96,12 +110,26 @@ TEST_F(RedirectTest, WriteRefusedByAFollowerIsRetriedAtTheLeaderItNames) {
   EXPECT_EQ(follower_->refused(), 1);
 }
 
-TEST_F(RedirectTest, LeaderOutsideTheAddressListIsReported) {
-  StartFollower("10.9.8.7:8400");
-  auto client = OpenClient({follower_address_});
+TEST_F(RedirectTest, NamedLeaderThatIsDownFailsAfterTheRetryBudget) {
+  // A port that was just free: nothing listens there.
+  const std::string down = leader_->RpcAddress();
+  ASSERT_TRUE(leader_->Close().ok());
+  leader_.reset();
+  StartFollower(down);
+  auto client = OpenClient({follower_address_}, /*attempts=*/4);
+  auto offset = client->Produce("x");
+  EXPECT_EQ(offset.status().code(), absl::StatusCode::kUnavailable) << offset.status();
+  EXPECT_GE(follower_->refused(), 1);
+  // Nothing reached a leader, and the client knows it: not "outcome unknown".
+  EXPECT_FALSE(IsOutcomeUnknown(offset.status())) << offset.status();
+}
+
+TEST_F(RedirectTest, TheLastRedirectIsReported) {
+  StartFollower(follower_address_placeholder_);
+  auto client = OpenClient({follower_address_}, /*attempts=*/1);
   auto offset = client->Produce("x");
   EXPECT_EQ(offset.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(NotLeaderAddress(offset.status()), "10.9.8.7:8400");
+  EXPECT_EQ(NotLeaderAddress(offset.status()), follower_address_placeholder_);
 }
 
 TEST(NotLeaderAddressTest, PlainUnavailableIsNotARedirect) {

@@ -94,6 +94,11 @@ const char* proglog_error_leader(const proglog_error* err);
  * appended before the failure (their offsets are in the first entries of its
  * out_offsets), so a retry sends only the rest. 0 for every other error. */
 size_t proglog_error_written(const proglog_error* err);
+/* 1 if the failed call was a produce that may nevertheless have appended its
+ * record(s): an attempt reached a server and its answer was lost (the
+ * connection broke, the deadline passed, the call was cancelled). Read the log
+ * before producing again if a duplicate matters. 0 otherwise. */
+int proglog_error_outcome_unknown(const proglog_error* err);
 /* Frees an error; NULL is a no-op. */
 void proglog_error_free(proglog_error* err);
 
@@ -226,27 +231,49 @@ typedef struct proglog_client proglog_client;
 typedef struct proglog_subscription proglog_subscription;
 typedef struct proglog_server_list proglog_server_list;
 
-/* How calls are spread over the addresses. */
+/* Where reads go. Writes always go to the leader, wherever the client was
+ * pointed: it learns the cluster from any of its addresses (GetServers), keeps
+ * that view fresh, follows leader changes, and retries calls that meet an
+ * unreachable server or an election, with exponential backoff and jitter,
+ * within the call's deadline and `max_attempts`. A produce retried after its
+ * first attempt's answer was lost may append the record twice; a produce that
+ * fails after such an attempt says so (proglog_error_outcome_unknown). */
 typedef enum proglog_balance_policy {
-  /* Every call goes to the first address that answers; others are fallbacks. */
-  PROGLOG_BALANCE_FIRST_AVAILABLE = 0,
-  /* Reads rotate over all addresses; writes go to the leader. */
-  PROGLOG_BALANCE_ROUND_ROBIN = 1
+  PROGLOG_BALANCE_DEFAULT = 0,        /* the library default: FOLLOWER_READS */
+  PROGLOG_BALANCE_FOLLOWER_READS = 1, /* reads rotate over the followers (the leader
+                                         when alone); a follower that has not yet
+                                         applied an acknowledged record answers out
+                                         of range, and the client then asks the
+                                         leader */
+  PROGLOG_BALANCE_LEADER = 2          /* reads go to the leader too */
 } proglog_balance_policy;
+/* The 0.1 name of PROGLOG_BALANCE_FOLLOWER_READS. */
+#define PROGLOG_BALANCE_ROUND_ROBIN PROGLOG_BALANCE_FOLLOWER_READS
 
-#define PROGLOG_CLIENT_OPTIONS_VERSION 1
+/* Version 2 added discovery and retry settings. */
+#define PROGLOG_CLIENT_OPTIONS_VERSION 2
 
 typedef struct proglog_client_options {
   unsigned int version;         /* PROGLOG_CLIENT_OPTIONS_VERSION */
-  const char* const* addresses; /* "host:port" strings; required */
+  const char* const* addresses; /* "host:port" of any server(s) of the cluster; required */
   size_t address_count;         /* at least 1 */
-  int64_t timeout_ms;           /* deadline per call; 0: 10000; <0: none */
+  int64_t timeout_ms;           /* deadline per call, retries included; 0: the library
+                                   default (10000); <0: none */
   int balance_policy;           /* a proglog_balance_policy */
   int tls;                      /* nonzero: use TLS for every connection */
   const char* tls_ca_file;      /* PEM CA bundle; NULL: system roots */
   const char* tls_cert_file;    /* PEM client certificate (mutual TLS) or NULL */
   const char* tls_key_file;     /* its PEM private key, or NULL */
   const char* tls_server_name;  /* name to verify in the server cert, or NULL */
+
+  /* Version 2. */
+  int64_t refresh_interval_ms; /* how often the server list is refreshed while calls are
+                                  made; 0: the library default (10000); <0: only after
+                                  failures */
+  int max_attempts;            /* attempts per call, the first included; 0: the library
+                                  default (10); 1: never retry */
+  int64_t initial_backoff_ms;  /* first pause between attempts; 0: default (25) */
+  int64_t max_backoff_ms;      /* longest pause; 0: default (1000) */
 } proglog_client_options;
 
 /* clang-format off */
@@ -260,6 +287,36 @@ typedef struct proglog_client_options {
 /* Fills `opts` with defaults for `version`; PROGLOG_EINVAL if unknown. */
 int proglog_client_options_init(proglog_client_options* opts, unsigned int version);
 
+/* A cancellation signal for calls made with it (proglog_call_options.cancel):
+ * proglog_cancel_trigger, from any thread, makes them return PROGLOG_ECANCELLED
+ * promptly (a produce already sent then has an unknown outcome). A token stays
+ * triggered; use a new one per call or per group of calls. */
+typedef struct proglog_cancel proglog_cancel;
+
+int proglog_cancel_new(proglog_cancel** out, proglog_error** err);
+/* Cancels the calls using `cancel`, now and later. Any thread; idempotent. */
+void proglog_cancel_trigger(proglog_cancel* cancel);
+/* Frees the token; no call may be using it. NULL is a no-op. */
+void proglog_cancel_free(proglog_cancel* cancel);
+
+#define PROGLOG_CALL_OPTIONS_VERSION 1
+
+/* Per-call settings for the _ex functions. NULL options: the client's. */
+typedef struct proglog_call_options {
+  unsigned int version;   /* PROGLOG_CALL_OPTIONS_VERSION */
+  int64_t timeout_ms;     /* deadline of this call, retries included; 0: the client's
+                             timeout; <0: none */
+  proglog_cancel* cancel; /* NULL: the call is not cancellable */
+} proglog_call_options;
+
+/* clang-format off */
+#ifdef __cplusplus
+#define PROGLOG_CALL_OPTIONS_INIT {PROGLOG_CALL_OPTIONS_VERSION}
+#else
+#define PROGLOG_CALL_OPTIONS_INIT {.version = PROGLOG_CALL_OPTIONS_VERSION}
+#endif
+/* clang-format on */
+
 /* Creates a client. It does not wait for a connection: the first call does.
  * The options and the strings they point to are copied. The caller frees
  * `*out` with proglog_client_free. */
@@ -269,6 +326,10 @@ int proglog_client_open(proglog_client** out, const proglog_client_options* opts
 /* Appends one record; `*out_offset` gets its offset. */
 int proglog_client_produce(uint64_t* out_offset, proglog_client* client, const void* value,
                            size_t len, proglog_error** err);
+
+/* As proglog_client_produce, with per-call options (NULL: the client's). */
+int proglog_client_produce_ex(uint64_t* out_offset, proglog_client* client, const void* value,
+                              size_t len, const proglog_call_options* call, proglog_error** err);
 
 /* Appends `count` records in order over one stream. `out_offsets` (caller
  * memory, `count` entries) gets their offsets. `values[i]` has `lens[i]`
@@ -281,12 +342,23 @@ int proglog_client_produce_batch(uint64_t* out_offsets, proglog_client* client,
                                  const void* const* values, const size_t* lens, size_t count,
                                  proglog_error** err);
 
+/* As proglog_client_produce_batch, with per-call options (NULL: the client's). */
+int proglog_client_produce_batch_ex(uint64_t* out_offsets, proglog_client* client,
+                                    const void* const* values, const size_t* lens, size_t count,
+                                    const proglog_call_options* call, proglog_error** err);
+
 /* Reads the record at `offset`; the caller frees `*out` with
  * proglog_record_free. PROGLOG_EOUTOFRANGE if there is none yet. */
 int proglog_client_consume(proglog_record** out, proglog_client* client, uint64_t offset,
                            proglog_error** err);
 
-/* Starts following the log from `offset` (inclusive). Closing the client
+/* As proglog_client_consume, with per-call options (NULL: the client's). */
+int proglog_client_consume_ex(proglog_record** out, proglog_client* client, uint64_t offset,
+                              const proglog_call_options* call, proglog_error** err);
+
+/* Starts following the log from `offset` (inclusive). When the server it reads
+ * from goes away, the subscription carries on from the next offset on another
+ * server (no gap, no duplicate), within the client's max_attempts. Closing the client
  * cancels the subscription (its _next then fails with PROGLOG_ECANCELLED); the
  * subscription may even be freed after the client. The caller frees `*out`
  * with proglog_subscription_free. */
@@ -296,7 +368,7 @@ int proglog_client_subscribe(proglog_subscription** out, proglog_client* client,
 /* Waits at most `timeout_ms` (<0: forever) for the next record; the caller
  * frees `*out` with proglog_record_free. PROGLOG_ETIMEOUT if none came (the
  * subscription stays usable), PROGLOG_ECANCELLED after cancel,
- * PROGLOG_EUNAVAILABLE if the server went away. */
+ * PROGLOG_EUNAVAILABLE if no server could carry the stream on. */
 int proglog_subscription_next(proglog_record** out, proglog_subscription* sub, int64_t timeout_ms,
                               proglog_error** err);
 
@@ -306,9 +378,12 @@ void proglog_subscription_cancel(proglog_subscription* sub);
 /* Cancels and frees. NULL is a no-op. */
 void proglog_subscription_free(proglog_subscription* sub);
 
-/* Lists the cluster's servers; the caller frees `*out` with
- * proglog_server_list_free. */
+/* Lists the cluster's servers, as one of them sees them now, with the leader
+ * flagged; the caller frees `*out` with proglog_server_list_free. */
 int proglog_client_servers(proglog_server_list** out, proglog_client* client, proglog_error** err);
+/* As proglog_client_servers, with per-call options (NULL: the client's). */
+int proglog_client_servers_ex(proglog_server_list** out, proglog_client* client,
+                              const proglog_call_options* call, proglog_error** err);
 
 size_t proglog_server_list_count(const proglog_server_list* list);
 /* Fields of server `i` (< count); strings owned by the list. NULL / 0 if `i`

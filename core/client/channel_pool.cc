@@ -1,0 +1,92 @@
+#include "core/client/channel_pool.h"
+
+#include <climits>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace proglog::client {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read TLS ", what, " file '", path, "'"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(const TlsOptions& tls) {
+  if (!tls.enabled) return grpc::InsecureChannelCredentials();
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return absl::InvalidArgumentError("TLS cert_file and key_file must be given together");
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!tls.ca_file.empty()) {
+    auto ca = ReadFile(tls.ca_file, "CA");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  if (!tls.cert_file.empty()) {
+    auto cert = ReadFile(tls.cert_file, "certificate");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadFile(tls.key_file, "key");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+grpc::ChannelArguments MakeArguments(const Options& options) {
+  grpc::ChannelArguments args;
+  if (options.tls.enabled && !options.tls.server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls.server_name);
+  }
+  // A record the server accepted must fit in a reply: sized from the maximum
+  // when it is configured; unlimited (-1) while it is only learned later, as
+  // the server sends nothing larger than what it accepted.
+  if (options.max_record_bytes > 0) {
+    const uint64_t limit = options.max_record_bytes + kEnvelopeSlack;
+    args.SetMaxReceiveMessageSize(limit > INT32_MAX ? -1 : static_cast<int>(limit));
+  } else {
+    args.SetMaxReceiveMessageSize(-1);
+  }
+  // Reconnect soon after a server comes back, rather than after gRPC's
+  // default backoff of up to two minutes: the client's own retries pace us.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  return args;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChannelPool>> ChannelPool::Create(const Options& options) {
+  auto credentials = MakeCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  return std::unique_ptr<ChannelPool>(
+      new ChannelPool(*std::move(credentials), MakeArguments(options)));
+}
+
+const ChannelPool::Entry& ChannelPool::Get(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(address);
+  if (it == entries_.end()) {
+    auto channel = grpc::CreateCustomChannel(address, credentials_, args_);
+    auto stub = std::make_shared<logpb::v1::Log::Stub>(channel);
+    it = entries_.emplace(address, Entry{std::move(channel), std::move(stub)}).first;
+  }
+  return it->second;  // std::map entries stay put; entries are never erased
+}
+
+std::shared_ptr<logpb::v1::Log::Stub> ChannelPool::Stub(const std::string& address) {
+  return Get(address).stub;
+}
+
+std::shared_ptr<grpc::Channel> ChannelPool::Channel(const std::string& address) {
+  return Get(address).channel;
+}
+
+}  // namespace proglog::client

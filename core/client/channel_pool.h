@@ -1,0 +1,52 @@
+// One gRPC channel (and log.v1 stub) per server address, made on first use
+// with the client's credentials and limits, and kept for the client's life.
+// Channels are never dropped while a call may still hold them: a subscription
+// keeps its stub, and with it the channel, until its stream has ended.
+#ifndef PROGLOG_CORE_CLIENT_CHANNEL_POOL_H_
+#define PROGLOG_CORE_CLIENT_CHANNEL_POOL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/client/client.h"
+#include "log/v1/log.grpc.pb.h"
+
+namespace proglog::client {
+
+// Room for the envelope of a record (offset, term, type, framing) above the
+// maximum value size, in the receive limit.
+inline constexpr uint64_t kEnvelopeSlack = 64 << 10;
+
+class ChannelPool {
+ public:
+  // Reads the TLS files; InvalidArgument or NotFound when they are unusable.
+  static absl::StatusOr<std::unique_ptr<ChannelPool>> Create(const Options& options);
+
+  // The stub for "host:port", made on first use. Thread-safe.
+  std::shared_ptr<logpb::v1::Log::Stub> Stub(const std::string& address);
+  // The channel under Stub(address).
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address);
+
+ private:
+  struct Entry {
+    std::shared_ptr<grpc::Channel> channel;
+    std::shared_ptr<logpb::v1::Log::Stub> stub;
+  };
+  ChannelPool(std::shared_ptr<grpc::ChannelCredentials> credentials, grpc::ChannelArguments args)
+      : credentials_(std::move(credentials)), args_(std::move(args)) {}
+  const Entry& Get(const std::string& address);
+
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  const grpc::ChannelArguments args_;
+  absl::Mutex mu_;
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace proglog::client
+
+#endif  // PROGLOG_CORE_CLIENT_CHANNEL_POOL_H_
