@@ -12,6 +12,7 @@ debian_packages=(
   libcpp-httplib-dev libcurl4-openssl-dev prometheus help2man lintian man-db
 )
 python_packages=(grpcio grpcio-tools pytest scikit-build-core pybind11 mypy)
+debian_packages+=(swig default-jdk-headless maven)  # bindings/java
 debian_packages+=(iptables) python_packages+=(fnfqueue)  # tests/chaos: partitions, netem over NFQUEUE
 
 missing=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the C++ suites and the end-to-end tests registered with ctest,
-# then the Python and Go binding tests when those bindings are present.
+# then the Python, Go and Java binding tests when those bindings are present.
 set -euo pipefail
 build_dir=${1:-build}
 cd "$(dirname "$0")/.."
@@ -12,4 +12,7 @@ if [[ -x bindings/python/run-tests.sh ]]; then
 fi
 if [[ -x bindings/go/run-tests.sh ]]; then
   bindings/go/run-tests.sh "$build_dir"
+fi
+if [[ -x bindings/java/run-tests.sh ]]; then
+  bindings/java/run-tests.sh "$build_dir"
 fi
