@@ -1,11 +1,14 @@
 package dev.proglog;
 
-/** How a {@link Client} spreads calls over its addresses. */
+/** Where a {@link Client}'s reads go. Writes always go to the leader. */
 public enum BalancePolicy {
-  /** Every call goes to the first address that answers; the others are fallbacks. */
-  FIRST_AVAILABLE(proglog_balance_policy.PROGLOG_BALANCE_FIRST_AVAILABLE),
-  /** Reads rotate over all addresses; writes go to the leader. */
-  ROUND_ROBIN(proglog_balance_policy.PROGLOG_BALANCE_ROUND_ROBIN);
+  /**
+   * Reads rotate over the followers (the leader when alone); a read of a record a follower has not
+   * yet applied is asked again of the leader.
+   */
+  FOLLOWER_READS(proglog_balance_policy.PROGLOG_BALANCE_FOLLOWER_READS),
+  /** Reads go to the leader too. */
+  LEADER(proglog_balance_policy.PROGLOG_BALANCE_LEADER);
 
   final int value;
 
