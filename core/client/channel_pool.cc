@@ -55,9 +55,13 @@ grpc::ChannelArguments MakeArguments(const Options& options) {
     args.SetMaxReceiveMessageSize(-1);
   }
   // Reconnect soon after a server comes back, rather than after gRPC's
-  // default backoff of up to two minutes: the client's own retries pace us.
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // defaults (a 20 s minimum, up to two minutes): the client's own retries
+  // pace the attempts.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A failed connection makes the channel resolve its target again; the DNS
+  // resolver's default cooldown (30 s) would hold a restarted server back.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 500);
   return args;
 }
 

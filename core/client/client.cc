@@ -263,7 +263,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       if (!IsRetryable(last) || (retry_safe != nullptr && !*retry_safe)) break;
       if (std::optional<std::string> leader = LeaderFrom(ctx)) {
         MarkNotLeader(last, *leader);
-        if (options_.policy == BalancePolicy::kPinned) break;  // reported, not followed
+        if (options_.policy == BalancePolicy::kPinned) break;           // reported, not followed
         if (picker_.LeaderIs(*leader) && *leader != address) continue;  // follow it at once
       } else if (ServerAnswered(status)) {
         picker_.Invalidate();

@@ -97,6 +97,22 @@ class NodeProcess {
     }
   }
 
+  // Returns once the RPC port accepts connections (or after 30 s).
+  void WaitListening() const {
+    const auto deadline = steady_clock::now() + std::chrono::seconds(30);
+    while (steady_clock::now() < deadline) {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(rpc_port_));
+      const bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+      close(fd);
+      if (up) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
   void Kill() {
     if (pid_ <= 0) return;
     kill(pid_, SIGKILL);
@@ -189,6 +205,9 @@ class CapiFailoverTest : public ::testing::Test {
 
   // Waits until the cluster lists `count` servers, one of them the leader.
   bool WaitForServers(size_t count) {
+    // A gRPC channel whose first connection attempt meets a port that is not
+    // listening yet can take seconds to retry; wait for the port first.
+    for (auto& node : nodes_) node->WaitListening();
     ClientPtr client = OpenClient({nodes_[0]->rpc_addr()}, PROGLOG_BALANCE_DEFAULT);
     const auto deadline = steady_clock::now() + std::chrono::seconds(60);
     while (steady_clock::now() < deadline) {
