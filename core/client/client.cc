@@ -83,6 +83,9 @@ class AttachedContext {
 
 class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
  public:
+  // Which server a call goes to: the leader, or the policy's pick for reads.
+  enum class Route { kWrite, kRead };
+
   Impl(Options options, std::unique_ptr<ChannelPool> pool)
       : options_(std::move(options)),
         pool_(std::move(pool)),
@@ -140,9 +143,11 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     return ToRecord(response.record());
   }
 
-  absl::StatusOr<std::unique_ptr<ResumingSubscription>> Subscribe(uint64_t offset) {
+  // `route` kRead: the policy's pick; kWrite: the leader.
+  absl::StatusOr<std::unique_ptr<ResumingSubscription>> Subscribe(uint64_t offset,
+                                                                  Route route = Route::kRead) {
     if (closed_.load()) return absl::FailedPreconditionError("client is closed");
-    return std::make_unique<ResumingSubscription>(StreamSourceForSubscriptions(), offset,
+    return std::make_unique<ResumingSubscription>(StreamSourceForSubscriptions(route), offset,
                                                   subscriptions_);
   }
 
@@ -153,6 +158,14 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     absl::StatusOr<std::optional<uint64_t>> end =
         (*stream)->EndOffset(DeadlineOf(options_.call_timeout));
     if (!end.ok()) return end.status();
+    if (end->has_value() && **end <= offset && options_.policy == BalancePolicy::kFollowerReads) {
+      // Nothing there on a follower: it may lag the leader, whose end settles it.
+      (*stream)->Cancel();
+      stream = Subscribe(offset, Route::kWrite);
+      if (!stream.ok()) return stream.status();
+      end = (*stream)->EndOffset(DeadlineOf(options_.call_timeout));
+      if (!end.ok()) return end.status();
+    }
     if (!end->has_value()) {
       (*stream)->Cancel();
       return ConsumeOneByOne(offset, max_records, each);  // a server that announces no end
@@ -190,7 +203,6 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
  private:
-  enum class Route { kWrite, kRead };
   using Attempt = std::function<grpc::Status(Log::Stub&, grpc::ClientContext&)>;
 
   static std::vector<Server> ToServers(const logpb::v1::GetServersResponse& response) {
@@ -313,16 +325,17 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     refreshes_.fetch_add(1);
   }
 
-  StreamSource StreamSourceForSubscriptions() {
+  StreamSource StreamSourceForSubscriptions(Route route) {
     // The subscription keeps the client's state (and channels) alive: it may
     // outlive the Client, and its channels must not be released on a gRPC thread.
     std::shared_ptr<Impl> self = shared_from_this();
     StreamSource source;
     source.retry = options_.retry;
-    source.open = [self](uint64_t offset) -> absl::StatusOr<std::unique_ptr<Stream>> {
+    source.open = [self, route](uint64_t offset) -> absl::StatusOr<std::unique_ptr<Stream>> {
       if (self->closed_.load()) return absl::FailedPreconditionError("client is closed");
       self->RefreshIfDue(DeadlineOf(self->options_.call_timeout), nullptr);
-      const std::string address = self->picker_.ForRead();
+      const std::string address =
+          route == Route::kWrite ? self->picker_.ForWrite() : self->picker_.ForRead();
       return std::make_unique<Stream>(address, self->pool_->Stub(address), offset);
     };
     source.failed = [self](const std::string& address) { self->picker_.Failed(address); };
