@@ -45,10 +45,12 @@ std::optional<std::string> LeaderFrom(const grpc::ClientContext& ctx) {
   return std::string(it->second.data(), it->second.size());
 }
 
-// A server that answered "not the leader" is alive; any other Unavailable
-// means it could not be reached or went away.
+// A server that answered "not the leader" (or that it lost the leadership
+// mid-write) is alive; any other Unavailable means it could not be reached or
+// went away.
 bool ServerAnswered(const grpc::Status& status) {
-  return absl::StrContains(status.error_message(), "not the leader");
+  return absl::StrContains(status.error_message(), "not the leader") ||
+         absl::StrContains(status.error_message(), "leadership moved");
 }
 
 absl::Time DeadlineOf(std::chrono::milliseconds timeout) {

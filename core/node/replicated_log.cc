@@ -312,6 +312,12 @@ absl::Status ReplicatedLog::Stop() {
   return storage_->Close();
 }
 
+absl::Status ReplicatedLog::LeadershipLost() const {
+  const uint64_t leader = leader_.load();
+  if (leader == raft::kNoNode || leader == id_) return server::LeadershipLostError("");
+  return server::LeadershipLostError(peers_->RpcAddressOf(leader));
+}
+
 absl::Status ReplicatedLog::NotLeader() const {
   const uint64_t leader = leader_.load();
   if (leader == raft::kNoNode || leader == id_) return server::NotLeaderError("");
@@ -335,29 +341,29 @@ absl::Status ReplicatedLog::AppendBatch(std::vector<std::string> values, AppendD
   batch->remaining = values.size();
   batch->done = std::move(done);
   for (size_t i = 0; i < values.size(); ++i) {
-    driver_->EnqueueProposal(
-        std::move(values[i]), [this, batch, i](absl::StatusOr<uint64_t> index) {
-          if (!index.ok()) {
-            if (batch->status.ok()) {
-              batch->status = absl::IsUnavailable(index.status()) ? NotLeader() : index.status();
-            }
-          } else if (i == 0) {
-            absl::MutexLock l(&translator_mu_);
-            absl::StatusOr<uint64_t> offset = translator_.OffsetOf(*index);
-            if (offset.ok()) {
-              batch->first_offset = *offset;
-            } else {
-              batch->status = offset.status();
-            }
-          }
-          if (--batch->remaining > 0) return;
-          if (batch->status.ok()) {
-            raft_metrics_.ObserveCommit(absl::ToDoubleSeconds(absl::Now() - batch->proposed));
-            batch->done(batch->first_offset);
-          } else {
-            batch->done(batch->status);
-          }
-        });
+    driver_->EnqueueProposal(std::move(values[i]), [this, batch,
+                                                    i](absl::StatusOr<uint64_t> index) {
+      if (!index.ok()) {
+        if (batch->status.ok()) {
+          batch->status = absl::IsUnavailable(index.status()) ? LeadershipLost() : index.status();
+        }
+      } else if (i == 0) {
+        absl::MutexLock l(&translator_mu_);
+        absl::StatusOr<uint64_t> offset = translator_.OffsetOf(*index);
+        if (offset.ok()) {
+          batch->first_offset = *offset;
+        } else {
+          batch->status = offset.status();
+        }
+      }
+      if (--batch->remaining > 0) return;
+      if (batch->status.ok()) {
+        raft_metrics_.ObserveCommit(absl::ToDoubleSeconds(absl::Now() - batch->proposed));
+        batch->done(batch->first_offset);
+      } else {
+        batch->done(batch->status);
+      }
+    });
   }
   return absl::OkStatus();
 }

@@ -110,6 +110,8 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   // How many of the oldest segments the retention limits remove now.
   size_t SegmentsOverRetention(const std::vector<log::Log::SegmentInfo>& segments) const;
   void ApplyRetention(const raft::Raft& raft);
+  // A proposal this node accepted failed as it stopped leading: unknown outcome.
+  absl::Status LeadershipLost() const;
   absl::Status NotLeader() const;
   // Makes offsets below `next` readable and fires the waits that became due.
   void PublishCommitted(uint64_t next);
