@@ -61,6 +61,7 @@
 #include "core/telemetry/metrics.h"
 #include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
@@ -117,9 +118,15 @@ struct ServeSpec {
   std::filesystem::path certs;  // with tls: ca.pem, server*.pem, model.conf, policy.csv
 };
 
-// Child: opens the node, prints its address, then answers "stats" lines on
-// stdin with "<records fsynced> <fsyncs>" until stdin closes.
+// The child's replies to the parent.
+constexpr int kReplyFd = 3;
+
+// Child: opens the node, writes its address to kReplyFd, then answers "stats"
+// lines on stdin with "<records fsynced> <fsyncs>" until stdin closes.
 int Serve(const ServeSpec& spec) {
+  spdlog::set_level(spdlog::level::warn);
+  FILE* replies = ::fdopen(kReplyFd, "w");
+  if (replies == nullptr) return 1;
   absl::StatusOr<proglog::log::Durability> durability = proglog::log::Durability::Parse(spec.fsync);
   if (!durability.ok()) {
     std::fprintf(stderr, "%s\n", durability.status().ToString().c_str());
@@ -147,8 +154,8 @@ int Serve(const ServeSpec& spec) {
     std::fprintf(stderr, "open node: %s\n", node.status().ToString().c_str());
     return 1;
   }
-  std::printf("%s\n", (*node)->RpcAddress().c_str());
-  std::fflush(stdout);
+  std::fprintf(replies, "%s\n", (*node)->RpcAddress().c_str());
+  std::fflush(replies);
   std::string line;
   while (std::getline(std::cin, line)) {
     double sum = 0, count = 0;
@@ -161,8 +168,8 @@ int Serve(const ServeSpec& spec) {
         count = std::strtod(metric.c_str() + metric.rfind(' ') + 1, nullptr);
       }
     }
-    std::printf("%.0f %.0f\n", sum, count);
-    std::fflush(stdout);
+    std::fprintf(replies, "%.0f %.0f\n", sum, count);
+    std::fflush(replies);
   }
   return (*node)->Close().ok() ? 0 : 1;
 }
@@ -174,8 +181,10 @@ class ServerProcess {
     if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
+      // Replies go to fd 3; stdout (the node's log lines) goes to stderr.
       ::dup2(to_child[0], STDIN_FILENO);
-      ::dup2(from_child[1], STDOUT_FILENO);
+      ::dup2(from_child[1], kReplyFd);
+      ::dup2(STDERR_FILENO, STDOUT_FILENO);
       ::close(to_child[1]);
       ::close(from_child[0]);
       const std::string data = spec.data_dir.string(), certs = spec.certs.string();
@@ -253,6 +262,17 @@ std::shared_ptr<grpc::Channel> NewChannel(const Target& target) {
   return grpc::CreateCustomChannel(target.address, target.credentials, args);
 }
 
+// Connected channels (TLS handshakes done) for `clients` clients, made before a
+// figure's clock starts.
+std::vector<std::shared_ptr<grpc::Channel>> Connect(const Target& target, int clients) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int c = 0; c < clients; ++c) {
+    channels.push_back(NewChannel(target));
+    channels.back()->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  }
+  return channels;
+}
+
 // Runs `body(client index, stop time)` on `clients` threads; sums their results.
 Result RunClients(int clients, double seconds,
                   const std::function<Result(int, Clock::time_point)>& body) {
@@ -282,8 +302,9 @@ struct Moved {
 };
 template <typename MakeCall>
 Result ClosedLoop(const Target& target, int clients, double seconds, MakeCall make_call) {
+  const auto channels = Connect(target, clients);
   return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
-    auto channel = NewChannel(target);
+    auto channel = channels[c];
     auto call = make_call(channel, c);
     Result mine;
     while (Clock::now() < stop_at) {
@@ -311,7 +332,8 @@ Result Health(const Target& target, int clients, double seconds) {
     const grpc::internal::RpcMethod& method = HealthCheckMethod(channel);
     return [channel, &method]() -> Moved {
       grpc::ClientContext context;
-      grpc::ByteBuffer request;  // HealthCheckRequest{service: ""}: no bytes
+      grpc::Slice empty("");  // HealthCheckRequest{service: ""}: no bytes
+      grpc::ByteBuffer request(&empty, 1);
       grpc::ByteBuffer response;
       const grpc::Status status =
           grpc::internal::BlockingUnaryCall(channel.get(), method, &context, request, &response);
@@ -391,8 +413,9 @@ Result ConsumeBatch(const Target& target, int clients, double seconds, uint64_t 
 // Pipelined ProduceStream per client with up to 256 unanswered requests.
 Result ProduceStreams(const Target& target, int clients, double seconds, size_t value_bytes) {
   constexpr int kWindow = 256;
+  const auto channels = Connect(target, clients);
   return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
-    auto stub = logpb::v1::Log::NewStub(NewChannel(target));
+    auto stub = logpb::v1::Log::NewStub(channels[c]);
     grpc::ClientContext context;
     auto stream = stub->ProduceStream(&context);
     std::counting_semaphore<kWindow> window(kWindow);
@@ -428,8 +451,9 @@ Result ProduceStreams(const Target& target, int clients, double seconds, size_t 
 
 // Every client streams from offset 0 until the time is up.
 Result ConsumeStreams(const Target& target, int clients, double seconds) {
-  return RunClients(clients, seconds, [&](int, Clock::time_point stop_at) {
-    auto stub = logpb::v1::Log::NewStub(NewChannel(target));
+  const auto channels = Connect(target, clients);
+  return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
+    auto stub = logpb::v1::Log::NewStub(channels[c]);
     grpc::ClientContext context;
     auto stream = stub->ConsumeStream(&context, ConsumeRequest());
     ConsumeResponse response;
@@ -446,8 +470,9 @@ Result ConsumeStreams(const Target& target, int clients, double seconds) {
 }
 
 Result ConsumeBatchStreams(const Target& target, int clients, double seconds) {
-  return RunClients(clients, seconds, [&](int, Clock::time_point stop_at) {
-    auto stub = proglog::client::NewBatchStub(NewChannel(target));
+  const auto channels = Connect(target, clients);
+  return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
+    auto stub = proglog::client::NewBatchStub(channels[c]);
     proglog::client::BatchStreamReader reader(*stub, 0, 1 << 20);
     Result mine;
     while (Clock::now() < stop_at) {

@@ -133,7 +133,10 @@ void ReplicatedLog::Run() {
         next_retention = now + options_.retention_interval;
         driver_->EnqueueCall([this](raft::Raft& raft) { ApplyRetention(raft); });
       }
-    } else {
+    } else if (!HasQueuedAppends()) {
+      // An append that finds the queue empty wakes the driver (AppendBatch);
+      // one queued behind it may have had its wake-up consumed by the last
+      // iteration, so a non-empty queue is never slept on.
       driver_->WaitForInputs(next_tick - now);
     }
     HandOverAppends();
@@ -380,6 +383,11 @@ void ReplicatedLog::HandOverAppends() {
   // Every value of every append goes into the same Raft iteration: a batch is
   // written to the leader's log with one append, its values adjacent.
   for (QueuedAppend& append : taken) Propose(std::move(append));
+}
+
+bool ReplicatedLog::HasQueuedAppends() {
+  absl::MutexLock lock(&propose_mu_);
+  return !queued_.empty();
 }
 
 void ReplicatedLog::FailQueuedAppends(const absl::Status& status) {

@@ -152,6 +152,7 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   // wait, if any), all in the next Raft iteration.
   void HandOverAppends();
   void Propose(QueuedAppend append);
+  bool HasQueuedAppends();
   // Completes every queued append with `status` (the node stopped or broke).
   void FailQueuedAppends(const absl::Status& status);
   // Driver thread: tells the pacer about the iterations that started at `start`.
