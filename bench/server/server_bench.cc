@@ -53,6 +53,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/client/batch_rpc.h"
 #include "core/node/node.h"
 #include "core/security/certificates.h"
@@ -455,6 +457,8 @@ Result ConsumeStreams(const Target& target, int clients, double seconds) {
   return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
     auto stub = logpb::v1::Log::NewStub(channels[c]);
     grpc::ClientContext context;
+    // The deadline ends a stream that caught up and waits at the tail.
+    context.set_deadline(std::chrono::system_clock::now() + (stop_at - Clock::now()));
     auto stream = stub->ConsumeStream(&context, ConsumeRequest());
     ConsumeResponse response;
     Result mine;
@@ -473,7 +477,10 @@ Result ConsumeBatchStreams(const Target& target, int clients, double seconds) {
   const auto channels = Connect(target, clients);
   return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
     auto stub = proglog::client::NewBatchStub(channels[c]);
-    proglog::client::BatchStreamReader reader(*stub, 0, 1 << 20);
+    // The deadline ends a stream that caught up and waits at the tail.
+    proglog::client::BatchStreamReader reader(
+        *stub, 0, 1 << 20, 0,
+        absl::FromChrono(std::chrono::system_clock::now() + (stop_at - Clock::now())));
     Result mine;
     while (Clock::now() < stop_at) {
       auto batch = reader.Next();
