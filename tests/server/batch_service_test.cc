@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -135,6 +136,45 @@ TEST_F(BatchServiceTest, ProduceBatchMovingValuesAppendsThemInOrder) {
   absl::StatusOr<client::ConsumedBatch> read = client::ConsumeBatch(*stub_, 1, 0, 0);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(read->values, Values(50, "m"));
+}
+
+TEST_F(BatchServiceTest, ConcurrentBatchesAreNeverInterleavedWithOtherAppends) {
+  StartServer();
+  constexpr int kThreads = 4;
+  constexpr int kBatches = 20;
+  constexpr int kBatchSize = 25;
+  std::vector<std::thread> threads;
+  absl::Mutex mu;
+  std::vector<std::pair<uint64_t, std::vector<std::string>>> produced;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<std::string> values = Values(kBatchSize, absl::StrCat("t", t, "b", b, "-"));
+        absl::StatusOr<uint64_t> base = client::ProduceBatch(*stub_, values);
+        ASSERT_TRUE(base.ok()) << base.status();
+        absl::MutexLock lock(&mu);
+        produced.emplace_back(*base, std::move(values));
+      }
+    });
+    // Single-record produces from other clients in between.
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kBatches * 2; ++i) {
+        grpc::ClientContext context;
+        logpb::v1::ProduceRequest request;
+        request.mutable_record()->set_value(absl::StrCat("u", t, "-", i));
+        logpb::v1::ProduceResponse response;
+        ASSERT_TRUE(log_stub_->Produce(&context, request, &response).ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  ASSERT_EQ(Next(), static_cast<uint64_t>(kThreads * kBatches * (kBatchSize + 2)));
+  for (const auto& [base, values] : produced) {
+    absl::StatusOr<client::ConsumedBatch> read =
+        client::ConsumeBatch(*stub_, base, 1 << 20, kBatchSize);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(read->values, values) << "batch at " << base;
+  }
 }
 
 TEST_F(BatchServiceTest, ABatchWithAnEmptyValueIsInvalidArgumentAndAppendsNothing) {
