@@ -80,13 +80,19 @@ const ChannelPool::Entry& ChannelPool::Get(const std::string& address) {
   if (it == entries_.end()) {
     auto channel = grpc::CreateCustomChannel(address, credentials_, args_);
     auto stub = std::make_shared<logpb::v1::Log::Stub>(channel);
-    it = entries_.emplace(address, Entry{std::move(channel), std::move(stub)}).first;
+    auto batch = std::make_shared<logpb::v1::Batch::Stub>(channel);
+    it = entries_.emplace(address, Entry{std::move(channel), std::move(stub), std::move(batch)})
+             .first;
   }
   return it->second;  // std::map entries stay put; entries are never erased
 }
 
 std::shared_ptr<logpb::v1::Log::Stub> ChannelPool::Stub(const std::string& address) {
   return Get(address).stub;
+}
+
+std::shared_ptr<logpb::v1::Batch::Stub> ChannelPool::BatchStub(const std::string& address) {
+  return Get(address).batch;
 }
 
 std::shared_ptr<grpc::Channel> ChannelPool::Channel(const std::string& address) {
