@@ -276,17 +276,17 @@ func TestStreamFollowsTheTailUntilCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stream.Close()
-	if rec, err := stream.Next(); err != nil || string(rec.Value) != "r0" {
+	if rec, err := stream.Next(ctx); err != nil || string(rec.Value) != "r0" {
 		t.Fatalf("first Next: %+v, %v", rec, err)
 	}
 	// r1 does not exist yet: Next waits for it.
 	go client.Produce(ctx, []byte("r1"))
-	if rec, err := stream.Next(); err != nil || string(rec.Value) != "r1" || rec.Offset != 1 {
+	if rec, err := stream.Next(ctx); err != nil || string(rec.Value) != "r1" || rec.Offset != 1 {
 		t.Fatalf("second Next: %+v, %v", rec, err)
 	}
 	result := make(chan error, 1)
 	go func() {
-		_, err := stream.Next()
+		_, err := stream.Next(ctx)
 		result <- err
 	}()
 	cancel()
@@ -312,13 +312,13 @@ func TestServerGoingAwayEndsTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stream.Close()
-	if _, err := stream.Next(); err != nil {
+	if _, err := stream.Next(ctx); err != nil {
 		t.Fatal(err)
 	}
 	stop()
 	result := make(chan error, 1)
 	go func() {
-		_, err := stream.Next()
+		_, err := stream.Next(ctx)
 		result <- err
 	}()
 	select {
