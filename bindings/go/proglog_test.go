@@ -242,8 +242,9 @@ func TestUnreachableServerIsRetryableUnavailable(t *testing.T) {
 	client := dial(t, deadAddr(t))
 	_, err := client.Produce(context.Background(), []byte("x"))
 	var perr *proglog.Error
-	if !errors.Is(err, proglog.ErrUnavailable) || !errors.As(err, &perr) || !perr.Retryable {
-		t.Fatalf("produce to nowhere: %v", err)
+	if !errors.Is(err, proglog.ErrUnavailable) || !errors.As(err, &perr) || !perr.Retryable ||
+		perr.OutcomeUnknown {
+		t.Fatalf("produce to nowhere: %v; want a retryable ErrUnavailable, known not appended", err)
 	}
 }
 

@@ -96,6 +96,8 @@ func (c *testCluster) start(p *clusterProc, bootstrap bool) {
 		args = append(args, "--start-join-addrs", strings.Join(joins, ","))
 	}
 	cmd := exec.Command(c.bin, args...)
+	// Should this test process die without its cleanups, the node dies too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		c.t.Fatal(err)
