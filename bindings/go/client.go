@@ -73,11 +73,11 @@ type dialOptions struct {
 }
 
 // Option configures Dial. Options left out, or given zero, take the library
-// defaults (documented in proglog.h).
+// defaults, which proglog.h states beside each field.
 type Option func(*dialOptions)
 
 // WithTimeout sets the deadline of a call whose context has none, retries
-// included (0: the library default, 10s; negative: none). A context with a
+// included (0: the library default; negative: none). A context with a
 // deadline sets that call's deadline instead.
 func WithTimeout(d time.Duration) Option { return func(o *dialOptions) { o.timeout = d } }
 
@@ -91,7 +91,7 @@ func WithBalancePolicy(p BalancePolicy) Option { return func(o *dialOptions) { o
 func WithRoundRobin() Option { return WithBalancePolicy(FollowerReads) }
 
 // WithRefreshInterval sets how often the client refreshes its list of the
-// cluster's servers while calls are made (0: the library default, 10s;
+// cluster's servers while calls are made (0: the library default;
 // negative: only after failures). It also refreshes at once when a server is
 // unreachable, refuses a write or knows no leader.
 func WithRefreshInterval(d time.Duration) Option {
@@ -99,12 +99,12 @@ func WithRefreshInterval(d time.Duration) Option {
 }
 
 // WithMaxAttempts sets the retry budget: attempts per call, the first
-// included (0: the library default, 10; 1: never retry). Retries also stop at
+// included (0: the library default; 1: never retry). Retries also stop at
 // the call's deadline.
 func WithMaxAttempts(n int) Option { return func(o *dialOptions) { o.maxAttempts = n } }
 
 // WithBackoff sets the first and the longest pause between attempts; pauses
-// grow exponentially with jitter (0: the library defaults, 25ms and 1s).
+// grow exponentially with jitter (0: the library defaults).
 func WithBackoff(initial, max time.Duration) Option {
 	return func(o *dialOptions) { o.initialBackoff, o.maxBackoff = initial, max }
 }
