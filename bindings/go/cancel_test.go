@@ -178,23 +178,40 @@ func TestStreamNextDeadlineKeepsTheStream(t *testing.T) {
 func TestStreamNextCancelEndsTheStream(t *testing.T) {
 	addr, _ := serverAddr(t)
 	client := dial(t, addr)
-	stream, err := client.Stream(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	result := make(chan error, 1)
-	go func() {
-		_, err := stream.Next(ctx)
-		result <- err
-	}()
-	cancel()
-	if err := <-result; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Next whose context was cancelled: %v; want context.Canceled", err)
-	}
-	if _, err := stream.Next(context.Background()); !errors.Is(err, proglog.ErrCancelled) {
-		t.Fatalf("Next after a cancelled Next: %v; want ErrCancelled (the stream ended)", err)
+	for _, tc := range []struct {
+		name string
+		next func(*proglog.Stream) error
+	}{
+		{"CancelledBefore", func(stream *proglog.Stream) error {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_, err := stream.Next(ctx)
+			return err
+		}},
+		{"CancelledBeforeOrDuring", func(stream *proglog.Stream) error {
+			ctx, cancel := context.WithCancel(context.Background())
+			result := make(chan error, 1)
+			go func() {
+				_, err := stream.Next(ctx)
+				result <- err
+			}()
+			cancel()
+			return <-result
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream, err := client.Stream(context.Background(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.Close()
+			if err := tc.next(stream); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Next whose context was cancelled: %v; want context.Canceled", err)
+			}
+			if _, err := stream.Next(context.Background()); !errors.Is(err, proglog.ErrCancelled) {
+				t.Fatalf("Next after a cancelled Next: %v; want ErrCancelled (the stream ended)", err)
+			}
+		})
 	}
 }
 

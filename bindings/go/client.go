@@ -365,16 +365,20 @@ type Stream struct {
 
 // Next blocks until the next record arrives, at most until ctx's deadline:
 // then it returns an error matching context.DeadlineExceeded and ErrTimeout,
-// and the stream stays usable. Cancelling ctx (or the stream's own context)
-// ends the stream, as the C library cannot abandon one wait otherwise; Next
-// then returns an error matching context.Canceled. It returns ErrCancelled
-// after Close, and ErrUnavailable if no server could carry the stream on.
-// Next returns only once the C library's wait has returned.
+// and the stream stays usable. Cancelling ctx, before or during Next, ends
+// the stream (the C library cannot abandon one wait otherwise), as does
+// cancelling the stream's own context; Next then returns an error matching
+// context.Canceled. It returns ErrCancelled after Close, and ErrUnavailable
+// if no server could carry the stream on. Next returns only once the C
+// library's wait has returned.
 func (s *Stream) Next(ctx context.Context) (Record, error) {
 	if err := s.ctx.Err(); err != nil {
 		return Record{}, err
 	}
 	if err := ctx.Err(); err != nil {
+		if errors.Is(err, context.Canceled) {
+			s.cancel() // cancelled before the wait began: the same outcome as during it
+		}
 		return Record{}, err
 	}
 	timeout, hasDeadline := timeoutOf(ctx)
