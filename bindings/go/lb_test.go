@@ -70,7 +70,7 @@ func consumesSpreadOverFollowers(t *testing.T, c *testCluster) {
 	}
 	// Every node has the records: no follower answers out of range, which
 	// would send the read to the leader.
-	c.waitApplied(leader)
+	c.waitApplied()
 
 	// countReads does `reads` consumes through a client of the given policy
 	// and returns how many each node served.
@@ -272,7 +272,8 @@ func checkEveryNodeHolds(t *testing.T, c *testCluster, valueAt map[uint64]string
 				c.restart(p)
 			}
 		}
-		c.waitApplied(c.waitFormed())
+		c.waitFormed()
+		c.waitApplied()
 		for _, p := range c.nodes {
 			if p != alone {
 				p.kill()

@@ -333,11 +333,32 @@ func (p *clusterProc) openStreams(t *testing.T) float64 {
 	return started - p.metric(t, "grpc_server_handled_total", `grpc_method="ConsumeStream"`)
 }
 
-// waitApplied waits until every live node has applied as far as the leader
-// had committed when called: then each serves every acknowledged record.
-func (c *testCluster) waitApplied(leader *clusterProc) {
+// waitApplied waits until every live node has applied every record the
+// leader acknowledged so far. It first has the leader acknowledge a record of
+// its own (a restarted leader only learns how far the log is committed by
+// committing an entry of its term), then waits for each node's applied index
+// to reach the highest commit index of the live nodes, the leader's.
+func (c *testCluster) waitApplied() {
 	c.t.Helper()
-	target := leader.metric(c.t, "proglog_raft_commit_index")
+	var addrs []string
+	for _, p := range c.nodes {
+		addrs = append(addrs, p.rpcAddr)
+	}
+	client, err := proglog.Dial(context.Background(), addrs)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer client.Close()
+	eventually(c.t, "the leader to acknowledge a record", func() (bool, error) {
+		_, err := client.Produce(context.Background(), []byte("barrier"))
+		return err == nil, err
+	})
+	target := 0.0
+	for _, p := range c.nodes {
+		if p.alive() {
+			target = max(target, p.metric(c.t, "proglog_raft_commit_index"))
+		}
+	}
 	for _, p := range c.nodes {
 		if !p.alive() {
 			continue
