@@ -46,6 +46,11 @@ const (
 	FollowerReads BalancePolicy = C.PROGLOG_BALANCE_FOLLOWER_READS
 	// LeaderReads sends reads to the leader too.
 	LeaderReads BalancePolicy = C.PROGLOG_BALANCE_LEADER
+	// Pinned sends every call to the given addresses only, the first
+	// reachable first: no discovery, and a follower's refusal of a write is
+	// ErrNotLeader naming the leader (in (*Error).Leader), not followed. For
+	// talking to one particular node.
+	Pinned BalancePolicy = C.PROGLOG_BALANCE_PINNED
 )
 
 func (p BalancePolicy) String() string {
@@ -56,6 +61,8 @@ func (p BalancePolicy) String() string {
 		return "FollowerReads"
 	case LeaderReads:
 		return "LeaderReads"
+	case Pinned:
+		return "Pinned"
 	}
 	return "BalancePolicy(" + strconv.Itoa(int(p)) + ")"
 }
@@ -82,7 +89,7 @@ type Option func(*dialOptions)
 func WithTimeout(d time.Duration) Option { return func(o *dialOptions) { o.timeout = d } }
 
 // WithBalancePolicy chooses the servers that serve reads (default:
-// FollowerReads).
+// FollowerReads), or pins every call to the given addresses (Pinned).
 func WithBalancePolicy(p BalancePolicy) Option { return func(o *dialOptions) { o.policy = p } }
 
 // WithRoundRobin rotates reads over the followers.

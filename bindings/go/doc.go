@@ -11,12 +11,13 @@
 // from it (GetServers) and keeps that view fresh (WithRefreshInterval, and at
 // once after an unreachable server, a redirect or an election). Writes go to
 // the leader wherever the client was pointed; reads rotate over the followers
-// (WithBalancePolicy(LeaderReads) sends them to the leader). A call that meets
-// an unreachable server or an election is retried with exponential backoff and
-// jitter (WithBackoff), within its deadline and WithMaxAttempts attempts. A
-// Stream whose server goes away carries on from the next offset on another
-// server, with no gap and no duplicate. Options left out or zero take the
-// library's defaults.
+// (WithBalancePolicy(LeaderReads) sends them to the leader; Pinned sends every
+// call to the given addresses only, to talk to one particular node). A call
+// that meets an unreachable server or an election is retried with exponential
+// backoff and jitter (WithBackoff), within its deadline and WithMaxAttempts
+// attempts. A Stream whose server goes away carries on from the next offset
+// on another server, with no gap and no duplicate. Options left out or zero
+// take the library's defaults.
 //
 // # Duplicates after an unknown outcome
 //

@@ -17,6 +17,7 @@ import (
 func TestLoadBalancingClientOnThreeNodes(t *testing.T) {
 	c := startTestCluster(t, 3)
 	t.Run("DeadAddressPlusLiveOneWorks", func(t *testing.T) { deadAddressPlusLiveOne(t, c) })
+	t.Run("PinnedClientReportsTheLeader", func(t *testing.T) { pinnedClientReportsTheLeader(t, c) })
 	t.Run("ConsumesAreSpreadOverFollowers", func(t *testing.T) { consumesSpreadOverFollowers(t, c) })
 	t.Run("StreamContinuesOnAnotherNode", func(t *testing.T) { streamContinuesOnAnotherNode(t, c) })
 	t.Run("ProduceLoopOutlivesTheLeader", func(t *testing.T) { produceLoopOutlivesTheLeader(t, c) })
@@ -53,6 +54,19 @@ func deadAddressPlusLiveOne(t *testing.T, c *testCluster) {
 		if s.IsLeader != (s.RPCAddr == leader.rpcAddr) {
 			t.Fatalf("Servers: %+v; want only %s (%s) flagged leader", servers, leader.name, leader.rpcAddr)
 		}
+	}
+}
+
+func pinnedClientReportsTheLeader(t *testing.T, c *testCluster) {
+	leader := c.waitFormed()
+	follower := c.followers(leader)[0]
+	client := dialOpts(t, []string{follower.rpcAddr}, proglog.WithBalancePolicy(proglog.Pinned))
+	_, err := client.Produce(context.Background(), []byte("refused"))
+	var perr *proglog.Error
+	if !errors.Is(err, proglog.ErrNotLeader) || !errors.As(err, &perr) || perr.Leader != leader.rpcAddr ||
+		perr.OutcomeUnknown {
+		t.Fatalf("Produce pinned to follower %s: %v; want ErrNotLeader naming %s, nothing appended",
+			follower.name, err, leader.rpcAddr)
 	}
 }
 
@@ -256,45 +270,54 @@ func produceLoopOutlivesTheLeader(t *testing.T, c *testCluster) {
 	checkEveryNodeHolds(t, c, valueAt)
 }
 
-// checkEveryNodeHolds reads the log from each node in turn, with the other
-// two killed: a client always learns the whole cluster and may read from any
-// node, so the only way to be sure one node served a read is that no other
-// can. Before each turn, the killed nodes are restarted and every node has
-// applied what the leader committed.
+// checkEveryNodeHolds restarts the killed nodes, waits until every node has
+// applied what the leader acknowledged, then reads the records from each node
+// through a client pinned to it, and checks with the nodes' /metrics that
+// this node, and no other, served the stream.
 func checkEveryNodeHolds(t *testing.T, c *testCluster, valueAt map[uint64]string) {
 	first, last := ^uint64(0), uint64(0)
 	for off := range valueAt {
 		first, last = min(first, off), max(last, off)
 	}
-	for _, alone := range c.nodes {
+	for _, p := range c.nodes {
+		if !p.alive() {
+			c.restart(p)
+		}
+	}
+	c.waitFormed()
+	c.waitApplied()
+	for _, node := range c.nodes {
+		streams := func() map[*clusterProc]float64 {
+			started := map[*clusterProc]float64{}
+			for _, p := range c.nodes {
+				started[p] = p.metric(t, "grpc_server_started_total", `grpc_method="ConsumeStream"`)
+			}
+			return started
+		}
+		before := streams()
+		held, duplicates := readLog(t, node, first, last)
+		after := streams()
 		for _, p := range c.nodes {
-			if !p.alive() {
-				c.restart(p)
+			if want := map[bool]float64{true: 1, false: 0}[p == node]; after[p]-before[p] != want {
+				t.Fatalf("reading %s pinned: %s started %v streams, want %v", node.name, p.name,
+					after[p]-before[p], want)
 			}
 		}
-		c.waitFormed()
-		c.waitApplied()
-		for _, p := range c.nodes {
-			if p != alone {
-				p.kill()
-			}
-		}
-		held, duplicates := readLog(t, alone, first, last)
 		for off, want := range valueAt {
 			if held[off] != want {
-				t.Fatalf("%s holds %q at offset %d, want %q", alone.name, held[off], off, want)
+				t.Fatalf("%s holds %q at offset %d, want %q", node.name, held[off], off, want)
 			}
 		}
-		t.Logf("%s alone holds all %d acknowledged records at their offsets (%d record(s) "+
-			"between them were duplicates of a value)", alone.name, len(valueAt), duplicates)
+		t.Logf("%s holds all %d acknowledged records at their offsets (%d record(s) between "+
+			"them repeat a value)", node.name, len(valueAt), duplicates)
 	}
 }
 
-// readLog reads offsets first..last from node p, the only live node, through
-// a stream, and counts values that appear more than once.
+// readLog reads offsets first..last from node p through a client pinned to
+// it, and counts values that appear more than once.
 func readLog(t *testing.T, p *clusterProc, first, last uint64) (map[uint64]string, int) {
 	t.Helper()
-	client := dialOpts(t, []string{p.rpcAddr})
+	client := dialOpts(t, []string{p.rpcAddr}, proglog.WithBalancePolicy(proglog.Pinned))
 	ctx := context.Background()
 	stream, err := client.Stream(ctx, first)
 	if err != nil {
@@ -309,7 +332,7 @@ func readLog(t *testing.T, p *clusterProc, first, last uint64) (map[uint64]strin
 		rec, err := stream.Next(nextCtx)
 		cancel()
 		if err != nil || rec.Offset != off {
-			t.Fatalf("reading %s alone at offset %d: got offset %d, %v", p.name, off, rec.Offset, err)
+			t.Fatalf("reading %s at offset %d: got offset %d, %v", p.name, off, rec.Offset, err)
 		}
 		held[off] = string(rec.Value)
 		if seen[string(rec.Value)] {
