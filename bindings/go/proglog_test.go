@@ -75,6 +75,8 @@ func startBinary(t *testing.T, extra ...string) *serverProcess {
 		"--bind-addr", "127.0.0.1:0",
 		"--max-record-bytes", fmt.Sprint(maxRecordBytes)}, extra...)
 	cmd := exec.Command(bin, args...)
+	// Should this test process die without its cleanups (a timeout), so does the server.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
