@@ -412,6 +412,7 @@ func (s *Stream) Next(ctx context.Context) (Record, error) {
 	}
 	return takeRecord(rec), nil
 }
+
 func (s *Stream) cancel() {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
