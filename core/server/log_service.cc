@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/server/malformed_requests.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/security/auth_context.h"
@@ -447,7 +448,29 @@ grpc::Status FinishingStatus(grpc::CallbackServerContext* context, const absl::S
 }
 
 LogService::LogService(CommitLog* log, Executor* reads, const Options* options)
-    : log_(log), reads_(reads), options_(options) {}
+    : log_(log), reads_(reads), options_(options) {
+  // A body that does not parse gets INVALID_ARGUMENT, not gRPC's bare
+  // UNIMPLEMENTED (core/server/malformed_requests.h). Indexes are the methods'
+  // order in log.proto, as the generated base classes number them.
+  using internal::CheckedServerStreamingHandler;
+  using internal::CheckedUnaryHandler;
+  MarkMethodCallback(0, new CheckedUnaryHandler<ProduceRequest, ProduceResponse>(
+                            [this](auto* context, auto* request, auto* response) {
+                              return Produce(context, request, response);
+                            }));
+  MarkMethodCallback(1, new CheckedUnaryHandler<ConsumeRequest, ConsumeResponse>(
+                            [this](auto* context, auto* request, auto* response) {
+                              return Consume(context, request, response);
+                            }));
+  MarkMethodCallback(
+      2, new CheckedServerStreamingHandler<ConsumeRequest, ConsumeResponse>(
+             [this](auto* context, auto* request) { return ConsumeStream(context, request); }));
+  MarkMethodCallback(
+      4, new CheckedUnaryHandler<logpb::v1::GetServersRequest, logpb::v1::GetServersResponse>(
+             [this](auto* context, auto* request, auto* response) {
+               return GetServers(context, request, response);
+             }));
+}
 
 grpc::Status LogService::ReadStatus(const absl::Status& status) const {
   if (!absl::IsOutOfRange(status)) return ToGrpcStatus(status);
@@ -473,7 +496,6 @@ void LogService::AnnounceLimits(grpc::CallbackServerContext* context) const {
 absl::Status LogService::ValidateValue(const ProduceRequest& request) const {
   if (!request.has_record()) return absl::InvalidArgumentError("produce request has no record");
   const std::string& value = request.record().value();
-  if (value.empty()) return absl::InvalidArgumentError("record value is empty");
   if (value.size() > options_->max_record_bytes) {
     // The code gRPC itself gives a message over the transport limit, so a record
     // too large gets one code however large it is.

@@ -61,6 +61,17 @@ def test_closed_node_raises_closed(tmp_path: Path) -> None:
     node.close()  # idempotent
 
 
+def test_second_node_on_a_data_dir_in_use_raises_busy(tmp_path: Path) -> None:
+    with proglog.Node(tmp_path / "shared") as node:
+        with pytest.raises(proglog.Busy, match="already in use") as info:
+            proglog.Node(tmp_path / "shared")
+        assert info.value.code == -15
+        assert not info.value.retryable
+        node.append(b"still mine")
+    with proglog.Node(tmp_path / "shared") as node:  # free again once closed
+        assert node.read(0).value == b"still mine"
+
+
 def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_bytes(b"not a directory")

@@ -61,10 +61,12 @@ typedef enum proglog_code {
   PROGLOG_EIO = -11,             /* disk full, corrupt data, or another I/O failure */
   PROGLOG_ENOMEM = -12,          /* out of memory */
   PROGLOG_EINTERNAL = -13,       /* a bug or an unexpected server answer */
-  PROGLOG_ETOOLARGE = -14        /* a record over the maximum record size (the server's,
+  PROGLOG_ETOOLARGE = -14,       /* a record over the maximum record size (the server's,
                                     learned from it; refused before anything is sent, or
                                     by the server); a reply over this client's receive
                                     limit too */
+  PROGLOG_EBUSY = -15            /* the data dir is in use by another node (in this
+                                    process or another); stop it or pick another dir */
 } proglog_code;
 
 /* ---- Library ---- */
@@ -182,7 +184,8 @@ int proglog_node_options_init(proglog_node_options* opts, unsigned int version);
  * the join or for a leader. The options and the strings they point to are
  * copied. On success `*out` is a new node the caller frees with
  * proglog_node_free. PROGLOG_EINVAL names the option at fault (a malformed
- * gossip_key, a missing bind_addr, an incomplete set of peer TLS files). */
+ * gossip_key, a missing bind_addr, an incomplete set of peer TLS files);
+ * PROGLOG_EBUSY if another open node uses data_dir. */
 int proglog_node_open(proglog_node** out, const proglog_node_options* opts, proglog_error** err);
 
 /* Appends `len` bytes from `value` (borrowed) locally; `*out_offset` gets the

@@ -22,6 +22,7 @@ from typing import Optional, Union
 from . import _proglog
 
 __all__ = [
+    "Busy",
     "BytesLike",
     "Cancelled",
     "Client",
@@ -121,6 +122,11 @@ class StorageError(Error, OSError):
     """Disk full, corrupt data or another I/O failure."""
 
 
+class Busy(Error):
+    """The data dir is in use by another open node (in this process or
+    another): stop that node or choose another directory."""
+
+
 class OutOfMemory(Error, MemoryError):
     """The library ran out of memory."""
 
@@ -145,6 +151,7 @@ _proglog.set_error_classes({
     -12: OutOfMemory,
     -13: Internal,
     -14: MessageTooLarge,
+    -15: Busy,
 })
 
 
