@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/server/malformed_requests.h"
+#include "core/server/public_status.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/security/auth_context.h"
@@ -432,8 +433,9 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
 
 }  // namespace
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
+grpc::Status ToGrpcStatus(const absl::Status& internal_status) {
+  if (internal_status.ok()) return grpc::Status::OK;
+  const absl::Status status = WithoutServerPaths(internal_status);
   if (absl::IsFailedPrecondition(status)) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(status.message()));
   }

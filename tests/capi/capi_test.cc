@@ -175,6 +175,19 @@ TEST_F(CapiTest, ClientSeesWhatTheNodeAppended) {
   proglog_record_free(record);
 }
 
+TEST_F(CapiTest, EmptyValuesAreRecords) {
+  uint64_t local = 0, remote = 0;
+  ASSERT_EQ(proglog_node_append(&local, node_, nullptr, 0, nullptr), PROGLOG_OK);
+  ASSERT_EQ(proglog_client_produce(&remote, client_, "", 0, nullptr), PROGLOG_OK);
+  EXPECT_EQ(remote, local + 1);
+  for (uint64_t offset : {local, remote}) {
+    proglog_record* record = nullptr;
+    ASSERT_EQ(proglog_client_consume(&record, client_, offset, nullptr), PROGLOG_OK);
+    EXPECT_EQ(Value(record), "");
+    proglog_record_free(record);
+  }
+}
+
 TEST_F(CapiTest, BatchProduceFillsEveryOffset) {
   std::vector<std::string> values = {"a", "bb", "", "dddd"};
   std::vector<const void*> data;
@@ -183,16 +196,8 @@ TEST_F(CapiTest, BatchProduceFillsEveryOffset) {
     data.push_back(v.data());
     lens.push_back(v.size());
   }
-  // Empty records are not allowed by the log: the batch must fail cleanly.
+  // An empty value is a record like any other, as in the original proglog.
   std::vector<uint64_t> offsets(values.size(), 99);
-  proglog_error* err = nullptr;
-  EXPECT_EQ(proglog_client_produce_batch(offsets.data(), client_, data.data(), lens.data(),
-                                         values.size(), &err),
-            PROGLOG_EINVAL);
-  proglog_error_free(err);
-  values[2] = "ccc";
-  data[2] = values[2].data();
-  lens[2] = values[2].size();
   ASSERT_EQ(proglog_client_produce_batch(offsets.data(), client_, data.data(), lens.data(),
                                          values.size(), nullptr),
             PROGLOG_OK);

@@ -78,6 +78,37 @@ const char* proglog_version(void);
  * codes this version does not know. Static storage; thread-safe. */
 const char* proglog_code_name(int code);
 
+/* ---- Logging ---- */
+
+/* Levels of log records; the numbers are Python's logging levels. */
+typedef enum proglog_log_level {
+  PROGLOG_LOG_DEBUG = 10,
+  PROGLOG_LOG_INFO = 20,
+  PROGLOG_LOG_WARN = 30,
+  PROGLOG_LOG_ERROR = 40
+} proglog_log_level;
+
+/* Receives one log record: its level, its message ("TLS handshake failed",
+ * "serving plaintext: ...") and `field_count` key/value pairs (for a failed
+ * TLS handshake, "reason" and "grpc_message"). The strings are valid during
+ * the call only. */
+typedef void (*proglog_log_fn)(void* user_data, int level, const char* message,
+                               const char* const* keys, const char* const* values,
+                               size_t field_count);
+
+/* The library never writes to stdout or stderr: what its embedded node, its
+ * clients and gRPC inside it log goes to the handler set here, or nowhere (the
+ * default, and after `fn` NULL). Records at `min_level` or above are delivered
+ * in order on one library thread, never the thread that logged, so `fn` may
+ * block (take a lock, the Python GIL); it must not call proglog_set_log_handler.
+ * Records beyond 4096 undelivered are dropped, and the next one delivered has
+ * a "dropped" field counting them; gRPC's own lines pass at most 5 a second.
+ * Replaces the previous handler, and returns once no call to the previous one
+ * is running, so its user_data may be freed then. The library shares the
+ * process's gRPC log function and default spdlog logger, which it takes over
+ * when loaded. Thread-safe. */
+int proglog_set_log_handler(proglog_log_fn fn, int min_level, void* user_data);
+
 /* ---- Errors ---- */
 
 typedef struct proglog_error proglog_error;
