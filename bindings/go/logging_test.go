@@ -3,6 +3,7 @@ package proglog_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -66,5 +67,24 @@ func TestFailedHandshakesReachTheSlogLogger(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"level":"WARN"`) || !strings.Contains(out.String(), `"reason":`) {
 		t.Fatalf("the failed handshake is not a warning with a reason:\n%s", out.String())
+	}
+}
+
+func TestSecondNodeOnADataDirInUseIsErrBusy(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	node, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	second, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir})
+	if !errors.Is(err, proglog.ErrBusy) {
+		if second != nil {
+			second.Close()
+		}
+		t.Fatalf("second node on %s: got %v, want ErrBusy", dir, err)
+	}
+	if !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("the error does not say the dir is in use: %v", err)
 	}
 }
