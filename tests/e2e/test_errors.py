@@ -90,3 +90,28 @@ def test_disk_full_tells_the_client_without_the_servers_paths(pb, tmp_path):
             assert "/" not in failure.details(), failure.details()
             # The operator's log keeps the file the error hit.
             harness.poll(lambda: str(mount) in node.output(), 10, "the path in the node's log")
+
+
+@pytest.mark.parametrize("args,env,setting,origin", [
+    (["--server-tls-cert-file", "/nonexistent/s.pem", "--server-tls-key-file", "/nonexistent/k.pem",
+      "--server-tls-ca-file", "/nonexistent/ca.pem"], {}, "server-tls-cert-file",
+     "flag --server-tls-cert-file"),
+    ([], {"PROGLOG_PEER_TLS_CERT_FILE": "/nonexistent/p.pem",
+          "PROGLOG_PEER_TLS_KEY_FILE": "/nonexistent/k.pem",
+          "PROGLOG_PEER_TLS_CA_FILE": "/nonexistent/ca.pem"}, "peer-tls-cert-file",
+     "environment PROGLOG_PEER_TLS_CERT_FILE"),
+    (["--raft-election-timeout", "60ms"], {}, "raft-election-timeout",
+     "flag --raft-election-timeout"),
+    ([], {"PROGLOG_RAFT_HEARTBEAT_INTERVAL": "400ms"}, "raft-heartbeat-interval",
+     "environment PROGLOG_RAFT_HEARTBEAT_INTERVAL"),
+    (["--segment-max-index-bytes", "4"], {}, "segment-max-index-bytes",
+     "flag --segment-max-index-bytes"),
+    (["--metrics-addr", "nowhere"], {}, "metrics-addr", "flag --metrics-addr"),
+])
+def test_setting_errors_name_the_setting_and_its_source_before_the_data_dir(
+        tmp_path, args, env, setting, origin):
+    data_dir = tmp_path / "data"
+    node = harness.Node(data_dir, *args, env=env).start()
+    assert node.wait_exit() == 2, node.output()
+    assert f"for {setting} (from {origin})" in node.output(), node.output()
+    assert not data_dir.exists()

@@ -78,3 +78,13 @@ def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(proglog.Error) as info:
         proglog.Node(str(blocker / "sub"))
     assert str(info.value)
+
+
+def test_empty_values_are_records(node: proglog.Node) -> None:
+    local = node.append(b"")
+    with proglog.Client([node.address]) as client:
+        remote = client.produce(b"")
+        assert remote == local + 1
+        assert client.consume(local) == proglog.Record(b"", local)
+        assert client.produce_many([b"", b"x", b""]) == [remote + 1, remote + 2, remote + 3]
+    assert node.read(remote).value == b""

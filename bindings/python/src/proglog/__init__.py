@@ -121,7 +121,7 @@ class Error(Exception):
 
 
 class InvalidArgument(Error, ValueError):
-    """Bad input: an oversized or empty record, malformed options."""
+    """Bad input: an oversized record, malformed options."""
 
 
 class MessageTooLarge(Error, ValueError):
