@@ -22,7 +22,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-run: build
+# Builds only the binary it runs (not the tests, benchmarks or SDKs).
+run: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target proglog
 	$(BUILD_DIR)/server/proglog serve --data-dir $(DATA_DIR) --rpc-port $(RPC_PORT) --node-name local --bootstrap
 
 test: build

@@ -1,11 +1,10 @@
 #include "server/logging.h"
 
-#include <chrono>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/server/grpc_log.h"
 #include "core/telemetry/trace.h"
 #include "grpc/support/log.h"
 #include "spdlog/pattern_formatter.h"
@@ -118,64 +117,20 @@ class PayloadFlag : public spdlog::custom_flag_formatter {
 };
 
 // gRPC's own log lines (failed TLS handshakes, bad connections) go through our
-// logger, so every line has our format. A peer can make gRPC log once per
-// connection, so at most kGrpcLinesPerSecond pass each second; the first line
-// after a quiet spell says how many were dropped.
-constexpr int kGrpcLinesPerSecond = 5;
-
-class GrpcLogLimiter {
- public:
-  // Whether a line may pass now; `dropped` gets the count skipped before it.
-  bool Admit(uint64_t* dropped) {
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto now = std::chrono::steady_clock::now();
-    if (now - window_start_ >= std::chrono::seconds(1)) {
-      window_start_ = now;
-      passed_ = 0;
-    }
-    if (passed_ >= kGrpcLinesPerSecond) {
-      ++dropped_;
-      return false;
-    }
-    ++passed_;
-    *dropped = dropped_;
-    dropped_ = 0;
-    return true;
-  }
-
- private:
-  std::mutex mu_;
-  std::chrono::steady_clock::time_point window_start_{};
-  int passed_ = 0;
-  uint64_t dropped_ = 0;
-};
-
-spdlog::level::level_enum LevelOf(gpr_log_severity severity) {
-  switch (severity) {
-    case GPR_LOG_SEVERITY_DEBUG:
-      return spdlog::level::debug;
-    case GPR_LOG_SEVERITY_INFO:
-      return spdlog::level::info;
-    case GPR_LOG_SEVERITY_ERROR:
-      break;
-  }
-  // gRPC logs a failed handshake or a broken connection as an error; for the
-  // server these are the peer's faults, not its own.
-  return spdlog::level::warn;
-}
-
+// logger as structured events (core/server/grpc_log.h), rate-limited: a peer
+// can make gRPC log once per connection.
 void LogGrpcLine(gpr_log_func_args* args) {
-  static GrpcLogLimiter* limiter = new GrpcLogLimiter();
+  static auto* limiter = new server::GrpcLogLimiter();
   uint64_t dropped = 0;
   if (!limiter->Admit(&dropped)) return;
-  const std::string source = absl::StrCat(args->file ? args->file : "?", ":", args->line);
-  const std::string message = args->message ? args->message : "";
-  if (dropped > 0) {
-    LogEvent(LevelOf(args->severity), "grpc",
-             {{"grpc_message", message}, {"source", source}, {"dropped", std::to_string(dropped)}});
-  } else {
-    LogEvent(LevelOf(args->severity), "grpc", {{"grpc_message", message}, {"source", source}});
+  server::GrpcLogEvent event = server::InterpretGrpcLogLine(*args);
+  if (dropped > 0) event.fields.emplace_back("dropped", std::to_string(dropped));
+  std::string payload = event.message;
+  for (const auto& [key, value] : event.fields) {
+    absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
+                    absl::string_view(&kKeyValueSeparator, 1), value);
   }
+  spdlog::log(event.level, "{}", payload);
 }
 
 }  // namespace

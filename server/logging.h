@@ -28,9 +28,10 @@ enum class LogFormat { kText, kJson };
 
 // Installs the default spdlog logger with `format` and `level` ("trace",
 // "debug", "info", "warn", "error"); InvalidArgument for an unknown level.
-// gRPC's own log lines are routed through it too: msg "grpc" with the fields
-// grpc_message and source, at most 5 a second (a "dropped" field counts the
-// rest), gRPC's errors logged as warnings.
+// gRPC's own log lines are routed through it too (core/server/grpc_log.h): a
+// failed TLS handshake is the warning "TLS handshake failed" with `reason`,
+// other lines msg "grpc" with grpc_message and source; at most 5 a second (a
+// "dropped" field counts the rest), gRPC's errors logged as warnings.
 absl::Status SetUpLogging(LogFormat format, absl::string_view level);
 
 using LogField = std::pair<absl::string_view, std::string>;

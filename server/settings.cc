@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -15,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "core/discovery/membership.h"
+#include "core/log/index.h"
 #include "yaml-cpp/yaml.h"
 
 namespace proglog::app {
@@ -250,6 +254,11 @@ absl::Status ApplyStorage(const RawValues& raw, log::Options& options) {
     }
     *size.out = *bytes;
   }
+  if (options.max_index_bytes < log::internal::Index::kEntryBytes) {
+    return BadValue("segment-max-index-bytes", Get(raw, "segment-max-index-bytes"),
+                    absl::StrCat("must hold at least one index entry (",
+                                 log::internal::Index::kEntryBytes, " bytes)"));
+  }
   absl::StatusOr<log::Durability> durability = log::Durability::Parse(Get(raw, "fsync").text);
   if (!durability.ok()) {
     return BadValue("fsync", Get(raw, "fsync"), "want always, never or interval:<ms> with ms > 0");
@@ -321,6 +330,23 @@ absl::Status ApplyNode(const RawValues& raw, ServeSettings& settings) {
     (std::string_view(key) == "raft-heartbeat-interval" ? settings.raft_heartbeat_interval
                                                         : settings.raft_election_timeout) = *value;
   }
+  // The node checks this too, but only after it has made the data dir, and
+  // without knowing where the values came from.
+  const node::ClusterConfig defaults;
+  const auto heartbeat = settings.raft_heartbeat_interval.value_or(defaults.heartbeat_interval);
+  const auto election = settings.raft_election_timeout.value_or(defaults.election_timeout);
+  if (election < 2 * heartbeat) {
+    const RawValue& heartbeat_raw = Get(raw, "raft-heartbeat-interval");
+    const RawValue& election_raw = Get(raw, "raft-election-timeout");
+    if (election_raw.text.empty()) {  // the default election timeout: the heartbeat is at fault
+      return BadValue("raft-heartbeat-interval", heartbeat_raw,
+                      absl::StrCat("must be at most half raft-election-timeout (", election.count(),
+                                   "ms, the default)"));
+    }
+    return BadValue("raft-election-timeout", election_raw,
+                    absl::StrCat("must be at least twice raft-heartbeat-interval (",
+                                 heartbeat.count(), "ms, from ", heartbeat_raw.origin, ")"));
+  }
   if (const RawValue& key = Get(raw, "gossip-key"); !key.text.empty()) {
     absl::StatusOr<std::string> raw_key = discovery::ParseGossipKey(key.text);
     // The message must not echo the key itself.
@@ -365,6 +391,21 @@ absl::Status ResolveTelemetry(const RawValues& raw, telemetry::Settings* out) {
   return absl::OkStatus();
 }
 
+// A file setting names a readable regular file, or is unset. Whether its
+// contents parse is the node's check (it names the file).
+absl::Status CheckReadableFile(absl::string_view key, const RawValue& raw) {
+  if (raw.text.empty()) return absl::OkStatus();
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(raw.text, error)) {
+    return BadValue(
+        key, raw, std::filesystem::exists(raw.text, error) ? "not a regular file" : "no such file");
+  }
+  if (::access(raw.text.c_str(), R_OK) != 0) {
+    return BadValue(key, raw, absl::StrCat("cannot read it: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplySecurityAndLogging(const RawValues& raw, ServeSettings& settings) {
   node::SecurityConfig& security = settings.node.security;
   security.acl_model_file = Get(raw, "acl-model-file").text;
@@ -374,6 +415,16 @@ absl::Status ApplySecurityAndLogging(const RawValues& raw, ServeSettings& settin
   security.server_tls_ca_file = Get(raw, "server-tls-ca-file").text;
   settings.peer_tls = {Get(raw, "peer-tls-cert-file").text, Get(raw, "peer-tls-key-file").text,
                        Get(raw, "peer-tls-ca-file").text};
+  for (const char* key :
+       {"server-tls-cert-file", "server-tls-key-file", "server-tls-ca-file", "peer-tls-cert-file",
+        "peer-tls-key-file", "peer-tls-ca-file", "acl-model-file", "acl-policy-file"}) {
+    if (absl::Status status = CheckReadableFile(key, Get(raw, key)); !status.ok()) return status;
+  }
+  if (const RawValue& metrics = Get(raw, "metrics-addr"); !metrics.text.empty()) {
+    if (auto parsed = ParseHostPort(metrics.text); !parsed.ok()) {
+      return BadValue("metrics-addr", metrics, parsed.status().message());
+    }
+  }
   const RawValue& format = Get(raw, "log-format");
   if (format.text == "text") {
     settings.log_format = LogFormat::kText;

@@ -23,6 +23,9 @@ var (
 	// ErrMessageTooLarge: a record over the server's maximum record size.
 	// ProduceBatch checks every value first and then appends none.
 	ErrMessageTooLarge = errors.New("proglog: message too large")
+	// ErrBusy: the data dir is in use by another open node (in this process
+	// or another).
+	ErrBusy = errors.New("proglog: busy")
 )
 
 var sentinels = map[int]error{
@@ -40,6 +43,7 @@ var sentinels = map[int]error{
 	C.PROGLOG_ENOMEM:           ErrOutOfMemory,
 	C.PROGLOG_EINTERNAL:        ErrInternal,
 	C.PROGLOG_ETOOLARGE:        ErrMessageTooLarge,
+	C.PROGLOG_EBUSY:            ErrBusy,
 }
 
 // Error is a failure reported by libproglog.

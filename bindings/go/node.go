@@ -2,12 +2,15 @@ package proglog
 
 // #include <proglog/proglog.h>
 // #include <stdlib.h>
+// extern void goProglogLog(void*, int, char*, char**, char**, size_t);
 import "C"
 
 import (
 	"context"
+	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -243,4 +246,53 @@ func (n *Node) Close() error {
 
 func closedError() error {
 	return &Error{Code: C.PROGLOG_ECLOSED, Message: "closed"}
+}
+
+// logger receives the library's log records; nil discards them.
+var logger atomic.Pointer[slog.Logger]
+
+// SetLogger sends what the library logs (the embedded node, the clients and
+// gRPC inside them) to l at Info level and above: a failed TLS handshake is
+// the warning "TLS handshake failed" with a "reason" attribute. nil, the
+// default, discards it; the library never writes to stdout or stderr itself.
+// Records arrive in order on a library thread.
+func SetLogger(l *slog.Logger) {
+	logger.Store(l)
+	if l == nil {
+		C.proglog_set_log_handler(nil, 0, nil)
+		return
+	}
+	C.proglog_set_log_handler(C.proglog_log_fn(unsafe.Pointer(C.goProglogLog)), C.PROGLOG_LOG_INFO, nil)
+}
+
+//export goProglogLog
+func goProglogLog(_ unsafe.Pointer, level C.int, message *C.char, keys, values **C.char, count C.size_t) {
+	l := logger.Load()
+	if l == nil {
+		return
+	}
+	n := int(count)
+	var attrs []any
+	if n > 0 {
+		ks := unsafe.Slice(keys, n)
+		vs := unsafe.Slice(values, n)
+		for i := 0; i < n; i++ {
+			attrs = append(attrs, slog.String(C.GoString(ks[i]), C.GoString(vs[i])))
+		}
+	}
+	l.Log(context.Background(), slogLevel(int(level)), C.GoString(message), attrs...)
+}
+
+// slogLevel maps PROGLOG_LOG_* (Python's numbers) to slog's levels.
+func slogLevel(level int) slog.Level {
+	switch {
+	case level >= int(C.PROGLOG_LOG_ERROR):
+		return slog.LevelError
+	case level >= int(C.PROGLOG_LOG_WARN):
+		return slog.LevelWarn
+	case level >= int(C.PROGLOG_LOG_INFO):
+		return slog.LevelInfo
+	default:
+		return slog.LevelDebug
+	}
 }

@@ -128,6 +128,8 @@ const char* proglog_code_name(int code) {
       return "PROGLOG_EINTERNAL";
     case PROGLOG_ETOOLARGE:
       return "PROGLOG_ETOOLARGE";
+    case PROGLOG_EBUSY:
+      return "PROGLOG_EBUSY";
     default:
       return "unknown";
   }

@@ -30,6 +30,9 @@ int NullHandle(proglog_error** err) { return Fail(PROGLOG_EINVAL, "node is NULL"
 // a local append with core/server's NotLeaderError, which names the leader in
 // its own payload (the client's refusals carry theirs differently).
 int FailNode(const absl::Status& status, proglog_error** err) {
+  if (node::IsDataDirInUse(status)) {
+    return Fail(PROGLOG_EBUSY, std::string(status.message()).c_str(), err);
+  }
   if (std::optional<std::string> leader = server::LeaderAddressOf(status)) {
     return FailNotLeader(status, *std::move(leader), err);
   }
@@ -189,7 +192,7 @@ int proglog_node_open(proglog_node** out, const proglog_node_options* opts, prog
     auto config = proglog::capi::ToConfig(in);
     if (!config.ok()) return Fail(config.status(), err);
     auto node = proglog::node::Node::Open(*std::move(config));
-    if (!node.ok()) return Fail(node.status(), err);
+    if (!node.ok()) return proglog::capi::FailNode(node.status(), err);
     auto* handle = new proglog_node{*std::move(node), "", ""};
     handle->address = handle->node->RpcAddress();
     handle->gossip_address = handle->node->GossipAddress();

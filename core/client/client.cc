@@ -267,7 +267,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       }
       LearnLimits(ctx);
       if (status.ok()) return absl::OkStatus();
-      last = FromGrpc(status);
+      last = FromGrpc(status, security_);
       if (route == Route::kWrite && !CertainlyNotApplied(status)) outcome_unknown = true;
       if (route == Route::kRead && absl::IsOutOfRange(last)) {
         // A follower may not have applied what the leader acknowledged: the
@@ -490,6 +490,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
   const Options options_;
+  const ChannelSecurity security_{options_.tls.enabled, !options_.tls.cert_file.empty()};
   const std::unique_ptr<ChannelPool> pool_;
   Picker picker_;
   std::atomic<bool> closed_{false};

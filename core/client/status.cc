@@ -29,7 +29,7 @@ constexpr const char* kNotAppliedMessages[] = {
 
 }  // namespace
 
-absl::Status FromGrpc(const grpc::Status& status) {
+absl::Status FromGrpc(const grpc::Status& status, const ChannelSecurity& channel) {
   if (status.ok()) return absl::OkStatus();
   // gRPC's own message-size limits (either side's) say "... larger than max";
   // name them as what they are, not as an exhausted resource such as a disk.
@@ -38,7 +38,7 @@ absl::Status FromGrpc(const grpc::Status& status) {
       absl::StrContains(status.error_message(), "larger than max")) {
     return absl::ResourceExhaustedError(absl::StrCat(kTooLarge, ": ", status.error_message()));
   }
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  return ClassifyRpcFailure(status, channel);
 }
 
 absl::Status TooLarge(size_t index, size_t size, uint64_t max) {
@@ -47,7 +47,10 @@ absl::Status TooLarge(size_t index, size_t size, uint64_t max) {
                                                    " bytes; nothing was sent"));
 }
 
-bool IsRetryable(const absl::Status& status) { return absl::IsUnavailable(status); }
+bool IsRetryable(const absl::Status& status) {
+  return absl::IsUnavailable(status) ||
+         (absl::IsUnauthenticated(status) && absl::StrContains(status.message(), "Socket closed"));
+}
 
 bool CertainlyNotApplied(const grpc::Status& status) {
   if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return false;

@@ -302,7 +302,6 @@ absl::Status LogImpl::CheckWritable() const {
 absl::StatusOr<uint64_t> LogImpl::AppendBatch(std::span<const Record> records) {
   if (records.empty()) return absl::InvalidArgumentError("no records to append");
   for (const Record& r : records) {
-    if (r.value.empty()) return absl::InvalidArgumentError("record value is empty");
     if (r.value.size() > options_.max_record_bytes) {
       return absl::InvalidArgumentError(absl::StrCat("record value of ", r.value.size(),
                                                      " bytes exceeds the maximum of ",

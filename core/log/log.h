@@ -74,7 +74,7 @@ struct Record {
 };
 
 // Error conventions:
-//   InvalidArgument    empty/oversized value, bad options
+//   InvalidArgument    oversized value, bad options (an empty value is a record)
 //   OutOfRange         Read of an offset below LowestOffset() or at/after NextOffset()
 //   ResourceExhausted  the disk is full; nothing acknowledged is lost and reads keep working
 //   DataLoss           a corrupt file on open; the message names the file and byte position

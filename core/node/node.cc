@@ -1,6 +1,7 @@
 #include "core/node/node.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -52,6 +54,76 @@ absl::Status PrepareDataDir(const std::filesystem::path& dir) {
   ::unlink(probe.c_str());
   return absl::OkStatus();
 }
+
+constexpr char kDataDirInUsePayload[] = "proglog.node/data-dir-in-use";
+
+// An open, flock()ed `data_dir`/LOCK; closing the descriptor releases the lock.
+class DataDirLock {
+ public:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock() { Release(); }
+  void Release() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+// One node per data dir: a second one would append to the same files. The
+// lock is taken before anything in the dir is opened. flock() locks belong to
+// the open file, so a second open in the same process is refused too.
+absl::StatusOr<std::unique_ptr<DataDirLock>> LockDataDir(const std::filesystem::path& dir) {
+  const std::filesystem::path path = dir / "LOCK";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open ", path.string(), ": ", std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(fd);
+    if (error != EWOULDBLOCK) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot lock ", path.string(), ": ", std::strerror(error)));
+    }
+    absl::Status status = absl::AbortedError(
+        absl::StrCat("data dir ", dir.string(), " is already in use by another node (it holds ",
+                     path.string(), "); stop that node or choose another data dir"));
+    status.SetPayload(kDataDirInUsePayload, absl::Cord("1"));
+    return status;
+  }
+  return std::make_unique<DataDirLock>(fd);
+}
+
+// Holds the data dir's lock for as long as the node it wraps is open.
+class LockedNode final : public Node {
+ public:
+  LockedNode(std::unique_ptr<DataDirLock> lock, std::unique_ptr<Node> node)
+      : lock_(std::move(lock)), node_(std::move(node)) {}
+  ~LockedNode() override { (void)Close(); }
+
+  absl::StatusOr<uint64_t> Append(std::string_view value) override { return node_->Append(value); }
+  absl::StatusOr<log::Record> Read(uint64_t offset) override { return node_->Read(offset); }
+  std::string RpcAddress() const override { return node_->RpcAddress(); }
+  std::string GossipAddress() const override { return node_->GossipAddress(); }
+  std::string MetricsAddress() const override { return node_->MetricsAddress(); }
+
+  // The lock goes once the node's files are closed, so a node opened on the
+  // same dir after Close() (before the handle is freed) may start.
+  absl::Status Close() override {
+    absl::Status status = node_->Close();
+    lock_->Release();
+    return status;
+  }
+
+ private:
+  const std::unique_ptr<DataDirLock> lock_;
+  const std::unique_ptr<Node> node_;
+};
 
 // Loads the client TLS and ACL files into `config`'s credentials and
 // authorizer; returns the authorizer (null without an ACL) for ReloadAcl.
@@ -184,11 +256,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Config config) {
   absl::StatusOr<std::shared_ptr<security::Authorizer>> acl = LoadSecurity(config);
   if (!acl.ok()) return acl.status();
   if (absl::Status status = PrepareDataDir(config.data_dir); !status.ok()) return status;
+  absl::StatusOr<std::unique_ptr<DataDirLock>> lock = LockDataDir(config.data_dir);
+  if (!lock.ok()) return lock.status();
   if (config.node_name.empty()) config.node_name = DefaultNodeName();
-  absl::StatusOr<std::unique_ptr<Node>> node =
+  absl::StatusOr<std::unique_ptr<Node>> opened =
       internal::OpenObserved(std::move(config), OpenUnobserved);
-  if (node.ok()) (*node)->acl_ = *std::move(acl);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<Node> node = std::make_unique<LockedNode>(*std::move(lock), *std::move(opened));
+  node->acl_ = *std::move(acl);
   return node;
+}
+
+bool IsDataDirInUse(const absl::Status& status) {
+  return absl::IsAborted(status) && status.GetPayload(kDataDirInUsePayload).has_value();
 }
 
 namespace {

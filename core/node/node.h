@@ -121,12 +121,18 @@ struct Config {
   telemetry::Settings telemetry;
 };
 
+// True for the status Open returns when another node, in this process or
+// another, has the data dir open (it holds `data_dir`/LOCK): Aborted, with a
+// payload that tells it from other Aborted statuses.
+bool IsDataDirInUse(const absl::Status& status);
+
 class Node {
  public:
   // Opens the log and starts serving log.v1.Log (plus health and reflection).
   // Errors: an empty or unwritable data dir -> PermissionDenied/InvalidArgument
-  // naming it; a corrupt log file -> DataLoss naming file and position; the RPC
-  // address cannot be bound -> Unavailable.
+  // naming it; a data dir another node has open -> IsDataDirInUse; a corrupt
+  // log file -> DataLoss naming file and position; the RPC address cannot be
+  // bound -> Unavailable.
   static absl::StatusOr<std::unique_ptr<Node>> Open(Config config);
   virtual ~Node() = default;
 

@@ -348,7 +348,6 @@ absl::Status ReplicatedLog::NotLeader() const {
 absl::Status ReplicatedLog::AppendBatch(std::vector<std::string> values, AppendDone done) {
   if (values.empty()) return absl::InvalidArgumentError("no records to append");
   for (const std::string& v : values) {
-    if (v.empty()) return absl::InvalidArgumentError("record value is empty");
     if (v.size() > options_.log.max_record_bytes) {
       return absl::InvalidArgumentError(absl::StrCat("record value of ", v.size(),
                                                      " bytes exceeds the maximum of ",

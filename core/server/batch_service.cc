@@ -274,9 +274,6 @@ absl::Status BatchService::Validate(const ProduceBatchRequest& request) const {
   uint64_t total = 0;
   for (int i = 0; i < request.values_size(); ++i) {
     const std::string& value = request.values(i);
-    if (value.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("value ", i, " of the batch is empty"));
-    }
     if (value.size() > options.max_record_bytes) {
       return absl::ResourceExhaustedError(
           absl::StrCat("message too large: value ", i, " of the batch is ", value.size(),

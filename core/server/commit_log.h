@@ -56,7 +56,7 @@ class CommitLog {
 
   virtual ~CommitLog() = default;
 
-  // Appends `values` (at least one, each non-empty) in order at consecutive offsets.
+  // Appends `values` (at least one; a value may be empty) in order at consecutive offsets.
   //
   // Returns OK when the append is accepted: `done` is then called exactly once,
   // later, never from within this call, on any thread (the implementation's writer
@@ -73,7 +73,7 @@ class CommitLog {
   // with other appends.
   //
   // Errors, given by the return value or to `done`: NotLeaderError (UNAVAILABLE,
-  // with or without the leader's address); INVALID_ARGUMENT for an empty or
+  // with or without the leader's address); INVALID_ARGUMENT for an
   // oversized value (nothing appended); RESOURCE_EXHAUSTED when the disk is full;
   // UNAVAILABLE or FAILED_PRECONDITION when stopped or closed. An error passed to
   // `done` by a replicated log other than INVALID_ARGUMENT may leave the outcome

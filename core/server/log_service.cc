@@ -7,6 +7,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/server/malformed_requests.h"
+#include "core/server/public_status.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/security/auth_context.h"
@@ -431,8 +433,9 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
 
 }  // namespace
 
-grpc::Status ToGrpcStatus(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
+grpc::Status ToGrpcStatus(const absl::Status& internal_status) {
+  if (internal_status.ok()) return grpc::Status::OK;
+  const absl::Status status = WithoutServerPaths(internal_status);
   if (absl::IsFailedPrecondition(status)) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(status.message()));
   }
@@ -447,7 +450,29 @@ grpc::Status FinishingStatus(grpc::CallbackServerContext* context, const absl::S
 }
 
 LogService::LogService(CommitLog* log, Executor* reads, const Options* options)
-    : log_(log), reads_(reads), options_(options) {}
+    : log_(log), reads_(reads), options_(options) {
+  // A body that does not parse gets INVALID_ARGUMENT, not gRPC's bare
+  // UNIMPLEMENTED (core/server/malformed_requests.h). Indexes are the methods'
+  // order in log.proto, as the generated base classes number them.
+  using internal::CheckedServerStreamingHandler;
+  using internal::CheckedUnaryHandler;
+  MarkMethodCallback(0, new CheckedUnaryHandler<ProduceRequest, ProduceResponse>(
+                            [this](auto* context, auto* request, auto* response) {
+                              return Produce(context, request, response);
+                            }));
+  MarkMethodCallback(1, new CheckedUnaryHandler<ConsumeRequest, ConsumeResponse>(
+                            [this](auto* context, auto* request, auto* response) {
+                              return Consume(context, request, response);
+                            }));
+  MarkMethodCallback(
+      2, new CheckedServerStreamingHandler<ConsumeRequest, ConsumeResponse>(
+             [this](auto* context, auto* request) { return ConsumeStream(context, request); }));
+  MarkMethodCallback(
+      4, new CheckedUnaryHandler<logpb::v1::GetServersRequest, logpb::v1::GetServersResponse>(
+             [this](auto* context, auto* request, auto* response) {
+               return GetServers(context, request, response);
+             }));
+}
 
 grpc::Status LogService::ReadStatus(const absl::Status& status) const {
   if (!absl::IsOutOfRange(status)) return ToGrpcStatus(status);
@@ -473,7 +498,6 @@ void LogService::AnnounceLimits(grpc::CallbackServerContext* context) const {
 absl::Status LogService::ValidateValue(const ProduceRequest& request) const {
   if (!request.has_record()) return absl::InvalidArgumentError("produce request has no record");
   const std::string& value = request.record().value();
-  if (value.empty()) return absl::InvalidArgumentError("record value is empty");
   if (value.size() > options_->max_record_bytes) {
     // The code gRPC itself gives a message over the transport limit, so a record
     // too large gets one code however large it is.

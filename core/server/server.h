@@ -29,7 +29,7 @@
 //                  ConsumeStream does.
 // Same ACL actions, status codes and not-leader trailer as log.v1.Log.
 //
-// Status codes: no record or an empty value -> INVALID_ARGUMENT; a value over
+// Status codes: no record -> INVALID_ARGUMENT (an empty value is a record); a value over
 // max_record_bytes -> RESOURCE_EXHAUSTED with a message starting "message too
 // large" (gRPC itself refuses a message over the transport limit, max_record_bytes
 // plus 1 MiB, with RESOURCE_EXHAUSTED too, so a record too large gets one code); reading below the

@@ -141,6 +141,31 @@ TEST_F(CapiTest, ClosedNodeReportsEclosedAndKeepsItsAddress) {
   EXPECT_EQ(proglog_node_address(node_), address);
 }
 
+TEST_F(CapiTest, SecondNodeOnTheSameDataDirIsEbusy) {
+  proglog_node_options opts = PROGLOG_NODE_OPTIONS_INIT;
+  opts.data_dir = dir_.c_str();
+  proglog_node* second = nullptr;
+  proglog_error* err = nullptr;
+  ASSERT_EQ(proglog_node_open(&second, &opts, &err), PROGLOG_EBUSY);
+  EXPECT_EQ(second, nullptr);
+  EXPECT_EQ(proglog_error_code(err), PROGLOG_EBUSY);
+  EXPECT_NE(std::string(proglog_error_message(err)).find("already in use"), std::string::npos)
+      << proglog_error_message(err);
+  EXPECT_EQ(proglog_error_retryable(err), 0);
+  EXPECT_STREQ(proglog_code_name(PROGLOG_EBUSY), "PROGLOG_EBUSY");
+  proglog_error_free(err);
+  // The first node is unharmed, and once it is closed the dir is free again.
+  uint64_t offset = 0;
+  EXPECT_EQ(proglog_node_append(&offset, node_, "x", 1, nullptr), PROGLOG_OK);
+  ASSERT_EQ(proglog_node_close(node_, nullptr), PROGLOG_OK);
+  ASSERT_EQ(proglog_node_open(&second, &opts, nullptr), PROGLOG_OK);
+  proglog_record* record = nullptr;
+  ASSERT_EQ(proglog_node_read(&record, second, offset, nullptr), PROGLOG_OK);
+  EXPECT_EQ(Value(record), "x");
+  proglog_record_free(record);
+  proglog_node_free(second);
+}
+
 TEST_F(CapiTest, ClientSeesWhatTheNodeAppended) {
   uint64_t offset = 0;
   ASSERT_EQ(proglog_node_append(&offset, node_, "local", 5, nullptr), PROGLOG_OK);
@@ -148,6 +173,19 @@ TEST_F(CapiTest, ClientSeesWhatTheNodeAppended) {
   ASSERT_EQ(proglog_client_consume(&record, client_, offset, nullptr), PROGLOG_OK);
   EXPECT_EQ(Value(record), "local");
   proglog_record_free(record);
+}
+
+TEST_F(CapiTest, EmptyValuesAreRecords) {
+  uint64_t local = 0, remote = 0;
+  ASSERT_EQ(proglog_node_append(&local, node_, nullptr, 0, nullptr), PROGLOG_OK);
+  ASSERT_EQ(proglog_client_produce(&remote, client_, "", 0, nullptr), PROGLOG_OK);
+  EXPECT_EQ(remote, local + 1);
+  for (uint64_t offset : {local, remote}) {
+    proglog_record* record = nullptr;
+    ASSERT_EQ(proglog_client_consume(&record, client_, offset, nullptr), PROGLOG_OK);
+    EXPECT_EQ(Value(record), "");
+    proglog_record_free(record);
+  }
 }
 
 TEST_F(CapiTest, BatchProduceFillsEveryOffset) {
@@ -158,16 +196,8 @@ TEST_F(CapiTest, BatchProduceFillsEveryOffset) {
     data.push_back(v.data());
     lens.push_back(v.size());
   }
-  // Empty records are not allowed by the log: the batch must fail cleanly.
+  // An empty value is a record like any other, as in the original proglog.
   std::vector<uint64_t> offsets(values.size(), 99);
-  proglog_error* err = nullptr;
-  EXPECT_EQ(proglog_client_produce_batch(offsets.data(), client_, data.data(), lens.data(),
-                                         values.size(), &err),
-            PROGLOG_EINVAL);
-  proglog_error_free(err);
-  values[2] = "ccc";
-  data[2] = values[2].data();
-  lens[2] = values[2].size();
   ASSERT_EQ(proglog_client_produce_batch(offsets.data(), client_, data.data(), lens.data(),
                                          values.size(), nullptr),
             PROGLOG_OK);

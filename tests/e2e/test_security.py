@@ -283,11 +283,15 @@ def test_failed_handshakes_are_structured_rate_limited_json_lines(pb, certs, sec
         with pytest.raises(grpc.RpcError):
             pb.log_grpc.LogStub(ch).Produce(
                 pb.log.ProduceRequest(record=pb.log.Record(value=b"plain")), timeout=5)
-    grpc_lines = harness.poll(
-        lambda: [e for e in list(secure_node.events) if e.get("msg") == "grpc"], 20,
-        "gRPC's own handshake failures in the node's log")
+    handshakes = harness.poll(
+        lambda: [e for e in list(secure_node.events) if e.get("msg") == "TLS handshake failed"],
+        20, "failed handshakes in the node's log")
+    assert all(e["level"] == "warning" and e.get("reason") and e.get("grpc_message")
+               for e in handshakes), handshakes
+    grpc_lines = [e for e in list(secure_node.events)
+                  if e.get("msg") in ("grpc", "TLS handshake failed")]
     assert all(e["level"] in ("warning", "warn", "info", "debug") for e in grpc_lines), grpc_lines
-    assert all(e.get("grpc_message") and e.get("source") for e in grpc_lines), grpc_lines
+    assert all(e.get("grpc_message") for e in grpc_lines), grpc_lines
     # 30 failures in well under a few seconds: the limiter lets through at most
     # 5 a second, so fewer lines than failures reach the log.
     assert len(grpc_lines) < 30, len(grpc_lines)

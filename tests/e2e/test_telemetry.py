@@ -251,7 +251,9 @@ def test_json_log_lines_inside_a_traced_request_carry_its_ids(pb, tmp_path):
             harness.channel(node.rpc_addr) as ch:
         stub = pb.log_grpc.LogStub(ch)
         with pytest.raises(grpc.RpcError) as refused:
-            produce(pb, stub, b"", metadata=[("traceparent", TRACEPARENT)])
+            # A request without a record is refused.
+            stub.Produce(pb.log.ProduceRequest(), metadata=[("traceparent", TRACEPARENT)],
+                         timeout=harness.RPC_TIMEOUT)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         [span] = receiver.wait_for(lambda s: s["traceId"] == TRACE_ID, "the refused Produce span")
         assert span["status"]["code"] == 2  # ERROR

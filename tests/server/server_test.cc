@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "core/server/local_commit_log.h"
+#include "core/server/public_status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "log/v1/log.grpc.pb.h"
@@ -214,11 +215,15 @@ TEST_F(ServerTest, ProduceWithoutRecordIsInvalidArgument) {
   EXPECT_EQ(log_->NextOffset(), 0u);
 }
 
-TEST_F(ServerTest, ProduceOfEmptyValueIsInvalidArgument) {
+TEST_F(ServerTest, EmptyValueIsARecordAsInTheOriginal) {
   StartServer();
-  uint64_t offset = 0;
-  EXPECT_EQ(Produce("", &offset).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(log_->NextOffset(), 0u);
+  uint64_t offset = 99;
+  ASSERT_TRUE(Produce("", &offset).ok());
+  EXPECT_EQ(offset, 0u);
+  logpb::v1::Record record;
+  ASSERT_TRUE(Consume(0, &record).ok());
+  EXPECT_EQ(record.value(), "");
+  EXPECT_EQ(log_->NextOffset(), 1u);
 }
 
 TEST_F(ServerTest, ProduceOverTheMaximumIsResourceExhaustedAndLosesNothing) {
@@ -331,7 +336,7 @@ TEST_F(ServerTest, ProduceStreamEndsAtTheFirstInvalidRequestAfterEarlierReplies)
   auto stream = stub_->ProduceStream(&context);
   ASSERT_TRUE(stream->Write(MakeProduce("a")));
   ASSERT_TRUE(stream->Write(MakeProduce("b")));
-  ASSERT_TRUE(stream->Write(MakeProduce("")));
+  ASSERT_TRUE(stream->Write(ProduceRequest()));  // no record
   stream->Write(MakeProduce("never"));
   stream->WritesDone();
   std::vector<uint64_t> got;
@@ -966,6 +971,35 @@ TEST_F(ServerTest, ABusyUnixAbstractAddressIsAnError) {
   testing::FakeCommitLog other_log;
   absl::StatusOr<std::unique_ptr<Server>> second = Server::Start(&other_log, options);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+}
+
+}  // namespace
+}  // namespace proglog::server
+
+namespace proglog::server {
+namespace {
+
+TEST(WithoutServerPathsTest, DiskFullIsSaidInWordsWithoutThePath) {
+  const absl::Status status = WithoutServerPaths(absl::ResourceExhaustedError(
+      "write /var/lib/proglog/raft/log/00000000000000000000.store: No space left on device"));
+  EXPECT_TRUE(absl::IsResourceExhausted(status));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("the server's disk is full"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("write <file>: No space left on device"));
+  EXPECT_EQ(std::string(status.message()).find("/var/lib"), std::string::npos) << status;
+}
+
+TEST(WithoutServerPathsTest, OtherStorageErrorsLoseOnlyTheirPaths) {
+  const absl::Status status = WithoutServerPaths(
+      absl::DataLossError("corrupt record in /data/log/0.store at byte 12: invalid length"));
+  EXPECT_TRUE(absl::IsDataLoss(status));
+  EXPECT_EQ(status.message(), "corrupt record in <file> at byte 12: invalid length");
+}
+
+TEST(WithoutServerPathsTest, MessagesWithoutPathsAndTooLargeRecordsStayAsTheyAre) {
+  const absl::Status too_large = absl::ResourceExhaustedError("message too large: 5 > 4");
+  EXPECT_EQ(WithoutServerPaths(too_large), too_large);
+  const absl::Status out_of_range = absl::OutOfRangeError("offset 9 is past the end (next 3)");
+  EXPECT_EQ(WithoutServerPaths(out_of_range), out_of_range);
 }
 
 }  // namespace

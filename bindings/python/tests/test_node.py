@@ -61,9 +61,30 @@ def test_closed_node_raises_closed(tmp_path: Path) -> None:
     node.close()  # idempotent
 
 
+def test_second_node_on_a_data_dir_in_use_raises_busy(tmp_path: Path) -> None:
+    with proglog.Node(tmp_path / "shared") as node:
+        with pytest.raises(proglog.Busy, match="already in use") as info:
+            proglog.Node(tmp_path / "shared")
+        assert info.value.code == -15
+        assert not info.value.retryable
+        node.append(b"still mine")
+    with proglog.Node(tmp_path / "shared") as node:  # free again once closed
+        assert node.read(0).value == b"still mine"
+
+
 def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_bytes(b"not a directory")
     with pytest.raises(proglog.Error) as info:
         proglog.Node(str(blocker / "sub"))
     assert str(info.value)
+
+
+def test_empty_values_are_records(node: proglog.Node) -> None:
+    local = node.append(b"")
+    with proglog.Client([node.address]) as client:
+        remote = client.produce(b"")
+        assert remote == local + 1
+        assert client.consume(local) == proglog.Record(b"", local)
+        assert client.produce_many([b"", b"x", b""]) == [remote + 1, remote + 2, remote + 3]
+    assert node.read(remote).value == b""

@@ -61,10 +61,12 @@ typedef enum proglog_code {
   PROGLOG_EIO = -11,             /* disk full, corrupt data, or another I/O failure */
   PROGLOG_ENOMEM = -12,          /* out of memory */
   PROGLOG_EINTERNAL = -13,       /* a bug or an unexpected server answer */
-  PROGLOG_ETOOLARGE = -14        /* a record over the maximum record size (the server's,
+  PROGLOG_ETOOLARGE = -14,       /* a record over the maximum record size (the server's,
                                     learned from it; refused before anything is sent, or
                                     by the server); a reply over this client's receive
                                     limit too */
+  PROGLOG_EBUSY = -15            /* the data dir is in use by another node (in this
+                                    process or another); stop it or pick another dir */
 } proglog_code;
 
 /* ---- Library ---- */
@@ -75,6 +77,37 @@ const char* proglog_version(void);
 /* A short constant name for a code ("PROGLOG_EOUTOFRANGE"); "unknown" for
  * codes this version does not know. Static storage; thread-safe. */
 const char* proglog_code_name(int code);
+
+/* ---- Logging ---- */
+
+/* Levels of log records; the numbers are Python's logging levels. */
+typedef enum proglog_log_level {
+  PROGLOG_LOG_DEBUG = 10,
+  PROGLOG_LOG_INFO = 20,
+  PROGLOG_LOG_WARN = 30,
+  PROGLOG_LOG_ERROR = 40
+} proglog_log_level;
+
+/* Receives one log record: its level, its message ("TLS handshake failed",
+ * "serving plaintext: ...") and `field_count` key/value pairs (for a failed
+ * TLS handshake, "reason" and "grpc_message"). The strings are valid during
+ * the call only. */
+typedef void (*proglog_log_fn)(void* user_data, int level, const char* message,
+                               const char* const* keys, const char* const* values,
+                               size_t field_count);
+
+/* The library never writes to stdout or stderr: what its embedded node, its
+ * clients and gRPC inside it log goes to the handler set here, or nowhere (the
+ * default, and after `fn` NULL). Records at `min_level` or above are delivered
+ * in order on one library thread, never the thread that logged, so `fn` may
+ * block (take a lock, the Python GIL); it must not call proglog_set_log_handler.
+ * Records beyond 4096 undelivered are dropped, and the next one delivered has
+ * a "dropped" field counting them; gRPC's own lines pass at most 5 a second.
+ * Replaces the previous handler, and returns once no call to the previous one
+ * is running, so its user_data may be freed then. The library shares the
+ * process's gRPC log function and default spdlog logger, which it takes over
+ * when loaded. Thread-safe. */
+int proglog_set_log_handler(proglog_log_fn fn, int min_level, void* user_data);
 
 /* ---- Errors ---- */
 
@@ -187,7 +220,8 @@ int proglog_node_options_init(proglog_node_options* opts, unsigned int version);
  * the join or for a leader. The options and the strings they point to are
  * copied. On success `*out` is a new node the caller frees with
  * proglog_node_free. PROGLOG_EINVAL names the option at fault (a malformed
- * gossip_key, a missing bind_addr, an incomplete set of peer TLS files). */
+ * gossip_key, a missing bind_addr, an incomplete set of peer TLS files);
+ * PROGLOG_EBUSY if another open node uses data_dir. */
 int proglog_node_open(proglog_node** out, const proglog_node_options* opts, proglog_error** err);
 
 /* Appends `len` bytes from `value` (borrowed) locally; `*out_offset` gets the

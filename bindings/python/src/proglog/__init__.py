@@ -5,6 +5,13 @@ remote clients on its port); ``Client`` talks to one or more servers. Both are
 context managers and safe to share between threads; blocking calls release the
 GIL. Failures raise ``proglog.Error`` subclasses, one per C API code.
 
+The library never prints: what the embedded node, the clients and gRPC inside
+them log goes to the ``logging`` logger ``"proglog"`` (INFO and above; a failed
+TLS handshake is the WARNING "TLS handshake failed" with ``reason=...``), whose
+records carry their fields as ``record.proglog_fields``. The package adds a
+``NullHandler`` to it, so nothing is shown until the application configures
+logging.
+
     with proglog.Node("data") as node:
         offset = node.append(b"hello")
         with proglog.Client([node.address]) as client:
@@ -13,15 +20,19 @@ GIL. Failures raise ``proglog.Error`` subclasses, one per C API code.
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from . import _proglog
 
 __all__ = [
+    "Busy",
     "BytesLike",
     "Cancelled",
     "Client",
@@ -48,6 +59,43 @@ __all__ = [
 
 __version__: str = _proglog.version()
 
+_logger = logging.getLogger("proglog")
+_logger.addHandler(logging.NullHandler())
+
+_LogFn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p),
+                          ctypes.c_size_t)
+_LOG_INFO = 20  # PROGLOG_LOG_INFO
+
+
+def _forward_log(_user_data: object, level: int, message: bytes, keys: Any, values: Any,
+                 count: int) -> None:
+    """Runs on the library's log thread (ctypes takes the GIL)."""
+    fields = {(keys[i] or b"").decode("utf-8", "replace"): (values[i] or b"").decode(
+        "utf-8", "replace") for i in range(count)}
+    text = message.decode("utf-8", "replace")
+    if fields:
+        text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+    _logger.log(level, "%s", text, extra={"proglog_fields": fields})
+
+
+def _route_logs() -> None:
+    """Hands the C library's log records to the "proglog" logger."""
+    # The extension loaded this very file (same inode): dlopen returns that copy.
+    library = ctypes.CDLL(os.path.join(os.path.dirname(_proglog.__file__), "libproglog.so.0"))
+    set_handler = library.proglog_set_log_handler
+    set_handler.argtypes = [_LogFn, ctypes.c_int, ctypes.c_void_p]
+    set_handler.restype = ctypes.c_int
+    callback = _LogFn(_forward_log)
+    set_handler(callback, _LOG_INFO, None)
+    # No records during interpreter shutdown; ctypes releases the GIL around
+    # the call, so a record being delivered can finish first.
+    atexit.register(set_handler, _LogFn(), 0, None)
+    globals()["_log_callback"] = callback  # kept alive as long as the module
+
+
+_route_logs()
+
 # What the write calls accept: bytes, or any bytes-like object that is copied.
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -73,7 +121,7 @@ class Error(Exception):
 
 
 class InvalidArgument(Error, ValueError):
-    """Bad input: an oversized or empty record, malformed options."""
+    """Bad input: an oversized record, malformed options."""
 
 
 class MessageTooLarge(Error, ValueError):
@@ -121,6 +169,11 @@ class StorageError(Error, OSError):
     """Disk full, corrupt data or another I/O failure."""
 
 
+class Busy(Error):
+    """The data dir is in use by another open node (in this process or
+    another): stop that node or choose another directory."""
+
+
 class OutOfMemory(Error, MemoryError):
     """The library ran out of memory."""
 
@@ -145,6 +198,7 @@ _proglog.set_error_classes({
     -12: OutOfMemory,
     -13: Internal,
     -14: MessageTooLarge,
+    -15: Busy,
 })
 
 
