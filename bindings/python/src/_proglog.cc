@@ -6,22 +6,21 @@
 // and balance policies are module constants (EINVAL, ..., BALANCE_LEADER).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include <unistd.h>
 
 #include "proglog/proglog.h"
 
@@ -79,7 +78,9 @@ constexpr auto kSignalCheckInterval = std::chrono::milliseconds(50);
 // The main thread's helper: runs one job at a time, handed over under a mutex.
 class CallThread {
  public:
-  CallThread() { std::thread([this] { Loop(); }).detach(); }
+  CallThread() {
+    std::thread([this] { Loop(); }).detach();
+  }
   CallThread(const CallThread&) = delete;
   CallThread& operator=(const CallThread&) = delete;
 
@@ -146,15 +147,17 @@ class CallThread {
   std::mutex mu_;
   std::condition_variable work_ready_;
   std::condition_variable work_done_;
-  void (*job_)(void*) = nullptr;  // guarded by mu_: the job not yet picked up
-  void* arg_ = nullptr;           // guarded by mu_
-  bool busy_ = false;             // guarded by mu_: started and not yet waited for
-  bool done_ = false;             // guarded by mu_: the job has returned
+  void (*job_)(void*) = nullptr;     // guarded by mu_: the job not yet picked up
+  void* arg_ = nullptr;              // guarded by mu_
+  bool busy_ = false;                // guarded by mu_: started and not yet waited for
+  bool done_ = false;                // guarded by mu_: the job has returned
   proglog_cancel* token_ = nullptr;  // main thread only
 };
 
-unsigned long& MainThreadId() {  // NOLINT(google-runtime-int): PyThread_get_thread_ident's type
-  static unsigned long id = 0;    // NOLINT(google-runtime-int)
+// The thread Python runs signal handlers on (threading.main_thread()), as
+// PyThread_get_thread_ident names it; set at import.
+unsigned long& MainThreadId() {
+  static unsigned long id = 0;
   return id;
 }
 
@@ -165,7 +168,7 @@ CallThread& MainCallThread() {
   static CallThread* helper = nullptr;
   static pid_t owner = 0;
   if (helper == nullptr || owner != getpid()) {
-    helper = new CallThread();  // NOLINT(cppcoreguidelines-owning-memory): lives forever
+    helper = new CallThread();
     owner = getpid();
   }
   return *helper;
@@ -431,6 +434,7 @@ class ClientHandle {
                const std::optional<std::string>& key_file,
                const std::optional<std::string>& server_name, const RetryArgs& retry) {
     std::vector<const char*> pointers;
+    pointers.reserve(addresses.size());
     for (const auto& address : addresses) pointers.push_back(address.c_str());
     proglog_client_options opts = PROGLOG_CLIENT_OPTIONS_INIT;
     opts.addresses = pointers.data();
@@ -466,8 +470,7 @@ class ClientHandle {
     const int rc = RunBlocking(
         timeout_ms,
         [&](const proglog_call_options* call) {
-          return proglog_client_produce_ex(&offset, client_, view.data(), view.size(), call,
-                                           &err);
+          return proglog_client_produce_ex(&offset, client_, view.data(), view.size(), call, &err);
         },
         [&] { proglog_error_free(err); });
     Check(rc, err);
@@ -490,8 +493,8 @@ class ClientHandle {
     const int rc = RunBlocking(
         timeout_ms,
         [&](const proglog_call_options* call) {
-          return proglog_client_produce_batch_ex(offsets.data(), client_, data.data(),
-                                                 lens.data(), count, call, &err);
+          return proglog_client_produce_batch_ex(offsets.data(), client_, data.data(), lens.data(),
+                                                 count, call, &err);
         },
         [&] { proglog_error_free(err); });
     if (rc != PROGLOG_OK) Raise(rc, err, &offsets);
@@ -556,12 +559,10 @@ class ClientHandle {
 PYBIND11_MODULE(_proglog, m) {
   m.doc() = "Low-level bindings of the proglog C API; use the proglog package instead.";
   m.def("version", [] { return std::string(proglog_version()); });
-  MainThreadId() = py::module_::import("threading")
-                       .attr("main_thread")()
-                       .attr("ident")
-                       .cast<unsigned long>();  // NOLINT(google-runtime-int)
-  m.def("code_name", [](int code) { return std::string(proglog_code_name(code)); },
-        py::arg("code"));
+  MainThreadId() =
+      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  m.def(
+      "code_name", [](int code) { return std::string(proglog_code_name(code)); }, py::arg("code"));
   for (auto [name, code] : CodesByName()) m.attr(name) = code;
   m.attr("BALANCE_DEFAULT") = static_cast<int>(PROGLOG_BALANCE_DEFAULT);
   m.attr("BALANCE_FOLLOWER_READS") = static_cast<int>(PROGLOG_BALANCE_FOLLOWER_READS);
