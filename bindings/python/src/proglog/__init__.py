@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import math
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -423,10 +424,18 @@ class Stream:
 
     def next(self, timeout: Optional[float] = None) -> Optional[Record]:
         """The next record, or None if none arrived within ``timeout`` seconds
-        (None: wait as long as it takes)."""
-        wait_ms = -1 if timeout is None else max(0, int(timeout * 1000))
-        got = self._handle.next(wait_ms)
-        return None if got is None else Record(got[0], got[1])
+        (None: wait as long as it takes). Ctrl-C interrupts the wait."""
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            # Waits in slices so that Python sees Ctrl-C between them.
+            wait_ms = _SIGNAL_CHECK_MS
+            if deadline is not None:
+                wait_ms = min(wait_ms, max(0, int((deadline - time.monotonic()) * 1000)))
+            got = self._handle.next(wait_ms)
+            if got is not None:
+                return Record(got[0], got[1])
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
 
     def close(self) -> None:
         """Ends the stream; safe from any thread. Idempotent."""
