@@ -4,6 +4,8 @@
 // raised; the Python package (proglog/__init__.py) adds context managers,
 // iterators and the exception classes this module raises. The C library's codes
 // and balance policies are module constants (EINVAL, ..., BALANCE_LEADER).
+#include <fcntl.h>
+#include <poll.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <unistd.h>
@@ -11,14 +13,17 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -66,12 +71,19 @@ void Check(int code, proglog_error* err) {
 //
 // Python runs signal handlers (Ctrl-C's KeyboardInterrupt) on the main thread only, between
 // bytecodes or when C code calls PyErr_CheckSignals. A client call blocked in gRPC would hide
-// Ctrl-C until its deadline. So a call made on the main thread runs on a helper thread while
-// the main thread waits and checks for signals every kSignalCheckInterval. When a handler
-// raises, the call is cancelled through its token and the exception is raised only once the
-// call has returned: no C call is ever left running with pointers into freed memory, and
-// nothing lands after the caller was told it was interrupted. Calls from other threads run
-// where they are made (Python delivers signals to the main thread only).
+// Ctrl-C until its deadline. So a call made on the main thread is cancellable (a token in its
+// proglog_call_options), and when Ctrl-C comes the token is triggered; the exception is
+// raised only once the call has returned: no C call is ever left running with pointers into
+// freed memory, and nothing lands after the caller was told it was interrupted.
+//
+// Usually (Python's own SIGINT handler, no wakeup fd set by the program) the call runs on the
+// main thread itself, and SigintWatcher notices Ctrl-C through signal.set_wakeup_fd: Python's
+// C-level handler writes each caught signal's number to that fd. This costs two
+// set_wakeup_fd calls per call. Otherwise (a handler of the program's own, an asyncio loop
+// owning the wakeup fd) the call runs on CallThread while the main thread waits and runs
+// PyErr_CheckSignals every kSignalCheckInterval, which costs two thread hand-offs per call.
+// Calls from other threads run where they are made (Python delivers signals to the main
+// thread only).
 
 constexpr auto kSignalCheckInterval = std::chrono::milliseconds(50);
 
@@ -111,23 +123,6 @@ class CallThread {
     return true;
   }
 
-  // The token for the next call, reused until a call is cancelled with it (a triggered
-  // token stays triggered). Main thread only.
-  proglog_cancel* Token() {
-    if (token_ == nullptr) {
-      proglog_error* err = nullptr;
-      const int rc = proglog_cancel_new(&token_, &err);
-      Check(rc, err);
-    }
-    return token_;
-  }
-
-  // Frees the triggered token once no call uses it any more.
-  void RetireToken() {
-    proglog_cancel_free(token_);
-    token_ = nullptr;
-  }
-
  private:
   void Loop() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -147,11 +142,146 @@ class CallThread {
   std::mutex mu_;
   std::condition_variable work_ready_;
   std::condition_variable work_done_;
-  void (*job_)(void*) = nullptr;     // guarded by mu_: the job not yet picked up
-  void* arg_ = nullptr;              // guarded by mu_
-  bool busy_ = false;                // guarded by mu_: started and not yet waited for
-  bool done_ = false;                // guarded by mu_: the job has returned
-  proglog_cancel* token_ = nullptr;  // main thread only
+  void (*job_)(void*) = nullptr;  // guarded by mu_: the job not yet picked up
+  void* arg_ = nullptr;           // guarded by mu_
+  bool busy_ = false;             // guarded by mu_: started and not yet waited for
+  bool done_ = false;             // guarded by mu_: the job has returned
+};
+
+// Triggers the armed call's token when Python's signal handler reports a SIGINT on the
+// wakeup fd, a pipe that a thread of its own reads.
+class SigintWatcher {
+ public:
+  SigintWatcher() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("pipe2 failed");
+    read_fd_ = fds[0];
+    write_fd_ = fds[1];
+    std::thread([this] { Loop(); }).detach();
+  }
+  SigintWatcher(const SigintWatcher&) = delete;
+  SigintWatcher& operator=(const SigintWatcher&) = delete;
+
+  // Main thread, GIL held. Makes the pipe Python's wakeup fd and `token` the one a SIGINT
+  // triggers. False, with nothing changed, if Ctrl-C would not raise KeyboardInterrupt at
+  // once (the program has a SIGINT handler of its own) or the wakeup fd is the program's.
+  bool Arm(proglog_cancel* token) {
+    try {
+      if (!Signal().attr("getsignal")(Signal().attr("SIGINT")).is(DefaultIntHandler())) {
+        return false;
+      }
+      Drain();  // a stale SIGINT has had its KeyboardInterrupt already
+      const int previous = Signal().attr("set_wakeup_fd")(write_fd_).cast<int>();
+      if (previous != -1) {
+        Signal().attr("set_wakeup_fd")(previous);
+        return false;
+      }
+    } catch (py::error_already_set&) {
+      return false;  // the signal module refused: the helper thread still works
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = token;
+    fired_ = false;
+    return true;
+  }
+
+  // Main thread, GIL held. Undoes Arm; true if a SIGINT triggered the token.
+  bool Disarm() {
+    Signal().attr("set_wakeup_fd")(-1);
+    std::lock_guard<std::mutex> lock(mu_);
+    armed_ = nullptr;
+    return fired_;
+  }
+
+ private:
+  // Python's signal module, and its handler that raises KeyboardInterrupt. Never released:
+  // they live as long as the interpreter.
+  static py::module_& Signal() {
+    static auto* signal = new py::module_(py::module_::import("signal"));
+    return *signal;
+  }
+  static py::object& DefaultIntHandler() {
+    static auto* handler = new py::object(Signal().attr("default_int_handler"));
+    return *handler;
+  }
+
+  void Drain() const {
+    unsigned char bytes[64];
+    while (read(read_fd_, bytes, sizeof bytes) > 0) {
+    }
+  }
+
+  void Loop() {
+    for (;;) {
+      pollfd readable{read_fd_, POLLIN, 0};
+      if (poll(&readable, 1, -1) < 0) continue;  // EINTR
+      unsigned char signals[64];
+      const ssize_t count = read(read_fd_, signals, sizeof signals);
+      for (ssize_t i = 0; i < count; ++i) {
+        if (signals[i] != SIGINT) continue;
+        std::lock_guard<std::mutex> lock(mu_);
+        if (armed_ != nullptr) {
+          proglog_cancel_trigger(armed_);
+          fired_ = true;
+        }
+      }
+    }
+  }
+
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+  std::mutex mu_;
+  proglog_cancel* armed_ = nullptr;  // guarded by mu_: the running call's token
+  bool fired_ = false;               // guarded by mu_: a SIGINT triggered armed_
+};
+
+// What the main thread uses to make its calls cancellable, per process. Never destroyed:
+// the threads live as long as the process. A forked child makes its own (the parent's
+// threads did not come along, and a mutex may have been held at the fork).
+class MainThreadCalls {
+ public:
+  // Main thread only (the GIL held).
+  static MainThreadCalls& Get() {
+    static MainThreadCalls* calls = nullptr;
+    static pid_t owner = 0;
+    if (calls == nullptr || owner != getpid()) {
+      calls = new MainThreadCalls();
+      owner = getpid();
+    }
+    return *calls;
+  }
+
+  // The token for the next call, reused until a call is cancelled with it (a triggered
+  // token stays triggered).
+  proglog_cancel* Token() {
+    if (token_ == nullptr) {
+      proglog_error* err = nullptr;
+      const int rc = proglog_cancel_new(&token_, &err);
+      Check(rc, err);
+    }
+    return token_;
+  }
+
+  // Frees the triggered token once no call uses it any more.
+  void RetireToken() {
+    proglog_cancel_free(token_);
+    token_ = nullptr;
+  }
+
+  SigintWatcher& Watcher() {
+    if (!watcher_) watcher_ = std::make_unique<SigintWatcher>();
+    return *watcher_;
+  }
+
+  CallThread& Helper() {
+    if (!helper_) helper_ = std::make_unique<CallThread>();
+    return *helper_;
+  }
+
+ private:
+  proglog_cancel* token_ = nullptr;
+  std::unique_ptr<SigintWatcher> watcher_;
+  std::unique_ptr<CallThread> helper_;
 };
 
 // The thread Python runs signal handlers on (threading.main_thread()), as
@@ -161,44 +291,37 @@ unsigned long& MainThreadId() {
   return id;
 }
 
-// Main thread only (the GIL held). The helper is never destroyed: its detached thread lives
-// as long as the process. A forked child gets a helper of its own (the parent's thread did
-// not come along, and the mutex may have been held at the fork).
-CallThread& MainCallThread() {
-  static CallThread* helper = nullptr;
-  static pid_t owner = 0;
-  if (helper == nullptr || owner != getpid()) {
-    helper = new CallThread();
-    owner = getpid();
+// Runs `call` on the main thread while the watcher turns a SIGINT into cancellation. False
+// if the watcher cannot be used (see SigintWatcher::Arm); `*rc` is the call's result and
+// `*interrupted` whether the call was cancelled for a KeyboardInterrupt now pending.
+template <typename Job>
+bool RunWatched(MainThreadCalls& calls, Job& job, int* rc, bool* interrupted) {
+  SigintWatcher& watcher = calls.Watcher();
+  if (!watcher.Arm(job.options->cancel)) return false;
+  {
+    py::gil_scoped_release release;
+    *rc = (*job.call)(job.options);
   }
-  return *helper;
+  *interrupted = false;
+  if (watcher.Disarm()) {
+    calls.RetireToken();
+    *interrupted = PyErr_CheckSignals() != 0;  // runs the handler: KeyboardInterrupt
+  }
+  return true;
 }
 
-// Runs `call(&options)` with the GIL released and returns its result; `timeout_ms` is the
-// call's deadline as proglog_call_options takes it. If a signal handler raised while the call
-// ran on the main thread, the call is cancelled, and once it has returned `discard` frees
-// what it produced and the handler's exception (KeyboardInterrupt) is raised.
-template <typename Call, typename Discard>
-int RunBlocking(int64_t timeout_ms, Call&& call, Discard&& discard) {
-  proglog_call_options options = PROGLOG_CALL_OPTIONS_INIT;
-  options.timeout_ms = timeout_ms;
-  if (PyThread_get_thread_ident() != MainThreadId()) {
-    py::gil_scoped_release release;
-    return call(&options);
-  }
-  CallThread& helper = MainCallThread();
-  options.cancel = helper.Token();
-  struct Job {
-    Call* call;
-    const proglog_call_options* options;
-    int rc;
-  } job{&call, &options, PROGLOG_EINTERNAL};
+// Runs `call` on the helper thread while this thread runs signal handlers; `*interrupted`
+// says whether one raised (its exception is pending) and the call was cancelled.
+template <typename Job>
+int RunOnHelper(MainThreadCalls& calls, Job& job, bool* interrupted) {
   auto run = [](void* arg) {
     auto* j = static_cast<Job*>(arg);
     j->rc = (*j->call)(j->options);
   };
+  CallThread& helper = calls.Helper();
+  *interrupted = false;
   if (!helper.TryStart(run, &job)) {
-    options.cancel = nullptr;  // the token belongs to the call already running
+    job.options->cancel = nullptr;  // the token belongs to the call already running
     py::gil_scoped_release release;
     run(&job);
     return job.rc;
@@ -211,16 +334,44 @@ int RunBlocking(int64_t timeout_ms, Call&& call, Discard&& discard) {
     if (raised) PyErr_Fetch(&type, &value, &traceback);
     state = PyEval_SaveThread();
     if (raised) {
-      proglog_cancel_trigger(options.cancel);
+      proglog_cancel_trigger(job.options->cancel);
       helper.WaitDone(std::nullopt);
-      helper.RetireToken();
+      calls.RetireToken();
       break;
     }
   }
   PyEval_RestoreThread(state);
-  if (type == nullptr) return job.rc;
+  if (type != nullptr) {
+    PyErr_Restore(type, value, traceback);
+    *interrupted = true;
+  }
+  return job.rc;
+}
+
+// Runs `call(&options)` with the GIL released and returns its result; `timeout_ms` is the
+// call's deadline as proglog_call_options takes it. If Ctrl-C (or another signal handler
+// that raised) interrupted the call on the main thread, the call was cancelled, and once it
+// has returned `discard` frees what it produced and the handler's exception is raised.
+template <typename Call, typename Discard>
+int RunBlocking(int64_t timeout_ms, Call&& call, Discard&& discard) {
+  proglog_call_options options = PROGLOG_CALL_OPTIONS_INIT;
+  options.timeout_ms = timeout_ms;
+  if (PyThread_get_thread_ident() != MainThreadId()) {
+    py::gil_scoped_release release;
+    return call(&options);
+  }
+  MainThreadCalls& calls = MainThreadCalls::Get();
+  options.cancel = calls.Token();
+  struct Job {
+    std::remove_reference_t<Call>* call;
+    proglog_call_options* options;
+    int rc;
+  } job{&call, &options, PROGLOG_EINTERNAL};
+  int rc = PROGLOG_EINTERNAL;
+  bool interrupted = false;
+  if (!RunWatched(calls, job, &rc, &interrupted)) rc = RunOnHelper(calls, job, &interrupted);
+  if (!interrupted) return rc;
   discard();
-  PyErr_Restore(type, value, traceback);
   throw py::error_already_set();
 }
 

@@ -101,8 +101,19 @@ def test_ordinary_errors_have_a_known_outcome(client: proglog.Client) -> None:
     assert not info.value.outcome_unknown
 
 
+# argv: the server's address, then how the program treats signals: "plain" (Python's
+# own SIGINT handler), "wakeup-fd" (the program owns the wakeup fd, as an asyncio loop
+# does) or "own-handler" (a SIGINT handler of the program's that raises).
 _BLOCKED_PRODUCE = """
-import sys, time, proglog
+import os, signal, sys, proglog
+if sys.argv[2] == "wakeup-fd":
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end)
+if sys.argv[2] == "own-handler":
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("from the program's handler")
+    signal.signal(signal.SIGINT, interrupt)
 client = proglog.Client([sys.argv[1]])
 print("producing", flush=True)
 try:
@@ -111,12 +122,15 @@ except KeyboardInterrupt:
     print("interrupted", flush=True)
 client.close()
 del client  # frees the C client: no call may still run on it
+if sys.argv[2] == "wakeup-fd":
+    assert signal.set_wakeup_fd(-1) == write_end  # left as the program set it
 print("closed", flush=True)
 """
 
 
-def test_ctrl_c_cancels_a_blocked_produce(silent: SilentServer) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _BLOCKED_PRODUCE, silent.address],
+@pytest.mark.parametrize("signals", ["plain", "wakeup-fd", "own-handler"])
+def test_ctrl_c_cancels_a_blocked_produce(silent: SilentServer, signals: str) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _BLOCKED_PRODUCE, silent.address, signals],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -130,14 +144,14 @@ def test_ctrl_c_cancels_a_blocked_produce(silent: SilentServer) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    print(f"KeyboardInterrupt and exit {time.monotonic() - sent:.3f}s after SIGINT")
+    print(f"{signals}: KeyboardInterrupt and exit {time.monotonic() - sent:.3f}s after SIGINT")
     assert proc.returncode == 0, err
     assert out.split() == ["interrupted", "closed"]
 
 
-_HANDLED_SIGNAL = """
+_HANDLER_THAT_RETURNS = """
 import signal, sys, proglog
-signal.signal(signal.SIGUSR1, lambda *_: print("handled", flush=True))
+signal.signal(signal.SIGINT, lambda *_: print("handled", flush=True))
 client = proglog.Client([sys.argv[1]])
 print("producing", flush=True)
 try:
@@ -147,14 +161,14 @@ except proglog.Timeout:
 """
 
 
-def test_a_signal_handler_that_returns_leaves_the_call_running(silent: SilentServer) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _HANDLED_SIGNAL, silent.address, "3"],
+def test_a_sigint_handler_that_returns_leaves_the_call_running(silent: SilentServer) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _HANDLER_THAT_RETURNS, silent.address, "3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "producing"
         poll(lambda: silent.accepted, 30, "the client to connect")
-        proc.send_signal(signal.SIGUSR1)
+        proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
