@@ -37,9 +37,12 @@ void AddClientFlags(CLI::App& command, ClientFlags& flags) {
   command.add_option("--timeout", flags.timeout, "Deadline of each call, e.g. 500ms, 10s; 0: none")
       ->capture_default_str()
       ->type_name("DURATION");
-  command.add_option("--read-from", flags.read_from, "Which servers serve reads")
+  command
+      .add_option("--read-from", flags.read_from,
+                  "Which servers serve reads; 'pinned': every call goes to --addr only "
+                  "(no discovery, redirects reported), to talk to one particular node")
       ->capture_default_str()
-      ->check(CLI::IsMember({"followers", "leader"}));
+      ->check(CLI::IsMember({"followers", "leader", "pinned"}));
   command
       .add_option("--attempts", flags.attempts,
                   "Attempts per call when servers are unreachable or the leader changes")
@@ -122,8 +125,9 @@ absl::StatusOr<std::unique_ptr<client::Client>> OpenClient(const ClientFlags& fl
   if (!refresh.ok()) return refresh.status();
   options.refresh_interval = absl::ToChronoMilliseconds(*refresh);
   options.retry.max_attempts = flags.attempts;
-  options.policy = flags.read_from == "leader" ? client::BalancePolicy::kLeader
-                                               : client::BalancePolicy::kFollowerReads;
+  options.policy = flags.read_from == "leader"   ? client::BalancePolicy::kLeader
+                   : flags.read_from == "pinned" ? client::BalancePolicy::kPinned
+                                                 : client::BalancePolicy::kFollowerReads;
   options.tls.ca_file = flags.tls_ca_file;
   options.tls.cert_file = flags.tls_cert_file;
   options.tls.key_file = flags.tls_key_file;

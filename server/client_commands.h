@@ -21,7 +21,7 @@ struct ClientFlags {
   std::string addr;  // comma-separated bootstrap host:port list; PROGLOG_ADDR, else 127.0.0.1:8400
   std::string timeout = "10s";
   std::string format = "text";
-  std::string read_from = "followers";  // "followers" or "leader"
+  std::string read_from = "followers";  // "followers", "leader" or "pinned"
   int attempts = 10;                    // attempts per call, the first included
   std::string refresh_interval = "10s";
   // TLS; any of them turns it on. PROGLOG_TLS_* environment variables too.

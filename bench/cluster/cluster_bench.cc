@@ -19,6 +19,7 @@
 // Usage: proglog-bench-cluster [--proglog PATH] [--dir D] [--seconds S]
 //          [--value-bytes 100,1024] [--kills N] [--failover-seconds S]
 //          [--election-timeouts 150ms,default] [--skip-throughput] [--skip-failover]
+//          [--skip-client]
 //          [--keep-dir] [--verbose]
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -52,6 +53,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/client/client.h"
 #include "log/v1/log.grpc.pb.h"
 
 extern char** environ;
@@ -82,6 +84,8 @@ struct Flags {
   std::vector<std::string> election_timeouts = {"150ms", "default"};
   bool throughput = true;
   bool failover = true;
+  bool client = true;
+  int client_rounds = 3;
   bool keep_dir = false;
   bool verbose = false;
 };
@@ -671,6 +675,133 @@ struct Row {
   Result single, replicated;
 };
 
+// ---------------------------------------------------------------- client
+
+// Closed-loop unary produce of `value_bytes` on `clients` threads sharing one
+// call path: `produce(value)` returns whether it was acknowledged.
+Result SharedProduceLoop(int clients, size_t value_bytes, double seconds,
+                         const std::function<bool(const std::string&)>& produce) {
+  Result total;
+  std::mutex mu;
+  const auto start = Clock::now();
+  const auto stop_at = start + std::chrono::duration<double>(seconds);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      const std::string value(value_bytes, 'a' + c % 26);
+      Result mine;
+      while (Clock::now() < stop_at) {
+        const auto begin = Clock::now();
+        if (!produce(value)) {
+          if (++mine.errors > 10) break;
+          continue;
+        }
+        mine.latencies_ms.push_back(Ms(Clock::now() - begin));
+        ++mine.records;
+      }
+      Merge(total, mine, mu);
+    });
+  }
+  for (auto& t : threads) t.join();
+  total.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return total;
+}
+
+std::unique_ptr<proglog::client::Client> OpenLbClient(const std::string& bootstrap) {
+  proglog::client::Options options;
+  options.addresses = {bootstrap};
+  options.retry.max_attempts = 100;
+  options.retry.max_backoff = std::chrono::milliseconds(200);
+  auto client = proglog::client::Client::Open(options);
+  if (!client.ok()) {
+    std::fprintf(stderr, "client: %s\n", client.status().ToString().c_str());
+    std::exit(1);
+  }
+  return *std::move(client);
+}
+
+// The load-balancing client against a direct channel to the leader, on one
+// 3-node cluster, alternating rounds; then the failover a client loop sees.
+void RunClientSection(const Flags& flags) {
+  Cluster cluster(flags, flags.dir / "client", 3, {});
+  std::optional<std::string> leader;
+  if (cluster.StartAll()) leader = cluster.WaitReady(std::chrono::seconds(60));
+  if (!leader) {
+    std::fprintf(stderr, "client: cluster did not form:\n%s\n", cluster.Tails().c_str());
+    return;
+  }
+  std::string follower;
+  for (const auto& n : cluster.names()) {
+    if (n != *leader) follower = n;
+  }
+  auto direct = logpb::v1::Log::NewStub(NewChannel(cluster.RpcAddr(*leader), false));
+  auto direct_produce = [&](const std::string& value) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ProduceRequest request;
+    request.mutable_record()->set_value(value);
+    ProduceResponse response;
+    return direct->Produce(&context, request, &response).ok();
+  };
+  auto lb = OpenLbClient(cluster.RpcAddr(follower));
+  auto lb_produce = [&](const std::string& value) { return lb->Produce(value).ok(); };
+  std::printf(
+      "\nload-balancing client (given a follower's address) vs a direct channel to the leader,\n"
+      "unary produce 100 B, --fsync=always, %d alternating rounds of %.1f s, medians\n",
+      flags.client_rounds, flags.seconds);
+  std::printf("  %-9s | %10s %10s | %6s\n", "clients", "direct/s", "client/s", "ratio");
+  for (int clients : {1, 16}) {
+    std::vector<double> direct_rates, lb_rates;
+    for (int round = 0; round < flags.client_rounds; ++round) {
+      direct_rates.push_back(SharedProduceLoop(clients, 100, flags.seconds, direct_produce).Rate());
+      lb_rates.push_back(SharedProduceLoop(clients, 100, flags.seconds, lb_produce).Rate());
+    }
+    const double d = Percentile(direct_rates, 0.5), c = Percentile(lb_rates, 0.5);
+    std::printf("  %-9d | %10.0f %10.0f | %6.3f\n", clients, d, c, d > 0 ? c / d : 0);
+  }
+  std::fflush(stdout);
+
+  // Failover as a client loop sees it: a produce loop through the client,
+  // the leader killed; the time from the kill to the loop's next success.
+  std::vector<double> seen_ms;
+  for (int round = 0; round < flags.client_rounds; ++round) {
+    leader = cluster.WaitReady(std::chrono::seconds(30));
+    if (!leader) break;
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> last_success_ns{0};
+    std::thread loop([&] {
+      while (!stop.load()) {
+        if (lb->Produce("failover").ok()) {
+          last_success_ns.store(Clock::now().time_since_epoch().count());
+        }
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto killed = Clock::now();
+    cluster.Proc(*leader)->Signal(SIGKILL);
+    while (last_success_ns.load() < killed.time_since_epoch().count() &&
+           Clock::now() - killed < std::chrono::seconds(20)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const int64_t first = last_success_ns.load();
+    stop.store(true);
+    loop.join();
+    if (first >= killed.time_since_epoch().count()) {
+      seen_ms.push_back(Ms(Clock::duration(first) - killed.time_since_epoch()));
+    }
+    cluster.Proc(*leader)->Wait(std::chrono::seconds(10));
+    if (!cluster.Restart(*leader)) break;
+  }
+  std::sort(seen_ms.begin(), seen_ms.end());
+  if (!seen_ms.empty()) {
+    std::printf(
+        "  failover seen by a client loop (kill -9 of the leader to the next ack): n=%zu "
+        "min %.0f ms, p50 %.0f ms, max %.0f ms\n",
+        seen_ms.size(), seen_ms.front(), Percentile(seen_ms, 0.5), seen_ms.back());
+  }
+  std::fflush(stdout);
+}
+
 // ---------------------------------------------------------------- failover
 
 // Kills (or terminates) the leader and times the first produce a survivor
@@ -842,6 +973,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       flags->election_timeouts = absl::StrSplit(v, ',', absl::SkipEmpty());
     } else if (arg == "--skip-throughput") {
       flags->throughput = false;
+    } else if (arg == "--skip-client") {
+      flags->client = false;
     } else if (arg == "--skip-failover") {
       flags->failover = false;
     } else if (arg == "--keep-dir") {
@@ -865,7 +998,7 @@ int main(int argc, char** argv) {
                  "usage: proglog-bench-cluster [--proglog PATH] [--dir D] [--seconds S]\n"
                  "         [--value-bytes 100,1024] [--kills N] [--failover-seconds S]\n"
                  "         [--election-timeouts 150ms,default] [--skip-throughput]\n"
-                 "         [--skip-failover] [--keep-dir] [--verbose]\n");
+                 "         [--skip-failover] [--skip-client] [--keep-dir] [--verbose]\n");
     return 2;
   }
   if (::access(flags.proglog.c_str(), X_OK) != 0) {
@@ -955,7 +1088,10 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  // 3. Failover.
+  // 3. The load-balancing client.
+  if (flags.client) RunClientSection(flags);
+
+  // 4. Failover.
   if (flags.failover && flags.kills > 0 && !flags.election_timeouts.empty()) {
     std::printf(
         "\nfailover: leader stopped -> first produce acknowledged by a survivor "

@@ -8,7 +8,8 @@
 //   batch-fdatasync write() of one batch, fdatasync, repeated (batch = the bytes
 //                   one group of appends writes: 1 record, or 16 records)
 // Then log appends at 100 B, 1 KiB and 64 KiB values for each fsync policy
-// (one producer; plus 16 producers for `always`), and reads. "disk MB/s"
+// (one producer; plus 16 producers for `always`), then AppendBatch of ~256 KiB
+// batches (never and always, one producer, with the time per record), and reads. "disk MB/s"
 // counts framed bytes as stored (value + 28 bytes); "ratio" divides it by the
 // matching limit: raw-seq-write for never/interval, batch-fdatasync for always.
 #include <fcntl.h>
@@ -158,6 +159,37 @@ Result Append(const std::filesystem::path& dir, Durability durability, size_t si
   return r;
 }
 
+// One producer appends batches of `batch` `size`-byte values with AppendBatch
+// (the path a group commit, a ProduceBatch and the Raft storage take) for about
+// `seconds` or `max_bytes`; the time includes the final Close.
+Result AppendBatches(const std::filesystem::path& dir, Durability durability, size_t size,
+                     size_t batch, double seconds, uint64_t max_bytes) {
+  std::unique_ptr<Log> log = OpenLog(dir, durability);
+  const std::vector<Record> records(batch, Record{Payload(size, size), 0, 0, 0});
+  uint64_t appended = 0;
+  std::vector<double> latencies;
+  const auto start = Clock::now();
+  while (Seconds(Clock::now() - start) < seconds && appended * size < max_bytes) {
+    const auto t0 = Clock::now();
+    if (!log->AppendBatch(records).ok()) Die("append batch failed");
+    latencies.push_back(Seconds(Clock::now() - t0) * 1e6);
+    appended += batch;
+  }
+  const Log::Stats stats = log->GetStats();
+  if (!log->Close().ok()) Die("close failed");
+  Result r;
+  if (stats.syncs > 0) r.records_per_sync = static_cast<double>(stats.records) / stats.syncs;
+  r.seconds = Seconds(Clock::now() - start);
+  r.records = appended;
+  r.value_bytes = appended * size;
+  std::sort(latencies.begin(), latencies.end());
+  if (!latencies.empty()) {
+    r.p50_us = latencies[latencies.size() / 2];
+    r.p99_us = latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)];
+  }
+  return r;
+}
+
 // Reads every record of a log written with `never`, from the page cache.
 Result ReadAll(const std::filesystem::path& dir, size_t size, int readers, double seconds) {
   Append(dir, *Durability::Parse("never"), size, 1, seconds, 256ull << 20);
@@ -278,6 +310,16 @@ int main(int argc, char** argv) {
     rated("append interval:100", "interval:100", 1, raw, "raw-seq-write");
     rated("append always x1", "always", 1, sync1, "fdatasync 1 rec");
     rated("append always x16", "always", 16, sync16, "fdatasync 16 rec");
+    // Batches of about 256 KiB of values, as a ProduceBatch or a group commit brings.
+    const size_t batch = std::max<size_t>(1, (256 << 10) / size);
+    for (const char* policy : {"never", "always"}) {
+      const double before = raw();
+      const Result r = AppendBatches(logdir, *Durability::Parse(policy), size, batch, t, cap);
+      const double after = raw();
+      Print(std::string("batch ") + policy + " x" + std::to_string(batch), size, r,
+            std::max(before, after), "raw-seq-write");
+      std::printf("%-20s %6s %.3f us per record\n", "", "", r.seconds * 1e6 / r.records);
+    }
   }
   for (size_t size : {size_t{100}, size_t{1024}, size_t{64 * 1024}}) {
     Print("read x1 (page cache)", size, ReadAll(logdir, size, 1, t / 2), 0, "-");

@@ -1,22 +1,35 @@
-// proglog-bench-server: the gRPC server under load over loopback.
+// proglog-bench-server: a node's gRPC services under load over loopback.
 //
-// For each durability policy, and with 1, 4 and 16 concurrent clients, it prints
-// throughput (records/s, MB/s) and p50/p99 latency of:
-//   produce-stream  pipelined ProduceStream (window of in-flight requests per stream)
-//   produce-unary   one Produce at a time per client (closed loop)
-//   consume-stream  ConsumeStream from offset 0 (each stream reads the whole log)
-//   consume-unary   one Consume at a time per client, random offsets
-// Beside the produce figures it prints the disk's own limits measured in the same
-// run (sequential write bandwidth, and bandwidth of 1 MiB writes each followed by
-// fdatasync), and at the end the resident memory of an idle node in a child process.
+// The node runs in a child process (this binary with --serve), so its CPU time
+// per operation can be read from /proc/<pid>/stat; the clients run here, on the
+// same machine, each with its own channel. For every combination of transport
+// (plaintext, mutual TLS with an ACL), durability (--fsync) and value size, a
+// fresh node serves these workloads at each client count:
+//   health          grpc.health.v1.Health/Check: the RPC layer's ceiling (a null RPC)
+//   produce         unary log.v1 Produce, one at a time per client (closed loop)
+//   produce-stream  pipelined ProduceStream (256 requests in flight per stream)
+//   produce-batch   log.v1.Batch/ProduceBatch of --batch-bytes of values per call
+//   consume         unary Consume of random offsets
+//   consume-stream  ConsumeStream from offset 0 for the figure's duration
+//   consume-batch   ConsumeBatch of up to 1 MiB per call, walking the log
+//   cbatch-stream   ConsumeBatchStream of up to 1 MiB per message, from offset 0
+// Each line gives records/s, MB/s of values, p50/p99 latency per call, the
+// node's CPU per record (user + system, from /proc), records per fsync (from
+// the node's proglog_log_records_per_fsync histogram) for produces with
+// --fsync=always, and for unary calls the ratio to the health ceiling. Figures
+// are printed, never checked.
 //
-// Usage: proglog-bench-server [--seconds S] [--value-bytes B] [--fsync always,never]
-//                             [--dir D]
-// The node runs in this process (server and client share the machine's cores).
+// Usage: proglog-bench-server [--seconds S] [--value-bytes 100,1024]
+//          [--clients 1,16] [--fsync always,never] [--tls off,on]
+//          [--mode raft|local] [--workloads health,produce,...]
+//          [--batch-bytes B] [--dir D]
+// --mode raft (default) runs the node as the `proglog` binary does: Raft over
+// the log, a one-voter cluster. --mode local runs the single log without Raft
+// (LocalCommitLog), what an embedded node without cluster settings uses.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,17 +40,30 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <mutex>
 #include <random>
 #include <semaphore>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/client/batch_rpc.h"
 #include "core/node/node.h"
+#include "core/security/certificates.h"
+#include "core/security/grpc_credentials.h"
+#include "core/security/tls_config.h"
+#include "core/telemetry/metrics.h"
+#include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
@@ -48,17 +74,32 @@ using logpb::v1::ProduceRequest;
 using logpb::v1::ProduceResponse;
 
 struct Flags {
-  double seconds = 2.0;
-  size_t value_bytes = 1024;
+  double seconds = 0.4;
+  std::vector<size_t> value_bytes = {100, 1024};
+  std::vector<int> clients = {1, 16};
   std::vector<std::string> fsync = {"always", "never"};
+  std::vector<bool> tls = {false, true};
+  std::string mode = "raft";
+  std::vector<std::string> workloads = {"health",        "produce",      "produce-stream",
+                                        "produce-batch", "consume",      "consume-stream",
+                                        "consume-batch", "cbatch-stream"};
+  size_t batch_bytes = 256 * 1024;
   std::filesystem::path dir;
 };
 
 struct Result {
+  uint64_t calls = 0;
   uint64_t records = 0;
   uint64_t bytes = 0;
   double seconds = 0;
   std::vector<int64_t> latencies_ns;
+
+  void Add(const Result& other) {
+    calls += other.calls;
+    records += other.records;
+    bytes += other.bytes;
+    latencies_ns.insert(latencies_ns.end(), other.latencies_ns.begin(), other.latencies_ns.end());
+  }
 };
 
 double Percentile(std::vector<int64_t>& values, double p) {
@@ -68,326 +109,627 @@ double Percentile(std::vector<int64_t>& values, double p) {
   return values[k] / 1e3;  // microseconds
 }
 
-void Print(const std::string& name, int clients, Result& result, double limit_mb_s) {
-  const double mb_s = result.bytes / result.seconds / 1e6;
-  std::printf("  %-15s clients=%-3d %10.0f rec/s %9.1f MB/s", name.c_str(), clients,
-              result.records / result.seconds, mb_s);
-  if (!result.latencies_ns.empty()) {
-    const double p50 = Percentile(result.latencies_ns, 0.50);
-    const double p99 = Percentile(result.latencies_ns, 0.99);
-    std::printf("  p50 %8.1f us  p99 %8.1f us", p50, p99);
-  }
-  if (limit_mb_s > 0) std::printf("  (%.2fx disk limit)", mb_s / limit_mb_s);
-  std::printf("\n");
-  std::fflush(stdout);
-}
+// ---------------------------------------------------------------------------
+// The node, in a child process.
 
-std::unique_ptr<logpb::v1::Log::Stub> Stub(const std::string& address) {
-  // A channel per client so streams do not share one HTTP/2 connection.
-  grpc::ChannelArguments args;
-  args.SetInt("grpc.channel_id", static_cast<int>(random()));
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return logpb::v1::Log::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-}
-
-// Pipelined ProduceStream per client with up to `window` unanswered requests.
-Result ProduceStreams(const std::string& address, int clients, const Flags& flags) {
-  constexpr int kWindow = 256;
-  Result total;
-  std::mutex mu;
-  const auto stop_at = Clock::now() + std::chrono::duration<double>(flags.seconds);
-  const auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      auto stub = Stub(address);
-      grpc::ClientContext context;
-      auto stream = stub->ProduceStream(&context);
-      std::counting_semaphore<kWindow> window(kWindow);
-      std::vector<Clock::time_point> sent(kWindow);
-      std::atomic<uint64_t> written{0};
-      ProduceRequest request;
-      request.mutable_record()->set_value(std::string(flags.value_bytes, 'a' + c % 26));
-      std::thread writer([&] {
-        while (Clock::now() < stop_at) {
-          window.acquire();
-          sent[written.load() % kWindow] = Clock::now();
-          if (!stream->Write(request)) break;
-          written.fetch_add(1);
-        }
-        stream->WritesDone();
-      });
-      Result mine;
-      ProduceResponse response;
-      while (stream->Read(&response)) {
-        mine.latencies_ns.push_back(
-            std::chrono::nanoseconds(Clock::now() - sent[mine.records % kWindow]).count());
-        ++mine.records;
-        window.release();
-      }
-      writer.join();
-      grpc::Status status = stream->Finish();
-      if (!status.ok())
-        std::fprintf(stderr, "produce stream: %s\n", status.error_message().c_str());
-      std::lock_guard lock(mu);
-      total.records += mine.records;
-      total.latencies_ns.insert(total.latencies_ns.end(), mine.latencies_ns.begin(),
-                                mine.latencies_ns.end());
-    });
-  }
-  for (auto& t : threads) t.join();
-  total.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  total.bytes = total.records * flags.value_bytes;
-  return total;
-}
-
-// Each client runs `call` back to back until the time is up; `call` returns the
-// bytes it moved (0 on failure).
-template <typename Call>
-Result ClosedLoop(const std::string& address, int clients, const Flags& flags, Call call) {
-  Result total;
-  std::mutex mu;
-  const auto stop_at = Clock::now() + std::chrono::duration<double>(flags.seconds);
-  const auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      auto stub = Stub(address);
-      std::mt19937_64 random(c + 1);
-      Result mine;
-      while (Clock::now() < stop_at) {
-        const auto begin = Clock::now();
-        const uint64_t bytes = call(*stub, random);
-        if (bytes == 0) break;
-        mine.latencies_ns.push_back(std::chrono::nanoseconds(Clock::now() - begin).count());
-        ++mine.records;
-        mine.bytes += bytes;
-      }
-      std::lock_guard lock(mu);
-      total.records += mine.records;
-      total.bytes += mine.bytes;
-      total.latencies_ns.insert(total.latencies_ns.end(), mine.latencies_ns.begin(),
-                                mine.latencies_ns.end());
-    });
-  }
-  for (auto& t : threads) t.join();
-  total.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return total;
-}
-
-// Every client streams the log from offset 0 up to `count` records.
-Result ConsumeStreams(const std::string& address, int clients, uint64_t count) {
-  Result total;
-  std::atomic<uint64_t> records{0}, bytes{0};
-  const auto start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&] {
-      auto stub = Stub(address);
-      grpc::ClientContext context;
-      auto stream = stub->ConsumeStream(&context, ConsumeRequest());
-      ConsumeResponse response;
-      uint64_t got = 0;
-      while (got < count && stream->Read(&response)) {
-        ++got;
-        bytes.fetch_add(response.record().value().size());
-      }
-      records.fetch_add(got);
-      context.TryCancel();
-      stream->Finish();
-    });
-  }
-  for (auto& t : threads) t.join();
-  total.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  total.records = records.load();
-  total.bytes = bytes.load();
-  return total;
-}
-
-// CPU the whole process spends while 16 ConsumeStreams wait at the end of the
-// log: tailing waits on a notification, so this should be near zero.
-void MeasureTailingCpu(const std::string& address, uint64_t end) {
-  constexpr int kStreams = 16;
-  std::vector<std::unique_ptr<logpb::v1::Log::Stub>> stubs;
-  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-  std::vector<std::unique_ptr<grpc::ClientReader<ConsumeResponse>>> streams;
-  for (int i = 0; i < kStreams; ++i) {
-    stubs.push_back(Stub(address));
-    contexts.push_back(std::make_unique<grpc::ClientContext>());
-    ConsumeRequest request;
-    request.set_offset(end);
-    streams.push_back(stubs.back()->ConsumeStream(contexts.back().get(), request));
-  }
-  // Give the streams time to reach their wait, then measure an interval.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  auto cpu = [] {
-    rusage usage{};
-    ::getrusage(RUSAGE_SELF, &usage);
-    return usage.ru_utime.tv_sec * 1e3 + usage.ru_utime.tv_usec / 1e3 +
-           usage.ru_stime.tv_sec * 1e3 + usage.ru_stime.tv_usec / 1e3;
-  };
-  const double before = cpu();
-  const auto start = Clock::now();
-  std::this_thread::sleep_for(std::chrono::seconds(1));
-  const double used = cpu() - before;
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("  tailing-idle    clients=%-3d process CPU %.1f ms per second while caught up\n",
-              kStreams, used / seconds);
-  for (int i = 0; i < kStreams; ++i) {
-    contexts[i]->TryCancel();
-    streams[i]->Finish();
-  }
-}
-
-// Disk limits of the bench directory, measured for about `seconds` each.
-struct DiskLimits {
-  double sequential_mb_s = 0;
-  double batched_fdatasync_mb_s = 0;
+struct ServeSpec {
+  std::filesystem::path data_dir;
+  std::string fsync;
+  bool tls = false;
+  std::string mode;
+  std::filesystem::path certs;  // with tls: ca.pem, server*.pem, model.conf, policy.csv
 };
 
-DiskLimits MeasureDisk(const std::filesystem::path& dir, double seconds) {
-  DiskLimits limits;
-  const std::string chunk(1 << 20, 'd');
-  for (int mode = 0; mode < 2; ++mode) {
-    const std::filesystem::path path = dir / "disk-probe";
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return limits;
-    const auto start = Clock::now();
-    const auto stop_at = start + std::chrono::duration<double>(seconds);
-    uint64_t written = 0;
-    while (Clock::now() < stop_at && written < (4ull << 30)) {
-      if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) break;
-      written += chunk.size();
-      if (mode == 1) ::fdatasync(fd);
-    }
-    ::fdatasync(fd);  // Sequential bandwidth counts reaching the disk too.
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    ::close(fd);
-    std::filesystem::remove(path);
-    (mode == 0 ? limits.sequential_mb_s : limits.batched_fdatasync_mb_s) = written / elapsed / 1e6;
-  }
-  return limits;
-}
+// The child's replies to the parent.
+constexpr int kReplyFd = 3;
 
-// Child mode: open a node, print its address, wait for stdin to close.
-int RunIdleNode(const std::filesystem::path& dir) {
+// Child: opens the node, writes its address to kReplyFd, then answers "stats"
+// lines on stdin with "<records fsynced> <fsyncs>" until stdin closes.
+int Serve(const ServeSpec& spec) {
+  spdlog::set_level(spdlog::level::warn);
+  FILE* replies = ::fdopen(kReplyFd, "w");
+  if (replies == nullptr) return 1;
+  absl::StatusOr<proglog::log::Durability> durability = proglog::log::Durability::Parse(spec.fsync);
+  if (!durability.ok()) {
+    std::fprintf(stderr, "%s\n", durability.status().ToString().c_str());
+    return 2;
+  }
   proglog::node::Config config;
-  config.data_dir = dir;
-  config.node_name = "idle";
+  config.data_dir = spec.data_dir;
+  config.node_name = "bench";
+  config.log.durability = *durability;
+  config.log.max_store_bytes = 256ull << 20;
+  if (spec.tls) {
+    config.security.server_tls_cert_file = spec.certs / "server.pem";
+    config.security.server_tls_key_file = spec.certs / "server-key.pem";
+    config.security.server_tls_ca_file = spec.certs / "ca.pem";
+    config.security.acl_model_file = spec.certs / "model.conf";
+    config.security.acl_policy_file = spec.certs / "policy.csv";
+  }
+  if (spec.mode == "raft") {
+    config.cluster.enabled = true;
+    config.cluster.bootstrap = true;
+    config.cluster.bind_addr = "127.0.0.1:0";
+  }
   auto node = proglog::node::Node::Open(config);
   if (!node.ok()) {
-    std::fprintf(stderr, "idle node: %s\n", node.status().ToString().c_str());
+    std::fprintf(stderr, "open node: %s\n", node.status().ToString().c_str());
     return 1;
   }
-  std::printf("%s\n", (*node)->RpcAddress().c_str());
-  std::fflush(stdout);
-  char buffer[64];
-  while (::read(STDIN_FILENO, buffer, sizeof(buffer)) > 0) {
+  std::fprintf(replies, "%s\n", (*node)->RpcAddress().c_str());
+  std::fflush(replies);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    double sum = 0, count = 0;
+    std::istringstream text(proglog::telemetry::DefaultRegistry()->RenderText());
+    std::string metric;
+    while (std::getline(text, metric)) {
+      if (metric.rfind("proglog_log_records_per_fsync_sum", 0) == 0) {
+        sum = std::strtod(metric.c_str() + metric.rfind(' ') + 1, nullptr);
+      } else if (metric.rfind("proglog_log_records_per_fsync_count", 0) == 0) {
+        count = std::strtod(metric.c_str() + metric.rfind(' ') + 1, nullptr);
+      }
+    }
+    std::fprintf(replies, "%.0f %.0f\n", sum, count);
+    std::fflush(replies);
   }
   return (*node)->Close().ok() ? 0 : 1;
 }
 
-// VmRSS and its anonymous/file-backed parts, in kB, from /proc/<pid>/status.
-struct Rss {
-  long total = -1, anon = -1, file = -1;
-  std::string ToString() const {
-    char text[96];
-    std::snprintf(text, sizeof(text), "%.1f MB (anon %.1f, file %.1f)", total / 1024.0,
-                  anon / 1024.0, file / 1024.0);
-    return text;
+class ServerProcess {
+ public:
+  explicit ServerProcess(const ServeSpec& spec) {
+    int to_child[2], from_child[2];
+    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      // Replies go to fd 3; stdout (the node's log lines) goes to stderr.
+      ::dup2(to_child[0], STDIN_FILENO);
+      ::dup2(from_child[1], kReplyFd);
+      ::dup2(STDERR_FILENO, STDOUT_FILENO);
+      ::close(to_child[1]);
+      ::close(from_child[0]);
+      const std::string data = spec.data_dir.string(), certs = spec.certs.string();
+      ::execl("/proc/self/exe", "proglog-bench-server", "--serve", data.c_str(), spec.fsync.c_str(),
+              spec.tls ? "tls" : "plain", spec.mode.c_str(), certs.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    to_ = to_child[1];
+    from_ = from_child[0];
+    address_ = ReadLine();
   }
+  ~ServerProcess() {
+    if (to_ >= 0) ::close(to_);
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+    if (from_ >= 0) ::close(from_);
+  }
+
+  const std::string& Address() const { return address_; }
+  pid_t Pid() const { return pid_; }
+
+  // User + system CPU seconds of the node so far.
+  double CpuSeconds() const {
+    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    std::istringstream rest(text.substr(text.rfind(')') + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / ::sysconf(_SC_CLK_TCK);
+  }
+
+  // (records fsynced, fsyncs) of group commits so far.
+  std::pair<double, double> Fsyncs() {
+    if (::write(to_, "stats\n", 6) != 6) return {0, 0};
+    const std::string line = ReadLine();
+    double sum = 0, count = 0;
+    std::sscanf(line.c_str(), "%lf %lf", &sum, &count);
+    return {sum, count};
+  }
+
+ private:
+  std::string ReadLine() {
+    std::string line;
+    char c;
+    while (::read(from_, &c, 1) == 1 && c != '\n') line.push_back(c);
+    return line;
+  }
+
+  pid_t pid_ = -1;
+  int to_ = -1;
+  int from_ = -1;
+  std::string address_;
 };
 
-Rss ReadRss(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  Rss rss;
-  auto field = [&](const char* name, long* out) {
-    if (line.rfind(name, 0) == 0) *out = std::strtol(line.c_str() + std::strlen(name), nullptr, 10);
-  };
-  while (std::getline(status, line)) {
-    field("VmRSS:", &rss.total);
-    field("RssAnon:", &rss.anon);
-    field("RssFile:", &rss.file);
-  }
-  return rss;
+// ---------------------------------------------------------------------------
+// Clients.
+
+struct Target {
+  std::string address;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+};
+
+std::shared_ptr<grpc::Channel> NewChannel(const Target& target) {
+  // A channel per client so clients do not share one HTTP/2 connection.
+  grpc::ChannelArguments args;
+  args.SetInt("grpc.channel_id", static_cast<int>(random()));
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetSslTargetNameOverride("localhost");
+  return grpc::CreateCustomChannel(target.address, target.credentials, args);
 }
 
-// Starts this binary as an idle node, reports its RSS fresh and after a burst of
-// produces, then stops it.
-void MeasureIdleRss(const std::filesystem::path& dir) {
-  int to_child[2], from_child[2];
-  if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) return;
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(to_child[0], STDIN_FILENO);
-    ::dup2(from_child[1], STDOUT_FILENO);
-    ::close(to_child[1]);
-    ::close(from_child[0]);
-    const std::string dir_arg = dir.string();
-    ::execl("/proc/self/exe", "proglog-bench-server", "--idle-node", dir_arg.c_str(), nullptr);
-    ::_exit(127);
+// Connected channels (TLS handshakes done) for `clients` clients, made before a
+// figure's clock starts.
+std::vector<std::shared_ptr<grpc::Channel>> Connect(const Target& target, int clients) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int c = 0; c < clients; ++c) {
+    channels.push_back(NewChannel(target));
+    channels.back()->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
   }
-  ::close(to_child[0]);
-  ::close(from_child[1]);
-  std::string address;
-  char c;
-  while (::read(from_child[0], &c, 1) == 1 && c != '\n') address.push_back(c);
-  if (!address.empty()) {
-    const Rss fresh = ReadRss(pid);
-    Flags burst;
-    burst.seconds = 1.0;
-    Result produced = ProduceStreams(address, 4, burst);
-    // Let the node settle: wait for in-flight work to drain by checking that a
-    // unary round trip completes, then read RSS.
-    auto stub = Stub(address);
+  return channels;
+}
+
+// Runs `body(client index, stop time)` on `clients` threads; sums their results.
+Result RunClients(int clients, double seconds,
+                  const std::function<Result(int, Clock::time_point)>& body) {
+  Result total;
+  std::mutex mu;
+  const auto start = Clock::now();
+  const Clock::time_point stop_at =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      Result mine = body(c, stop_at);
+      std::lock_guard lock(mu);
+      total.Add(mine);
+    });
+  }
+  for (auto& t : threads) t.join();
+  total.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return total;
+}
+
+// Each client calls `call` back to back until the time is up; `call` returns
+// the records and bytes it moved, or records 0 on failure.
+struct Moved {
+  uint64_t records = 0;
+  uint64_t bytes = 0;
+};
+template <typename MakeCall>
+Result ClosedLoop(const Target& target, int clients, double seconds, MakeCall make_call) {
+  const auto channels = Connect(target, clients);
+  return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
+    auto channel = channels[c];
+    auto call = make_call(channel, c);
+    Result mine;
+    while (Clock::now() < stop_at) {
+      const auto begin = Clock::now();
+      const Moved moved = call();
+      if (moved.records == 0) break;
+      mine.latencies_ns.push_back(std::chrono::nanoseconds(Clock::now() - begin).count());
+      ++mine.calls;
+      mine.records += moved.records;
+      mine.bytes += moved.bytes;
+    }
+    return mine;
+  });
+}
+
+const grpc::internal::RpcMethod& HealthCheckMethod(const std::shared_ptr<grpc::Channel>& channel) {
+  static thread_local std::unique_ptr<grpc::internal::RpcMethod> method;
+  method = std::make_unique<grpc::internal::RpcMethod>(
+      "/grpc.health.v1.Health/Check", grpc::internal::RpcMethod::NORMAL_RPC, channel);
+  return *method;
+}
+
+Result Health(const Target& target, int clients, double seconds) {
+  return ClosedLoop(target, clients, seconds, [](std::shared_ptr<grpc::Channel> channel, int) {
+    const grpc::internal::RpcMethod& method = HealthCheckMethod(channel);
+    return [channel, &method]() -> Moved {
+      grpc::ClientContext context;
+      grpc::Slice empty("");  // HealthCheckRequest{service: ""}: no bytes
+      grpc::ByteBuffer request(&empty, 1);
+      grpc::ByteBuffer response;
+      const grpc::Status status =
+          grpc::internal::BlockingUnaryCall(channel.get(), method, &context, request, &response);
+      if (!status.ok()) std::fprintf(stderr, "health: %s\n", status.error_message().c_str());
+      return status.ok() ? Moved{1, 0} : Moved{};
+    };
+  });
+}
+
+Result Produce(const Target& target, int clients, double seconds, size_t value_bytes) {
+  return ClosedLoop(
+      target, clients, seconds, [value_bytes](std::shared_ptr<grpc::Channel> channel, int c) {
+        auto stub = std::shared_ptr<logpb::v1::Log::Stub>(logpb::v1::Log::NewStub(channel));
+        auto request = std::make_shared<ProduceRequest>();
+        request->mutable_record()->set_value(std::string(value_bytes, 'a' + c % 26));
+        return [stub, request, value_bytes]() -> Moved {
+          grpc::ClientContext context;
+          ProduceResponse response;
+          const grpc::Status status = stub->Produce(&context, *request, &response);
+          if (!status.ok()) std::fprintf(stderr, "produce: %s\n", status.error_message().c_str());
+          return status.ok() ? Moved{1, value_bytes} : Moved{};
+        };
+      });
+}
+
+Result Consume(const Target& target, int clients, double seconds, uint64_t end) {
+  return ClosedLoop(target, clients, seconds, [end](std::shared_ptr<grpc::Channel> channel, int c) {
+    auto stub = std::shared_ptr<logpb::v1::Log::Stub>(logpb::v1::Log::NewStub(channel));
+    auto random = std::make_shared<std::mt19937_64>(c + 1);
+    return [stub, random, end]() -> Moved {
+      grpc::ClientContext context;
+      ConsumeRequest request;
+      request.set_offset((*random)() % end);
+      ConsumeResponse response;
+      if (!stub->Consume(&context, request, &response).ok()) return {};
+      return Moved{1, response.record().value().size()};
+    };
+  });
+}
+
+Result ProduceBatch(const Target& target, int clients, double seconds, size_t value_bytes,
+                    size_t batch_bytes) {
+  const size_t count = std::max<size_t>(1, batch_bytes / value_bytes);
+  return ClosedLoop(target, clients, seconds, [=](std::shared_ptr<grpc::Channel> channel, int c) {
+    auto stub =
+        std::shared_ptr<logpb::v1::Batch::StubInterface>(proglog::client::NewBatchStub(channel));
+    auto value = std::make_shared<std::string>(value_bytes, 'a' + c % 26);
+    auto views = std::make_shared<std::vector<std::string_view>>(count, *value);
+    return [stub, value, views, value_bytes]() -> Moved {
+      absl::StatusOr<uint64_t> base = proglog::client::ProduceBatch(*stub, *views);
+      if (!base.ok()) {
+        std::fprintf(stderr, "produce batch: %s\n", base.status().ToString().c_str());
+        return {};
+      }
+      return Moved{views->size(), views->size() * value_bytes};
+    };
+  });
+}
+
+Result ConsumeBatch(const Target& target, int clients, double seconds, uint64_t end) {
+  return ClosedLoop(target, clients, seconds, [end](std::shared_ptr<grpc::Channel> channel, int c) {
+    auto stub =
+        std::shared_ptr<logpb::v1::Batch::StubInterface>(proglog::client::NewBatchStub(channel));
+    auto next = std::make_shared<uint64_t>((end / 16) * c % end);
+    return [stub, next, end]() -> Moved {
+      absl::StatusOr<proglog::client::ConsumedBatch> batch =
+          proglog::client::ConsumeBatch(*stub, *next, 1 << 20, 0);
+      if (!batch.ok()) return {};
+      *next = batch->NextOffset() >= end ? 0 : batch->NextOffset();
+      uint64_t bytes = 0;
+      for (const std::string& value : batch->values) bytes += value.size();
+      return Moved{batch->values.size(), bytes};
+    };
+  });
+}
+
+// Pipelined ProduceStream per client with up to 256 unanswered requests.
+Result ProduceStreams(const Target& target, int clients, double seconds, size_t value_bytes) {
+  constexpr int kWindow = 256;
+  const auto channels = Connect(target, clients);
+  return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
+    auto stub = logpb::v1::Log::NewStub(channels[c]);
     grpc::ClientContext context;
-    ConsumeRequest request;
+    auto stream = stub->ProduceStream(&context);
+    std::counting_semaphore<kWindow> window(kWindow);
+    std::vector<Clock::time_point> sent(kWindow);
+    std::atomic<uint64_t> written{0};
+    ProduceRequest request;
+    request.mutable_record()->set_value(std::string(value_bytes, 'a' + c % 26));
+    std::thread writer([&] {
+      while (Clock::now() < stop_at) {
+        window.acquire();
+        sent[written.load() % kWindow] = Clock::now();
+        if (!stream->Write(request)) break;
+        written.fetch_add(1);
+      }
+      stream->WritesDone();
+    });
+    Result mine;
+    ProduceResponse response;
+    while (stream->Read(&response)) {
+      mine.latencies_ns.push_back(
+          std::chrono::nanoseconds(Clock::now() - sent[mine.records % kWindow]).count());
+      ++mine.records;
+      window.release();
+    }
+    writer.join();
+    const grpc::Status status = stream->Finish();
+    if (!status.ok()) std::fprintf(stderr, "produce stream: %s\n", status.error_message().c_str());
+    mine.calls = mine.records;
+    mine.bytes = mine.records * value_bytes;
+    return mine;
+  });
+}
+
+// Every client streams from offset 0 until the time is up.
+Result ConsumeStreams(const Target& target, int clients, double seconds) {
+  const auto channels = Connect(target, clients);
+  return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
+    auto stub = logpb::v1::Log::NewStub(channels[c]);
+    grpc::ClientContext context;
+    // The deadline ends a stream that caught up and waits at the tail.
+    context.set_deadline(std::chrono::system_clock::now() + (stop_at - Clock::now()));
+    auto stream = stub->ConsumeStream(&context, ConsumeRequest());
     ConsumeResponse response;
-    stub->Consume(&context, request, &response);
-    const Rss after = ReadRss(pid);
-    std::printf("idle node RSS: %s fresh; %s after %llu produced records (target <= 20 MB)\n",
-                fresh.ToString().c_str(), after.ToString().c_str(),
-                static_cast<unsigned long long>(produced.records));
-  } else {
-    std::printf("idle node did not start\n");
+    Result mine;
+    while (Clock::now() < stop_at && stream->Read(&response)) {
+      ++mine.records;
+      mine.bytes += response.record().value().size();
+    }
+    context.TryCancel();
+    static_cast<void>(stream->Finish());
+    mine.calls = mine.records;
+    return mine;
+  });
+}
+
+Result ConsumeBatchStreams(const Target& target, int clients, double seconds) {
+  const auto channels = Connect(target, clients);
+  return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
+    auto stub = proglog::client::NewBatchStub(channels[c]);
+    // The deadline ends a stream that caught up and waits at the tail.
+    proglog::client::BatchStreamReader reader(
+        *stub, 0, 1 << 20, 0,
+        absl::FromChrono(std::chrono::system_clock::now() + (stop_at - Clock::now())));
+    Result mine;
+    while (Clock::now() < stop_at) {
+      auto batch = reader.Next();
+      if (!batch.ok() || !batch->has_value()) break;
+      ++mine.calls;
+      mine.records += (*batch)->values.size();
+      for (const std::string& value : (*batch)->values) mine.bytes += value.size();
+    }
+    return mine;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The run.
+
+struct FigureContext {
+  std::string transport;
+  std::string fsync;
+  size_t value_bytes;
+};
+
+void Print(const FigureContext& where, const std::string& workload, int clients, Result& result,
+           double cpu_seconds, std::pair<double, double> fsyncs, double health_rate) {
+  const double rate = result.records / result.seconds;
+  std::printf("  %-15s %-5s fsync=%-6s %5zuB c=%-3d %10.0f rec/s %8.1f MB/s", workload.c_str(),
+              where.transport.c_str(), where.fsync.c_str(), where.value_bytes, clients, rate,
+              result.bytes / result.seconds / 1e6);
+  if (!result.latencies_ns.empty()) {
+    std::printf("  p50 %7.1f us p99 %7.1f us", Percentile(result.latencies_ns, 0.50),
+                Percentile(result.latencies_ns, 0.99));
   }
-  ::close(to_child[1]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ::close(from_child[0]);
+  if (result.records > 0) std::printf("  cpu %6.2f us/rec", cpu_seconds * 1e6 / result.records);
+  if (fsyncs.second > 0) std::printf("  %.1f rec/fsync", fsyncs.first / fsyncs.second);
+  if (health_rate > 0 && result.calls == result.records && workload != "health") {
+    std::printf("  (%.2fx health)", rate / health_rate);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+bool Has(const std::vector<std::string>& list, const std::string& name) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
+
+void RunNode(const Flags& flags, const ServeSpec& spec, const Target& base, size_t value_bytes) {
+  ServerProcess server(spec);
+  if (server.Address().empty()) {
+    std::printf("  node did not start\n");
+    return;
+  }
+  Target target = base;
+  target.address = server.Address();
+  const FigureContext where{spec.tls ? "tls" : "plain", spec.fsync, value_bytes};
+  const bool always = spec.fsync == "always";
+  uint64_t produced = 0;
+  std::vector<double> health_rates(flags.clients.size(), 0);
+  auto figure = [&](const std::string& workload, size_t client_index,
+                    const std::function<Result(int)>& run) {
+    if (!Has(flags.workloads, workload)) return;
+    const int clients = flags.clients[client_index];
+    const bool produces = workload.rfind("produce", 0) == 0;
+    const auto fsyncs_before = server.Fsyncs();
+    const double cpu_before = server.CpuSeconds();
+    Result result = run(clients);
+    const double cpu = server.CpuSeconds() - cpu_before;
+    std::pair<double, double> fsyncs{0, 0};
+    if (produces && always) {
+      const auto after = server.Fsyncs();
+      fsyncs = {after.first - fsyncs_before.first, after.second - fsyncs_before.second};
+    }
+    if (produces) produced += result.records;
+    if (workload == "health") health_rates[client_index] = result.records / result.seconds;
+    Print(where, workload, clients, result, cpu, fsyncs, health_rates[client_index]);
+  };
+  const double s = flags.seconds;
+  for (size_t i = 0; i < flags.clients.size(); ++i) {
+    figure("health", i, [&](int c) { return Health(target, c, s); });
+    figure("produce", i, [&](int c) { return Produce(target, c, s, value_bytes); });
+    figure("produce-stream", i, [&](int c) { return ProduceStreams(target, c, s, value_bytes); });
+    figure("produce-batch", i,
+           [&](int c) { return ProduceBatch(target, c, s, value_bytes, flags.batch_bytes); });
+  }
+  if (produced == 0) {
+    Result seed = ProduceBatch(target, 1, s, value_bytes, flags.batch_bytes);
+    produced = seed.records;
+  }
+  for (size_t i = 0; i < flags.clients.size(); ++i) {
+    figure("consume", i, [&](int c) { return Consume(target, c, s, produced); });
+    figure("consume-stream", i, [&](int c) { return ConsumeStreams(target, c, s); });
+    figure("consume-batch", i, [&](int c) { return ConsumeBatch(target, c, s, produced); });
+    figure("cbatch-stream", i, [&](int c) { return ConsumeBatchStreams(target, c, s); });
+  }
+}
+
+// VmRSS of `pid` in kB, from /proc/<pid>/status.
+long ReadRssKb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+// A fresh plaintext node: its RSS, and its CPU while 16 ConsumeStreams wait at
+// the end of the log (tailing waits on a notification, so near zero).
+void MeasureIdleNode(const std::filesystem::path& dir) {
+  ServerProcess server(ServeSpec{dir, "never", false, "local", ""});
+  if (server.Address().empty()) return;
+  std::printf("idle node: RSS %.1f MB fresh\n", ReadRssKb(server.Pid()) / 1024.0);
+  constexpr int kStreams = 16;
+  const Target target{server.Address(), grpc::InsecureChannelCredentials()};
+  std::vector<std::unique_ptr<logpb::v1::Log::Stub>> stubs;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<ConsumeResponse>>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    stubs.push_back(logpb::v1::Log::NewStub(NewChannel(target)));
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    streams.push_back(stubs.back()->ConsumeStream(contexts.back().get(), ConsumeRequest()));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double before = server.CpuSeconds();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::printf("idle node: CPU %.1f ms per second while %d ConsumeStreams wait at the end\n",
+              (server.CpuSeconds() - before) * 1e3, kStreams);
+  for (int i = 0; i < kStreams; ++i) {
+    contexts[i]->TryCancel();
+    static_cast<void>(streams[i]->Finish());
+  }
+}
+
+// Makes a CA, a server certificate, a client certificate (CN "bench") and an
+// ACL letting "bench" produce and consume, in `dir`.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeTls(
+    const std::filesystem::path& dir) {
+  namespace sec = proglog::security;
+  std::filesystem::create_directories(dir);
+  sec::CaOptions ca;
+  ca.out_dir = dir;
+  if (auto made = sec::CreateCertificateAuthority(ca); !made.ok()) return made.status();
+  sec::IssueOptions server;
+  server.role = sec::TlsRole::kServer;
+  server.common_name = "localhost";
+  server.out_dir = dir;
+  if (auto made = sec::IssueCertificate(server); !made.ok()) return made.status();
+  sec::IssueOptions client;
+  client.role = sec::TlsRole::kClient;
+  client.common_name = "bench";
+  client.out_dir = dir;
+  absl::StatusOr<sec::CertificateFiles> client_files = sec::IssueCertificate(client);
+  if (!client_files.ok()) return client_files.status();
+  std::ofstream(dir / "model.conf") << "[request_definition]\nr = sub, obj, act\n\n"
+                                       "[policy_definition]\np = sub, obj, act\n\n"
+                                       "[policy_effect]\ne = some(where (p.eft == allow))\n\n"
+                                       "[matchers]\nm = r.sub == p.sub && r.obj == p.obj && "
+                                       "r.act == p.act\n";
+  std::ofstream(dir / "policy.csv") << "p, bench, *, produce\np, bench, *, consume\n";
+  absl::StatusOr<sec::TlsConfig> config = sec::TlsConfig::Load(
+      sec::TlsRole::kClient,
+      sec::TlsFiles{client_files->cert_file, client_files->key_file, dir / "ca.pem"});
+  if (!config.ok()) return config.status();
+  return sec::GrpcChannelCredentials(*config);
+}
+
+// Disk limits of the bench directory: 4 KiB writes each followed by fdatasync.
+void MeasureFdatasync(const std::filesystem::path& dir) {
+  const std::filesystem::path path = dir / "disk-probe";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return;
+  const std::string chunk(4096, 'd');
+  const auto start = Clock::now();
+  int syncs = 0;
+  while (Clock::now() - start < std::chrono::milliseconds(500)) {
+    if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) break;
+    ::fdatasync(fd);
+    ++syncs;
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  ::close(fd);
+  std::filesystem::remove(path);
+  std::printf("disk (%s): 4 KiB write + fdatasync %.0f us each (%.0f/s)\n", dir.c_str(),
+              seconds * 1e6 / syncs, syncs / seconds);
+}
+
+template <typename T, typename Parse>
+bool ParseList(const std::string& text, std::vector<T>* out, Parse parse) {
+  out->clear();
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    T value;
+    if (!parse(std::string(part), &value)) return false;
+    out->push_back(value);
+  }
+  return !out->empty();
 }
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    auto value = [&](std::string* out) {
+    std::string v;
+    auto value = [&]() {
       const size_t eq = arg.find('=');
       if (eq != std::string::npos) {
-        *out = arg.substr(eq + 1);
+        v = arg.substr(eq + 1);
         return true;
       }
       if (i + 1 >= argc) return false;
-      *out = argv[++i];
+      v = argv[++i];
       return true;
     };
-    std::string v;
-    if (arg.rfind("--seconds", 0) == 0) {
-      if (!value(&v) || !absl::SimpleAtod(v, &flags->seconds) || flags->seconds <= 0) return false;
-    } else if (arg.rfind("--value-bytes", 0) == 0) {
-      if (!value(&v) || !absl::SimpleAtoi(v, &flags->value_bytes) || flags->value_bytes == 0) {
-        return false;
-      }
-    } else if (arg.rfind("--fsync", 0) == 0) {
-      if (!value(&v)) return false;
-      flags->fsync = absl::StrSplit(v, ',');
-    } else if (arg.rfind("--dir", 0) == 0) {
-      if (!value(&v)) return false;
+    const std::string name = arg.substr(0, arg.find('='));
+    if (!value()) return false;
+    auto size = [](const std::string& s, size_t* out) {
+      return absl::SimpleAtoi(s, out) && *out > 0;
+    };
+    bool ok = true;
+    if (name == "--seconds") {
+      ok = absl::SimpleAtod(v, &flags->seconds) && flags->seconds > 0;
+    } else if (name == "--value-bytes") {
+      ok = ParseList(v, &flags->value_bytes, size);
+    } else if (name == "--clients") {
+      ok = ParseList(v, &flags->clients, [](const std::string& s, int* out) {
+        return absl::SimpleAtoi(s, out) && *out > 0;
+      });
+    } else if (name == "--fsync") {
+      ok = ParseList(v, &flags->fsync, [](const std::string& s, std::string* out) {
+        *out = s;
+        return proglog::log::Durability::Parse(s).ok();
+      });
+    } else if (name == "--tls") {
+      ok = ParseList(v, &flags->tls, [](const std::string& s, bool* out) {
+        *out = s == "on";
+        return s == "on" || s == "off";
+      });
+    } else if (name == "--mode") {
+      flags->mode = v;
+      ok = v == "raft" || v == "local";
+    } else if (name == "--workloads") {
+      ok = ParseList(v, &flags->workloads, [](const std::string& s, std::string* out) {
+        *out = s;
+        return Has(Flags().workloads, s);
+      });
+    } else if (name == "--batch-bytes") {
+      ok = size(v, &flags->batch_bytes);
+    } else if (name == "--dir") {
       flags->dir = v;
     } else {
-      return false;
+      ok = false;
     }
+    if (!ok) return false;
   }
   return true;
 }
@@ -395,12 +737,17 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 3 && std::strcmp(argv[1], "--idle-node") == 0) return RunIdleNode(argv[2]);
+  if (argc == 7 && std::strcmp(argv[1], "--serve") == 0) {
+    return Serve(ServeSpec{argv[2], argv[3], std::strcmp(argv[4], "tls") == 0, argv[5], argv[6]});
+  }
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
-    std::fprintf(stderr,
-                 "usage: proglog-bench-server [--seconds S] [--value-bytes B] "
-                 "[--fsync always,never,interval:MS] [--dir D]\n");
+    std::fprintf(
+        stderr,
+        "usage: proglog-bench-server [--seconds S] [--value-bytes 100,1024] "
+        "[--clients 1,16] [--fsync always,never,interval:MS] [--tls off,on] "
+        "[--mode raft|local] [--workloads health,produce,produce-stream,produce-batch,"
+        "consume,consume-stream,consume-batch,cbatch-stream] [--batch-bytes B] [--dir D]\n");
     return 2;
   }
   bool own_dir = false;
@@ -411,75 +758,33 @@ int main(int argc, char** argv) {
     own_dir = true;
   }
   std::filesystem::create_directories(flags.dir);
-  const DiskLimits disk = MeasureDisk(flags.dir, 1.0);
-  std::printf("disk (%s): sequential write %.1f MB/s, 1 MiB writes + fdatasync %.1f MB/s\n",
-              flags.dir.c_str(), disk.sequential_mb_s, disk.batched_fdatasync_mb_s);
-  std::printf("values %zu B, %.1f s per figure, node in this process over 127.0.0.1\n",
-              flags.value_bytes, flags.seconds);
-
-  for (const std::string& policy : flags.fsync) {
-    absl::StatusOr<proglog::log::Durability> durability = proglog::log::Durability::Parse(policy);
-    if (!durability.ok()) {
-      std::fprintf(stderr, "%s\n", durability.status().ToString().c_str());
-      return 2;
-    }
-    const std::filesystem::path data = flags.dir / ("node-" + std::to_string(::getpid()) + policy);
-    proglog::node::Config config;
-    config.data_dir = data;
-    config.node_name = "bench";
-    config.log.durability = *durability;
-    auto node = proglog::node::Node::Open(config);
-    if (!node.ok()) {
-      std::fprintf(stderr, "open node: %s\n", node.status().ToString().c_str());
+  MeasureFdatasync(flags.dir);
+  std::printf(
+      "mode %s, %.2f s per figure, produce-batch %zu B of values per call; node in a "
+      "child process, clients here, over 127.0.0.1; %u cores\n",
+      flags.mode.c_str(), flags.seconds, flags.batch_bytes, std::thread::hardware_concurrency());
+  std::shared_ptr<grpc::ChannelCredentials> tls_credentials;
+  if (std::find(flags.tls.begin(), flags.tls.end(), true) != flags.tls.end()) {
+    auto credentials = MakeTls(flags.dir / "certs");
+    if (!credentials.ok()) {
+      std::fprintf(stderr, "certificates: %s\n", credentials.status().ToString().c_str());
       return 1;
     }
-    const std::string address = (*node)->RpcAddress();
-    const double limit = durability->mode == proglog::log::Durability::Mode::kAlways
-                             ? disk.batched_fdatasync_mb_s
-                             : disk.sequential_mb_s;
-    std::printf("--fsync=%s\n", policy.c_str());
-    const std::string value(flags.value_bytes, 'u');
-    uint64_t produced = 0;
-    for (int clients : {1, 4, 16}) {
-      Result r = ProduceStreams(address, clients, flags);
-      produced += r.records;
-      Print("produce-stream", clients, r, limit);
-    }
-    for (int clients : {1, 4, 16}) {
-      Result r = ClosedLoop(
-          address, clients, flags, [&](logpb::v1::Log::Stub& stub, std::mt19937_64&) -> uint64_t {
-            grpc::ClientContext context;
-            ProduceRequest request;
-            request.mutable_record()->set_value(value);
-            ProduceResponse response;
-            return stub.Produce(&context, request, &response).ok() ? value.size() : 0;
-          });
-      produced += r.records;
-      Print("produce-unary", clients, r, limit);
-    }
-    // Stream at most ~4 s of reading per figure at the rate seen with one stream.
-    uint64_t stream_count = std::min<uint64_t>(produced, 200000);
-    for (int clients : {1, 4, 16}) {
-      Result r = ConsumeStreams(address, clients, std::max<uint64_t>(1, stream_count / clients));
-      Print("consume-stream", clients, r, 0);
-    }
-    for (int clients : {1, 4, 16}) {
-      Result r = ClosedLoop(address, clients, flags,
-                            [&](logpb::v1::Log::Stub& stub, std::mt19937_64& random) -> uint64_t {
-                              grpc::ClientContext context;
-                              ConsumeRequest request;
-                              request.set_offset(random() % produced);
-                              ConsumeResponse response;
-                              if (!stub.Consume(&context, request, &response).ok()) return 0;
-                              return response.record().value().size();
-                            });
-      Print("consume-unary", clients, r, 0);
-    }
-    MeasureTailingCpu(address, produced);
-    (void)(*node)->Close();
-    std::filesystem::remove_all(data);
+    tls_credentials = *credentials;
   }
-  MeasureIdleRss(flags.dir / "idle-node");
+  int run = 0;
+  for (bool tls : flags.tls) {
+    for (const std::string& fsync : flags.fsync) {
+      for (size_t value_bytes : flags.value_bytes) {
+        ServeSpec spec{flags.dir / absl::StrCat("node-", run++), fsync, tls, flags.mode,
+                       flags.dir / "certs"};
+        Target target{"", tls ? tls_credentials : grpc::InsecureChannelCredentials()};
+        RunNode(flags, spec, target, value_bytes);
+        std::filesystem::remove_all(spec.data_dir);
+      }
+    }
+  }
+  MeasureIdleNode(flags.dir / "idle-node");
   if (own_dir) std::filesystem::remove_all(flags.dir);
   return 0;
 }

@@ -5,7 +5,8 @@
 #include <proglog/proglog.h>
 
 int produce_concatenated(uint64_t *out, proglog_client *client, const char *buf,
-                         const size_t *lens, size_t count, proglog_error **err) {
+                         const size_t *lens, size_t count, const proglog_call_options *call,
+                         proglog_error **err) {
   const void **values = malloc((count ? count : 1) * sizeof(void *));
   if (values == NULL) return PROGLOG_ENOMEM;
   size_t at = 0;
@@ -13,7 +14,7 @@ int produce_concatenated(uint64_t *out, proglog_client *client, const char *buf,
     values[i] = buf + at;
     at += lens[i];
   }
-  int rc = proglog_client_produce_batch(out, client, values, lens, count, err);
+  int rc = proglog_client_produce_batch_ex(out, client, values, lens, count, call, err);
   free(values);
   return rc;
 }

@@ -51,6 +51,11 @@ type Error struct {
 	// For a failed ProduceBatch: the offsets of the records appended before the
 	// failure, in order (a retry sends only the values after them).
 	Written []uint64
+	// OutcomeUnknown: a produce that failed after an attempt reached a server
+	// whose answer was lost (connection broken, deadline passed, cancelled),
+	// so its record(s) may have been appended all the same. Read the log
+	// before producing again if a duplicate matters.
+	OutcomeUnknown bool
 }
 
 func (e *Error) Error() string {
@@ -80,6 +85,7 @@ func fromC(code C.int, errp **C.proglog_error) error {
 	if cerr != nil {
 		e.Message = C.GoString(C.proglog_error_message(cerr))
 		e.Retryable = C.proglog_error_retryable(cerr) != 0
+		e.OutcomeUnknown = C.proglog_error_outcome_unknown(cerr) != 0
 		if leader := C.proglog_error_leader(cerr); leader != nil {
 			e.Leader = C.GoString(leader)
 		}

@@ -75,6 +75,8 @@ func startBinary(t *testing.T, extra ...string) *serverProcess {
 		"--bind-addr", "127.0.0.1:0",
 		"--max-record-bytes", fmt.Sprint(maxRecordBytes)}, extra...)
 	cmd := exec.Command(bin, args...)
+	// Should this test process die without its cleanups (a timeout), so does the server.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -242,8 +244,9 @@ func TestUnreachableServerIsRetryableUnavailable(t *testing.T) {
 	client := dial(t, deadAddr(t))
 	_, err := client.Produce(context.Background(), []byte("x"))
 	var perr *proglog.Error
-	if !errors.Is(err, proglog.ErrUnavailable) || !errors.As(err, &perr) || !perr.Retryable {
-		t.Fatalf("produce to nowhere: %v", err)
+	if !errors.Is(err, proglog.ErrUnavailable) || !errors.As(err, &perr) || !perr.Retryable ||
+		perr.OutcomeUnknown {
+		t.Fatalf("produce to nowhere: %v; want a retryable ErrUnavailable, known not appended", err)
 	}
 }
 
@@ -276,17 +279,17 @@ func TestStreamFollowsTheTailUntilCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stream.Close()
-	if rec, err := stream.Next(); err != nil || string(rec.Value) != "r0" {
+	if rec, err := stream.Next(ctx); err != nil || string(rec.Value) != "r0" {
 		t.Fatalf("first Next: %+v, %v", rec, err)
 	}
 	// r1 does not exist yet: Next waits for it.
 	go client.Produce(ctx, []byte("r1"))
-	if rec, err := stream.Next(); err != nil || string(rec.Value) != "r1" || rec.Offset != 1 {
+	if rec, err := stream.Next(ctx); err != nil || string(rec.Value) != "r1" || rec.Offset != 1 {
 		t.Fatalf("second Next: %+v, %v", rec, err)
 	}
 	result := make(chan error, 1)
 	go func() {
-		_, err := stream.Next()
+		_, err := stream.Next(ctx)
 		result <- err
 	}()
 	cancel()
@@ -312,13 +315,13 @@ func TestServerGoingAwayEndsTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stream.Close()
-	if _, err := stream.Next(); err != nil {
+	if _, err := stream.Next(ctx); err != nil {
 		t.Fatal(err)
 	}
 	stop()
 	result := make(chan error, 1)
 	go func() {
-		_, err := stream.Next()
+		_, err := stream.Next(ctx)
 		result <- err
 	}()
 	select {

@@ -149,7 +149,7 @@ func TestTLSAndACL(t *testing.T) {
 		}
 		defer stream.Close()
 		for i, want := range []string{"over tls", "a", "b"} {
-			rec, err := stream.Next()
+			rec, err := stream.Next(ctx)
 			if err != nil || string(rec.Value) != want || rec.Offset != first+uint64(i) {
 				t.Fatalf("Next %d: %+v, %v", i, rec, err)
 			}
@@ -158,7 +158,7 @@ func TestTLSAndACL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec, err := stream.Next(); err != nil || rec.Offset != tail || string(rec.Value) != "tail" {
+		if rec, err := stream.Next(ctx); err != nil || rec.Offset != tail || string(rec.Value) != "tail" {
 			t.Fatalf("Next after the tail grew: %+v, %v", rec, err)
 		}
 	})
@@ -198,7 +198,7 @@ func TestTLSAndACL(t *testing.T) {
 		stream, err := client.Stream(ctx, offset)
 		if err == nil {
 			defer stream.Close()
-			_, err = stream.Next()
+			_, err = stream.Next(ctx)
 		}
 		if !errors.Is(err, proglog.ErrPermissionDenied) {
 			t.Fatalf("Stream as nobody: %v", err)

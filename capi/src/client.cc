@@ -52,6 +52,9 @@ absl::StatusOr<client::Options> ToOptions(const proglog_client_options& in) {
     case PROGLOG_BALANCE_LEADER:
       options.policy = client::BalancePolicy::kLeader;
       break;
+    case PROGLOG_BALANCE_PINNED:
+      options.policy = client::BalancePolicy::kPinned;
+      break;
     default:
       return absl::InvalidArgumentError("unknown balance_policy");
   }

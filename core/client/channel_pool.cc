@@ -55,9 +55,13 @@ grpc::ChannelArguments MakeArguments(const Options& options) {
     args.SetMaxReceiveMessageSize(-1);
   }
   // Reconnect soon after a server comes back, rather than after gRPC's
-  // default backoff of up to two minutes: the client's own retries pace us.
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // defaults (a 20 s minimum, up to two minutes): the client's own retries
+  // pace the attempts.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A failed connection makes the channel resolve its target again; the DNS
+  // resolver's default cooldown (30 s) would hold a restarted server back.
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 500);
   return args;
 }
 
@@ -76,13 +80,19 @@ const ChannelPool::Entry& ChannelPool::Get(const std::string& address) {
   if (it == entries_.end()) {
     auto channel = grpc::CreateCustomChannel(address, credentials_, args_);
     auto stub = std::make_shared<logpb::v1::Log::Stub>(channel);
-    it = entries_.emplace(address, Entry{std::move(channel), std::move(stub)}).first;
+    auto batch = std::make_shared<logpb::v1::Batch::Stub>(channel);
+    it = entries_.emplace(address, Entry{std::move(channel), std::move(stub), std::move(batch)})
+             .first;
   }
   return it->second;  // std::map entries stay put; entries are never erased
 }
 
 std::shared_ptr<logpb::v1::Log::Stub> ChannelPool::Stub(const std::string& address) {
   return Get(address).stub;
+}
+
+std::shared_ptr<logpb::v1::Batch::Stub> ChannelPool::BatchStub(const std::string& address) {
+  return Get(address).batch;
 }
 
 std::shared_ptr<grpc::Channel> ChannelPool::Channel(const std::string& address) {

@@ -1,4 +1,4 @@
-// One gRPC channel (and log.v1 stub) per server address, made on first use
+// One gRPC channel (and its log.v1 stubs) per server address, made on first use
 // with the client's credentials and limits, and kept for the client's life.
 // Channels are never dropped while a call may still hold them: a subscription
 // keeps its stub, and with it the channel, until its stream has ended.
@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/client/client.h"
+#include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
 
 namespace proglog::client {
@@ -29,6 +30,8 @@ class ChannelPool {
 
   // The stub for "host:port", made on first use. Thread-safe.
   std::shared_ptr<logpb::v1::Log::Stub> Stub(const std::string& address);
+  // The log.v1.Batch stub for "host:port", on the same channel.
+  std::shared_ptr<logpb::v1::Batch::Stub> BatchStub(const std::string& address);
   // The channel under Stub(address).
   std::shared_ptr<grpc::Channel> Channel(const std::string& address);
 
@@ -36,6 +39,7 @@ class ChannelPool {
   struct Entry {
     std::shared_ptr<grpc::Channel> channel;
     std::shared_ptr<logpb::v1::Log::Stub> stub;
+    std::shared_ptr<logpb::v1::Batch::Stub> batch;
   };
   ChannelPool(std::shared_ptr<grpc::ChannelCredentials> credentials, grpc::ChannelArguments args)
       : credentials_(std::move(credentials)), args_(std::move(args)) {}

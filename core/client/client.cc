@@ -14,13 +14,18 @@
 #include "core/client/picker.h"
 #include "core/client/status.h"
 #include "core/client/subscription.h"
+#include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
 #include "log/v1/log.pb.h"
+#include "proto/log/v1/batch_wire.h"
 
 namespace proglog::client {
 namespace {
 
 using logpb::v1::Log;
+
+// The size of one ProduceBatch request before the server's limit is known.
+constexpr uint64_t kDefaultBatchBytes = 1 << 20;
 
 // The longest a refresh waits for one server's GetServers answer, so that one
 // unresponsive server does not use up a call's whole deadline.
@@ -45,10 +50,12 @@ std::optional<std::string> LeaderFrom(const grpc::ClientContext& ctx) {
   return std::string(it->second.data(), it->second.size());
 }
 
-// A server that answered "not the leader" is alive; any other Unavailable
-// means it could not be reached or went away.
+// A server that answered "not the leader" (or that it lost the leadership
+// mid-write) is alive; any other Unavailable means it could not be reached or
+// went away.
 bool ServerAnswered(const grpc::Status& status) {
-  return absl::StrContains(status.error_message(), "not the leader");
+  return absl::StrContains(status.error_message(), "not the leader") ||
+         absl::StrContains(status.error_message(), "leadership moved");
 }
 
 absl::Time DeadlineOf(std::chrono::milliseconds timeout) {
@@ -83,6 +90,9 @@ class AttachedContext {
 
 class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
  public:
+  // Which server a call goes to: the leader, or the policy's pick for reads.
+  enum class Route { kWrite, kRead };
+
   Impl(Options options, std::unique_ptr<ChannelPool> pool)
       : options_(std::move(options)),
         pool_(std::move(pool)),
@@ -95,9 +105,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     logpb::v1::ProduceRequest request;
     request.mutable_record()->set_value(value.data(), value.size());
     logpb::v1::ProduceResponse response;
-    absl::Status status = Call(Route::kWrite, call, [&](Log::Stub& stub, grpc::ClientContext& ctx) {
-      return stub.Produce(&ctx, request, &response);
-    });
+    absl::Status status =
+        Call(Route::kWrite, call, [&](const std::string& address, grpc::ClientContext& ctx) {
+          return pool_->Stub(address)->Produce(&ctx, request, &response);
+        });
     if (!status.ok()) return status;
     return response.offset();
   }
@@ -108,14 +119,8 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     if (values.empty()) return offsets;
     // All or nothing at validation: no value leaves before every one passed.
     if (absl::Status checked = CheckSizes(values, call); !checked.ok()) return checked;
-    bool retry_safe = true;
-    absl::Status status = Call(
-        Route::kWrite, call,
-        [&](Log::Stub& stub, grpc::ClientContext& ctx) {
-          offsets.clear();
-          return StreamBatch(stub, ctx, values, offsets, retry_safe);
-        },
-        &retry_safe);
+    absl::Status status = batch_unsupported_.load() ? StreamBatchCall(values, call, offsets)
+                                                    : BatchCalls(values, call, offsets);
     if (!status.ok()) {
       if (!offsets.empty()) {
         status = absl::Status(status.code(),
@@ -133,16 +138,19 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     logpb::v1::ConsumeRequest request;
     request.set_offset(offset);
     logpb::v1::ConsumeResponse response;
-    absl::Status status = Call(Route::kRead, call, [&](Log::Stub& stub, grpc::ClientContext& ctx) {
-      return stub.Consume(&ctx, request, &response);
-    });
+    absl::Status status =
+        Call(Route::kRead, call, [&](const std::string& address, grpc::ClientContext& ctx) {
+          return pool_->Stub(address)->Consume(&ctx, request, &response);
+        });
     if (!status.ok()) return status;
     return ToRecord(response.record());
   }
 
-  absl::StatusOr<std::unique_ptr<ResumingSubscription>> Subscribe(uint64_t offset) {
+  // `route` kRead: the policy's pick; kWrite: the leader.
+  absl::StatusOr<std::unique_ptr<ResumingSubscription>> Subscribe(uint64_t offset,
+                                                                  Route route = Route::kRead) {
     if (closed_.load()) return absl::FailedPreconditionError("client is closed");
-    return std::make_unique<ResumingSubscription>(StreamSourceForSubscriptions(), offset,
+    return std::make_unique<ResumingSubscription>(StreamSourceForSubscriptions(route), offset,
                                                   subscriptions_);
   }
 
@@ -153,6 +161,14 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     absl::StatusOr<std::optional<uint64_t>> end =
         (*stream)->EndOffset(DeadlineOf(options_.call_timeout));
     if (!end.ok()) return end.status();
+    if (end->has_value() && **end <= offset && options_.policy == BalancePolicy::kFollowerReads) {
+      // Nothing there on a follower: it may lag the leader, whose end settles it.
+      (*stream)->Cancel();
+      stream = Subscribe(offset, Route::kWrite);
+      if (!stream.ok()) return stream.status();
+      end = (*stream)->EndOffset(DeadlineOf(options_.call_timeout));
+      if (!end.ok()) return end.status();
+    }
     if (!end->has_value()) {
       (*stream)->Cancel();
       return ConsumeOneByOne(offset, max_records, each);  // a server that announces no end
@@ -173,9 +189,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
 
   absl::StatusOr<std::vector<Server>> GetServers(const CallOptions& call) {
     logpb::v1::GetServersResponse response;
-    absl::Status status = Call(Route::kRead, call, [&](Log::Stub& stub, grpc::ClientContext& ctx) {
-      return stub.GetServers(&ctx, logpb::v1::GetServersRequest(), &response);
-    });
+    absl::Status status =
+        Call(Route::kRead, call, [&](const std::string& address, grpc::ClientContext& ctx) {
+          return pool_->Stub(address)->GetServers(&ctx, logpb::v1::GetServersRequest(), &response);
+        });
     if (!status.ok()) return status;
     std::vector<Server> servers = ToServers(response);
     picker_.Update(servers, absl::Now());
@@ -190,8 +207,8 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
  private:
-  enum class Route { kWrite, kRead };
-  using Attempt = std::function<grpc::Status(Log::Stub&, grpc::ClientContext&)>;
+  // One try of a call on the server at `address`.
+  using Attempt = std::function<grpc::Status(const std::string& address, grpc::ClientContext&)>;
 
   static std::vector<Server> ToServers(const logpb::v1::GetServersResponse& response) {
     std::vector<Server> servers;
@@ -246,7 +263,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       grpc::Status status;
       {
         AttachedContext attached(ctx, cancel);
-        status = attempt(*pool_->Stub(address), ctx);
+        status = attempt(address, ctx);
       }
       LearnLimits(ctx);
       if (status.ok()) return absl::OkStatus();
@@ -263,8 +280,8 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       if (!IsRetryable(last) || (retry_safe != nullptr && !*retry_safe)) break;
       if (std::optional<std::string> leader = LeaderFrom(ctx)) {
         MarkNotLeader(last, *leader);
-        picker_.LeaderIs(*leader);
-        if (*leader != address) continue;  // follow the redirect at once
+        if (options_.policy == BalancePolicy::kPinned) break;           // reported, not followed
+        if (picker_.LeaderIs(*leader) && *leader != address) continue;  // follow it at once
       } else if (ServerAnswered(status)) {
         picker_.Invalidate();
       } else {
@@ -313,16 +330,17 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     refreshes_.fetch_add(1);
   }
 
-  StreamSource StreamSourceForSubscriptions() {
+  StreamSource StreamSourceForSubscriptions(Route route) {
     // The subscription keeps the client's state (and channels) alive: it may
     // outlive the Client, and its channels must not be released on a gRPC thread.
     std::shared_ptr<Impl> self = shared_from_this();
     StreamSource source;
     source.retry = options_.retry;
-    source.open = [self](uint64_t offset) -> absl::StatusOr<std::unique_ptr<Stream>> {
+    source.open = [self, route](uint64_t offset) -> absl::StatusOr<std::unique_ptr<Stream>> {
       if (self->closed_.load()) return absl::FailedPreconditionError("client is closed");
       self->RefreshIfDue(DeadlineOf(self->options_.call_timeout), nullptr);
-      const std::string address = self->picker_.ForRead();
+      const std::string address =
+          route == Route::kWrite ? self->picker_.ForWrite() : self->picker_.ForRead();
       return std::make_unique<Stream>(address, self->pool_->Stub(address), offset);
     };
     source.failed = [self](const std::string& address) { self->picker_.Failed(address); };
@@ -358,6 +376,76 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       if (values[i].size() > max) return TooLarge(i, values[i].size(), max);
     }
     return absl::OkStatus();
+  }
+
+  // The values' share of one ProduceBatch request: as many as fit in the
+  // server's batch limit (learned; kDefaultBatchBytes before it is known).
+  size_t ChunkEnd(std::span<const std::string_view> values, size_t begin) const {
+    const uint64_t learned = learned_max_batch_bytes_.load(std::memory_order_relaxed);
+    const uint64_t limit = learned > 0 ? learned : kDefaultBatchBytes;
+    uint64_t bytes = 0;
+    size_t end = begin;
+    // Each value costs a few bytes of framing besides its own.
+    while (end < values.size() && (end == begin || bytes + values[end].size() + 16 <= limit)) {
+      bytes += values[end].size() + 16;
+      ++end;
+    }
+    return end;
+  }
+
+  // ProduceBatch over log.v1.Batch: one all-or-nothing request per chunk that
+  // fits the server's batch limit. Falls back to the stream on a server that
+  // lacks the service (an original or older server).
+  absl::Status BatchCalls(std::span<const std::string_view> values, const CallOptions& call,
+                          std::vector<uint64_t>& offsets) {
+    for (size_t begin = 0; begin < values.size();) {
+      const size_t end = ChunkEnd(values, begin);
+      logpb::v1::ProduceBatchRequest request;
+      for (size_t i = begin; i < end; ++i) request.add_values(values[i].data(), values[i].size());
+      logpb::v1::ProduceBatchResponse response;
+      absl::Status status =
+          Call(Route::kWrite, call, [&](const std::string& address, grpc::ClientContext& ctx) {
+            grpc::Status answer = pool_->BatchStub(address)->ProduceBatch(&ctx, request, &response);
+            LearnBatchLimit(ctx);
+            return answer;
+          });
+      if (absl::IsUnimplemented(status) && begin == 0) {
+        batch_unsupported_.store(true);
+        return StreamBatchCall(values, call, offsets);
+      }
+      if (!status.ok()) return status;
+      if (response.count() != end - begin) {
+        return absl::InternalError(absl::StrCat("server appended ", response.count(), " of ",
+                                                end - begin, " records of a batch"));
+      }
+      for (size_t i = begin; i < end; ++i) offsets.push_back(response.base_offset() + (i - begin));
+      begin = end;
+    }
+    return absl::OkStatus();
+  }
+
+  // ProduceBatch over one log.v1 ProduceStream (servers without log.v1.Batch).
+  absl::Status StreamBatchCall(std::span<const std::string_view> values, const CallOptions& call,
+                               std::vector<uint64_t>& offsets) {
+    bool retry_safe = true;
+    return Call(
+        Route::kWrite, call,
+        [&](const std::string& address, grpc::ClientContext& ctx) {
+          offsets.clear();
+          return StreamBatch(*pool_->Stub(address), ctx, values, offsets, retry_safe);
+        },
+        &retry_safe);
+  }
+
+  void LearnBatchLimit(const grpc::ClientContext& ctx) {
+    const auto& metadata = ctx.GetServerInitialMetadata();
+    auto it = metadata.find(wire::kMaxBatchBytesMetadataKey);
+    uint64_t max = 0;
+    if (it != metadata.end() &&
+        absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &max) &&
+        max > 0) {
+      learned_max_batch_bytes_.store(max, std::memory_order_relaxed);
+    }
   }
 
   static grpc::Status StreamBatch(Log::Stub& stub, grpc::ClientContext& ctx,
@@ -410,6 +498,9 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   const std::shared_ptr<SubscriptionRegistry> subscriptions_ =
       std::make_shared<SubscriptionRegistry>();
   std::atomic<uint64_t> learned_max_record_bytes_{0};
+  std::atomic<uint64_t> learned_max_batch_bytes_{0};
+  // Set once a server answered that it has no log.v1.Batch service.
+  std::atomic<bool> batch_unsupported_{false};
 };
 
 absl::Status ValidateOptions(const Options& options) {

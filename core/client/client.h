@@ -70,7 +70,7 @@ struct TlsOptions {
   std::string server_name;
 };
 
-// Where reads go. Writes always go to the leader.
+// Where reads go. Writes always go to the leader (except kPinned).
 enum class BalancePolicy {
   // Reads rotate over the followers; the leader serves them when it is alone.
   // A follower that has not yet applied a record the leader acknowledged
@@ -78,6 +78,10 @@ enum class BalancePolicy {
   kFollowerReads,
   // Reads go to the leader too.
   kLeader,
+  // Every call goes to the configured addresses only, the first reachable
+  // first: no discovery, and a follower's redirect is reported, not followed.
+  // For talking to one particular node (checks, debugging, tests).
+  kPinned,
 };
 
 struct RetryOptions {

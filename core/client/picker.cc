@@ -17,6 +17,7 @@ Picker::Picker(std::vector<std::string> bootstrap, BalancePolicy policy)
     : bootstrap_(std::move(bootstrap)), policy_(policy) {}
 
 void Picker::Update(const std::vector<Server>& servers, absl::Time now) {
+  if (policy_ == BalancePolicy::kPinned) return;
   absl::MutexLock lock(&mu_);
   refreshed_at_ = now;
   if (std::none_of(servers.begin(), servers.end(),
@@ -38,11 +39,15 @@ void Picker::Update(const std::vector<Server>& servers, absl::Time now) {
   invalid_ = !leader_.has_value();
 }
 
-void Picker::LeaderIs(const std::string& address) {
+bool Picker::LeaderIs(const std::string& address) {
+  if (policy_ == BalancePolicy::kPinned) return false;
   absl::MutexLock lock(&mu_);
-  leader_ = address;
-  failed_.erase(address);
   invalid_ = true;
+  // Followers name the old leader until they elect a new one: a leader that
+  // just failed us is not believed.
+  if (HasFailedLocked(address)) return false;
+  leader_ = address;
+  return true;
 }
 
 void Picker::Failed(const std::string& address) {
@@ -58,6 +63,7 @@ void Picker::Invalidate() {
 }
 
 bool Picker::NeedsRefresh(absl::Time now, absl::Duration interval) const {
+  if (policy_ == BalancePolicy::kPinned) return false;
   absl::MutexLock lock(&mu_);
   if (invalid_ || !refreshed_at_) return true;
   return interval > absl::ZeroDuration() && now - *refreshed_at_ >= interval;
@@ -89,6 +95,10 @@ bool Picker::HasFailedLocked(const std::string& address) const {
 
 std::string Picker::ForWrite() {
   absl::MutexLock lock(&mu_);
+  if (policy_ == BalancePolicy::kPinned) {
+    size_t first = 0;  // always the first reachable, in the order given
+    return NextOf(bootstrap_, first);
+  }
   if (leader_ && !HasFailedLocked(*leader_)) return *leader_;
   return NextOf(CandidatesLocked(), write_cursor_);
 }

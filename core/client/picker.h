@@ -2,7 +2,9 @@
 // to the leader, reads round-robin over the followers (or to the leader). The
 // view comes from GetServers answers and from what calls learn on the way (a
 // redirect naming the leader, an unreachable server). No I/O happens here;
-// the client asks GetServers when NeedsRefresh() says so. Thread-safe.
+// the client asks GetServers when NeedsRefresh() says so. With
+// BalancePolicy::kPinned the view is the configured addresses, never more.
+// Thread-safe.
 #ifndef PROGLOG_CORE_CLIENT_PICKER_H_
 #define PROGLOG_CORE_CLIENT_PICKER_H_
 
@@ -25,8 +27,9 @@ class Picker {
   // (no server answered) keeps the view but counts as a refresh, so that the
   // next attempt waits for the interval or a failure.
   void Update(const std::vector<Server>& servers, absl::Time now);
-  // A follower named `address` as the leader.
-  void LeaderIs(const std::string& address);
+  // A follower named `address` as the leader. False (and ignored) if that
+  // server has just failed to answer, or with kPinned.
+  bool LeaderIs(const std::string& address);
   // `address` did not answer: it is skipped for a few seconds (unless every
   // candidate has failed), even if GetServers still lists it, and the view is
   // due for a refresh.

@@ -113,6 +113,8 @@ class LogImpl final : public Log {
   }
   absl::StatusOr<uint64_t> AppendBatch(std::span<const Record> records) override;
   absl::StatusOr<Record> Read(uint64_t offset) const override;
+  absl::StatusOr<std::vector<Record>> ReadRange(uint64_t offset, size_t max_records,
+                                                size_t max_bytes) const override;
   uint64_t LowestOffset() const override { return lowest_.load(std::memory_order_acquire); }
   uint64_t NextOffset() const override { return readable_next_.load(std::memory_order_acquire); }
   absl::Status Truncate(uint64_t lowest) override;
@@ -484,6 +486,47 @@ absl::StatusOr<Record> LogImpl::Read(uint64_t offset) const {
     return absl::OutOfRangeError(absl::StrCat("offset ", offset, " was removed"));
   }
   return record;
+}
+
+absl::StatusOr<std::vector<Record>> LogImpl::ReadRange(uint64_t offset, size_t max_records,
+                                                       size_t max_bytes) const {
+  // The first record gets exactly Read's checks and errors.
+  absl::StatusOr<Record> first = Read(offset);
+  if (!first.ok()) return first.status();
+  std::vector<Record> out;
+  size_t bytes = first->value.size();
+  out.push_back(*std::move(first));
+  // The rest: one pread per segment for as many records as fit the limits.
+  const uint64_t next = readable_next_.load(std::memory_order_acquire);
+  std::shared_ptr<const SegmentList> view = View();
+  if (view == nullptr) return out;
+  uint64_t at = offset + 1;
+  while (at < next && out.size() < max_records && bytes < max_bytes) {
+    auto it = std::upper_bound(view->begin(), view->end(), at,
+                               [](uint64_t o, const auto& s) { return o < s->Base(); });
+    if (it == view->begin()) break;
+    const Segment& segment = **std::prev(it);
+    const uint64_t limit = std::min(next, segment.NextOffset());
+    if (at >= limit) break;
+    const size_t before = out.size();
+    absl::Status read =
+        segment.ReadRange(at, limit, max_records - out.size(), max_bytes - bytes, &out);
+    if (!read.ok() || at + (out.size() - before) > readable_next_.load(std::memory_order_acquire)) {
+      // Damage, or TruncateSuffix removed records while we read: return what
+      // was read before; the caller sees the error on its next read.
+      out.resize(before);
+      break;
+    }
+    if (out.size() == before) break;
+    for (size_t i = before; i < out.size(); ++i) bytes += out[i].value.size();
+    if (bytes > max_bytes) {
+      // Segment::ReadRange returns at least one record; keep the limit.
+      out.pop_back();
+      break;
+    }
+    at += out.size() - before;
+  }
+  return out;
 }
 
 uint64_t LogImpl::SizeBytes() const {

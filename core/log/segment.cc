@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/log/file_io.h"
+#include "core/log/record_format.h"
 #include "spdlog/spdlog.h"
 
 namespace proglog::log::internal {
@@ -151,6 +152,33 @@ absl::Status Segment::Remove() {
   std::filesystem::remove(index_->Path(), ec);
   if (ec) return FileError(ec.value(), "remove", index_->Path());
   return absl::OkStatus();
+}
+
+absl::Status Segment::ReadRange(uint64_t offset, uint64_t limit, size_t max_records,
+                                size_t max_bytes, std::vector<Record>* out) const {
+  // Frame sizes come from the index (the distance between positions), so the
+  // whole run is read at once; the last frame of the segment ends at the
+  // store's size, which an append raises before it publishes the record.
+  const uint64_t segment_entries = NextOffset() - base_;
+  const uint64_t entries = limit - base_;
+  auto end_of = [&](uint64_t r) {
+    return r + 1 < segment_entries ? index_->Position(r + 1) : store_->Size();
+  };
+  uint64_t rel = offset - base_;
+  const uint64_t start = index_->Position(rel);
+  uint64_t end = start;
+  size_t count = 0;
+  size_t bytes = 0;
+  while (rel < entries && count < max_records) {
+    const uint64_t next = end_of(rel);
+    const size_t value_bytes = next - end - std::min<uint64_t>(next - end, kRecordOverhead);
+    if (count > 0 && bytes + value_bytes > max_bytes) break;
+    bytes += value_bytes;
+    end = next;
+    ++count;
+    ++rel;
+  }
+  return store_->ReadFrames(start, end, offset, count, out);
 }
 
 absl::StatusOr<Record> Segment::Read(uint64_t offset) const {

@@ -78,6 +78,12 @@ class Segment {
 
   // REQUIRES: base() <= offset < NextOffset().
   absl::StatusOr<Record> Read(uint64_t offset) const;
+  // Appends to `out` the records from `offset` up to (not including) `limit`
+  // (at most NextOffset()), at least one, then more while fewer than
+  // `max_records` and their values total at most `max_bytes`; one pread.
+  // REQUIRES: base() <= offset < limit <= NextOffset().
+  absl::Status ReadRange(uint64_t offset, uint64_t limit, size_t max_records, size_t max_bytes,
+                         std::vector<Record>* out) const;
 
  private:
   Segment(uint64_t base, const Options& options, std::unique_ptr<Store> store,

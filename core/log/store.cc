@@ -289,4 +289,30 @@ absl::StatusOr<Record> Store::Read(uint64_t pos, uint64_t offset) const {
   return record;
 }
 
+absl::Status Store::ReadFrames(uint64_t pos, uint64_t end, uint64_t offset, size_t count,
+                               std::vector<Record>* out) const {
+  std::string buffer(end - pos, '\0');
+  absl::StatusOr<size_t> got = PreadUpTo(fd_.Get(), buffer.data(), buffer.size(), pos, path_);
+  if (!got.ok()) return got.status();
+  if (*got != buffer.size()) return Corrupt(pos, "records cut short");
+  std::string_view rest(buffer);
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t at = pos + (buffer.size() - rest.size());
+    if (rest.size() < kRecordOverhead) return Corrupt(at, "record cut short");
+    const FrameHeader header = DecodeFrameHeader(rest);
+    if (header.body_length < kBodyHeaderBytes) return Corrupt(at, "invalid length");
+    if (rest.size() - kFrameHeaderBytes < header.body_length)
+      return Corrupt(at, "record cut short");
+    const std::string_view body = rest.substr(kFrameHeaderBytes, header.body_length);
+    if (FrameCrc(header.body_length, body) != header.crc) return Corrupt(at, "checksum mismatch");
+    Record record = DecodeBody(body);
+    if (record.offset != offset + i) {
+      return Corrupt(at, absl::StrCat("holds offset ", record.offset, ", expected ", offset + i));
+    }
+    out->push_back(std::move(record));
+    rest.remove_prefix(kFrameHeaderBytes + header.body_length);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace proglog::log::internal

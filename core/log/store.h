@@ -63,6 +63,11 @@ class Store {
 
   // Reads the record framed at `pos`, which must carry `offset`.
   absl::StatusOr<Record> Read(uint64_t pos, uint64_t offset) const;
+  // Reads `count` consecutive records framed in [pos, end), the first carrying
+  // `offset`, with one pread, appending them to `out`. Each is checked as Read
+  // checks one.
+  absl::Status ReadFrames(uint64_t pos, uint64_t end, uint64_t offset, size_t count,
+                          std::vector<Record>* out) const;
 
   uint64_t Size() const { return size_.load(std::memory_order_acquire); }
   const std::filesystem::path& Path() const { return path_; }

@@ -1,6 +1,7 @@
 #include "core/node/replicated_log.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -132,9 +133,14 @@ void ReplicatedLog::Run() {
         next_retention = now + options_.retention_interval;
         driver_->EnqueueCall([this](raft::Raft& raft) { ApplyRetention(raft); });
       }
-    } else {
+    } else if (!HasQueuedAppends()) {
+      // An append that finds the queue empty wakes the driver (AppendBatch);
+      // one queued behind it may have had its wake-up consumed by the last
+      // iteration, so a non-empty queue is never slept on.
       driver_->WaitForInputs(next_tick - now);
     }
+    HandOverAppends();
+    const absl::Time start = absl::Now();
     do {
       if (absl::Status s = driver_->RunOnce(); !s.ok()) {
         // Persisting or applying failed (a full or broken disk): this node
@@ -149,11 +155,25 @@ void ReplicatedLog::Run() {
         }
         leader_.store(raft::kNoNode);
         driver_->FailPending(s);  // outside the lock: callbacks may append again
+        FailQueuedAppends(s);
         return;
       }
     } while (raft_->HasReady());
+    NoteCommit(start);
     PublishStatus(*raft_);
   }
+}
+
+void ReplicatedLog::NoteCommit(absl::Time start) {
+  if (answered_ == 0) return;  // keep a pending wait across idle iterations
+  size_t still_queued;
+  {
+    absl::MutexLock lock(&propose_mu_);
+    still_queued = queued_.size();
+  }
+  // Only an fsync is worth waiting for: without one there is nothing to share.
+  pacer_.Committed(answered_, start, absl::Now(), pacing_, still_queued);
+  answered_ = 0;
 }
 
 void ReplicatedLog::PublishStatus(const raft::Raft& raft) {
@@ -305,11 +325,18 @@ absl::Status ReplicatedLog::Stop() {
   log_metrics_.Reset();
   membership_metrics_.Reset();
   driver_->FailPending(absl::UnavailableError("the node is stopping"));
+  FailQueuedAppends(absl::UnavailableError("the node is stopping"));
   {
     absl::MutexLock lock(&waits_mu_);
     waits_.clear();
   }
   return storage_->Close();
+}
+
+absl::Status ReplicatedLog::LeadershipLost() const {
+  const uint64_t leader = leader_.load();
+  if (leader == raft::kNoNode || leader == id_) return server::LeadershipLostError("");
+  return server::LeadershipLostError(peers_->RpcAddressOf(leader));
 }
 
 absl::Status ReplicatedLog::NotLeader() const {
@@ -328,38 +355,87 @@ absl::Status ReplicatedLog::AppendBatch(std::vector<std::string> values, AppendD
                                                      options_.log.max_record_bytes, " bytes"));
     }
   }
+  bool wake;
+  {
+    absl::MutexLock lock(&propose_mu_);
+    if (!broken_.ok()) return broken_;
+    if (!IsLeader()) return NotLeader();
+    wake = queued_.empty();
+    queued_.push_back(QueuedAppend{std::move(values), std::move(done)});
+  }
+  // The driver thread hands queued appends to Raft (HandOverAppends); wake it
+  // when it may be asleep waiting for inputs.
+  if (wake) driver_->EnqueueCall([](raft::Raft&) {});
+  return absl::OkStatus();
+}
+
+void ReplicatedLog::HandOverAppends() {
+  std::vector<QueuedAppend> taken;
+  {
+    absl::MutexLock lock(&propose_mu_);
+    if (queued_.empty()) return;
+    if (std::optional<server::GroupCommitPacer::Wait> wait = pacer_.TakeWait(); wait.has_value()) {
+      // Let the clients the last fsync answered join this one (group_commit_pacer.h).
+      wanted_ = wait->queued;
+      propose_mu_.AwaitWithDeadline(absl::Condition(
+                                        +[](ReplicatedLog* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                          return self->queued_.size() >= self->wanted_;
+                                        },
+                                        this),
+                                    wait->deadline);
+    }
+    taken.swap(queued_);
+  }
+  // Every value of every append goes into the same Raft iteration: a batch is
+  // written to the leader's log with one append, its values adjacent.
+  for (QueuedAppend& append : taken) Propose(std::move(append));
+}
+
+bool ReplicatedLog::HasQueuedAppends() {
   absl::MutexLock lock(&propose_mu_);
-  if (!broken_.ok()) return broken_;
-  if (!IsLeader()) return NotLeader();
+  return !queued_.empty();
+}
+
+void ReplicatedLog::FailQueuedAppends(const absl::Status& status) {
+  std::vector<QueuedAppend> taken;
+  {
+    absl::MutexLock lock(&propose_mu_);
+    taken.swap(queued_);
+  }
+  for (QueuedAppend& append : taken) append.done(status);
+}
+
+void ReplicatedLog::Propose(QueuedAppend append) {
+  std::vector<std::string>& values = append.values;
   auto batch = std::make_shared<PendingBatch>();
   batch->remaining = values.size();
-  batch->done = std::move(done);
+  batch->done = std::move(append.done);
   for (size_t i = 0; i < values.size(); ++i) {
-    driver_->EnqueueProposal(
-        std::move(values[i]), [this, batch, i](absl::StatusOr<uint64_t> index) {
-          if (!index.ok()) {
-            if (batch->status.ok()) {
-              batch->status = absl::IsUnavailable(index.status()) ? NotLeader() : index.status();
-            }
-          } else if (i == 0) {
-            absl::MutexLock l(&translator_mu_);
-            absl::StatusOr<uint64_t> offset = translator_.OffsetOf(*index);
-            if (offset.ok()) {
-              batch->first_offset = *offset;
-            } else {
-              batch->status = offset.status();
-            }
-          }
-          if (--batch->remaining > 0) return;
-          if (batch->status.ok()) {
-            raft_metrics_.ObserveCommit(absl::ToDoubleSeconds(absl::Now() - batch->proposed));
-            batch->done(batch->first_offset);
-          } else {
-            batch->done(batch->status);
-          }
-        });
+    driver_->EnqueueProposal(std::move(values[i]), [this, batch,
+                                                    i](absl::StatusOr<uint64_t> index) {
+      if (!index.ok()) {
+        if (batch->status.ok()) {
+          batch->status = absl::IsUnavailable(index.status()) ? LeadershipLost() : index.status();
+        }
+      } else if (i == 0) {
+        absl::MutexLock l(&translator_mu_);
+        absl::StatusOr<uint64_t> offset = translator_.OffsetOf(*index);
+        if (offset.ok()) {
+          batch->first_offset = *offset;
+        } else {
+          batch->status = offset.status();
+        }
+      }
+      if (--batch->remaining > 0) return;
+      ++answered_;
+      if (batch->status.ok()) {
+        raft_metrics_.ObserveCommit(absl::ToDoubleSeconds(absl::Now() - batch->proposed));
+        batch->done(batch->first_offset);
+      } else {
+        batch->done(batch->status);
+      }
+    });
   }
-  return absl::OkStatus();
 }
 
 absl::Status ReplicatedLog::Apply(const raft::Entry& entry) {

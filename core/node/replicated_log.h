@@ -7,7 +7,12 @@
 //
 // One driver thread owns the Raft core: it ticks it, feeds it messages,
 // proposals and calls, persists each Ready (one fsync per batch), sends, and
-// applies. The same thread reconciles membership with gossip every few ticks
+// applies. Appends wait in a queue of this class until the driver thread
+// proposes them all at once before an iteration: the values of one AppendBatch
+// land in one Ready (adjacent, one write), and with Durability::kAlways the
+// thread first waits briefly for the clients the last fsync answered
+// (server::GroupCommitPacer), so concurrent clients share one fsync instead of
+// taking turns. The same thread reconciles membership with gossip every few ticks
 // when leading: alive members with an `rpc_addr` are added as learners and
 // promoted once caught up; members that left are removed; failed members stay
 // voters.
@@ -39,6 +44,7 @@
 #include "core/raft/offset_translator.h"
 #include "core/raft/raft.h"
 #include "core/server/commit_log.h"
+#include "core/server/group_commit_pacer.h"
 
 namespace proglog::node::internal {
 
@@ -110,6 +116,8 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   // How many of the oldest segments the retention limits remove now.
   size_t SegmentsOverRetention(const std::vector<log::Log::SegmentInfo>& segments) const;
   void ApplyRetention(const raft::Raft& raft);
+  // A proposal this node accepted failed as it stopped leading: unknown outcome.
+  absl::Status LeadershipLost() const;
   absl::Status NotLeader() const;
   // Makes offsets below `next` readable and fires the waits that became due.
   void PublishCommitted(uint64_t next);
@@ -137,8 +145,31 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   mutable absl::Mutex status_mu_;
   raft::ConfState conf_ ABSL_GUARDED_BY(status_mu_);
 
-  // Keeps the values of one AppendBatch adjacent in the Raft log.
+  // An accepted append waiting for the driver thread to propose it.
+  struct QueuedAppend {
+    std::vector<std::string> values;
+    AppendDone done;
+  };
+  // Driver thread: proposes the queued appends (after the group commit pacer's
+  // wait, if any), all in the next Raft iteration.
+  void HandOverAppends();
+  void Propose(QueuedAppend append);
+  bool HasQueuedAppends();
+  // Completes every queued append with `status` (the node stopped or broke).
+  void FailQueuedAppends(const absl::Status& status);
+  // Driver thread: tells the pacer about the iterations that started at `start`.
+  void NoteCommit(absl::Time start);
+
+  // Guards the queue of appends and broken_.
   absl::Mutex propose_mu_;
+  std::vector<QueuedAppend> queued_ ABSL_GUARDED_BY(propose_mu_);
+  // Appends HandOverAppends waits for (group commit pacing).
+  size_t wanted_ ABSL_GUARDED_BY(propose_mu_) = 0;
+  // Driver thread only: appends answered since the last NoteCommit, and the pacer.
+  size_t answered_ = 0;
+  server::GroupCommitPacer pacer_;
+  // Pace only when every append is fsynced (Durability::kAlways).
+  const bool pacing_ = options_.log.durability.mode == log::Durability::Mode::kAlways;
   // Set when the driver failed to persist or apply, or on Stop(): appends get
   // it from then on.
   absl::Status broken_ ABSL_GUARDED_BY(propose_mu_);

@@ -1,9 +1,12 @@
 #include "core/server/append_queue.h"
 
+#include <optional>
 #include <span>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "core/server/group_commit_pacer.h"
 
 namespace proglog::server {
 namespace {
@@ -42,6 +45,8 @@ void AppendQueue::Stop() {
 
 void AppendQueue::Run() {
   std::vector<Pending> taken;
+  GroupCommitPacer pacer;
+  uint64_t groups = log_->GetStats().groups;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
@@ -51,9 +56,29 @@ void AppendQueue::Run() {
           this));
       // Stopping still drains what was accepted: those callers are waiting.
       if (queue_.empty()) return;
+      if (std::optional<GroupCommitPacer::Wait> wait = pacer.TakeWait(); wait.has_value()) {
+        // Let the clients the last fsync answered join this one (group_commit_pacer.h).
+        wanted_ = wait->queued;
+        mu_.AwaitWithDeadline(absl::Condition(
+                                  +[](AppendQueue* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                    return self->stopping_ || self->queue_.size() >= self->wanted_;
+                                  },
+                                  this),
+                              wait->deadline);
+      }
       taken.swap(queue_);
     }
+    const absl::Time start = absl::Now();
     AppendBatch(taken);
+    const absl::Time end = absl::Now();
+    const uint64_t groups_now = log_->GetStats().groups;
+    size_t still_queued;
+    {
+      absl::MutexLock lock(&mu_);
+      still_queued = queue_.size();
+    }
+    pacer.Committed(taken.size(), start, end, groups_now != groups, still_queued);
+    groups = groups_now;
     taken.clear();
   }
 }

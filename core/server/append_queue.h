@@ -3,7 +3,9 @@
 // appends it with one Log::AppendBatch, so all the records that arrive while an
 // fsync is in flight share the next one (group commit across streams). Because
 // one thread appends in queue order, the requests of one stream get increasing
-// offsets. Internal to core/server.
+// offsets. After a batch that fsynced, the writer holds the next one back
+// briefly so the clients just answered can join it (GroupCommitPacer), instead
+// of two groups of clients taking turns. Internal to core/server.
 //
 // Thread-safety: Submit() and Stop() are thread-safe. Completions run on the
 // queue's thread and must not block.
@@ -60,6 +62,8 @@ class AppendQueue {
   absl::Mutex mu_;
   std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Submissions the writer waits for before its next batch (group commit pacing).
+  size_t wanted_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

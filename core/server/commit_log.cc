@@ -26,6 +26,15 @@ absl::Status NotLeaderError(std::string_view leader_rpc_address) {
   return status;
 }
 
+absl::Status LeadershipLostError(std::string_view leader_rpc_address) {
+  const absl::string_view leader(leader_rpc_address.data(), leader_rpc_address.size());
+  absl::Status status = absl::UnavailableError(
+      absl::StrCat("leadership moved before the write committed; it may still commit",
+                   leader.empty() ? std::string() : absl::StrCat("; the leader is ", leader)));
+  if (!leader.empty()) status.SetPayload(kLeaderPayloadTypeUrl, absl::Cord(leader));
+  return status;
+}
+
 std::optional<std::string> LeaderAddressOf(const absl::Status& status) {
   if (!absl::IsUnavailable(status)) return std::nullopt;
   absl::optional<absl::Cord> leader = status.GetPayload(kLeaderPayloadTypeUrl);

@@ -115,6 +115,11 @@ class CommitLog {
 // `leader_rpc_address` as a status payload under kLeaderPayloadTypeUrl. An
 // empty address (no leader known, an election is running) carries no payload.
 absl::Status NotLeaderError(std::string_view leader_rpc_address);
+// Unavailable for a write this node accepted as leader and then lost its
+// leadership before the write committed: it may still commit under the new
+// leader, so its outcome is unknown (clients must not treat it as a refusal).
+// Names the new leader like NotLeaderError when one is known.
+absl::Status LeadershipLostError(std::string_view leader_rpc_address);
 // The leader's address a status carries, if it is a NotLeaderError that names one.
 std::optional<std::string> LeaderAddressOf(const absl::Status& status);
 

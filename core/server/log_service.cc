@@ -574,10 +574,10 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
 }
 
 std::shared_ptr<RpcTrace> LogService::StartTrace(const grpc::CallbackServerContext* context,
-                                                 const char* method) const {
+                                                 const char* service, const char* method) const {
   telemetry::Tracer* tracer =
       options_->tracer != nullptr ? options_->tracer : telemetry::ActiveTracer();
-  return RpcTrace::Start(tracer, context, logpb::v1::Log::service_full_name(), method);
+  return RpcTrace::Start(tracer, context, service, method);
 }
 
 void LogService::FinishTraced(grpc::ServerUnaryReactor* reactor, RpcTrace* trace,

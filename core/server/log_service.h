@@ -77,14 +77,20 @@ class LogService final : public logpb::v1::Log::CallbackService {
   bool Register(const void* key, std::shared_ptr<StoppableStream> stream);
   void Unregister(const void* key);
 
- private:
-  // The span of this RPC when a tracer is set (Options::tracer, else the active one).
+  // The span of this RPC of `service` when a tracer is set (Options::tracer,
+  // else the active one); null otherwise.
   std::shared_ptr<RpcTrace> StartTrace(const grpc::CallbackServerContext* context,
-                                       const char* method) const;
+                                       const char* service, const char* method) const;
   // Ends `trace` (may be null) with `status`, logs a failure at debug level, and
   // finishes the RPC.
   static void FinishTraced(grpc::ServerUnaryReactor* reactor, RpcTrace* trace, const char* method,
                            const grpc::Status& status);
+
+ private:
+  std::shared_ptr<RpcTrace> StartTrace(const grpc::CallbackServerContext* context,
+                                       const char* method) const {
+    return StartTrace(context, logpb::v1::Log::service_full_name(), method);
+  }
 
   CommitLog* const log_;
   Executor* const reads_;

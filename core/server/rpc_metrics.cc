@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "google/protobuf/descriptor.h"
+#include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
 
 namespace proglog::server {
@@ -124,6 +125,7 @@ class RpcMetricsFactory final : public grpc::experimental::ServerInterceptorFact
   explicit RpcMetricsFactory(telemetry::Registry* registry)
       : unknown_(registry, "unknown", "unknown", "unary") {
     AddService(registry, logpb::v1::Log::service_full_name());
+    AddService(registry, logpb::v1::Batch::service_full_name());
     // Services gRPC itself provides (not in the protobuf pool of this binary).
     Add(registry, "grpc.health.v1.Health", "Check", "unary");
     Add(registry, "grpc.health.v1.Health", "Watch", "server_stream");

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/server/batch_service.h"
 #include "core/server/executor.h"
 #include "core/server/log_service.h"
 #include "core/server/rpc_metrics.h"
@@ -29,6 +31,7 @@ constexpr uint64_t kMessageSlack = 1 << 20;
 
 // The name health checks and reflection know the log service by.
 constexpr char kLogServiceName[] = "log.v1.Log";
+constexpr char kBatchServiceName[] = "log.v1.Batch";
 
 // Makes sure the health service's descriptor is linked in and registered with
 // the generated pool, which is where reflection looks symbols up.
@@ -52,11 +55,14 @@ bool IsUnixAddress(const std::string& address) {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(CommitLog* log, Options options) {
   if (log == nullptr) return absl::InvalidArgumentError("Server::Start needs a commit log");
   if (options.max_in_flight_per_stream < 1) options.max_in_flight_per_stream = 1;
+  // A batch of one record of the largest size must fit.
+  options.max_batch_bytes = std::max(options.max_batch_bytes, options.max_record_bytes);
   std::unique_ptr<Server> server(new Server());
   server->options_ = std::move(options);
   const Options& opts = server->options_;
   server->reads_ = std::make_unique<Executor>(opts.read_threads);
   server->service_ = std::make_unique<LogService>(log, server->reads_.get(), &opts);
+  server->batch_service_ = std::make_unique<BatchService>(server->service_.get());
 
   // Both are process-wide switches that take effect for servers built afterwards.
   grpc::EnableDefaultHealthCheckService(true);
@@ -74,12 +80,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(CommitLog* log, Options op
     builder.AddListeningPort(opts.address, credentials, &port);
   }
   builder.RegisterService(server->service_.get());
+  builder.RegisterService(server->batch_service_.get());
   if (opts.metrics != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     creators.push_back(MakeRpcMetricsInterceptor(opts.metrics));
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
-  const uint64_t max_message = opts.max_record_bytes + kMessageSlack;
+  const uint64_t max_message =
+      std::max(opts.max_record_bytes, opts.max_batch_bytes) + kMessageSlack;
   builder.SetMaxReceiveMessageSize(
       max_message > static_cast<uint64_t>(INT32_MAX) ? INT32_MAX : static_cast<int>(max_message));
   server->grpc_server_ = builder.BuildAndStart();
@@ -102,6 +110,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(CommitLog* log, Options op
   // SetServingStatus(false) turns both to NOT_SERVING.
   grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(kLogServiceName, true);
+  health->SetServingStatus(kBatchServiceName, true);
   health->SetServingStatus(true);
   return server;
 }

@@ -1,8 +1,8 @@
-// core/server: the gRPC service `log.v1.Log` over a CommitLog (commit_log.h),
-// on gRPC's callback API (no thread per stream), together with the standard
+// core/server: the gRPC services `log.v1.Log` and `log.v1.Batch` over a CommitLog
+// (commit_log.h), on gRPC's callback API (no thread per stream), together with the standard
 // grpc.health.v1.Health service and server reflection, so tools such as grpcurl
-// work without the proto. Health answers for "" (the server) and for
-// "log.v1.Log"; reflection describes both services (the health descriptor is
+// work without the proto. Health answers for "" (the server), "log.v1.Log" and
+// "log.v1.Batch"; reflection describes every service (the health descriptor is
 // compiled in from proto/grpc/health/v1/health.proto beside this file). The service does not know
 // whether the commit log is local (LocalCommitLog) or replicated by Raft.
 //
@@ -19,6 +19,15 @@
 //                  client resumes from the offset after the last record it got).
 //   GetServers     the cluster as CommitLog::Servers reports it; when that is
 //                  empty, this node alone, as leader.
+//
+// log.v1.Batch (proto/log/v1/batch.proto), for bulk traffic:
+//   ProduceBatch   many values in one request, validated as a whole before any
+//                  is appended, then one CommitLog::AppendBatch (one group
+//                  commit, the values adjacent); the reply carries the base offset.
+//   ConsumeBatch   up to max_records / max_bytes of consecutive records from an offset.
+//   ConsumeBatchStream  the same per message, from an offset on, then tails as
+//                  ConsumeStream does.
+// Same ACL actions, status codes and not-leader trailer as log.v1.Log.
 //
 // Status codes: no record or an empty value -> INVALID_ARGUMENT; a value over
 // max_record_bytes -> RESOURCE_EXHAUSTED with a message starting "message too
@@ -96,6 +105,11 @@ struct Options {
   // the log's max_record_bytes). Announced to clients in the initial metadata
   // key wire::kMaxRecordBytesMetadataKey of every RPC.
   uint64_t max_record_bytes = 1ull << 20;
+  // Value bytes one log.v1.Batch/ProduceBatch may carry; larger batches are
+  // refused with RESOURCE_EXHAUSTED. Announced in the initial metadata key
+  // wire::kMaxBatchBytesMetadataKey of every Batch RPC. Raised to
+  // max_record_bytes when smaller. Default: 4 MiB.
+  uint64_t max_batch_bytes = 4ull << 20;
   // Threads serving reads from disk.
   int read_threads = 2;
   // Unanswered requests one ProduceStream may have in flight; reading from the
@@ -122,6 +136,7 @@ struct Options {
 inline constexpr int kOriginalOutOfRangeCode = 404;
 
 class LogService;
+class BatchService;
 class Executor;
 
 class Server {
@@ -164,6 +179,7 @@ class Server {
   int port_ = 0;
   std::unique_ptr<Executor> reads_;
   std::unique_ptr<LogService> service_;
+  std::unique_ptr<BatchService> batch_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::once_flag shutdown_once_;
   // Orders AddInsecureConnection() against Shutdown().

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "core/client/client.h"
 #include "core/node/node.h"
@@ -130,6 +132,99 @@ TEST_F(RedirectTest, TheLastRedirectIsReported) {
   auto offset = client->Produce("x");
   EXPECT_EQ(offset.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(NotLeaderAddress(offset.status()), follower_address_placeholder_);
+}
+
+// A leader that takes a produce and never answers, as one that dies mid-call.
+class SilentLeader : public logpb::v1::Log::Service {
+ public:
+  grpc::Status Produce(grpc::ServerContext* ctx, const logpb::v1::ProduceRequest*,
+                       logpb::v1::ProduceResponse*) override {
+    ++received_;
+    while (!ctx->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return grpc::Status(grpc::StatusCode::CANCELLED, "gone");
+  }
+  grpc::Status GetServers(grpc::ServerContext*, const logpb::v1::GetServersRequest*,
+                          logpb::v1::GetServersResponse* response) override {
+    auto* server = response->add_servers();
+    server->set_id("silent");
+    server->set_rpc_addr(self_);
+    server->set_is_leader(true);
+    return grpc::Status::OK;
+  }
+  std::string self_;
+  std::atomic<int> received_{0};
+};
+
+class OutcomeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&leader_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    leader_.self_ = "127.0.0.1:" + std::to_string(port);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  std::unique_ptr<Client> OpenClient(std::string address, std::chrono::milliseconds timeout) {
+    Options options;
+    options.addresses = {std::move(address)};
+    options.call_timeout = timeout;
+    options.retry.max_attempts = 1000;
+    auto client = Client::Open(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? *std::move(client) : nullptr;
+  }
+
+  SilentLeader leader_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST_F(OutcomeTest, ProduceThatReachedTheLeaderAndTimedOutHasAnUnknownOutcome) {
+  auto client = OpenClient(leader_.self_, std::chrono::milliseconds(300));
+  auto offset = client->Produce("maybe");
+  EXPECT_EQ(offset.status().code(), absl::StatusCode::kDeadlineExceeded) << offset.status();
+  EXPECT_TRUE(IsOutcomeUnknown(offset.status())) << offset.status();
+  EXPECT_EQ(leader_.received_.load(), 1);
+}
+
+TEST_F(OutcomeTest, CancellingAProduceInFlightReturnsCancelledWithAnUnknownOutcome) {
+  auto client = OpenClient(leader_.self_, std::chrono::minutes(5));
+  CallOptions call;
+  call.cancel = std::make_shared<Cancellation>();
+  std::thread canceller([&] {
+    while (leader_.received_.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    call.cancel->Cancel();
+  });
+  auto offset = client->Produce("maybe", call);
+  canceller.join();
+  EXPECT_EQ(offset.status().code(), absl::StatusCode::kCancelled) << offset.status();
+  EXPECT_TRUE(IsOutcomeUnknown(offset.status())) << offset.status();
+}
+
+TEST_F(OutcomeTest, CancellingWhileNoServerAnswersReturnsCancelledAndNothingWasSent) {
+  // Nothing listens on port 1: connections are refused, the client backs off.
+  auto client = OpenClient("127.0.0.1:1", std::chrono::minutes(5));
+  CallOptions call;
+  call.cancel = std::make_shared<Cancellation>();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    call.cancel->Cancel();
+  });
+  auto offset = client->Produce("never sent", call);
+  canceller.join();
+  EXPECT_EQ(offset.status().code(), absl::StatusCode::kCancelled) << offset.status();
+  EXPECT_FALSE(IsOutcomeUnknown(offset.status())) << offset.status();
+}
+
+TEST_F(OutcomeTest, APerCallTimeoutReplacesTheClients) {
+  auto client = OpenClient(leader_.self_, std::chrono::minutes(5));
+  CallOptions call;
+  call.timeout = std::chrono::milliseconds(200);
+  auto offset = client->Produce("maybe", call);
+  EXPECT_EQ(offset.status().code(), absl::StatusCode::kDeadlineExceeded) << offset.status();
 }
 
 TEST(NotLeaderAddressTest, PlainUnavailableIsNotARedirect) {

@@ -147,9 +147,9 @@ TEST_F(ClientTest, BatchWithOneValueTooLargeSendsNothing) {
   EXPECT_EQ(*next, 0u);  // nothing of the batch was appended
 }
 
-TEST_F(ClientTest, FailedBatchReportsTheOffsetsItAppended) {
-  // A client told of a larger maximum than the server's sends everything, so
-  // the server appends the first value and refuses the second.
+TEST_F(ClientTest, BatchRefusedByTheServerAppendsNothing) {
+  // A client told of a larger maximum than the server's sends everything; the
+  // server checks the whole batch before appending any of it.
   Options options;
   options.addresses = {node_->RpcAddress()};
   options.max_record_bytes = 1 << 20;
@@ -161,11 +161,31 @@ TEST_F(ClientTest, FailedBatchReportsTheOffsetsItAppended) {
   auto offsets = (*client)->ProduceBatch(values);
   ASSERT_FALSE(offsets.ok());
   EXPECT_TRUE(IsMessageTooLarge(offsets.status())) << offsets.status();
-  EXPECT_EQ(WrittenOffsets(offsets.status()), std::vector<uint64_t>{1});
-  auto record = (*client)->Consume(1);
-  ASSERT_TRUE(record.ok()) << record.status();
-  EXPECT_EQ(record->value, "r1");
-  EXPECT_EQ((*client)->Consume(2).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(WrittenOffsets(offsets.status()), std::vector<uint64_t>{});
+  EXPECT_EQ((*client)->Consume(1).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST_F(ClientTest, BatchLargerThanOneRequestReportsTheChunksItAppended) {
+  // The client splits a batch into requests of at most 1 MiB (until the server
+  // names its own limit): the first request's records are appended before the
+  // second is refused, and the error lists them.
+  Options options;
+  options.addresses = {node_->RpcAddress()};
+  options.max_record_bytes = 1 << 20;
+  auto client = Client::Open(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  const std::string small(1000, 's'), big(4096, 'x');
+  std::vector<std::string_view> values(2000, small);
+  values.back() = big;
+  auto offsets = (*client)->ProduceBatch(values);
+  ASSERT_FALSE(offsets.ok());
+  EXPECT_TRUE(IsMessageTooLarge(offsets.status())) << offsets.status();
+  const std::vector<uint64_t> written = WrittenOffsets(offsets.status());
+  ASSERT_FALSE(written.empty());
+  ASSERT_LT(written.size(), values.size());
+  for (size_t i = 0; i < written.size(); ++i) EXPECT_EQ(written[i], i);
+  EXPECT_TRUE((*client)->Consume(written.back()).ok());
+  EXPECT_EQ((*client)->Consume(written.back() + 1).status().code(), absl::StatusCode::kOutOfRange);
 }
 
 TEST_F(ClientTest, ConsumeToEndReadsUpToTheEndOfTheLog) {

@@ -252,6 +252,32 @@ def test_follower_refuses_produce_naming_the_leader(pb, trio):
     assert produce(pb, trio.stub(leader), b"at the leader") >= 0
 
 
+def test_cli_given_only_a_follower_writes_to_the_leader_and_reads(trio):
+    leader = trio.wait_formed()
+    follower = next(n for n in trio.live() if n != leader)
+    addr = trio.nodes[follower].rpc_addr
+    produced = harness.run_cli("produce", "--addr", addr, "via-follower-1", "via-follower-2")
+    assert produced.returncode == 0, produced.stderr
+    offsets = [int(line) for line in produced.stdout.split()]
+    assert len(offsets) == 2 and offsets[1] == offsets[0] + 1
+    consumed = harness.run_cli("consume", "--addr", addr, "--offset", offsets[0], "--count", 2)
+    assert consumed.returncode == 0, consumed.stderr
+    assert consumed.stdout.split() == [b"via-follower-1", b"via-follower-2"]
+    servers = harness.run_cli("servers", "--addr", addr)
+    assert servers.returncode == 0, servers.stderr
+    assert f"{trio.nodes[leader].rpc_addr}\tleader".encode() in servers.stdout
+
+
+def test_cli_pinned_to_a_follower_reports_the_leader_instead_of_following(trio):
+    leader = trio.wait_formed()
+    follower = next(n for n in trio.live() if n != leader)
+    produced = harness.run_cli("produce", "--addr", trio.nodes[follower].rpc_addr,
+                               "--read-from", "pinned", "not-written")
+    assert produced.returncode == 1
+    assert b"not the leader" in produced.stderr, produced.stderr
+    assert trio.nodes[leader].rpc_addr.encode() in produced.stderr, produced.stderr
+
+
 def tcp_listening_ports(pid):
     """Ports of the TCP sockets in LISTEN state that process `pid` holds."""
     return _socket_ports(pid, ("/proc/net/tcp", "/proc/net/tcp6"), "0A")

@@ -245,7 +245,12 @@ typedef enum proglog_balance_policy {
                                          applied an acknowledged record answers out
                                          of range, and the client then asks the
                                          leader */
-  PROGLOG_BALANCE_LEADER = 2          /* reads go to the leader too */
+  PROGLOG_BALANCE_LEADER = 2,         /* reads go to the leader too */
+  PROGLOG_BALANCE_PINNED = 3          /* every call goes to the given addresses only, the
+                                         first reachable first: no discovery, and a
+                                         follower's refusal is PROGLOG_ENOTLEADER naming
+                                         the leader, not followed. For talking to one
+                                         particular node */
 } proglog_balance_policy;
 /* The 0.1 name of PROGLOG_BALANCE_FOLLOWER_READS. */
 #define PROGLOG_BALANCE_ROUND_ROBIN PROGLOG_BALANCE_FOLLOWER_READS
