@@ -718,6 +718,7 @@ PYBIND11_MODULE(_proglog, m) {
   m.attr("BALANCE_DEFAULT") = static_cast<int>(PROGLOG_BALANCE_DEFAULT);
   m.attr("BALANCE_FOLLOWER_READS") = static_cast<int>(PROGLOG_BALANCE_FOLLOWER_READS);
   m.attr("BALANCE_LEADER") = static_cast<int>(PROGLOG_BALANCE_LEADER);
+  m.attr("BALANCE_PINNED") = static_cast<int>(PROGLOG_BALANCE_PINNED);
   m.def(
       "set_error_classes", [](py::dict classes) { ErrorClasses() = std::move(classes); },
       "Registers the exception class raised for each C code (0: the fallback).");

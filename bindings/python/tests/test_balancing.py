@@ -129,14 +129,6 @@ def assert_every_node_holds(pb: Any, cluster: harness.Cluster,
                            f"changed, first at offset {min(wrong)}")
 
 
-# core/client follows a follower's redirect to the leader "at once", without a
-# backoff; after a kill -9 the followers name the dead leader until they elect
-# another, and the picker, which marked the dead leader failed, sends the
-# attempt to a follower again: the call spends all its attempts in ~30 ms and
-# fails with NotLeader (outcome unknown). Remove the mark once core/client backs
-# off on a redirect to a server it saw fail.
-@pytest.mark.xfail(strict=True, raises=proglog.NotLeader,
-                   reason="core/client spends its attempts on redirects to the dead leader")
 def test_produce_loop_through_a_follower_survives_kill_9_of_the_leader(
         pb: Any, cluster: harness.Cluster) -> None:
     leader, followers = leader_and_followers(cluster)
@@ -197,6 +189,15 @@ def test_servers_flags_the_one_leader(trio: harness.Cluster) -> None:
         servers = client.servers(timeout=10)
     assert sorted(servers, key=lambda s: s.id) == [
         proglog.Server(n, address(trio, n), n == leader) for n in NAMES]
+
+
+def test_pinned_client_talks_to_its_node_only(trio: harness.Cluster) -> None:
+    leader, followers = leader_and_followers(trio)
+    with proglog.Client(address(trio, followers[0]), read_from="pinned") as pinned:
+        with pytest.raises(proglog.NotLeader) as refused:
+            pinned.produce(b"not followed")
+    assert refused.value.leader == address(trio, leader)
+    assert not refused.value.outcome_unknown
 
 
 @pytest.mark.parametrize("dead_first", [True, False], ids=["dead-first", "dead-last"])

@@ -451,7 +451,7 @@ class Stream:
 
 
 _READ_FROM = {None: _proglog.BALANCE_DEFAULT, "followers": _proglog.BALANCE_FOLLOWER_READS,
-              "leader": _proglog.BALANCE_LEADER}
+              "leader": _proglog.BALANCE_LEADER, "pinned": _proglog.BALANCE_PINNED}
 
 
 class Client:
@@ -471,7 +471,9 @@ class Client:
     - ``timeout``: each call's deadline in seconds, retries included (None: no
       deadline; left out: the library's default). A call may override it.
     - ``read_from``: "followers" (the default: reads rotate over the followers,
-      the leader when it is alone) or "leader".
+      the leader when it is alone), "leader", or "pinned": every call goes to
+      the given addresses only (no discovery; a follower refuses writes with
+      NotLeader naming the leader), to look at one particular node.
     - ``refresh_interval``: seconds between refreshes of the server list while
       calls are made (``math.inf``: refresh only after failures).
     - ``max_attempts``: attempts per call, the first included (1: never retry).
@@ -503,7 +505,8 @@ class Client:
             if not isinstance(address, str):
                 raise TypeError(f"addresses must be str, not {type(address).__name__}")
         if read_from not in _READ_FROM:
-            raise InvalidArgument('read_from must be "followers" or "leader"', _proglog.EINVAL)
+            raise InvalidArgument('read_from must be "followers", "leader" or "pinned"',
+                                  _proglog.EINVAL)
         retry = _retry_args(refresh_interval, max_attempts, backoff)
         ca, cert, key = (_as_path(ca_file, "ca_file"), _as_path(cert_file, "cert_file"),
                          _as_path(key_file, "key_file"))

@@ -25,6 +25,7 @@ ETOOLARGE: int
 BALANCE_DEFAULT: int
 BALANCE_FOLLOWER_READS: int
 BALANCE_LEADER: int
+BALANCE_PINNED: int
 
 class ClusterArgs:
     cluster: bool
