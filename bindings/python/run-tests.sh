@@ -12,7 +12,9 @@ venv="$build_dir/python-venv"
 rm -rf "$venv"
 python3 -m venv "$venv"
 # The CMake build of the wheel is kept under the build dir so reinstalls are incremental.
-"$venv/bin/python" -m pip install -q "$repo[test]" \
+# grpcio and grpcio-tools: the cluster tests read each node's copy of the log with a raw
+# gRPC client generated from the proto (tests/e2e/harness.py).
+"$venv/bin/python" -m pip install -q "$repo[test]" grpcio grpcio-tools \
   --config-settings=build-dir="$build_dir/python-wheel"
 
 export PROGLOG_README="$repo/README.md"

@@ -90,7 +90,7 @@ def test_bad_options_are_rejected() -> None:
     with pytest.raises(proglog.InvalidArgument):
         proglog.Client([])
     with pytest.raises(proglog.InvalidArgument):
-        proglog.Client(["127.0.0.1:1"], balance="random")
+        proglog.Client(["127.0.0.1:1"], read_from="random")
     with pytest.raises(TypeError):
         proglog.Client([b"127.0.0.1:1"])  # type: ignore[list-item]
     with pytest.raises(proglog.NotFound):

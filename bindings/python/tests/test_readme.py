@@ -27,3 +27,4 @@ def test_readme_python_example_runs(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert "b'c'" in done.stdout
         assert "b'later'" in done.stdout
+        assert "b'once'" in done.stdout

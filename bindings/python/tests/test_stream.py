@@ -82,17 +82,21 @@ client = proglog.Client([sys.argv[1]])
 try:
     stream = client.stream(0)
     print("streaming", flush=True)  # inside try: a SIGINT from here on is caught
-    for record in stream:
-        pass
+    if sys.argv[2] == "iterate":
+        for record in stream:
+            pass
+    else:
+        stream.next(timeout=None)
 except KeyboardInterrupt:
     print("interrupted", flush=True)
     sys.exit(3)
 """
 
 
-def test_ctrl_c_interrupts_a_waiting_stream(server: ServerProcess) -> None:
+@pytest.mark.parametrize("how", ["iterate", "next"])
+def test_ctrl_c_interrupts_a_waiting_stream(server: ServerProcess, how: str) -> None:
     assert server.address is not None
-    proc = subprocess.Popen([sys.executable, "-c", _CTRL_C_SCRIPT, server.address],
+    proc = subprocess.Popen([sys.executable, "-c", _CTRL_C_SCRIPT, server.address, how],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -13,6 +13,19 @@ def first_value(client: proglog.Client) -> bytes:
     for streamed in client.stream(0):
         return streamed.value
     return record.value
+
+def cluster_client() -> proglog.Client:
+    client = proglog.Client(["10.0.0.1:8400"], timeout=None, read_from="leader",
+                            refresh_interval=30.0, max_attempts=3, backoff=(0.05, None))
+    try:
+        client.produce(b"x", timeout=1.5)
+    except proglog.Error as err:
+        unknown: bool = err.outcome_unknown
+    leaders: list[str] = [s.rpc_addr for s in client.servers(timeout=proglog.DEFAULT)
+                          if s.is_leader]
+    for record in client.subscribe(0):
+        break
+    return client
 """
 
 BAD = """

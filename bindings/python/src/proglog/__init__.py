@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import enum
 import logging
+import math
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Optional, Union
+from typing import Any, Final, Literal, Optional, Union
 
 from . import _proglog
 
@@ -37,6 +40,7 @@ __all__ = [
     "Cancelled",
     "Client",
     "Closed",
+    "DEFAULT",
     "Error",
     "Internal",
     "InvalidArgument",
@@ -99,6 +103,17 @@ _route_logs()
 # What the write calls accept: bytes, or any bytes-like object that is copied.
 BytesLike = Union[bytes, bytearray, memoryview]
 
+
+class _Default(enum.Enum):
+    DEFAULT = "DEFAULT"
+
+
+# The value of a ``timeout`` left out: the library's default for a Client, the
+# client's timeout for a call. (None means no deadline, as in the socket module.)
+DEFAULT: Final = _Default.DEFAULT
+# A ``timeout`` argument: seconds, None (no deadline) or DEFAULT.
+TimeoutArg = Union[float, None, Literal[_Default.DEFAULT]]
+
 # How long a Stream waits in C before returning to Python, where Ctrl-C is seen.
 _SIGNAL_CHECK_MS = 100
 
@@ -108,16 +123,21 @@ class Error(Exception):
     says whether the same call may succeed later, ``leader`` names the leader's
     address when a follower refused a write. ``written`` lists, for a failed
     ``produce_many``, the offsets of the records appended before the failure
-    (a retry sends only the values after them); it is empty otherwise."""
+    (a retry sends only the values after them); it is empty otherwise.
+    ``outcome_unknown`` is true when a failed produce may nevertheless have
+    appended its record(s): an attempt reached a server and its answer was lost
+    (connection broken, deadline passed). Producing again may then duplicate the
+    record; read the log first if that matters."""
 
-    def __init__(self, message: str, code: int = -13, retryable: bool = False,
-                 leader: Optional[str] = None) -> None:
+    def __init__(self, message: str, code: int = _proglog.EINTERNAL,
+                 retryable: bool = False, leader: Optional[str] = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.retryable = retryable
         self.leader = leader
         self.written: list[int] = []
+        self.outcome_unknown = False
 
 
 class InvalidArgument(Error, ValueError):
@@ -182,23 +202,24 @@ class Internal(Error):
     """A bug or an unexpected answer from a server."""
 
 
+# By the C library's codes; a code missing here raises Error.
 _proglog.set_error_classes({
     0: Error,
-    -1: InvalidArgument,
-    -2: OffsetOutOfRange,
-    -3: NotLeader,
-    -4: Unavailable,
-    -5: PermissionDenied,
-    -6: Unauthenticated,
-    -7: Timeout,
-    -8: Cancelled,
-    -9: Closed,
-    -10: NotFound,
-    -11: StorageError,
-    -12: OutOfMemory,
-    -13: Internal,
-    -14: MessageTooLarge,
-    -15: Busy,
+    _proglog.EINVAL: InvalidArgument,
+    _proglog.EOUTOFRANGE: OffsetOutOfRange,
+    _proglog.ENOTLEADER: NotLeader,
+    _proglog.EUNAVAILABLE: Unavailable,
+    _proglog.EPERM: PermissionDenied,
+    _proglog.EUNAUTHENTICATED: Unauthenticated,
+    _proglog.ETIMEOUT: Timeout,
+    _proglog.ECANCELLED: Cancelled,
+    _proglog.ECLOSED: Closed,
+    _proglog.ENOTFOUND: NotFound,
+    _proglog.EIO: StorageError,
+    _proglog.ENOMEM: OutOfMemory,
+    _proglog.EINTERNAL: Internal,
+    _proglog.ETOOLARGE: MessageTooLarge,
+    _proglog.EBUSY: Busy,
 })
 
 
@@ -239,7 +260,7 @@ def _as_offset(offset: object) -> int:
     if isinstance(offset, bool) or not isinstance(offset, int):
         raise TypeError(f"offset must be int, not {type(offset).__name__}")
     if offset < 0:
-        raise InvalidArgument("offset must not be negative", -1)
+        raise InvalidArgument("offset must not be negative", _proglog.EINVAL)
     return offset
 
 
@@ -251,6 +272,49 @@ def _as_ms(seconds: Optional[float], name: str) -> int:
         raise TypeError(f"{name} must be a number of seconds, not {type(seconds).__name__}")
     ms = int(seconds * 1000)
     return max(1, ms) if seconds > 0 else ms
+
+
+def _positive_ms(seconds: object, name: str) -> int:
+    """A positive number of seconds in whole milliseconds (at least 1)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(seconds).__name__}")
+    if not seconds > 0 or math.isinf(seconds):
+        raise InvalidArgument(f"{name} must be a positive number of seconds", _proglog.EINVAL)
+    return max(1, int(seconds * 1000))
+
+
+def _timeout_ms(timeout: TimeoutArg, name: str = "timeout") -> int:
+    """A deadline for the C API: DEFAULT 0, None -1 (no deadline), else milliseconds."""
+    if timeout is DEFAULT:
+        return 0
+    if timeout is None:
+        return -1
+    return _positive_ms(timeout, name)
+
+
+def _retry_args(refresh_interval: Optional[float], max_attempts: Optional[int],
+                backoff: Optional[tuple[Optional[float], Optional[float]]]
+                ) -> _proglog.RetryArgs:
+    """The discovery and retry options for the C API; None stays 0 (the library default)."""
+    args = _proglog.RetryArgs()
+    if refresh_interval is not None:
+        args.refresh_interval_ms = (-1 if refresh_interval == math.inf
+                                    else _positive_ms(refresh_interval, "refresh_interval"))
+    if max_attempts is not None:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int):
+            raise TypeError(f"max_attempts must be int, not {type(max_attempts).__name__}")
+        if max_attempts < 1:
+            raise InvalidArgument("max_attempts must be at least 1", _proglog.EINVAL)
+        args.max_attempts = max_attempts
+    if backoff is not None:
+        if not isinstance(backoff, tuple) or len(backoff) != 2:
+            raise TypeError("backoff must be a tuple (initial, maximum) of seconds or None")
+        initial, maximum = backoff
+        if initial is not None:
+            args.initial_backoff_ms = _positive_ms(initial, "backoff[0]")
+        if maximum is not None:
+            args.max_backoff_ms = _positive_ms(maximum, "backoff[1]")
+    return args
 
 
 class Node:
@@ -389,8 +453,9 @@ class Node:
 
 class Stream:
     """Records from an offset on, following the tail: iterating blocks until the
-    next record arrives. Ends (StopIteration) only after ``close()``; a server
-    that goes away raises Unavailable. Ctrl-C interrupts a waiting iteration."""
+    next record arrives. Ends (StopIteration) only after ``close()``. When its
+    server goes away it carries on from another one; Unavailable when none can.
+    Ctrl-C interrupts a waiting iteration."""
 
     def __init__(self, handle: _proglog.SubscriptionHandle) -> None:
         self._handle = handle
@@ -413,10 +478,18 @@ class Stream:
 
     def next(self, timeout: Optional[float] = None) -> Optional[Record]:
         """The next record, or None if none arrived within ``timeout`` seconds
-        (None: wait as long as it takes)."""
-        wait_ms = -1 if timeout is None else max(0, int(timeout * 1000))
-        got = self._handle.next(wait_ms)
-        return None if got is None else Record(got[0], got[1])
+        (None: wait as long as it takes). Ctrl-C interrupts the wait."""
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            # Waits in slices so that Python sees Ctrl-C between them.
+            wait_ms = _SIGNAL_CHECK_MS
+            if deadline is not None:
+                wait_ms = min(wait_ms, max(0, int((deadline - time.monotonic()) * 1000)))
+            got = self._handle.next(wait_ms)
+            if got is not None:
+                return Record(got[0], got[1])
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
 
     def close(self) -> None:
         """Ends the stream; safe from any thread. Idempotent."""
@@ -431,22 +504,50 @@ class Stream:
         self.close()
 
 
-_BALANCE = {"first_available": 0, "round_robin": 1}
+_READ_FROM = {None: _proglog.BALANCE_DEFAULT, "followers": _proglog.BALANCE_FOLLOWER_READS,
+              "leader": _proglog.BALANCE_LEADER, "pinned": _proglog.BALANCE_PINNED}
 
 
 class Client:
-    """A client of one or more proglog servers ("host:port" strings).
+    """A client of a proglog cluster, given the "host:port" of any of its
+    servers (one is enough; several help when some are down).
 
-    ``timeout`` is each call's deadline in seconds (None: no deadline).
-    ``balance`` is "first_available" (default) or "round_robin". TLS is used
-    when ``tls`` is true or any TLS file is given: ``ca_file`` (PEM CA; None: the
-    system roots), ``cert_file`` and ``key_file`` (the client certificate for
-    mutual TLS), ``server_name`` (the name to verify in the server certificate
-    instead of the address's host). Safe to share between threads.
+    The client learns the cluster from the first server that answers
+    (GetServers) and keeps that view fresh. Writes go to the leader, wherever
+    the client was pointed, and follow leader changes. Calls that meet an
+    unreachable server or an election are retried with exponential backoff and
+    jitter, within the call's deadline and ``max_attempts``. A produce retried
+    after its first attempt's answer was lost may append its record twice; one
+    that fails after such an attempt has ``outcome_unknown`` set on its error.
+
+    Options (None: the library's default, which the C header documents):
+
+    - ``timeout``: each call's deadline in seconds, retries included (None: no
+      deadline; left out: the library's default). A call may override it.
+    - ``read_from``: "followers" (the default: reads rotate over the followers,
+      the leader when it is alone), "leader", or "pinned": every call goes to
+      the given addresses only (no discovery; a follower refuses writes with
+      NotLeader naming the leader), to look at one particular node.
+    - ``refresh_interval``: seconds between refreshes of the server list while
+      calls are made (``math.inf``: refresh only after failures).
+    - ``max_attempts``: attempts per call, the first included (1: never retry).
+    - ``backoff``: ``(initial, maximum)`` pause between attempts in seconds;
+      either may be None.
+
+    TLS is used when ``tls`` is true or any TLS file is given: ``ca_file`` (PEM
+    CA; None: the system roots), ``cert_file`` and ``key_file`` (the client
+    certificate for mutual TLS), ``server_name`` (the name to verify in the
+    server certificate instead of the address's host). Safe to share between
+    threads. On the main thread, Ctrl-C cancels a blocking call and raises
+    KeyboardInterrupt once the call has ended (an interrupted produce may have
+    appended its record).
     """
 
-    def __init__(self, addresses: Union[str, Sequence[str]], *, timeout: Optional[float] = 10.0,
-                 balance: str = "first_available", tls: bool = False,
+    def __init__(self, addresses: Union[str, Sequence[str]], *,
+                 timeout: TimeoutArg = DEFAULT, read_from: Optional[str] = None,
+                 refresh_interval: Optional[float] = None, max_attempts: Optional[int] = None,
+                 backoff: Optional[tuple[Optional[float], Optional[float]]] = None,
+                 tls: bool = False,
                  ca_file: Union[str, os.PathLike[str], None] = None,
                  cert_file: Union[str, os.PathLike[str], None] = None,
                  key_file: Union[str, os.PathLike[str], None] = None,
@@ -457,20 +558,27 @@ class Client:
         for address in addresses:
             if not isinstance(address, str):
                 raise TypeError(f"addresses must be str, not {type(address).__name__}")
-        if balance not in _BALANCE:
-            raise InvalidArgument(f"balance must be one of {sorted(_BALANCE)}", -1)
-        timeout_ms = -1 if timeout is None else max(1, int(timeout * 1000))
+        if read_from not in _READ_FROM:
+            raise InvalidArgument('read_from must be "followers", "leader" or "pinned"',
+                                  _proglog.EINVAL)
+        retry = _retry_args(refresh_interval, max_attempts, backoff)
         ca, cert, key = (_as_path(ca_file, "ca_file"), _as_path(cert_file, "cert_file"),
                          _as_path(key_file, "key_file"))
         use_tls = tls or any(f is not None for f in (ca, cert, key))
-        self._handle = _proglog.ClientHandle(addresses, timeout_ms, _BALANCE[balance], use_tls,
-                                             ca, cert, key, server_name)
+        self._handle = _proglog.ClientHandle(addresses, _timeout_ms(timeout),
+                                             _READ_FROM[read_from], use_tls, ca, cert, key,
+                                             server_name, retry)
 
-    def produce(self, value: BytesLike) -> int:
-        """Appends one record; returns its offset."""
-        return self._handle.produce(_as_bytes(value, "value"))
+    # Every blocking call takes ``timeout``: seconds, None (no deadline), or left
+    # out for the client's.
 
-    def produce_many(self, values: Iterable[BytesLike]) -> list[int]:
+    def produce(self, value: BytesLike, *, timeout: TimeoutArg = DEFAULT) -> int:
+        """Appends one record at the leader; returns its offset. If it fails
+        with ``outcome_unknown`` set, the record may be in the log anyway."""
+        return self._handle.produce(_as_bytes(value, "value"), _timeout_ms(timeout))
+
+    def produce_many(self, values: Iterable[BytesLike], *,
+                     timeout: TimeoutArg = DEFAULT) -> list[int]:
         """Appends records in order over one stream; returns their offsets.
 
         All or nothing at validation: if any value is over the server's maximum
@@ -481,20 +589,29 @@ class Client:
             raise TypeError("values must be an iterable of bytes, not a single "
                             f"{type(values).__name__}")
         items = [_as_bytes(v, f"values[{i}]") for i, v in enumerate(values)]
-        return self._handle.produce_many(items)
+        return self._handle.produce_many(items, _timeout_ms(timeout))
 
-    def consume(self, offset: int) -> Record:
-        """Reads the record at ``offset``; OffsetOutOfRange if there is none yet."""
-        value, at = self._handle.consume(_as_offset(offset))
+    def consume(self, offset: int, *, timeout: TimeoutArg = DEFAULT) -> Record:
+        """Reads the record at ``offset`` (from a follower unless ``read_from``
+        is "leader"); OffsetOutOfRange if there is none yet."""
+        value, at = self._handle.consume(_as_offset(offset), _timeout_ms(timeout))
         return Record(value, at)
 
-    def stream(self, offset: int = 0) -> Stream:
-        """Follows the log from ``offset``: ``for record in client.stream(0): ...``"""
+    def subscribe(self, offset: int = 0) -> Stream:
+        """Follows the log from ``offset``: ``for record in client.subscribe(0): ...``
+        When the server it reads from goes away, the stream carries on from the
+        next offset on another server (no gap, no duplicate); Unavailable if
+        none can."""
         return Stream(self._handle.subscribe(_as_offset(offset)))
 
-    def servers(self) -> list[Server]:
-        """The cluster's servers."""
-        return [Server(i, a, l) for i, a, l in self._handle.servers()]
+    def stream(self, offset: int = 0) -> Stream:
+        """The same as ``subscribe``."""
+        return self.subscribe(offset)
+
+    def servers(self, *, timeout: TimeoutArg = DEFAULT) -> list[Server]:
+        """The cluster's servers as one of them sees them now, the leader
+        flagged (``is_leader``)."""
+        return [Server(i, a, l) for i, a, l in self._handle.servers(_timeout_ms(timeout))]
 
     def close(self) -> None:
         """Ends open streams; later calls raise Closed. Idempotent."""
