@@ -121,12 +121,21 @@ func TestCancelledProducesReportTheirOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	warmCancel()
+	// Cancel within twice a produce's usual time, so that about half are cancelled
+	// in flight whatever this machine's speed.
+	started := time.Now()
+	for i := 0; i < 20; i++ {
+		if _, err := client.Produce(context.Background(), []byte("timing")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	window := 2 * time.Since(started) / 20
 	baseline := runtime.NumGoroutine()
 
 	outcomes := produceUnderCancel(t, client, "cancel", func(rng *rand.Rand, do func(context.Context)) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		delay := time.Duration(rng.Intn(3000)) * time.Microsecond
+		delay := time.Duration(rng.Int63n(int64(window)))
 		canceller := make(chan struct{})
 		go func() {
 			defer close(canceller)
@@ -144,7 +153,7 @@ func TestCancelledProducesReportTheirOutcome(t *testing.T) {
 
 	outcomes = produceUnderCancel(t, client, "deadline", func(rng *rand.Rand, do func(context.Context)) {
 		ctx, cancel := context.WithTimeout(context.Background(),
-			time.Duration(1+rng.Intn(3000))*time.Microsecond)
+			time.Duration(1+rng.Int63n(int64(window))))
 		defer cancel()
 		do(ctx)
 	})

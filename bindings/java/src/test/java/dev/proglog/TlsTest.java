@@ -12,7 +12,6 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
@@ -101,7 +100,6 @@ class TlsTest {
   }
 
   @Test
-  @Disabled("libproglog maps a failed TLS handshake to PROGLOG_EUNAVAILABLE (reported)")
   void wrongCertificateIsAnAuthenticationException() {
     try (Client client = connect(ca, otherRoot)) {
       AuthenticationException e =
