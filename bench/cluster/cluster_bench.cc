@@ -19,7 +19,7 @@
 // Usage: proglog-bench-cluster [--proglog PATH] [--dir D] [--seconds S]
 //          [--value-bytes 100,1024] [--kills N] [--failover-seconds S]
 //          [--election-timeouts 150ms,default] [--skip-throughput] [--skip-failover]
-//          [--skip-client]
+//          [--skip-client] [--client-rounds N]
 //          [--keep-dir] [--verbose]
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -767,28 +767,31 @@ void RunClientSection(const Flags& flags) {
   for (int round = 0; round < flags.client_rounds; ++round) {
     leader = cluster.WaitReady(std::chrono::seconds(30));
     if (!leader) break;
+    // The first produce that began after the kill and was acknowledged: one
+    // already in flight at the kill may still be answered by the old leader.
     std::atomic<bool> stop{false};
-    std::atomic<int64_t> last_success_ns{0};
+    std::atomic<int64_t> killed_ns{INT64_MAX};
+    std::atomic<int64_t> first_after_kill_ns{0};
     std::thread loop([&] {
       while (!stop.load()) {
-        if (lb->Produce("failover").ok()) {
-          last_success_ns.store(Clock::now().time_since_epoch().count());
+        const int64_t began = Clock::now().time_since_epoch().count();
+        if (lb->Produce("failover").ok() && began > killed_ns.load() &&
+            first_after_kill_ns.load() == 0) {
+          first_after_kill_ns.store(Clock::now().time_since_epoch().count());
         }
       }
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     const auto killed = Clock::now();
+    killed_ns.store(killed.time_since_epoch().count());
     cluster.Proc(*leader)->Signal(SIGKILL);
-    while (last_success_ns.load() < killed.time_since_epoch().count() &&
-           Clock::now() - killed < std::chrono::seconds(20)) {
+    while (first_after_kill_ns.load() == 0 && Clock::now() - killed < std::chrono::seconds(20)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    const int64_t first = last_success_ns.load();
+    const int64_t first = first_after_kill_ns.load();
     stop.store(true);
     loop.join();
-    if (first >= killed.time_since_epoch().count()) {
-      seen_ms.push_back(Ms(Clock::duration(first) - killed.time_since_epoch()));
-    }
+    if (first > 0) seen_ms.push_back(Ms(Clock::duration(first) - killed.time_since_epoch()));
     cluster.Proc(*leader)->Wait(std::chrono::seconds(10));
     if (!cluster.Restart(*leader)) break;
   }
@@ -964,6 +967,10 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
         if (!absl::SimpleAtoi(s, &n) || n == 0) return false;
         flags->value_bytes.push_back(n);
       }
+    } else if (arg == "--client-rounds") {
+      if (!value() || !absl::SimpleAtoi(v, &flags->client_rounds) || flags->client_rounds < 1) {
+        return false;
+      }
     } else if (arg == "--kills") {
       if (!value() || !absl::SimpleAtoi(v, &flags->kills) || flags->kills < 0) return false;
     } else if (arg == "--failover-seconds") {
@@ -998,7 +1005,8 @@ int main(int argc, char** argv) {
                  "usage: proglog-bench-cluster [--proglog PATH] [--dir D] [--seconds S]\n"
                  "         [--value-bytes 100,1024] [--kills N] [--failover-seconds S]\n"
                  "         [--election-timeouts 150ms,default] [--skip-throughput]\n"
-                 "         [--skip-failover] [--skip-client] [--keep-dir] [--verbose]\n");
+                 "         [--skip-failover] [--skip-client] [--client-rounds N] [--keep-dir]\n"
+                 "         [--verbose]\n");
     return 2;
   }
   if (::access(flags.proglog.c_str(), X_OK) != 0) {
