@@ -26,7 +26,7 @@ p = sub, obj, act
 [policy_effect]
 e = some(where (p.eft == allow))
 [matchers]
-m = r.sub == p.sub && (r.obj == p.obj || p.obj == "*") && r.act == p.act
+m = r.sub == p.sub && r.obj == p.obj && r.act == p.act
 """
 
 
@@ -47,14 +47,16 @@ def make_certs(binary: str, pki: Path) -> None:
     (pki / "policy.csv").write_text("p, root, *, produce\np, root, *, consume\n")
 
 
-def wait_listening(port: int, timeout: float = 30.0) -> None:
+def wait_listening(port: int, node: subprocess.Popen, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and node.poll() is None:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
+                return True
         time.sleep(0.05)
-    raise SystemExit(f"the node did not listen on {port} within {timeout}s")
+    node.kill()
+    print(f"the node did not listen on {port}:\n{node.communicate()[1].decode()}", file=sys.stderr)
+    return False
 
 
 def main() -> int:
@@ -80,9 +82,10 @@ def main() -> int:
              "--server-tls-ca-file", str(pki / "ca.pem"),
              "--acl-model-file", str(pki / "model.conf"),
              "--acl-policy-file", str(pki / "policy.csv")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_listening(port)
+            if not wait_listening(port, node):
+                return 1
             client = proglog.Client(f"127.0.0.1:{port}", tls=True, ca_file=str(pki / "ca.pem"),
                                     cert_file=str(pki / "root-client.pem"),
                                     key_file=str(pki / "root-client-key.pem"), timeout=60)
