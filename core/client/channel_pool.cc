@@ -95,8 +95,4 @@ std::shared_ptr<logpb::v1::Batch::Stub> ChannelPool::BatchStub(const std::string
   return Get(address).batch;
 }
 
-std::shared_ptr<grpc::Channel> ChannelPool::Channel(const std::string& address) {
-  return Get(address).channel;
-}
-
 }  // namespace proglog::client

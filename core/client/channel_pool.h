@@ -32,8 +32,6 @@ class ChannelPool {
   std::shared_ptr<logpb::v1::Log::Stub> Stub(const std::string& address);
   // The log.v1.Batch stub for "host:port", on the same channel.
   std::shared_ptr<logpb::v1::Batch::Stub> BatchStub(const std::string& address);
-  // The channel under Stub(address).
-  std::shared_ptr<grpc::Channel> Channel(const std::string& address);
 
  private:
   struct Entry {

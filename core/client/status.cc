@@ -18,12 +18,15 @@ constexpr char kWrittenOffsetsPayload[] = "type.proglog.dev/written-offsets";
 // Payload of a failed produce that may have appended anyway.
 constexpr char kOutcomeUnknownPayload[] = "type.proglog.dev/outcome-unknown";
 
-// How servers and gRPC word a refusal that appended nothing. The first two are
-// core/server's not-leader answers, the third its admission refusal while
-// stopping; the rest are gRPC's for a connection that was never made.
+// How servers and gRPC word a refusal that appended nothing: the first is in
+// every not-leader answer of core/server, the second its admission refusal
+// while stopping; the rest are gRPC's for a connection that was never made.
 constexpr const char* kNotAppliedMessages[] = {
-    "this node is not the leader", "not the leader",     "server is shutting down",
-    "failed to connect",           "Connection refused", "connections to all backends failing",
+    "not the leader",
+    "server is shutting down",
+    "failed to connect",
+    "Connection refused",
+    "connections to all backends failing",
     "DNS resolution failed",
 };
 
