@@ -62,6 +62,11 @@ grpc::ChannelArguments MakeArguments(const Options& options) {
   // A failed connection makes the channel resolve its target again; the DNS
   // resolver's default cooldown (30 s) would hold a restarted server back.
   args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 500);
+  // gRPC shares connections between the channels of a process by default, and
+  // with them their reconnect backoff: a new client to a server that has just
+  // (re)started on a port would inherit another client's "connection refused".
+  // Each client keeps its own.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return args;
 }
 
@@ -74,17 +79,32 @@ absl::StatusOr<std::unique_ptr<ChannelPool>> ChannelPool::Create(const Options& 
       new ChannelPool(*std::move(credentials), MakeArguments(options)));
 }
 
-const ChannelPool::Entry& ChannelPool::Get(const std::string& address) {
+ChannelPool::Entry ChannelPool::Get(const std::string& address) {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(address);
-  if (it == entries_.end()) {
-    auto channel = grpc::CreateCustomChannel(address, credentials_, args_);
-    auto stub = std::make_shared<logpb::v1::Log::Stub>(channel);
-    auto batch = std::make_shared<logpb::v1::Batch::Stub>(channel);
-    it = entries_.emplace(address, Entry{std::move(channel), std::move(stub), std::move(batch)})
-             .first;
+  if (it != entries_.end()) return it->second;
+  auto channel = grpc::CreateCustomChannel(address, credentials_, args_);
+  Entry entry{channel, std::make_shared<logpb::v1::Log::Stub>(channel),
+              std::make_shared<logpb::v1::Batch::Stub>(channel)};
+  // After Close, a call that was already under way gets a channel of its own,
+  // which goes away with its stub.
+  if (!closed_) entries_.emplace(address, entry);
+  return entry;
+}
+
+void ChannelPool::Close() {
+  std::map<std::string, Entry> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    entries.swap(entries_);
   }
-  return it->second;  // std::map entries stay put; entries are never erased
+  // Each channel (and its connection) goes once the last stub using it does;
+  // for idle channels that is here.
+}
+
+std::shared_ptr<grpc::Channel> ChannelPool::Channel(const std::string& address) {
+  return Get(address).channel;
 }
 
 std::shared_ptr<logpb::v1::Log::Stub> ChannelPool::Stub(const std::string& address) {

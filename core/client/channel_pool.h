@@ -1,7 +1,7 @@
 // One gRPC channel (and its log.v1 stubs) per server address, made on first use
-// with the client's credentials and limits, and kept for the client's life.
-// Channels are never dropped while a call may still hold them: a subscription
-// keeps its stub, and with it the channel, until its stream has ended.
+// with the client's credentials and limits, and kept until Close. A call holds
+// its stub, and with it the channel, until it ends: a subscription keeps its
+// stub until its stream has ended, even after Close.
 #ifndef PROGLOG_CORE_CLIENT_CHANNEL_POOL_H_
 #define PROGLOG_CORE_CLIENT_CHANNEL_POOL_H_
 
@@ -32,6 +32,11 @@ class ChannelPool {
   std::shared_ptr<logpb::v1::Log::Stub> Stub(const std::string& address);
   // The log.v1.Batch stub for "host:port", on the same channel.
   std::shared_ptr<logpb::v1::Batch::Stub> BatchStub(const std::string& address);
+  // The channel to "host:port", made on first use.
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address);
+  // Drops every channel, so idle connections close now rather than when the
+  // client is freed. Stubs asked for later are not kept.
+  void Close();
 
  private:
   struct Entry {
@@ -41,12 +46,13 @@ class ChannelPool {
   };
   ChannelPool(std::shared_ptr<grpc::ChannelCredentials> credentials, grpc::ChannelArguments args)
       : credentials_(std::move(credentials)), args_(std::move(args)) {}
-  const Entry& Get(const std::string& address);
+  Entry Get(const std::string& address);
 
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   const grpc::ChannelArguments args_;
   absl::Mutex mu_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace proglog::client

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <utility>
@@ -66,6 +67,27 @@ absl::Time DeadlineOf(std::chrono::milliseconds timeout) {
 bool SleepUntil(absl::Time until, Cancellation* cancel) {
   if (cancel != nullptr) return cancel->SleepUntil(until);
   absl::SleepFor(until - absl::Now());
+  return true;
+}
+
+// How often a wait for a reconnection looks at the call's cancellation.
+constexpr absl::Duration kCancelCheckInterval = absl::Milliseconds(20);
+
+// Waits until `until`, or less if `channel` connects first, while letting it
+// reconnect: a blocking client's channel makes progress on a connection only
+// while some thread waits on it (else gRPC's backup poller looks every 5 s),
+// and an attempt on a channel still in backoff fails at once without trying.
+// False if `cancel` (may be null) fired first.
+bool AwaitReconnect(grpc::Channel& channel, absl::Time until, Cancellation* cancel) {
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (cancel != nullptr && cancel->IsCancelled()) return false;
+    const absl::Time now = absl::Now();
+    if (now >= until) return true;
+    const absl::Time slice = std::min(until, now + kCancelCheckInterval);
+    channel.WaitForStateChange(state, absl::ToChronoTime(slice));
+    state = channel.GetState(/*try_to_connect=*/true);
+  }
   return true;
 }
 
@@ -204,6 +226,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   void Close() {
     closed_.store(true);
     subscriptions_->CloseAll();
+    pool_->Close();
   }
 
  private:
@@ -289,7 +312,10 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       }
       const absl::Time resume = absl::Now() + NextBackoff(backoff, options_.retry);
       if (resume >= deadline) break;
-      if (!SleepUntil(resume, cancel)) {
+      const bool waited = ServerAnswered(status)
+                              ? SleepUntil(resume, cancel)
+                              : AwaitReconnect(*pool_->Channel(address), resume, cancel);
+      if (!waited) {
         last = absl::CancelledError("the call was cancelled");
         break;
       }

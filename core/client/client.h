@@ -204,7 +204,8 @@ class Client {
   // The bootstrap addresses, in order.
   const std::vector<std::string>& Addresses() const;
 
-  // Cancels open subscriptions; later calls fail with FailedPrecondition.
+  // Cancels open subscriptions and drops idle connections; later calls fail
+  // with FailedPrecondition.
   // Idempotent.
   void Close();
 

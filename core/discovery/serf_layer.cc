@@ -326,8 +326,11 @@ absl::Status Membership::Impl::Leave() {
     me.state_change = absl::Now();
     dead_id = QueueBroadcast(me.name, EncodeDead(Dead{me.incarnation, me.name, me.name}));
   }
-  if (others) WaitBroadcast(dead_id, config_.timings.broadcast_timeout).IgnoreError();
-  SleepUnlessStopping(config_.timings.leave_propagate_delay);
+  if (others) {
+    WaitBroadcast(dead_id, config_.timings.broadcast_timeout).IgnoreError();
+    // Alone, there is no one to tell.
+    SleepUnlessStopping(config_.timings.leave_propagate_delay);
+  }
   absl::MutexLock lock(&mu_);
   NodeRecord& me = nodes_.at(config_.node_name);
   me.status = MemberStatus::kLeft;

@@ -51,15 +51,16 @@ class ServerProcess:
     MAX_RECORD_BYTES = 4096
 
     def __init__(self, data_dir: Path, server_args: Sequence[str] = (),
-                 max_record_bytes: int = MAX_RECORD_BYTES) -> None:
+                 max_record_bytes: int = MAX_RECORD_BYTES, rpc_port: int = 0) -> None:
         binary = os.environ.get("PROGLOG_BIN")
         self.uses_binary = bool(binary and os.access(binary, os.X_OK))
-        if server_args and not self.uses_binary:
+        if (server_args or rpc_port) and not self.uses_binary:
             # The stand-in cannot serve TLS; these tests need the real server.
             raise AssertionError("PROGLOG_BIN must name the built `proglog` binary "
                                  "for tests that pass server flags")
         if self.uses_binary:
-            args = [str(binary), "serve", "--bootstrap", "--data-dir", str(data_dir), "--rpc-port", "0",
+            args = [str(binary), "serve", "--bootstrap", "--data-dir", str(data_dir),
+                    "--rpc-port", str(rpc_port),
                     "--node-name", "bin", "--log-format", "json",
                     # Gossip on a free port too: the default 8401 may be taken.
                     "--bind-addr", "127.0.0.1:0",

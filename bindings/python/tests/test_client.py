@@ -2,6 +2,8 @@
 
 import socket
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +78,55 @@ def test_fails_over_to_the_next_address(server: ServerProcess) -> None:
     with proglog.Client([dead_address(), server.address]) as client:
         offset = client.produce(b"second")
         assert client.consume(offset).value == b"second"
+
+
+def port_of(address: str) -> int:
+    return int(address.rsplit(":", 1)[1])
+
+
+def test_a_server_that_comes_up_during_a_call_is_reached(tmp_path: Path) -> None:
+    # The server runs in its own process: in-process, gRPC's server threads
+    # would drive the client's reconnection too and hide a client that waits
+    # for gRPC's idle poller (every 5 s) to notice the server is back.
+    address = dead_address()
+    with proglog.Client(address, timeout=10.0) as client:
+        with pytest.raises(proglog.Unavailable):
+            client.produce(b"early", timeout=0.3)  # leaves the channel in reconnect backoff
+        started = threading.Event()
+        servers: list[ServerProcess] = []
+
+        def start_server() -> None:
+            time.sleep(0.3)
+            servers.append(ServerProcess(tmp_path / "late", rpc_port=port_of(address)))
+            started.set()
+
+        starter = threading.Thread(target=start_server)
+        starter.start()
+        try:
+            # Ten attempts with backoff between them span about four seconds:
+            # enough, if each looks at the server that is now up.
+            offset = client.produce(b"late")
+            assert started.is_set()
+            assert client.consume(offset).value == b"late"
+        finally:
+            starter.join()
+            for server in servers:
+                server.stop()
+
+
+def test_another_clients_failed_connection_is_not_inherited(tmp_path: Path) -> None:
+    address = dead_address()
+    with proglog.Client(address) as failed:
+        with pytest.raises(proglog.Unavailable):
+            failed.produce(b"x", timeout=0.3)
+        server = ServerProcess(tmp_path / "late", rpc_port=port_of(address))
+        try:
+            # One attempt only: it must connect, not report the other client's
+            # "connection refused" while that client's channel backs off.
+            with proglog.Client(address, max_attempts=1, timeout=5.0) as fresh:
+                assert fresh.consume(fresh.produce(b"fresh")).value == b"fresh"
+        finally:
+            server.stop()
 
 
 def test_closed_client_raises_closed(server: ServerProcess) -> None:

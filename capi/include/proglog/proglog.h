@@ -432,7 +432,8 @@ const char* proglog_server_list_rpc_addr(const proglog_server_list* list, size_t
 int proglog_server_list_is_leader(const proglog_server_list* list, size_t i);
 void proglog_server_list_free(proglog_server_list* list);
 
-/* Cancels the client's subscriptions; later calls fail with PROGLOG_ECLOSED.
+/* Cancels the client's subscriptions and closes its idle connections; later
+ * calls fail with PROGLOG_ECLOSED.
  * Idempotent; any thread. */
 void proglog_client_close(proglog_client* client);
 
