@@ -28,6 +28,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -573,6 +574,8 @@ class Cluster {
 struct Result {
   uint64_t records = 0;
   double seconds = 0;
+  // CPU time of this process (the client side) over the run, where measured.
+  double cpu_seconds = 0;
   std::vector<double> latencies_ms;
   uint64_t errors = 0;
   double Rate() const { return seconds > 0 ? records / seconds : 0; }
@@ -677,12 +680,25 @@ struct Row {
 
 // ---------------------------------------------------------------- client
 
+// User and system CPU time of this process so far (every thread).
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+double CpuMicrosPerCall(const Result& r) {
+  return r.records > 0 ? r.cpu_seconds / r.records * 1e6 : 0;
+}
+
 // Closed-loop unary produce of `value_bytes` on `clients` threads sharing one
 // call path: `produce(value)` returns whether it was acknowledged.
 Result SharedProduceLoop(int clients, size_t value_bytes, double seconds,
                          const std::function<bool(const std::string&)>& produce) {
   Result total;
   std::mutex mu;
+  const double cpu_start = ProcessCpuSeconds();
   const auto start = Clock::now();
   const auto stop_at = start + std::chrono::duration<double>(seconds);
   std::vector<std::thread> threads;
@@ -704,6 +720,7 @@ Result SharedProduceLoop(int clients, size_t value_bytes, double seconds,
   }
   for (auto& t : threads) t.join();
   total.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  total.cpu_seconds = ProcessCpuSeconds() - cpu_start;
   return total;
 }
 
@@ -747,17 +764,25 @@ void RunClientSection(const Flags& flags) {
   auto lb_produce = [&](const std::string& value) { return lb->Produce(value).ok(); };
   std::printf(
       "\nload-balancing client (given a follower's address) vs a direct channel to the leader,\n"
-      "unary produce 100 B, --fsync=always, %d alternating rounds of %.1f s, medians\n",
+      "unary produce 100 B, --fsync=always, %d alternating pairs of %.1f s rounds; medians of\n"
+      "the rates, of each pair's ratio, and of this process's CPU per call (the client side)\n",
       flags.client_rounds, flags.seconds);
-  std::printf("  %-9s | %10s %10s | %6s\n", "clients", "direct/s", "client/s", "ratio");
+  std::printf("  %-7s | %9s %9s | %6s | %12s %12s\n", "clients", "direct/s", "client/s",
+              "ratio", "direct us/op", "client us/op");
   for (int clients : {1, 16}) {
-    std::vector<double> direct_rates, lb_rates;
+    std::vector<double> direct_rates, lb_rates, ratios, direct_cpu, lb_cpu;
     for (int round = 0; round < flags.client_rounds; ++round) {
-      direct_rates.push_back(SharedProduceLoop(clients, 100, flags.seconds, direct_produce).Rate());
-      lb_rates.push_back(SharedProduceLoop(clients, 100, flags.seconds, lb_produce).Rate());
+      const Result d = SharedProduceLoop(clients, 100, flags.seconds, direct_produce);
+      const Result c = SharedProduceLoop(clients, 100, flags.seconds, lb_produce);
+      direct_rates.push_back(d.Rate());
+      lb_rates.push_back(c.Rate());
+      if (d.Rate() > 0) ratios.push_back(c.Rate() / d.Rate());
+      direct_cpu.push_back(CpuMicrosPerCall(d));
+      lb_cpu.push_back(CpuMicrosPerCall(c));
     }
-    const double d = Percentile(direct_rates, 0.5), c = Percentile(lb_rates, 0.5);
-    std::printf("  %-9d | %10.0f %10.0f | %6.3f\n", clients, d, c, d > 0 ? c / d : 0);
+    std::printf("  %-7d | %9.0f %9.0f | %6.3f | %12.1f %12.1f\n", clients,
+                Percentile(direct_rates, 0.5), Percentile(lb_rates, 0.5),
+                Percentile(ratios, 0.5), Percentile(direct_cpu, 0.5), Percentile(lb_cpu, 0.5));
   }
   std::fflush(stdout);
 
