@@ -23,7 +23,8 @@ if ! "$tools/bin/auditwheel" --version 2>/dev/null | grep -q '^auditwheel 6\.8\.
 fi
 
 # The CMake build dir is the one bindings/python/run-tests.sh uses, so after the Python
-# tests (make test) building the wheel only relinks what changed.
+# tests (make test) building the wheel only relinks what changed. JOBS caps its parallelism.
+export CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-2}
 raw="$build_dir/wheel-raw"
 rm -rf "$raw"
 "$python" -m pip wheel -q --no-deps -w "$raw" "$repo" \

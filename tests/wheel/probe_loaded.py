@@ -31,8 +31,8 @@ def main() -> None:
     # A TLS call, so whatever gRPC or OpenSSL load lazily is mapped too.
     with proglog.Client([addr], ca_file=ca, cert_file=cert, key_file=key, timeout=10.0) as c:
         c.consume(c.produce(b"probe"))
-    extensions = sorted(m.__file__ for m in list(sys.modules.values())
-                        if (getattr(m, "__file__", None) or "").endswith(".so"))
+    files = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
+    extensions = sorted(f for f in files if f.endswith(".so"))
     print(json.dumps({"new": sorted(mapped_shared_objects() - before),
                       "extension_modules": extensions}))
 

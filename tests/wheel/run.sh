@@ -14,6 +14,7 @@ proglog_bin=${PROGLOG_BIN:-$build_dir/server/proglog}
 [[ -x $proglog_bin ]] || { echo "tests/wheel: no proglog binary at $proglog_bin" >&2; exit 1; }
 
 wheelhouse="$build_dir/wheelhouse"
+rm -rf "$wheelhouse"
 "$repo/scripts/build-wheel.sh" "$build_dir" "$wheelhouse"
 wheel=$(ls "$wheelhouse"/proglog-*.whl)
 
@@ -24,7 +25,9 @@ rm -rf "$venv"
 
 work=$(mktemp -d "$build_dir/wheel-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-policy=$(echo "$build_dir"/wheel-tools/lib/python3*/site-packages/auditwheel/policy/manylinux-policy.json)
+# The manylinux policies (allowed system libraries per tag) of the auditwheel that repaired it.
+tools_site=$(echo "$build_dir"/wheel-tools/lib/python3*/site-packages)
+policy="$tools_site/auditwheel/policy/manylinux-policy.json"
 "$python" "$repo/tests/wheel/check_wheel.py" --wheel "$wheel" --venv "$venv" \
   --proglog-bin "$proglog_bin" --readme "$repo/README.md" --policy "$policy" --work "$work"
 echo "tests/wheel: passed"
