@@ -1,7 +1,9 @@
 """Checks an installed repaired wheel: its libraries are its own, and it works without the system's.
 
-Usage: python3 check_wheel.py --wheel W --venv V --proglog-bin B --readme R --policy P --work D
-(V: a virtualenv with only the wheel installed; P: auditwheel's manylinux-policy.json.)
+Usage: python3 check_wheel.py --wheel W --raw-wheel U --venv V --proglog-bin B --readme R
+                              --policy P --work D
+(U: the wheel before the repair; V: a virtualenv with only W installed; P: auditwheel's
+manylinux-policy.json.)
 
 1. ldd of every ELF file of the installed package: each dependency resolves inside the package
    (proglog/ or proglog.libs/) or is a library the wheel's manylinux policy lets a wheel assume.
@@ -11,7 +13,8 @@ Usage: python3 check_wheel.py --wheel W --venv V --proglog-bin B --readme R --po
 3. The clean root: in a mount namespace, /usr/lib/x86_64-linux-gnu (also /lib/x86_64-linux-gnu,
    a symlink on Debian) is replaced by a directory holding only the policy's libraries, the
    dynamic loader and what the interpreter itself links (libffi for ctypes); none of the
-   libraries the wheel grafted is left anywhere the loader looks (checked there). In it the
+   libraries the wheel grafted is left anywhere the loader looks (checked there), and the
+   unrepaired libproglog, which loads outside, fails to load there (the control). In it the
    README's Python example runs as written, and the README's client calls run against the
    server over mutual TLS; the records they wrote are then read back with the `proglog` CLI.
 """
@@ -25,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Union
@@ -210,22 +214,44 @@ def stage_clean_root(wheel: Installed, needs: dict[str, Path], stage: Path) -> N
           f"libraries nowhere (kept for the interpreter: {', '.join(sorted(kept)) or 'none'})")
 
 
+def check_control(wheel: Installed, stage: Path, raw_wheel: Path) -> None:
+    """The control: libproglog as `pip wheel` built it, before the repair, loads on this
+    machine but not in the clean root, which shows the root really lacks its libraries."""
+    with zipfile.ZipFile(raw_wheel) as raw:
+        unrepaired = Path(raw.extract("proglog/libproglog.so.0", stage.parent / "unrepaired"))
+    load: list[Arg] = [wheel.python, "-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])",
+                       unrepaired]
+    run(load)
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD")}
+    done = subprocess.run([str(a) for a in [*clean_root_prefix(stage), *load]],
+                          capture_output=True, text=True, timeout=180, env=env, check=False)
+    if done.returncode == 0 or "cannot open shared object file" not in done.stderr:
+        fail("the unrepaired libproglog loaded in the clean root, or failed for another "
+             f"reason (exit {done.returncode}):\n{done.stderr}")
+    missing = done.stderr.strip().splitlines()[-1]
+    print(f"clean root: the unrepaired libproglog does not load there ({missing})")
+
+
 def grafted_stems(libs_dir: Path) -> set[str]:
     """'libgrpc' for libgrpc-3a193dd3.so.29.0.0, 'libldap-2.5' for libldap-2-062bb940.5.so.0."""
     return {re.sub(r"-[0-9a-f]{8}(?=\.)", "", f.name, count=1).split(".so")[0]
             for f in libs_dir.iterdir()}
 
 
-def run_in_clean_root(stage: Path, args: list[Arg], cwd: Path) -> str:
-    """Runs args with `stage` mounted over the multiarch library directory, in a private mount
-    namespace (nothing outside this command sees it). Only sh (libc alone) runs between the
-    mount and the exec."""
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD")}
+def clean_root_prefix(stage: Path) -> list[Arg]:
+    """The command that runs what follows it with `stage` mounted over the multiarch library
+    directory, in a private mount namespace (nothing outside that command sees it). Only sh
+    (libc alone) runs between the mount and the exec."""
     unshare: list[Arg] = ["unshare", "--mount", "--propagation", "private"]
     if os.geteuid() != 0:
         unshare.insert(1, "--map-root-user")
     script = 'mount --bind "$0" "$1" && shift && exec "$@"'
-    return run([*unshare, "sh", "-c", script, stage, MULTIARCH, *args], cwd=cwd, env=env)
+    return [*unshare, "sh", "-c", script, stage, MULTIARCH]
+
+
+def run_in_clean_root(stage: Path, args: list[Arg], cwd: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD")}
+    return run([*clean_root_prefix(stage), *args], cwd=cwd, env=env)
 
 
 def readme_example(readme: Path) -> str:
@@ -271,7 +297,7 @@ def run_against_server(wheel: Installed, stage: Path, binary: Path, tls_call: li
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    for flag in ("wheel", "venv", "proglog-bin", "readme", "policy", "work"):
+    for flag in ("wheel", "raw-wheel", "venv", "proglog-bin", "readme", "policy", "work"):
         parser.add_argument("--" + flag, type=Path, required=True)
     opts = parser.parse_args()
     work, binary = opts.work.resolve(), opts.proglog_bin.resolve()
@@ -290,6 +316,7 @@ def main() -> None:
         needs = check_mapped(wheel, tls_call, example)
         stage = work / "base"
         stage_clean_root(wheel, needs, stage)
+        check_control(wheel, stage, opts.raw_wheel)
         run_readme_example(wheel, stage, example)
         run_against_server(wheel, stage, binary, tls_call)
     finally:

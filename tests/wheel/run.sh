@@ -28,6 +28,7 @@ trap 'rm -rf "$work"' EXIT
 # The manylinux policies (allowed system libraries per tag) of the auditwheel that repaired it.
 tools_site=$(echo "$build_dir"/wheel-tools/lib/python3*/site-packages)
 policy="$tools_site/auditwheel/policy/manylinux-policy.json"
-"$python" "$repo/tests/wheel/check_wheel.py" --wheel "$wheel" --venv "$venv" \
+raw=$(ls "$build_dir"/wheel-raw/proglog-*.whl)  # as pip built it, before the repair
+"$python" "$repo/tests/wheel/check_wheel.py" --wheel "$wheel" --raw-wheel "$raw" --venv "$venv" \
   --proglog-bin "$proglog_bin" --readme "$repo/README.md" --policy "$policy" --work "$work"
 echo "tests/wheel: passed"
