@@ -3,13 +3,14 @@ BUILD_DIR ?= build
 DATA_DIR ?= $(CURDIR)/data
 RPC_PORT ?= 8400
 JOBS ?= 2
+WHEEL_DIR ?= dist
 CMAKE_FLAGS ?=
 
 # Let ccache share objects between checkouts in different folders (CI builds a fresh clone).
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build run test clean format package image image-test
+.PHONY: all deps configure build run test clean format package image image-test wheel wheel-test
 
 all: build
 
@@ -43,6 +44,17 @@ image: package
 
 image-test: image
 	@deploy/image/test-rootfs-cluster.sh $(BUILD_DIR)
+
+# A manylinux wheel of the Python package with libproglog and its shared libraries inside
+# (pip wheel + auditwheel repair), in $(WHEEL_DIR); see README.md, Python.
+wheel: deps
+	@JOBS=$(JOBS) scripts/build-wheel.sh $(BUILD_DIR) $(WHEEL_DIR)
+
+# Builds the wheel into $(BUILD_DIR)/wheelhouse and checks it in a fresh virtualenv, with the
+# system's gRPC, protobuf, abseil, OpenSSL... hidden (make test runs it too).
+wheel-test: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target proglog
+	@JOBS=$(JOBS) tests/wheel/run.sh $(BUILD_DIR)
 
 format:
 	@git ls-files '*.cc' '*.h' '*.c' | xargs clang-format -i

@@ -10,6 +10,11 @@ ctest --test-dir "$build_dir" --output-on-failure -j 2 --timeout 900
 if [[ -x bindings/python/run-tests.sh ]]; then
   bindings/python/run-tests.sh "$build_dir"
 fi
+# The self-contained wheel (make wheel): after the Python tests its CMake build is done, so
+# this costs a relink, auditwheel's repair and a few seconds of checks.
+if [[ -x tests/wheel/run.sh ]]; then
+  tests/wheel/run.sh "$build_dir"
+fi
 if [[ -x bindings/go/run-tests.sh ]]; then
   bindings/go/run-tests.sh "$build_dir"
 fi
