@@ -121,6 +121,7 @@ class PayloadFlag : public spdlog::custom_flag_formatter {
 // can make gRPC log once per connection.
 void LogGrpcLine(gpr_log_func_args* args) {
   static auto* limiter = new server::GrpcLogLimiter();
+  server::CountGrpcLogLine(*args);
   uint64_t dropped = 0;
   if (!limiter->Admit(&dropped)) return;
   server::GrpcLogEvent event = server::InterpretGrpcLogLine(*args);

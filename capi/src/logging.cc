@@ -138,6 +138,7 @@ class DispatchSink final : public spdlog::sinks::base_sink<std::mutex> {
 
 void RouteGrpcLine(gpr_log_func_args* args) {
   static auto* limiter = new server::GrpcLogLimiter();
+  server::CountGrpcLogLine(*args);
   server::GrpcLogEvent event = server::InterpretGrpcLogLine(*args);
   const int level = LevelOf(event.level);
   if (!LogDispatcher::Get().Wants(level)) return;

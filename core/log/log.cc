@@ -199,6 +199,7 @@ class LogImpl final : public Log {
   // Stats counters.
   std::atomic<uint64_t> appends_{0};
   std::atomic<uint64_t> records_{0};
+  std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> groups_{0};
   std::atomic<uint64_t> syncs_{0};
   uint64_t torn_bytes_dropped_ = 0;  // set once by Init
@@ -301,7 +302,9 @@ absl::Status LogImpl::CheckWritable() const {
 
 absl::StatusOr<uint64_t> LogImpl::AppendBatch(std::span<const Record> records) {
   if (records.empty()) return absl::InvalidArgumentError("no records to append");
+  uint64_t value_bytes = 0;
   for (const Record& r : records) {
+    value_bytes += r.value.size();
     if (r.value.size() > options_.max_record_bytes) {
       return absl::InvalidArgumentError(absl::StrCat("record value of ", r.value.size(),
                                                      " bytes exceeds the maximum of ",
@@ -343,6 +346,7 @@ absl::StatusOr<uint64_t> LogImpl::AppendBatch(std::span<const Record> records) {
   }
   appends_.fetch_add(1, std::memory_order_relaxed);
   records_.fetch_add(end - start, std::memory_order_relaxed);
+  bytes_.fetch_add(value_bytes, std::memory_order_relaxed);
   // Outside every lock: callbacks may call back into the log.
   for (auto& fn : ready) fn();
   return start;
@@ -553,6 +557,7 @@ Log::Stats LogImpl::GetStats() const {
   Stats stats;
   stats.appends = appends_.load(std::memory_order_relaxed);
   stats.records = records_.load(std::memory_order_relaxed);
+  stats.bytes = bytes_.load(std::memory_order_relaxed);
   stats.groups = groups_.load(std::memory_order_relaxed);
   stats.syncs = syncs_.load(std::memory_order_relaxed);
   stats.torn_bytes_dropped = torn_bytes_dropped_;

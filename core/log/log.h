@@ -7,10 +7,10 @@
 // On disk: <base>.store and <base>.index per segment, base offset zero-padded to
 // 20 digits, a LOCK file (flock) that keeps a second Log, in this process
 // or another, from opening the directory, and DURABLE, the last durable point
-// that tells a torn tail from corruption on recovery (durable_point.h). While open, the last segment's files
-// are larger than their contents (space reserved ahead, so a full disk shows up
-// as ResourceExhausted from Append); Close, and rolling to a new segment, cut
-// them to size. Record layout: see record_format.h.
+// that tells a torn tail from corruption on recovery (durable_point.h). While open, the last
+// segment's files are larger than their contents (space reserved ahead, so a full disk shows up as
+// ResourceExhausted from Append); Close, and rolling to a new segment, cut them to size. Record
+// layout: see record_format.h.
 //
 // Thread-safety: every public method of Log is thread-safe. The Log must
 // outlive every call into it (Close does not wait for callers still inside
@@ -147,6 +147,7 @@ class Log {
   struct Stats {
     uint64_t appends = 0;             // acknowledged Append/AppendBatch calls
     uint64_t records = 0;             // acknowledged records
+    uint64_t bytes = 0;               // value bytes of the acknowledged records
     uint64_t groups = 0;              // group commits: fsyncs that acknowledged appends
     uint64_t syncs = 0;               // fdatasync calls on store files, for any reason
     uint64_t queued = 0;              // appends written, waiting for their fsync now

@@ -9,6 +9,7 @@
 #include "core/mux/mux.h"
 #include "core/mux/raft_transport.h"
 #include "core/node/identity.h"
+#include "core/node/node_metrics.h"
 #include "core/node/peer_directory.h"
 #include "core/node/replicated_log.h"
 #include "core/security/tls_config.h"
@@ -112,6 +113,9 @@ class ClusterNode final : public Node {
   std::unique_ptr<ReplicatedLog> log_;
   std::unique_ptr<server::Server> server_;
   std::unique_ptr<discovery::Membership> gossip_;
+  // Declared after what they read, so they go first.
+  telemetry::CollectorHandle mux_metrics_;
+  telemetry::CollectorHandle gossip_metrics_;
   absl::Mutex mu_;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -147,6 +151,7 @@ absl::Status ClusterNode::Start() {
   absl::StatusOr<std::unique_ptr<mux::Mux>> mux = mux::Mux::Listen(mux_options);
   if (!mux.ok()) return mux.status();
   mux_ = *std::move(mux);
+  mux_metrics_ = internal::RegisterMuxMetrics(mux_.get());
   rpc_addr_ = absl::StrCat(advertise_host, ":", mux_->Port());
 
   // Before the Raft storage opens: whether it is new decides the identity.
@@ -225,8 +230,7 @@ absl::Status ClusterNode::StartGossip() {
   // (the RPC port's advertise host) with the bound port.
   const size_t colon = config.bind_addr.rfind(':');
   if (colon != std::string::npos && IsWildcard(config.bind_addr.substr(0, colon))) {
-    config.advertise_addr =
-        absl::StrCat(AdvertiseHost(), ":", config.bind_addr.substr(colon + 1));
+    config.advertise_addr = absl::StrCat(AdvertiseHost(), ":", config.bind_addr.substr(colon + 1));
   }
   config.tags = self.tags;
   config.start_join_addrs = config_.cluster.start_join_addrs;
@@ -246,6 +250,7 @@ absl::Status ClusterNode::StartGossip() {
                                      gossip.status().message()));
   }
   gossip_ = *std::move(gossip);
+  gossip_metrics_ = internal::RegisterGossipMetrics(gossip_.get());
   for (const discovery::Member& member : gossip_->Members()) peers_.Update(member);
   return absl::OkStatus();
 }

@@ -26,6 +26,9 @@ telemetry::CollectorHandle RegisterLogMetrics(std::function<std::shared_ptr<log:
                               MetricType::kCounter, static_cast<double>(stats.appends)));
         out->push_back(Single("proglog_log_records_total", "Acknowledged records.",
                               MetricType::kCounter, static_cast<double>(stats.records)));
+        out->push_back(Single("proglog_log_appended_bytes_total",
+                              "Value bytes of the acknowledged records.", MetricType::kCounter,
+                              static_cast<double>(stats.bytes)));
         out->push_back(Single("proglog_log_fsyncs_total", "fdatasync calls on log store files.",
                               MetricType::kCounter, static_cast<double>(stats.syncs)));
         out->push_back(Single("proglog_log_group_commits_total",
@@ -56,6 +59,59 @@ telemetry::CollectorHandle RegisterMembershipMetrics(const PeerDirectory* peers)
   });
 }
 
+telemetry::CollectorHandle RegisterMuxMetrics(const mux::Mux* mux) {
+  return telemetry::DefaultRegistry()->AddCollector([mux](std::vector<FamilySnapshot>* out) {
+    const mux::Stats stats = mux->GetStats();
+    FamilySnapshot connections{"proglog_mux_connections_total",
+                               "Connections the RPC port accepted, by what became of them: "
+                               "grpc, raft, or why they were closed.",
+                               MetricType::kCounter,
+                               {},
+                               {}};
+    const std::pair<const char*, uint64_t> kinds[] = {
+        {"grpc", stats.grpc},
+        {"raft", stats.raft},
+        {"timed_out", stats.timed_out},
+        {"closed_early", stats.closed_early},
+        {"raft_tls_refused", stats.raft_tls_refused},
+        {"raft_garbage", stats.raft_garbage},
+        {"unserved", stats.unserved},
+        {"over_capacity", stats.over_capacity},
+    };
+    for (const auto& [kind, count] : kinds) {
+      connections.samples.push_back(Sample{{{"kind", kind}}, static_cast<double>(count)});
+    }
+    out->push_back(std::move(connections));
+    out->push_back(Single("proglog_mux_relayed_connections",
+                          "TLS gRPC connections being relayed to gRPC now.", MetricType::kGauge,
+                          static_cast<double>(stats.relayed_active)));
+  });
+}
+
+telemetry::CollectorHandle RegisterGossipMetrics(const discovery::Membership* gossip) {
+  return telemetry::DefaultRegistry()->AddCollector([gossip](std::vector<FamilySnapshot>* out) {
+    const discovery::GossipStats stats = gossip->Stats();
+    auto by_transport = [](const char* name, const char* help, uint64_t udp, uint64_t tcp) {
+      return FamilySnapshot{name,
+                            help,
+                            MetricType::kCounter,
+                            {Sample{{{"transport", "udp"}}, static_cast<double>(udp)},
+                             Sample{{{"transport", "tcp"}}, static_cast<double>(tcp)}},
+                            {}};
+    };
+    out->push_back(by_transport("proglog_gossip_sent_bytes_total", "Gossip bytes sent.",
+                                stats.udp_bytes_sent, stats.tcp_bytes_sent));
+    out->push_back(by_transport("proglog_gossip_received_bytes_total", "Gossip bytes received.",
+                                stats.udp_bytes_received, stats.tcp_bytes_received));
+    out->push_back(Single("proglog_gossip_probe_failures_total",
+                          "Failure-detector probes that got no acknowledgement.",
+                          MetricType::kCounter, static_cast<double>(stats.probes_failed)));
+    out->push_back(Single("proglog_gossip_dropped_packets_total",
+                          "Gossip packets dropped: malformed, oversized or undecryptable.",
+                          MetricType::kCounter, static_cast<double>(stats.packets_dropped)));
+  });
+}
+
 RaftMetrics::RaftMetrics() {
   telemetry::Registry* registry = telemetry::DefaultRegistry();
   term_ = registry->GetGauge("proglog_raft_term", "Current Raft term.");
@@ -66,6 +122,10 @@ RaftMetrics::RaftMetrics() {
                                          "Times this node saw a new leader.");
   snapshots_received_ = registry->GetCounter("proglog_raft_snapshots_received_total",
                                              "Snapshots this node restored from a leader.");
+  snapshots_sent_ =
+      registry->GetCounter("proglog_raft_snapshots_sent_total",
+                           "Snapshots this node sent to a follower as leader, in full "
+                           "and acknowledged.");
   commit_seconds_ = registry->GetHistogram("proglog_raft_commit_seconds",
                                            "Time from proposing an append to its commit and apply.",
                                            telemetry::LatencyBuckets());
@@ -77,6 +137,10 @@ void RaftMetrics::Record(const raft::Raft& raft, const PeerDirectory& peers) {
   applied_index_->Set(static_cast<double>(raft.Applied()));
   const bool leading = raft.CurrentRole() == raft::Role::kLeader;
   is_leader_->Set(leading ? 1 : 0);
+  if (raft.SnapshotsSent() > snapshots_sent_seen_) {
+    snapshots_sent_->Increment(raft.SnapshotsSent() - snapshots_sent_seen_);
+    snapshots_sent_seen_ = raft.SnapshotsSent();
+  }
   if (raft.Leader() != last_leader_) {
     last_leader_ = raft.Leader();
     if (last_leader_ != raft::kNoNode) leader_changes_->Increment();

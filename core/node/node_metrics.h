@@ -12,7 +12,9 @@
 #include <memory>
 #include <string>
 
+#include "core/discovery/membership.h"
 #include "core/log/log.h"
+#include "core/mux/mux.h"
 #include "core/node/peer_directory.h"
 #include "core/raft/raft.h"
 #include "core/telemetry/metrics.h"
@@ -20,19 +22,29 @@
 namespace proglog::node::internal {
 
 // Reports the log that `current` returns (null: nothing) while the handle lives:
-// proglog_log_{appends,records,fsyncs,group_commits}_total, proglog_log_segments,
+// proglog_log_{appends,records,appended_bytes,fsyncs,group_commits}_total, proglog_log_segments,
 // proglog_log_size_bytes, proglog_log_lowest_offset, proglog_log_next_offset.
 telemetry::CollectorHandle RegisterLogMetrics(std::function<std::shared_ptr<log::Log>()> current);
 
 // Reports gossip members by status (proglog_gossip_members{status}).
 telemetry::CollectorHandle RegisterMembershipMetrics(const PeerDirectory* peers);
 
+// Reports the port mux's connections while the handle lives (`mux` must
+// outlive it): proglog_mux_connections_total{kind} by what became of each
+// accepted connection, and proglog_mux_relayed_connections.
+telemetry::CollectorHandle RegisterMuxMetrics(const mux::Mux* mux);
+
+// Reports gossip traffic while the handle lives (`gossip` must outlive it):
+// proglog_gossip_{sent,received}_bytes_total{transport}, and
+// proglog_gossip_{probe_failures,dropped_packets}_total.
+telemetry::CollectorHandle RegisterGossipMetrics(const discovery::Membership* gossip);
+
 // Raft gauges and counters, updated by the driver thread.
 class RaftMetrics {
  public:
   RaftMetrics();
-  // Term, commit and applied index, leader flag, leader changes and, on the
-  // leader, each peer's replication lag in entries.
+  // Term, commit and applied index, leader flag, leader changes, snapshots
+  // sent and, on the leader, each peer's replication lag in entries.
   void Record(const raft::Raft& raft, const PeerDirectory& peers);
   // Seconds from proposal to commit of one append.
   void ObserveCommit(double seconds) { commit_seconds_->Observe(seconds); }
@@ -45,6 +57,8 @@ class RaftMetrics {
   telemetry::Gauge* is_leader_;
   telemetry::Counter* leader_changes_;
   telemetry::Counter* snapshots_received_;
+  telemetry::Counter* snapshots_sent_;
+  uint64_t snapshots_sent_seen_ = 0;  // the core's count at the last Record
   telemetry::Histogram* commit_seconds_;
   uint64_t last_leader_ = 0;
   // Peers with a lag series, so that a peer that left reads 0 rather than a stale lag.

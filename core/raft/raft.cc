@@ -484,8 +484,10 @@ void Raft::HandleAppendResponse(const Message& m) {
     return;
   }
   if (!pr.MaybeUpdate(m.index)) return;
-  if (pr.state == Progress::State::kProbe ||
-      (pr.state == Progress::State::kSnapshot && pr.match >= pr.snapshot_index)) {
+  if (pr.state == Progress::State::kSnapshot && pr.match >= pr.snapshot_index) {
+    ++snapshots_sent_;
+    pr.BecomeReplicate();
+  } else if (pr.state == Progress::State::kProbe) {
     pr.BecomeReplicate();
   }
   if (MaybeCommit()) ReleaseReadsWaitingCommit();

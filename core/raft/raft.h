@@ -134,6 +134,8 @@ class Raft {
   const RaftLog& Log() const { return log_; }
   // Match index the leader knows for `peer` (0 if unknown or not leader).
   uint64_t MatchOf(uint64_t peer) const;
+  // Snapshots this node, as leader, has sent in full and seen acknowledged.
+  uint64_t SnapshotsSent() const { return snapshots_sent_; }
 
  private:
   // What the leader knows about one follower's log.
@@ -218,6 +220,7 @@ class Raft {
 
   Role role_ = Role::kFollower;
   uint64_t term_ = 0;
+  uint64_t snapshots_sent_ = 0;
   uint64_t vote_ = kNoNode;
   uint64_t leader_ = kNoNode;
   ConfState conf_;

@@ -2,7 +2,10 @@
 
 #include <string_view>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/telemetry/metrics.h"
 
 namespace proglog::server {
 namespace {
@@ -22,6 +25,48 @@ std::string HandshakeReason(std::string_view message) {
 }
 
 }  // namespace
+
+std::string_view HandshakeFailureClass(std::string_view reason) {
+  const std::string lower = absl::AsciiStrToLower(std::string(reason));
+  auto any = [&lower](std::initializer_list<std::string_view> words) {
+    for (std::string_view word : words) {
+      if (lower.find(word) != std::string::npos) return true;
+    }
+    return false;
+  };
+  if (any({"did not return a certificate", "certificate required"})) return "no_certificate";
+  if (any({"expired"})) return "expired_certificate";
+  if (any({"verify failed", "unknown ca", "local issuer", "self-signed", "self signed",
+           "bad certificate", "unsupported certificate"})) {
+    return "untrusted_certificate";
+  }
+  if (any({"wrong version", "http request", "unexpected message", "record", "packet length",
+           "no shared cipher", "unsupported protocol", "version too low"})) {
+    return "protocol";
+  }
+  return "other";
+}
+
+void CountGrpcLogLine(const gpr_log_func_args& line) {
+  const std::string_view message = line.message != nullptr ? line.message : "";
+  if (message.find(kHandshakeFailed) == std::string_view::npos) return;
+  static constexpr std::string_view kClasses[] = {"no_certificate", "expired_certificate",
+                                                  "untrusted_certificate", "protocol", "other"};
+  static telemetry::Counter* const* const counters = [] {
+    static telemetry::Counter* by_class[std::size(kClasses)];
+    for (size_t i = 0; i < std::size(kClasses); ++i) {
+      by_class[i] = telemetry::DefaultRegistry()->GetCounter(
+          "proglog_tls_handshake_failures_total",
+          "TLS handshakes gRPC failed (mostly clients refused), by reason.",
+          {{"reason", std::string(kClasses[i])}});
+    }
+    return by_class;
+  }();
+  const std::string_view cls = HandshakeFailureClass(HandshakeReason(message));
+  for (size_t i = 0; i < std::size(kClasses); ++i) {
+    if (kClasses[i] == cls) counters[i]->Increment();
+  }
+}
 
 GrpcLogEvent InterpretGrpcLogLine(const gpr_log_func_args& line) {
   const std::string_view message = line.message != nullptr ? line.message : "";

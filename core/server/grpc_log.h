@@ -11,7 +11,8 @@
 // so the line carries none. Any other line is the event "grpc" with the
 // fields grpc_message and source.
 //
-// Thread-safety: InterpretGrpcLogLine is pure; GrpcLogLimiter is thread-safe.
+// Thread-safety: InterpretGrpcLogLine is pure; CountGrpcLogLine and
+// GrpcLogLimiter are thread-safe.
 #ifndef PROGLOG_CORE_SERVER_GRPC_LOG_H_
 #define PROGLOG_CORE_SERVER_GRPC_LOG_H_
 
@@ -38,6 +39,15 @@ struct GrpcLogEvent {
 // The event for one of gRPC's lines. gRPC's errors become warnings: for a
 // server they are its peers' faults (a bad handshake, a dropped connection).
 GrpcLogEvent InterpretGrpcLogLine(const gpr_log_func_args& line);
+
+// The bounded label for an OpenSSL handshake failure reason: no_certificate,
+// expired_certificate, untrusted_certificate, protocol or other.
+std::string_view HandshakeFailureClass(std::string_view reason);
+
+// Counts a failed TLS handshake that `line` reports in
+// proglog_tls_handshake_failures_total{reason}; other lines count nothing. The
+// routes of gRPC's lines call it first, so the rate limit drops no count.
+void CountGrpcLogLine(const gpr_log_func_args& line);
 
 // Lets through at most kGrpcEventsPerSecond events a second.
 class GrpcLogLimiter {

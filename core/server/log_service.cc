@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/server/malformed_requests.h"
 #include "core/server/public_status.h"
+#include "core/telemetry/metrics.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/security/auth_context.h"
@@ -508,11 +509,29 @@ absl::Status LogService::ValidateValue(const ProduceRequest& request) const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// proglog_acl_refusals_total{reason}: requests the authorizer refused, as
+// unauthenticated (no subject) or permission_denied (a subject without the right).
+void CountAclRefusal(const absl::Status& refusal) {
+  static constexpr char kName[] = "proglog_acl_refusals_total";
+  static constexpr char kHelp[] = "Requests the ACL refused, by reason.";
+  static telemetry::Counter* const unauthenticated =
+      telemetry::DefaultRegistry()->GetCounter(kName, kHelp, {{"reason", "unauthenticated"}});
+  static telemetry::Counter* const denied =
+      telemetry::DefaultRegistry()->GetCounter(kName, kHelp, {{"reason", "permission_denied"}});
+  (absl::IsUnauthenticated(refusal) ? unauthenticated : denied)->Increment();
+}
+
+}  // namespace
+
 absl::Status LogService::Admit(grpc::CallbackServerContext* context,
                                std::string_view action) const {
   if (closing_.load()) return absl::UnavailableError("server is shutting down");
   if (!options_->authorizer) return absl::OkStatus();
-  return options_->authorizer(Subject(context), action);
+  absl::Status admitted = options_->authorizer(Subject(context), action);
+  if (!admitted.ok()) CountAclRefusal(admitted);
+  return admitted;
 }
 
 bool LogService::Register(const void* key, std::shared_ptr<StoppableStream> stream) {

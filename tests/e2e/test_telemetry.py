@@ -16,6 +16,8 @@ import grpc
 import pytest
 
 import harness
+import pki
+from acl_files import MODEL_CONF, POLICY_CSV
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -32,7 +34,11 @@ def http_get(url, timeout=10):
 
 
 def scrape(node):
-    status, body = http_get(f"http://{node.metrics_addr}/metrics")
+    return scrape_at(node.metrics_addr)
+
+
+def scrape_at(metrics_addr):
+    status, body = http_get(f"http://{metrics_addr}/metrics")
     assert status == 200
     return body
 
@@ -271,3 +277,69 @@ def test_an_unknown_sampler_is_refused_naming_the_setting(tmp_path):
     node = harness.Node(tmp_path / "data", "--otel-traces-sampler", "sometimes").start()
     assert node.wait_exit() != 0
     assert "otel-traces-sampler" in node.output()
+
+
+def test_refusals_connections_gossip_and_bytes_are_counted(pb, tmp_path):
+    folder = tmp_path / "pki"
+    ca = pki.Ca(folder / "cluster")
+    server = ca.issue("server", "serverAuth", hosts=("127.0.0.1", "localhost"))
+    root, nobody = ca.issue("root", "clientAuth"), ca.issue("nobody", "clientAuth")
+    stranger = pki.Ca(folder / "other", common_name="some other CA").issue("root", "clientAuth")
+    model, policy = tmp_path / "model.conf", tmp_path / "policy.csv"
+    model.write_text(MODEL_CONF)
+    policy.write_text(POLICY_CSV)
+    tls = ("--server-tls-cert-file", server.cert, "--server-tls-key-file", server.key,
+           "--server-tls-ca-file", ca.cert, "--acl-model-file", model,
+           "--acl-policy-file", policy)
+
+    def channel(client):
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=ca.cert.read_bytes(),
+            private_key=client.key.read_bytes() if client else None,
+            certificate_chain=client.cert.read_bytes() if client else None)
+        return grpc.secure_channel(node.rpc_addr, creds)
+
+    def refused(client, code):
+        with channel(client) as ch, pytest.raises(grpc.RpcError) as error:
+            produce(pb, pb.log_grpc.LogStub(ch), b"refused")
+        assert error.value.code() == code, error.value
+
+    with ObservedNode(tmp_path / "data", *tls) as node:
+        values = [b"x" * 100, b"y" * 250, b""]
+        with channel(root) as ch:
+            for value in values:
+                produce(pb, pb.log_grpc.LogStub(ch), value)
+        refused(nobody, grpc.StatusCode.PERMISSION_DENIED)
+        refused(None, grpc.StatusCode.UNAVAILABLE)        # no client certificate
+        refused(stranger, grpc.StatusCode.UNAVAILABLE)    # a certificate from another CA
+        text = scrape(node)
+        assert sample(text, "proglog_acl_refusals_total", reason="permission_denied") == 1, text
+        assert sample(text, "proglog_acl_refusals_total", reason="unauthenticated") == 0
+        assert sample(text, "proglog_tls_handshake_failures_total", reason="no_certificate") >= 1
+        assert sample(text, "proglog_tls_handshake_failures_total",
+                      reason="untrusted_certificate") >= 1
+        # Two channels got in (root's and nobody's); three more were refused in TLS.
+        assert sample(text, "proglog_mux_connections_total", kind="grpc") >= 4
+        assert sample(text, "proglog_mux_connections_total", kind="raft") == 0
+        # The node's own Raft entries (its configuration) are in the log too.
+        appended = sample(text, "proglog_log_appended_bytes_total")
+        assert sum(map(len, values)) <= appended < sum(map(len, values)) + 1024, appended
+        assert sample(text, "proglog_gossip_probe_failures_total") == 0
+        assert sample(text, "proglog_gossip_sent_bytes_total", transport="udp") is not None
+        checked = subprocess.run([shutil.which("promtool"), "check", "metrics"], input=text,
+                                 capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0 and checked.stdout + checked.stderr == "", (
+            checked.stdout + checked.stderr)
+
+
+def test_gossip_traffic_between_two_nodes_is_counted(pb, tmp_path):
+    cluster = harness.Cluster(tmp_path, "--metrics-addr", "127.0.0.1:0", pb=pb)
+    with cluster:
+        cluster.start("n1", "n2")
+        cluster.wait_formed()
+        for name in ("n1", "n2"):
+            node = cluster.nodes[name]
+            text = scrape_at(node.wait_for_event("serving")["metrics_addr"])
+            assert sample(text, "proglog_gossip_sent_bytes_total", transport="udp") > 0, name
+            assert sample(text, "proglog_gossip_received_bytes_total", transport="udp") > 0, name
+            assert sample(text, "proglog_mux_connections_total", kind="raft") >= 1, name
