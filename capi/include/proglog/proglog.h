@@ -211,7 +211,7 @@ typedef struct proglog_node_options {
   /** @} */
 
   /** @name Version 3: server TLS and ACL
-   * What `proglog serve` takes as --server-tls-* and --acl-*.
+   * What `proglog serve` takes as `--server-tls-*` and `--acl-*`.
    * TLS: all three files or none; with them the RPC port speaks TLS only and
    * requires a client certificate signed by the CA. ACL: both files or none,
    * and only with TLS (it authorizes the client certificate's Common Name).
