@@ -10,7 +10,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build run test clean format package image image-test wheel wheel-test
+.PHONY: all deps configure build run test docs clean format package image image-test wheel wheel-test
 
 all: build
 
@@ -30,6 +30,11 @@ run: configure
 
 test: build
 	@scripts/run-tests.sh $(BUILD_DIR)
+
+# The API reference (C, Python, Go, Java) in $(BUILD_DIR)/docs; any warning fails it.
+docs: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target proglog_capi
+	@docs/build.sh $(BUILD_DIR)
 
 # proglog_<version>_amd64.deb in $(BUILD_DIR)/package (docs/deploy.md).
 package: configure

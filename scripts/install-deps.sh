@@ -13,6 +13,7 @@ debian_packages=(
 )
 python_packages=(grpcio grpcio-tools pytest scikit-build-core pybind11 mypy)
 debian_packages+=(swig default-jdk-headless maven)  # bindings/java
+debian_packages+=(doxygen)  # make docs: the C API reference
 debian_packages+=(iptables) python_packages+=(fnfqueue)  # tests/chaos: partitions, netem over NFQUEUE
 
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the C++ suites and the end-to-end tests registered with ctest,
-# then the Python, Go and Java binding tests when those bindings are present.
+# then the Python, Go and Java binding tests when those bindings are present, and last
+# the API reference of every language (docs/build.sh: it fails on any warning).
 set -euo pipefail
 build_dir=${1:-build}
 cd "$(dirname "$0")/.."
@@ -21,3 +22,5 @@ fi
 if [[ -x bindings/java/run-tests.sh ]]; then
   bindings/java/run-tests.sh "$build_dir"
 fi
+
+docs/build.sh "$build_dir"

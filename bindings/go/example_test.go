@@ -63,3 +63,180 @@ func ExampleClient_Produce() {
 	}
 	// Output: appended at 0
 }
+
+// An embedded node appends and reads its own log directly, and serves remote
+// clients on Addr.
+func ExampleOpenNode() {
+	dir, err := os.MkdirTemp("", "proglog-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	node, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer node.Close()
+
+	ctx := context.Background()
+	offset, err := node.Append(ctx, []byte("hello"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	record, err := node.Read(ctx, offset)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d: %s\n", record.Offset, record.Value)
+	// Output: 0: hello
+}
+
+// exampleNode opens a node embedded in this process, with its log in a
+// temporary directory: the cluster the client examples talk to. The returned
+// function closes it and removes the directory.
+func exampleNode() (*proglog.Node, func()) {
+	dir, err := os.MkdirTemp("", "proglog-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	node, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		log.Fatal(err)
+	}
+	return node, func() {
+		node.Close()
+		os.RemoveAll(dir)
+	}
+}
+
+// Reading past the end of the log is ErrOffsetOutOfRange: the record is not
+// there yet.
+func ExampleClient_Consume() {
+	node, closeNode := exampleNode()
+	defer closeNode()
+	client, err := proglog.Dial(context.Background(), []string{node.Addr()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	ctx := context.Background()
+	offset, err := client.Produce(ctx, []byte("first"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	record, err := client.Consume(ctx, offset)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d: %s\n", record.Offset, record.Value)
+	if _, err := client.Consume(ctx, offset+1); errors.Is(err, proglog.ErrOffsetOutOfRange) {
+		fmt.Println("nothing at", offset+1, "yet")
+	}
+	// Output:
+	// 0: first
+	// nothing at 1 yet
+}
+
+// A batch is appended in order over one stream; its offsets are consecutive.
+// When it fails part way, (*Error).Written holds the offsets of the records
+// appended before the failure.
+func ExampleClient_ProduceBatch() {
+	node, closeNode := exampleNode()
+	defer closeNode()
+	client, err := proglog.Dial(context.Background(), []string{node.Addr()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	values := [][]byte{[]byte("a"), []byte("b"), []byte("c")}
+	offsets, err := client.ProduceBatch(context.Background(), values)
+	var perr *proglog.Error
+	if errors.As(err, &perr) {
+		log.Fatalf("appended %d of %d: %v", len(perr.Written), len(values), err)
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(offsets)
+	// Output: [0 1 2]
+}
+
+// A stream follows the log from an offset: it returns the records already
+// there, then waits for new ones. Next waits at most until its context's
+// deadline; the stream stays usable after a timeout.
+func ExampleClient_Stream() {
+	node, closeNode := exampleNode()
+	defer closeNode()
+	client, err := proglog.Dial(context.Background(), []string{node.Addr()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	ctx := context.Background()
+	if _, err := client.Produce(ctx, []byte("already there")); err != nil {
+		log.Fatal(err)
+	}
+	stream, err := client.Stream(ctx, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stream.Close()
+	next := func() {
+		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		record, err := stream.Next(waitCtx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%d: %s\n", record.Offset, record.Value)
+	}
+	next()
+	if _, err := client.Produce(ctx, []byte("appended later")); err != nil {
+		log.Fatal(err)
+	}
+	next()
+	// Output:
+	// 0: already there
+	// 1: appended later
+}
+
+// Servers lists the cluster as one of its servers sees it, with the leader
+// flagged. A single node leads itself.
+func ExampleClient_Servers() {
+	node, closeNode := exampleNode()
+	defer closeNode()
+	client, err := proglog.Dial(context.Background(), []string{node.Addr()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	servers, err := client.Servers(context.Background())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range servers {
+		fmt.Println(s.ID, s.RPCAddr == node.Addr(), s.IsLeader)
+	}
+	// Output: node true true
+}
+
+// Errors match the package's sentinel errors with errors.Is, and errors.As
+// gives the C library's details: code, message, whether a retry may help.
+func ExampleError() {
+	node, closeNode := exampleNode()
+	defer closeNode()
+
+	_, err := node.Read(context.Background(), 42)
+	fmt.Println(errors.Is(err, proglog.ErrOffsetOutOfRange))
+	var perr *proglog.Error
+	if errors.As(err, &perr) {
+		fmt.Println(perr.Retryable)
+	}
+	// Output:
+	// true
+	// false
+}

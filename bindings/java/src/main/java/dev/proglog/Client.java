@@ -30,7 +30,12 @@ public final class Client implements AutoCloseable {
     this.cleanable = NativeHandle.CLEANER.register(this, this.handle);
   }
 
-  /** Creates a client. It does not connect: the first call does. */
+  /**
+   * Creates a client. It does not connect: the first call does.
+   *
+   * @param options the servers and settings
+   * @return the new client; close it when done
+   */
   public static Client open(ClientOptions options) {
     Objects.requireNonNull(options, "options");
     NativeClientOptions opts = new NativeClientOptions();
@@ -49,7 +54,12 @@ public final class Client implements AutoCloseable {
     }
   }
 
-  /** Appends one record; returns its offset. */
+  /**
+   * Appends one record; returns its offset.
+   *
+   * @param value the record's bytes
+   * @return the record's offset
+   */
   public long produce(byte[] value) {
     Objects.requireNonNull(value, "value");
     long[] offset = new long[1];
@@ -62,7 +72,12 @@ public final class Client implements AutoCloseable {
     return offset[0];
   }
 
-  /** Appends the buffer's remaining bytes as one record (its position does not move). */
+  /**
+   * Appends the buffer's remaining bytes as one record (its position does not move).
+   *
+   * @param value the record's bytes, from its position to its limit
+   * @return the record's offset
+   */
   public long produce(ByteBuffer value) {
     return produce(Bytes.remaining(value));
   }
@@ -72,6 +87,9 @@ public final class Client implements AutoCloseable {
    * the server's maximum record size, nothing is appended ({@link TooLargeException}). If the
    * server fails the batch part way, the exception's {@link ProglogException#written()} and
    * {@link ProglogException#writtenOffsets()} tell what was appended.
+   *
+   * @param values the records' bytes, in order
+   * @return their offsets, in the same order
    */
   public long[] produceBatch(List<byte[]> values) {
     byte[][] array = values.toArray(new byte[0][]);
@@ -91,7 +109,12 @@ public final class Client implements AutoCloseable {
     return array.length == offsets.length ? offsets : new long[0];
   }
 
-  /** Reads the record at {@code offset}; {@link OutOfRangeException} if there is none yet. */
+  /**
+   * Reads the record at {@code offset}; {@link OutOfRangeException} if there is none yet.
+   *
+   * @param offset the record's offset
+   * @return the record
+   */
   public Record consume(long offset) {
     Record[] out = new Record[1];
     long h = handle.acquire();
@@ -103,7 +126,12 @@ public final class Client implements AutoCloseable {
     return out[0];
   }
 
-  /** Follows the log from {@code offset} (inclusive). Close the subscription when done. */
+  /**
+   * Follows the log from {@code offset} (inclusive). Close the subscription when done.
+   *
+   * @param offset the offset of the first record to return
+   * @return the new subscription
+   */
   public Subscription subscribe(long offset) {
     long[] out = new long[1];
     long h = handle.acquire();
@@ -115,7 +143,7 @@ public final class Client implements AutoCloseable {
     return new Subscription(out[0]);
   }
 
-  /** The cluster's servers, as the server asked reports them. */
+  /** {@return the cluster's servers, as the server asked reports them} */
   public List<Server> servers() {
     long[] out = new long[1];
     long h = handle.acquire();

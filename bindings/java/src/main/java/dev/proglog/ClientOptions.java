@@ -24,7 +24,12 @@ public final class ClientOptions {
   private String tlsKeyFile;
   private String tlsServerName;
 
-  /** Adds "host:port" server addresses. */
+  /**
+   * Adds "host:port" server addresses.
+   *
+   * @param more addresses of any servers of the cluster
+   * @return these options
+   */
   public ClientOptions addresses(String... more) {
     for (String address : more) {
       addresses.add(Objects.requireNonNull(address, "address"));
@@ -32,12 +37,22 @@ public final class ClientOptions {
     return this;
   }
 
-  /** Adds "host:port" server addresses. */
+  /**
+   * Adds "host:port" server addresses.
+   *
+   * @param more addresses of any servers of the cluster
+   * @return these options
+   */
   public ClientOptions addresses(List<String> more) {
     return addresses(more.toArray(new String[0]));
   }
 
-  /** The deadline of each call (whole milliseconds; at least 1 ms). */
+  /**
+   * The deadline of each call (whole milliseconds; at least 1 ms).
+   *
+   * @param timeout the deadline, retries included
+   * @return these options
+   */
   public ClientOptions timeout(Duration timeout) {
     long ms = timeout.toMillis();
     if (ms <= 0) {
@@ -47,18 +62,32 @@ public final class ClientOptions {
     return this;
   }
 
-  /** Calls have no deadline. */
+  /**
+   * Calls have no deadline.
+   *
+   * @return these options
+   */
   public ClientOptions noTimeout() {
     timeoutMs = -1L;
     return this;
   }
 
+  /**
+   * Which servers serve reads; writes always go to the leader.
+   *
+   * @param policy the policy
+   * @return these options
+   */
   public ClientOptions balancePolicy(BalancePolicy policy) {
     balancePolicy = Objects.requireNonNull(policy, "policy");
     return this;
   }
 
-  /** Uses TLS for every connection, verifying servers against the system's roots. */
+  /**
+   * Uses TLS for every connection, verifying servers against the system's roots.
+   *
+   * @return these options
+   */
   public ClientOptions tls() {
     tls = true;
     return this;
@@ -67,6 +96,11 @@ public final class ClientOptions {
   /**
    * Uses mutual TLS: {@code caFile} verifies the servers (null: the system's roots), and the
    * client presents {@code certFile} with {@code keyFile} (both null: no certificate). PEM.
+   *
+   * @param caFile the CA bundle, or null
+   * @param certFile the client certificate, or null
+   * @param keyFile its private key, or null
+   * @return these options
    */
   public ClientOptions tls(String caFile, String certFile, String keyFile) {
     tls = true;
@@ -76,7 +110,12 @@ public final class ClientOptions {
     return this;
   }
 
-  /** The name to verify in the server's certificate, instead of the address's host. */
+  /**
+   * The name to verify in the server's certificate, instead of the address's host.
+   *
+   * @param name the name
+   * @return these options
+   */
   public ClientOptions tlsServerName(String name) {
     tlsServerName = name;
     return this;

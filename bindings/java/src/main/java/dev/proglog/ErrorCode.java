@@ -42,12 +42,17 @@ public enum ErrorCode {
     this.value = value;
   }
 
-  /** The C API's number for this code. */
+  /** {@return the C API's number for this code} */
   public int value() {
     return value;
   }
 
-  /** The code whose number is {@code value}; {@link #UNKNOWN} if none. */
+  /**
+   * The code whose number is {@code value}; {@link #UNKNOWN} if none.
+   *
+   * @param value a C API code
+   * @return its constant
+   */
   public static ErrorCode of(int value) {
     for (ErrorCode code : values()) {
       if (code.value == value) {

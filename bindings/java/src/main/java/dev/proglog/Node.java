@@ -30,6 +30,9 @@ public final class Node implements AutoCloseable {
   /**
    * Opens the log (recovering it after a crash) and starts serving; a cluster node also
    * starts gossip and Raft, without waiting for a join or a leader.
+   *
+   * @param options the data directory and settings
+   * @return the open node; close it when done
    */
   public static Node open(NodeOptions options) {
     Objects.requireNonNull(options, "options");
@@ -52,6 +55,9 @@ public final class Node implements AutoCloseable {
   /**
    * Appends a record locally; returns its offset once durable (on a cluster node: once
    * committed; a follower throws {@link NotLeaderException}).
+   *
+   * @param value the record's bytes
+   * @return the record's offset
    */
   public long append(byte[] value) {
     Objects.requireNonNull(value, "value");
@@ -65,12 +71,22 @@ public final class Node implements AutoCloseable {
     return offset[0];
   }
 
-  /** Appends the buffer's remaining bytes as one record (its position does not move). */
+  /**
+   * Appends the buffer's remaining bytes as one record (its position does not move).
+   *
+   * @param value the record's bytes, from its position to its limit
+   * @return the record's offset
+   */
   public long append(ByteBuffer value) {
     return append(Bytes.remaining(value));
   }
 
-  /** Reads the record at {@code offset} locally; {@link OutOfRangeException} if none. */
+  /**
+   * Reads the record at {@code offset} locally; {@link OutOfRangeException} if none.
+   *
+   * @param offset the record's offset
+   * @return the record
+   */
   public Record read(long offset) {
     Record[] out = new Record[1];
     long h = handle.acquire();
@@ -82,7 +98,7 @@ public final class Node implements AutoCloseable {
     return out[0];
   }
 
-  /** The "host:port" the node serves on (for a cluster node, as advertised). */
+  /** {@return the "host:port" the node serves on (for a cluster node, as advertised)} */
   public String address() {
     long h = handle.acquire();
     try {
@@ -92,7 +108,7 @@ public final class Node implements AutoCloseable {
     }
   }
 
-  /** The gossip "ip:port" of a cluster node; "" for a node without clustering. */
+  /** {@return the gossip "ip:port" of a cluster node; "" for a node without clustering} */
   public String gossipAddress() {
     long h = handle.acquire();
     try {

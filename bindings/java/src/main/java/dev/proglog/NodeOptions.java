@@ -39,48 +39,87 @@ public final class NodeOptions {
   private String aclModelFile;
   private String aclPolicyFile;
 
-  /** Options for a node keeping its log in {@code dataDir} (created if missing). */
+  /**
+   * Options for a node keeping its log in {@code dataDir} (created if missing).
+   *
+   * @param dataDir the log's directory
+   */
   public NodeOptions(Path dataDir) {
     this.dataDir = Objects.requireNonNull(dataDir, "dataDir").toString();
   }
 
-  /** The node's id in the cluster. */
+  /**
+   * The node's id in the cluster.
+   *
+   * @param name the id
+   * @return these options
+   */
   public NodeOptions nodeName(String name) {
     nodeName = name;
     return this;
   }
 
-  /** The host to serve gRPC on (the library's default is the loopback address). */
+  /**
+   * The host to serve gRPC on (the library's default is the loopback address).
+   *
+   * @param host a host name or IP address
+   * @return these options
+   */
   public NodeOptions rpcHost(String host) {
     rpcHost = host;
     return this;
   }
 
-  /** The gRPC port; 0 (the default) picks a free one (see {@link Node#address()}). */
+  /**
+   * The gRPC port; 0 (the default) picks a free one (see {@link Node#address()}).
+   *
+   * @param port the port, or 0
+   * @return these options
+   */
   public NodeOptions rpcPort(int port) {
     rpcPort = port;
     return this;
   }
 
-  /** A segment rolls when its store file would pass this size. */
+  /**
+   * A segment rolls when its store file would pass this size.
+   *
+   * @param bytes the size
+   * @return these options
+   */
   public NodeOptions maxStoreBytes(long bytes) {
     maxStoreBytes = bytes;
     return this;
   }
 
-  /** A segment rolls when its index file would pass this size. */
+  /**
+   * A segment rolls when its index file would pass this size.
+   *
+   * @param bytes the size
+   * @return these options
+   */
   public NodeOptions maxIndexBytes(long bytes) {
     maxIndexBytes = bytes;
     return this;
   }
 
-  /** The largest record value. */
+  /**
+   * The largest record value.
+   *
+   * @param bytes the size
+   * @return these options
+   */
   public NodeOptions maxRecordBytes(long bytes) {
     maxRecordBytes = bytes;
     return this;
   }
 
-  /** "always", "never" or "interval:MS", as {@code proglog serve --fsync} takes it. */
+  /**
+   * "always", "never" or "interval:MS", as {@code proglog serve --fsync} takes it.
+   *
+   * @param mode the mode
+   * @return these options
+   */
   public NodeOptions durability(String mode) {
     durability = mode;
     return this;
@@ -89,6 +128,9 @@ public final class NodeOptions {
   /**
    * Replicates with Raft and finds members with gossip on {@code bindAddr} ("ip:port"; port
    * 0 picks a free one, see {@link Node#gossipAddress()}). The settings below need it.
+   *
+   * @param bindAddr the gossip address
+   * @return these options
    */
   public NodeOptions cluster(String bindAddr) {
     cluster = true;
@@ -96,13 +138,23 @@ public final class NodeOptions {
     return this;
   }
 
-  /** The host other nodes and clients use for the RPC port. */
+  /**
+   * The host other nodes and clients use for the RPC port.
+   *
+   * @param host a host name or IP address
+   * @return these options
+   */
   public NodeOptions advertiseHost(String host) {
     advertiseHost = host;
     return this;
   }
 
-  /** Gossip addresses of members to join, retried in the background. */
+  /**
+   * Gossip addresses of members to join, retried in the background.
+   *
+   * @param addrs gossip "ip:port" addresses
+   * @return these options
+   */
   public NodeOptions startJoinAddrs(String... addrs) {
     for (String addr : addrs) {
       startJoinAddrs.add(Objects.requireNonNull(addr, "addr"));
@@ -110,29 +162,58 @@ public final class NodeOptions {
     return this;
   }
 
-  /** Starts a one-voter cluster when the data directory is new. */
+  /**
+   * Starts a one-voter cluster when the data directory is new.
+   *
+   * @param bootstrap whether to bootstrap
+   * @return these options
+   */
   public NodeOptions bootstrap(boolean bootstrap) {
     this.bootstrap = bootstrap;
     return this;
   }
 
-  /** Gossip encryption key, base64 as {@code serf keygen} prints it. */
+  /**
+   * Gossip encryption key, base64 as {@code serf keygen} prints it.
+   *
+   * @param key 16, 24 or 32 bytes in base64
+   * @return these options
+   */
   public NodeOptions gossipKey(String key) {
     gossipKey = key;
     return this;
   }
 
+  /**
+   * The Raft heartbeat interval (whole milliseconds).
+   *
+   * @param interval the interval
+   * @return these options
+   */
   public NodeOptions raftHeartbeatInterval(Duration interval) {
     raftHeartbeatIntervalMs = interval.toMillis();
     return this;
   }
 
+  /**
+   * The Raft election timeout (whole milliseconds; at least twice the heartbeat interval).
+   *
+   * @param timeout the timeout
+   * @return these options
+   */
   public NodeOptions raftElectionTimeout(Duration timeout) {
     raftElectionTimeoutMs = timeout.toMillis();
     return this;
   }
 
-  /** Mutual TLS for Raft between nodes: PEM certificate, key and CA. */
+  /**
+   * Mutual TLS for Raft between nodes: PEM certificate, key and CA.
+   *
+   * @param certFile this node's certificate
+   * @param keyFile its private key
+   * @param caFile the CA that signs the nodes' certificates
+   * @return these options
+   */
   public NodeOptions peerTls(Path certFile, Path keyFile, Path caFile) {
     peerTlsCertFile = certFile.toString();
     peerTlsKeyFile = keyFile.toString();
@@ -143,6 +224,11 @@ public final class NodeOptions {
   /**
    * TLS on the RPC port: PEM certificate and key, and the CA that signs client certificates
    * (the port then requires one).
+   *
+   * @param certFile the RPC port's certificate
+   * @param keyFile its private key
+   * @param caFile the CA that signs client certificates
+   * @return these options
    */
   public NodeOptions serverTls(Path certFile, Path keyFile, Path caFile) {
     serverTlsCertFile = certFile.toString();
@@ -151,7 +237,13 @@ public final class NodeOptions {
     return this;
   }
 
-  /** An ACL over client certificates' Common Names (casbin model and policy; needs TLS). */
+  /**
+   * An ACL over client certificates' Common Names (casbin model and policy; needs TLS).
+   *
+   * @param modelFile the casbin-style model
+   * @param policyFile the policy lines
+   * @return these options
+   */
   public NodeOptions acl(Path modelFile, Path policyFile) {
     aclModelFile = modelFile.toString();
     aclPolicyFile = policyFile.toString();

@@ -11,10 +11,15 @@ import java.util.Optional;
 public class ProglogException extends RuntimeException {
   private static final long serialVersionUID = 1L;
 
+  /** The C API's code. */
   private final int rawCode;
+  /** Whether the same call may succeed later. */
   private final boolean retryable;
+  /** The leader's "host:port" a follower named, or null. */
   private final String leader;
+  /** How many leading records of a failed batch were appended. */
   private final long written;
+  /** Their offsets. */
   private long[] writtenOffsets = new long[0];
 
   ProglogException(int rawCode, String message, boolean retryable, String leader, long written) {
@@ -25,35 +30,35 @@ public class ProglogException extends RuntimeException {
     this.written = written;
   }
 
-  /** The code, or {@link ErrorCode#UNKNOWN} for one this binding does not know. */
+  /** {@return the code, or {@link ErrorCode#UNKNOWN} for one this binding does not know} */
   public ErrorCode code() {
     return ErrorCode.of(rawCode);
   }
 
-  /** The C API's number for the code (a negative {@code proglog_code}). */
+  /** {@return the C API's number for the code (a negative {@code proglog_code})} */
   public int rawCode() {
     return rawCode;
   }
 
-  /** True if the same call may succeed later (unavailable, timeout, not the leader). */
+  /** {@return true if the same call may succeed later (unavailable, timeout, not the leader)} */
   public boolean isRetryable() {
     return retryable;
   }
 
-  /** For {@link NotLeaderException}: the leader's "host:port", if the server named it. */
+  /** {@return the leader's "host:port", if the server named it ({@link NotLeaderException})} */
   public Optional<String> leader() {
     return Optional.ofNullable(leader);
   }
 
   /**
-   * For a failed {@link Client#produceBatch}: how many leading records were appended before
-   * the failure (a retry sends only the rest); 0 for every other failure.
+   * {@return how many leading records a failed {@link Client#produceBatch} appended before the
+   * failure (a retry sends only the rest); 0 for every other failure}
    */
   public long written() {
     return written;
   }
 
-  /** For a failed {@link Client#produceBatch}: the offsets of the {@link #written()} records. */
+  /** {@return the offsets of the {@link #written()} records of a failed batch} */
   public long[] writtenOffsets() {
     return writtenOffsets.clone();
   }

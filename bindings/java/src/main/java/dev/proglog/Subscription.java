@@ -33,6 +33,9 @@ public final class Subscription implements AutoCloseable, Iterator<Record> {
   /**
    * Waits at most {@code timeout} for the next record; empty if none came in time (the
    * subscription stays usable). {@link CancelledException} once closed.
+   *
+   * @param timeout how long to wait
+   * @return the next record, or empty
    */
   public Optional<Record> next(Duration timeout) {
     if (buffered != null) {

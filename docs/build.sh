@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds the API reference of every language from the code into BUILD_DIR/docs, and fails
+# on any warning: C (Doxygen over proglog.h: every function, type, value and macro must be
+# documented), Python (pdoc over the package installed in a venv under BUILD_DIR), Go (`go doc
+# -all`; the package's Example functions run in its tests) and Java (Javadoc with doclint).
+# Needs libproglog built in BUILD_DIR (`make docs` builds it first).
+# Usage: docs/build.sh [BUILD_DIR]   (default: build)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=${1:-build}
+[[ $build_dir = /* ]] || build_dir="$repo/$build_dir"
+out="$build_dir/docs"
+logs="$build_dir/docs-logs"
+rm -rf "$out" "$logs"
+mkdir -p "$out" "$logs"
+
+# Runs one step quietly in a subshell (its own cwd, and errexit in force: not under `if` or
+# `||`, which would switch it off); on failure shows its output. Prints how long it took.
+step() {
+  local name=$1 start=$SECONDS status
+  shift
+  set +e
+  ("$@") >"$logs/$name.log" 2>&1
+  status=$?
+  set -e
+  if ((status != 0)); then
+    cat "$logs/$name.log" >&2
+    echo "docs: the $name reference failed (log: $logs/$name.log)" >&2
+    exit 1
+  fi
+  echo "docs: $name in $((SECONDS - start)) s: $out/$name"
+}
+
+c_docs() {
+  local header="$repo/capi/include/proglog/proglog.h" part version=()
+  for part in MAJOR MINOR PATCH; do
+    version+=("$(sed -n "s/^#define PROGLOG_VERSION_$part \([0-9]*\).*/\1/p" "$header")")
+  done
+  cd "$repo"
+  PROGLOG_DOCS_DIR="$out" PROGLOG_VERSION="$(IFS=.; echo "${version[*]}")" doxygen docs/Doxyfile
+}
+
+python_docs() {
+  # A venv of its own under the build dir, made once: pdoc and the package's build tools.
+  local venv="$build_dir/docs-venv"
+  if ! "$venv/bin/python" -c "import pdoc, pybind11, scikit_build_core" 2>/dev/null; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q "pdoc==16.*" "scikit-build-core>=0.10" "pybind11>=2.11"
+  fi
+  # The package, reinstalled from the source each time. Without build isolation the
+  # extension compiles against pybind11 at a fixed path (this venv's), so its CMake tree
+  # stays valid from one run to the next; an isolated build sees a new temporary path each
+  # time and recompiles (minutes).
+  "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps \
+    "$repo" --config-settings=build-dir="$build_dir/docs-python-wheel"
+  cd "$build_dir"  # import the installed package, never the source tree
+  # -W error: pdoc reports problems (an annotation it cannot resolve, ...) as warnings.
+  "$venv/bin/python" -W error -m pdoc -o "$out/python" proglog
+}
+
+go_docs() {
+  mkdir -p "$out/go"
+  cd "$repo/bindings/go"
+  go doc -all . >"$out/go/proglog.txt"
+}
+
+java_docs() {
+  cd "$repo/bindings/java"
+  # Offline once the local repository has what this pom needs, as run-tests.sh does.
+  local m2_repo="$HOME/.m2/repository"
+  local stamp="$m2_repo/.proglog-java-docs-$(sha256sum pom.xml | cut -c1-16)"
+  local mvn_args=(-q -B -Dproglog.build.dir="$build_dir")
+  [[ -e $stamp ]] && mvn_args+=(-o)
+  rm -rf target/reports/apidocs
+  mvn "${mvn_args[@]}" javadoc:javadoc
+  mkdir -p "$m2_repo" && touch "$stamp"
+  cp -r target/reports/apidocs "$out/java"
+}
+
+step c c_docs
+step python python_docs
+step go go_docs
+step java java_docs
+
+cat >"$out/index.html" <<'HTML'
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>proglog API reference</title></head>
+<body>
+<h1>proglog API reference</h1>
+<ul>
+<li><a href="c/proglog_8h.html">C</a>: <code>proglog/proglog.h</code></li>
+<li><a href="python/proglog.html">Python</a>: the <code>proglog</code> package</li>
+<li><a href="go/proglog.txt">Go</a>: <code>go doc -all</code> of the module in bindings/go</li>
+<li><a href="java/index.html">Java</a>: package <code>dev.proglog</code></li>
+</ul>
+</body></html>
+HTML
+echo "docs: $out/index.html"
