@@ -41,19 +41,16 @@ c_docs() {
 }
 
 python_docs() {
-  # A venv of its own under the build dir, made once: pdoc and the package's build tools.
-  local venv="$build_dir/docs-venv"
-  if ! "$venv/bin/python" -c "import pdoc, pybind11, scikit_build_core" 2>/dev/null; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q "pdoc==16.*" "scikit-build-core>=0.10" "pybind11>=2.11"
+  # The venv and CMake tree of the Python tests (bindings/python/run-tests.sh). make test
+  # has just installed the package there (PROGLOG_DOCS_PACKAGE_INSTALLED=1); otherwise it is
+  # installed here, so the reference always describes the source as it is.
+  local venv="$build_dir/python-venv"
+  if [[ ${PROGLOG_DOCS_PACKAGE_INSTALLED:-0} != 1 ]] || ! "$venv/bin/python" -c "import proglog"; then
+    [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q "$repo" \
+      --config-settings=build-dir="$build_dir/python-wheel"
   fi
-  # The package, reinstalled from the source each time. Without build isolation the
-  # extension compiles against pybind11 at a fixed path (this venv's), so its CMake tree
-  # stays valid from one run to the next; an isolated build sees a new temporary path each
-  # time and recompiles (minutes).
-  "$venv/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps \
-    "$repo" --config-settings=build-dir="$build_dir/docs-python-wheel"
+  "$venv/bin/python" -c "import pdoc" 2>/dev/null || "$venv/bin/python" -m pip install -q "pdoc==16.*"
   cd "$build_dir"  # import the installed package, never the source tree
   # -W error: pdoc reports problems (an annotation it cannot resolve, ...) as warnings.
   "$venv/bin/python" -W error -m pdoc -o "$out/python" proglog

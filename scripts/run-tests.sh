@@ -23,4 +23,5 @@ if [[ -x bindings/java/run-tests.sh ]]; then
   bindings/java/run-tests.sh "$build_dir"
 fi
 
-docs/build.sh "$build_dir"
+# The Python package is installed in build/python-venv by the Python tests above.
+PROGLOG_DOCS_PACKAGE_INSTALLED=1 docs/build.sh "$build_dir"
