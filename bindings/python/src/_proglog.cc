@@ -4,8 +4,8 @@
 // raised; the Python package (proglog/__init__.py) adds context managers,
 // iterators and the exception classes this module raises. A call given a
 // CancelToken is cancelled by its caller instead (proglog.aio does so when the
-// awaiting task is cancelled). The C library's codes
-// and balance policies are module constants (EINVAL, ..., BALANCE_LEADER).
+// awaiting task is cancelled). The C library's codes and balance policies are
+// module constants (EINVAL, ..., BALANCE_LEADER).
 #include <fcntl.h>
 #include <poll.h>
 #include <pybind11/pybind11.h>
