@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, Callable
 
@@ -265,3 +266,38 @@ async def test_options_are_checked() -> None:
             await client.produce(b"x", timeout=0)
         with pytest.raises(proglog.InvalidArgument, match="offset"):
             await client.consume(-1)
+
+
+_CTRL_C_UNDER_ASYNCIO_RUN = """
+import asyncio, sys, proglog.aio
+
+async def main() -> None:
+    async with proglog.aio.Client([sys.argv[1]]) as client:
+        print("producing", flush=True)
+        await client.produce(b"never answered", timeout=300)
+
+try:
+    asyncio.run(main())
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+async def test_ctrl_c_under_asyncio_run_cancels_the_call(silent: SilentServer) -> None:
+    # asyncio.run turns Ctrl-C into cancelling the main task: the call is cancelled in C
+    # and the program ends long before the call's 300 s deadline.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CTRL_C_UNDER_ASYNCIO_RUN, silent.address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert (await proc.stdout.readline()).strip() == b"producing"
+        await eventually(lambda: silent.accepted, "the client to connect")
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), HANG_GUARD)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err
+    assert out.split() == [b"interrupted"]
