@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Callable
 
 import pytest
@@ -99,7 +99,7 @@ async def test_per_call_timeout_against_a_silent_server(silent: SilentServer) ->
             await client.servers()  # the client's deadline
 
 
-CALLS: dict[str, Callable[[proglog.aio.Client], Awaitable[object]]] = {
+CALLS: dict[str, Callable[[proglog.aio.Client], Coroutine[Any, Any, object]]] = {
     "produce": lambda c: c.produce(b"never answered", timeout=300),
     "produce_many": lambda c: c.produce_many([b"a", b"b"], timeout=300),
     "consume": lambda c: c.consume(0, timeout=300),
