@@ -2,8 +2,10 @@
 // (proglog/proglog.h). Every blocking C call runs with the GIL released, and a
 // client call that Ctrl-C interrupts is cancelled before KeyboardInterrupt is
 // raised; the Python package (proglog/__init__.py) adds context managers,
-// iterators and the exception classes this module raises. The C library's codes
-// and balance policies are module constants (EINVAL, ..., BALANCE_LEADER).
+// iterators and the exception classes this module raises. A call given a
+// CancelToken is cancelled by its caller instead (proglog.aio does so when the
+// awaiting task is cancelled). The C library's codes and balance policies are
+// module constants (EINVAL, ..., BALANCE_LEADER).
 #include <fcntl.h>
 #include <poll.h>
 #include <pybind11/pybind11.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -349,14 +352,17 @@ int RunOnHelper(MainThreadCalls& calls, Job& job, bool* interrupted) {
 }
 
 // Runs `call(&options)` with the GIL released and returns its result; `timeout_ms` is the
-// call's deadline as proglog_call_options takes it. If Ctrl-C (or another signal handler
-// that raised) interrupted the call on the main thread, the call was cancelled, and once it
-// has returned `discard` frees what it produced and the handler's exception is raised.
+// call's deadline as proglog_call_options takes it. A call given its caller's `cancel` token
+// runs where it is made and is cancelled through that token alone. Otherwise, if Ctrl-C (or
+// another signal handler that raised) interrupted the call on the main thread, the call was
+// cancelled, and once it has returned `discard` frees what it produced and the handler's
+// exception is raised.
 template <typename Call, typename Discard>
-int RunBlocking(int64_t timeout_ms, Call&& call, Discard&& discard) {
+int RunBlocking(int64_t timeout_ms, proglog_cancel* cancel, Call&& call, Discard&& discard) {
   proglog_call_options options = PROGLOG_CALL_OPTIONS_INIT;
   options.timeout_ms = timeout_ms;
-  if (PyThread_get_thread_ident() != MainThreadId()) {
+  if (cancel != nullptr || PyThread_get_thread_ident() != MainThreadId()) {
+    options.cancel = cancel;
     py::gil_scoped_release release;
     return call(&options);
   }
@@ -552,7 +558,9 @@ class SubscriptionHandle {
     int rc;
     {
       py::gil_scoped_release release;
+      waiting_.fetch_add(1);
       rc = proglog_subscription_next(&record, sub_, timeout_ms, &err);
+      waiting_.fetch_sub(1);
     }
     if (rc == PROGLOG_ETIMEOUT) {
       proglog_error_free(err);
@@ -564,9 +572,39 @@ class SubscriptionHandle {
 
   void Cancel() { proglog_subscription_cancel(sub_); }
 
+  // Whether a Next is under way in C, for tests that check a cancelled wait has ended.
+  bool Waiting() const { return waiting_.load() > 0; }
+
  private:
   proglog_subscription* sub_;
+  std::atomic<int> waiting_{0};
 };
+
+// One proglog_cancel token, for a caller that cancels its calls itself: it passes the token
+// to a call and triggers it from any thread (proglog.aio, when the awaiting task is
+// cancelled). A token stays triggered. Python keeps the token alive while a call uses it (the
+// call holds a reference to its argument).
+class CancelToken {
+ public:
+  CancelToken() {
+    proglog_error* err = nullptr;
+    const int rc = proglog_cancel_new(&token_, &err);
+    Check(rc, err);
+  }
+  CancelToken(const CancelToken&) = delete;
+  CancelToken& operator=(const CancelToken&) = delete;
+  ~CancelToken() { proglog_cancel_free(token_); }
+
+  void Trigger() { proglog_cancel_trigger(token_); }
+  proglog_cancel* Get() const { return token_; }
+
+ private:
+  proglog_cancel* token_ = nullptr;
+};
+
+proglog_cancel* TokenOf(const CancelToken* cancel) {
+  return cancel != nullptr ? cancel->Get() : nullptr;
+}
 
 // The discovery and retry fields of proglog_client_options (version 2); 0 keeps the library's
 // default, as in C.
@@ -614,12 +652,12 @@ class ClientHandle {
   }
 
   // Each call's `timeout_ms` is proglog_call_options.timeout_ms: 0 the client's, <0 none.
-  uint64_t Produce(const py::bytes& value, int64_t timeout_ms) {
+  uint64_t Produce(const py::bytes& value, int64_t timeout_ms, const CancelToken* cancel) {
     std::string_view view = View(value);
     uint64_t offset = 0;
     proglog_error* err = nullptr;
-    const int rc = RunBlocking(
-        timeout_ms,
+    const int rc = Run(
+        timeout_ms, cancel,
         [&](const proglog_call_options* call) {
           return proglog_client_produce_ex(&offset, client_, view.data(), view.size(), call, &err);
         },
@@ -630,7 +668,8 @@ class ClientHandle {
 
   // `values` holds bytes objects only (the Python layer checks); they stay
   // referenced by the list while the GIL is released.
-  std::vector<uint64_t> ProduceMany(const py::list& values, int64_t timeout_ms) {
+  std::vector<uint64_t> ProduceMany(const py::list& values, int64_t timeout_ms,
+                                    const CancelToken* cancel) {
     const size_t count = values.size();
     std::vector<const void*> data(count);
     std::vector<size_t> lens(count);
@@ -641,8 +680,8 @@ class ClientHandle {
     }
     std::vector<uint64_t> offsets(count);
     proglog_error* err = nullptr;
-    const int rc = RunBlocking(
-        timeout_ms,
+    const int rc = Run(
+        timeout_ms, cancel,
         [&](const proglog_call_options* call) {
           return proglog_client_produce_batch_ex(offsets.data(), client_, data.data(), lens.data(),
                                                  count, call, &err);
@@ -652,11 +691,12 @@ class ClientHandle {
     return offsets;
   }
 
-  std::pair<py::bytes, uint64_t> Consume(uint64_t offset, int64_t timeout_ms) {
+  std::pair<py::bytes, uint64_t> Consume(uint64_t offset, int64_t timeout_ms,
+                                         const CancelToken* cancel) {
     proglog_record* record = nullptr;
     proglog_error* err = nullptr;
-    const int rc = RunBlocking(
-        timeout_ms,
+    const int rc = Run(
+        timeout_ms, cancel,
         [&](const proglog_call_options* call) {
           return proglog_client_consume_ex(&record, client_, offset, call, &err);
         },
@@ -677,11 +717,12 @@ class ClientHandle {
     return std::make_unique<SubscriptionHandle>(sub);
   }
 
-  std::vector<std::tuple<std::string, std::string, bool>> Servers(int64_t timeout_ms) {
+  std::vector<std::tuple<std::string, std::string, bool>> Servers(int64_t timeout_ms,
+                                                                  const CancelToken* cancel) {
     proglog_server_list* list = nullptr;
     proglog_error* err = nullptr;
-    const int rc = RunBlocking(
-        timeout_ms,
+    const int rc = Run(
+        timeout_ms, cancel,
         [&](const proglog_call_options* call) {
           return proglog_client_servers_ex(&list, client_, call, &err);
         },
@@ -701,8 +742,26 @@ class ClientHandle {
 
   void Close() { proglog_client_close(client_); }
 
+  // How many calls are under way in C, for tests that check a cancelled call has ended.
+  int CallsRunning() const { return calls_running_.load(); }
+
  private:
+  // RunBlocking, counting the call while it runs.
+  template <typename Call, typename Discard>
+  int Run(int64_t timeout_ms, const CancelToken* cancel, Call&& call, Discard&& discard) {
+    return RunBlocking(
+        timeout_ms, TokenOf(cancel),
+        [&](const proglog_call_options* options) {
+          calls_running_.fetch_add(1);
+          const int rc = call(options);
+          calls_running_.fetch_sub(1);
+          return rc;
+        },
+        std::forward<Discard>(discard));
+  }
+
   proglog_client* client_ = nullptr;
+  std::atomic<int> calls_running_{0};
 };
 
 }  // namespace
@@ -761,7 +820,10 @@ PYBIND11_MODULE(_proglog, m) {
 
   py::class_<SubscriptionHandle>(m, "SubscriptionHandle")
       .def("next", &SubscriptionHandle::Next, py::arg("timeout_ms"))
-      .def("cancel", &SubscriptionHandle::Cancel);
+      .def("cancel", &SubscriptionHandle::Cancel)
+      .def("waiting", &SubscriptionHandle::Waiting);
+
+  py::class_<CancelToken>(m, "CancelToken").def(py::init<>()).def("trigger", &CancelToken::Trigger);
 
   py::class_<RetryArgs>(m, "RetryArgs")
       .def(py::init<>())
@@ -778,10 +840,14 @@ PYBIND11_MODULE(_proglog, m) {
            py::arg("addresses"), py::arg("timeout_ms"), py::arg("balance_policy"), py::arg("tls"),
            py::arg("ca_file"), py::arg("cert_file"), py::arg("key_file"), py::arg("server_name"),
            py::arg("retry"))
-      .def("produce", &ClientHandle::Produce, py::arg("value"), py::arg("timeout_ms"))
-      .def("produce_many", &ClientHandle::ProduceMany, py::arg("values"), py::arg("timeout_ms"))
-      .def("consume", &ClientHandle::Consume, py::arg("offset"), py::arg("timeout_ms"))
+      .def("produce", &ClientHandle::Produce, py::arg("value"), py::arg("timeout_ms"),
+           py::arg("cancel") = py::none())
+      .def("produce_many", &ClientHandle::ProduceMany, py::arg("values"), py::arg("timeout_ms"),
+           py::arg("cancel") = py::none())
+      .def("consume", &ClientHandle::Consume, py::arg("offset"), py::arg("timeout_ms"),
+           py::arg("cancel") = py::none())
       .def("subscribe", &ClientHandle::Subscribe, py::arg("offset"))
-      .def("servers", &ClientHandle::Servers, py::arg("timeout_ms"))
+      .def("servers", &ClientHandle::Servers, py::arg("timeout_ms"), py::arg("cancel") = py::none())
+      .def("calls_running", &ClientHandle::CallsRunning)
       .def("close", &ClientHandle::Close);
 }

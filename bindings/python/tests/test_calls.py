@@ -6,55 +6,16 @@ from __future__ import annotations
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 import proglog
 from proglog import _proglog
 
-from conftest import ServerProcess, poll
-
-
-class SilentServer:
-    """A TCP listener that accepts connections and never sends a byte: a call to
-    it blocks until its deadline."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
-        self.accepted: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._listener.accept()
-            except OSError:  # closed
-                return
-            self.accepted.append(connection)
-
-    def close(self) -> None:
-        self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        self._thread.join(timeout=10)
-        for connection in self.accepted:
-            connection.close()
-
-
-@pytest.fixture
-def silent() -> Iterator[SilentServer]:
-    server = SilentServer()
-    try:
-        yield server
-    finally:
-        server.close()
+from conftest import ServerProcess, SilentServer, poll
 
 
 def test_call_timeout_overrides_the_clients(silent: SilentServer) -> None:

@@ -26,6 +26,21 @@ def cluster_client() -> proglog.Client:
     for record in client.subscribe(0):
         break
     return client
+
+async def with_asyncio() -> list[bytes]:
+    import proglog.aio
+    async with proglog.aio.Client("10.0.0.1:8400", timeout=None, max_concurrency=4) as client:
+        offset: int = await client.produce(b"x", timeout=1.5)
+        offsets: list[int] = await client.produce_many([b"a", bytearray(b"b")])
+        record: proglog.Record = await client.consume(offset)
+        servers: list[proglog.Server] = await client.servers(timeout=proglog.DEFAULT)
+        seen = [record.value]
+        async with client.subscribe(offsets[0]) as subscription:
+            async for streamed in subscription:
+                seen.append(streamed.value)
+                break
+            maybe: proglog.Record | None = await subscription.next(timeout=0.5)
+        return seen
 """
 
 BAD = """
@@ -33,6 +48,13 @@ import proglog
 
 def wrong(client: proglog.Client) -> str:
     return client.consume(0).value
+"""
+
+BAD_ASYNC = """
+import proglog.aio
+
+async def wrong(client: proglog.aio.Client) -> str:
+    return (await client.consume(0)).value
 """
 
 
@@ -50,5 +72,11 @@ def test_mypy_accepts_correct_use(tmp_path: Path) -> None:
 
 def test_mypy_rejects_a_type_error(tmp_path: Path) -> None:
     done = run_mypy(tmp_path, BAD)
+    assert done.returncode == 1
+    assert "Incompatible return value type" in done.stdout
+
+
+def test_mypy_rejects_a_type_error_in_asyncio_code(tmp_path: Path) -> None:
+    done = run_mypy(tmp_path, BAD_ASYNC)
     assert done.returncode == 1
     assert "Incompatible return value type" in done.stdout

@@ -4,6 +4,7 @@
 remote clients on its port); ``Client`` talks to one or more servers. Both are
 context managers and safe to share between threads; blocking calls release the
 GIL. Failures raise ``proglog.Error`` subclasses, one per C API code.
+``proglog.aio.Client`` is the client for asyncio code (its calls awaited).
 
 The library never prints: what the embedded node, the clients and gRPC inside
 them log goes to the ``logging`` logger ``"proglog"`` (INFO and above; a failed
@@ -246,6 +247,14 @@ def _as_bytes(value: object, name: str) -> bytes:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
+
+
+def _as_values(values: Iterable[BytesLike]) -> list[bytes]:
+    """The values of a produce_many, each checked and copied to bytes."""
+    if isinstance(values, (bytes, bytearray, str)):
+        raise TypeError("values must be an iterable of bytes, not a single "
+                        f"{type(values).__name__}")
+    return [_as_bytes(v, f"values[{i}]") for i, v in enumerate(values)]
 
 
 def _as_path(path: Union[str, os.PathLike[str], None], name: str) -> Optional[str]:
@@ -585,11 +594,7 @@ class Client:
         record size, MessageTooLarge is raised and nothing is appended. If the
         server fails after appending some, the exception's ``written`` lists
         their offsets."""
-        if isinstance(values, (bytes, bytearray, str)):
-            raise TypeError("values must be an iterable of bytes, not a single "
-                            f"{type(values).__name__}")
-        items = [_as_bytes(v, f"values[{i}]") for i, v in enumerate(values)]
-        return self._handle.produce_many(items, _timeout_ms(timeout))
+        return self._handle.produce_many(_as_values(values), _timeout_ms(timeout))
 
     def consume(self, offset: int, *, timeout: TimeoutArg = DEFAULT) -> Record:
         """Reads the record at ``offset`` (from a follower unless ``read_from``
