@@ -53,7 +53,7 @@ python_docs() {
   "$venv/bin/python" -c "import pdoc" 2>/dev/null || "$venv/bin/python" -m pip install -q "pdoc==16.*"
   cd "$build_dir"  # import the installed package, never the source tree
   # -W error: pdoc reports problems (an annotation it cannot resolve, ...) as warnings.
-  "$venv/bin/python" -W error -m pdoc -o "$out/python" proglog
+  "$venv/bin/python" -W error -m pdoc -o "$out/python" proglog proglog.aio
 }
 
 go_docs() {

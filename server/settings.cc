@@ -225,12 +225,6 @@ std::string DefaultDataDir() {
   return "proglog-data";
 }
 
-std::string DefaultNodeName() {
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "proglog";
-  return host;
-}
-
 // Looks up a resolved setting; every key has a value after defaults are applied.
 const RawValue& Get(const RawValues& raw, absl::string_view key) { return raw.find(key)->second; }
 
@@ -477,7 +471,7 @@ bool ServeFlags::AnyGiven() const {
 absl::StatusOr<ServeSettings> ServeFlags::Resolve() const {
   RawValues raw = {
       {"data-dir", {DefaultDataDir(), "default"}},
-      {"node-name", {DefaultNodeName(), "default"}},
+      {"node-name", {node::DefaultNodeName(), "default"}},
       {"rpc-port", {"8400", "default"}},
       {"bind-addr", {"127.0.0.1:8401", "default"}},
       {"bootstrap", {"false", "default"}},

@@ -18,7 +18,7 @@ import (
 // NodeConfig configures an embedded node. Zero values take the defaults.
 type NodeConfig struct {
 	DataDir        string // required; created if missing
-	Name           string // node id in Servers; default "node"
+	Name           string // node id in Servers; default: the host name
 	Host           string // listen host; default "127.0.0.1"
 	Port           int    // listen port; 0 picks a free one (see Addr)
 	MaxStoreBytes  uint64 // segment store size; default 64 MiB

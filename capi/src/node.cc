@@ -153,7 +153,7 @@ absl::StatusOr<node::Config> ToConfig(const proglog_node_options& in) {
     return absl::InvalidArgumentError("rpc_port must be in [0, 65535]");
   }
   config.data_dir = in.data_dir;
-  config.node_name = in.node_name ? in.node_name : "node";
+  if (in.node_name) config.node_name = in.node_name;  // else the core's default
   if (in.rpc_host) config.rpc_host = in.rpc_host;
   config.rpc_port = in.rpc_port;
   if (in.max_store_bytes) config.log.max_store_bytes = in.max_store_bytes;

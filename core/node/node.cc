@@ -148,12 +148,6 @@ absl::StatusOr<std::shared_ptr<security::Authorizer>> LoadSecurity(Config& confi
   return loaded->authorizer;
 }
 
-std::string DefaultNodeName() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "proglog";
-  return host;
-}
-
 class LocalNode final : public Node {
  public:
   LocalNode(Config config, std::unique_ptr<log::Log> log)
@@ -295,6 +289,12 @@ absl::StatusOr<AclStatus> Node::ReloadAcl() {
 std::optional<AclStatus> Node::Acl() const {
   if (acl_ == nullptr) return std::nullopt;
   return AclStatus{acl_->RuleCount(), acl_->Generation()};
+}
+
+std::string DefaultNodeName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "proglog";
+  return host;
 }
 
 }  // namespace proglog::node

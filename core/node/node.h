@@ -95,7 +95,7 @@ struct AclStatus {
 struct Config {
   // Where the log's segments live; created if missing. Not writable -> error.
   std::filesystem::path data_dir;
-  // This node's id in GetServers (and, later, in Raft and gossip).
+  // This node's id in GetServers, Raft and gossip. Empty: DefaultNodeName().
   std::string node_name;
   // gRPC listen address. Port 0 picks a free port; RpcAddress() tells which.
   std::string rpc_host = "127.0.0.1";
@@ -120,6 +120,10 @@ struct Config {
   // /metrics endpoint and OTLP trace export; both off by default.
   telemetry::Settings telemetry;
 };
+
+// The node name used when Config::node_name is empty: the host name ("proglog"
+// if it cannot be read). The one place this default lives.
+std::string DefaultNodeName();
 
 // True for the status Open returns when another node, in this process or
 // another, has the data dir open (it holds `data_dir`/LOCK): Aborted, with a

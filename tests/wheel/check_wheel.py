@@ -267,7 +267,7 @@ def example_imports(code: str) -> list[str]:
     names = []
     for node in ast.parse(code).body:
         if isinstance(node, ast.Import):
-            names += [a.name for a in node.names if a.name != "proglog"]
+            names += [a.name for a in node.names if a.name.split(".")[0] != "proglog"]
     return names
 
 

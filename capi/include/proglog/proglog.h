@@ -174,7 +174,7 @@ typedef struct proglog_node proglog_node;
 typedef struct proglog_node_options {
   unsigned int version;      /**< PROGLOG_NODE_OPTIONS_VERSION */
   const char* data_dir;      /**< required; created if missing */
-  const char* node_name;     /**< NULL: "node"; the node's id in the cluster */
+  const char* node_name;     /**< NULL: the host name; the node's id in the cluster */
   const char* rpc_host;      /**< NULL: "127.0.0.1" */
   int rpc_port;              /**< 0: a free port (see proglog_node_address) */
   uint64_t max_store_bytes;  /**< 0: default (64 MiB) */

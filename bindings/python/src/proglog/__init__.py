@@ -329,7 +329,8 @@ def _retry_args(refresh_interval: Optional[float], max_attempts: Optional[int],
 class Node:
     """An embedded proglog node: what ``proglog serve`` runs, in this process.
 
-    ``data_dir`` holds the log (created if missing). The node serves clients on
+    ``data_dir`` holds the log (created if missing). ``name`` is the node's id
+    in the cluster (default: the host name). The node serves clients on
     ``host:port`` (port 0 picks a free one; see ``address``). ``durability`` is
     "always" (default), "never" or "interval:<ms>". Size limits of 0 keep the
     defaults.
@@ -374,7 +375,7 @@ class Node:
     ``cluster=True`` raises ``InvalidArgument``.
     """
 
-    def __init__(self, data_dir: Union[str, os.PathLike[str]], *, name: str = "node",
+    def __init__(self, data_dir: Union[str, os.PathLike[str]], *, name: Optional[str] = None,
                  host: str = "127.0.0.1",
                  port: int = 0, max_store_bytes: int = 0, max_index_bytes: int = 0,
                  max_record_bytes: int = 0, durability: Optional[str] = None,

@@ -49,7 +49,7 @@ public final class NodeOptions {
   }
 
   /**
-   * The node's id in the cluster.
+   * The node's id in the cluster (default: the host name).
    *
    * @param name the id
    * @return these options
