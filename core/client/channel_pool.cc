@@ -19,7 +19,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) 
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(const TlsOptions& tls) {
-  if (!tls.enabled) return grpc::InsecureChannelCredentials();
+  if (!tls.On()) return grpc::InsecureChannelCredentials();
   if (tls.cert_file.empty() != tls.key_file.empty()) {
     return absl::InvalidArgumentError("TLS cert_file and key_file must be given together");
   }
@@ -42,7 +42,7 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(const 
 
 grpc::ChannelArguments MakeArguments(const Options& options) {
   grpc::ChannelArguments args;
-  if (options.tls.enabled && !options.tls.server_name.empty()) {
+  if (options.tls.On() && !options.tls.server_name.empty()) {
     args.SetSslTargetNameOverride(options.tls.server_name);
   }
   // A record the server accepted must fit in a reply: sized from the maximum

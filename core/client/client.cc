@@ -516,7 +516,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   }
 
   const Options options_;
-  const ChannelSecurity security_{options_.tls.enabled, !options_.tls.cert_file.empty()};
+  const ChannelSecurity security_{options_.tls.On(), !options_.tls.cert_file.empty()};
   const std::unique_ptr<ChannelPool> pool_;
   Picker picker_;
   std::atomic<bool> closed_{false};

@@ -59,15 +59,18 @@ namespace proglog::client {
 // refuses a write with UNAVAILABLE (defined with the other wire constants).
 inline constexpr const char* kLeaderMetadataKey = wire::kLeaderMetadataKey;
 
-// TLS for every channel. Empty `ca_file` with `enabled` uses the system roots;
-// `cert_file`/`key_file` (both or neither) present a client certificate for
-// mutual TLS; `server_name` overrides the name checked in the server certificate.
+// TLS for every channel, on when `enabled` or any file is given (On()). Empty
+// `ca_file` uses the system roots; `cert_file`/`key_file` (both or neither)
+// present a client certificate for mutual TLS; `server_name` overrides the name
+// checked in the server certificate.
 struct TlsOptions {
   bool enabled = false;
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
   std::string server_name;
+
+  bool On() const { return enabled || !ca_file.empty() || !cert_file.empty() || !key_file.empty(); }
 };
 
 // Where reads go. Writes always go to the leader (except kPinned).

@@ -99,6 +99,16 @@ TEST_F(ClientTlsTest, MutualTlsWithTheRightCaSucceeds) {
   EXPECT_EQ((*servers)[0].id, "tls-server");
 }
 
+TEST_F(ClientTlsTest, AnyTlsFileTurnsTlsOn) {
+  // `enabled` left false: the files alone ask for TLS, in every binding alike.
+  auto servers = ServersWith({.ca_file = ca_.cert_file,
+                              .cert_file = client_.cert_file,
+                              .key_file = client_.key_file,
+                              .server_name = "localhost"});
+  ASSERT_TRUE(servers.ok()) << servers.status();
+  EXPECT_EQ(servers->size(), 1u);
+}
+
 TEST_F(ClientTlsTest, MissingClientCertificateIsRefused) {
   auto servers =
       ServersWith({.enabled = true, .ca_file = ca_.cert_file, .server_name = "localhost"});

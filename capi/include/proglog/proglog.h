@@ -330,7 +330,7 @@ typedef struct proglog_client_options {
   int64_t timeout_ms;           /**< deadline per call, retries included; 0: the library
                                      default (10000); <0: none */
   int balance_policy;           /**< a proglog_balance_policy */
-  int tls;                      /**< nonzero: use TLS for every connection */
+  int tls;                      /**< nonzero, or any tls_*_file set: TLS for every connection */
   const char* tls_ca_file;      /**< PEM CA bundle; NULL: system roots */
   const char* tls_cert_file;    /**< PEM client certificate (mutual TLS) or NULL */
   const char* tls_key_file;     /**< its PEM private key, or NULL */

@@ -574,9 +574,9 @@ class Client:
         retry = _retry_args(refresh_interval, max_attempts, backoff)
         ca, cert, key = (_as_path(ca_file, "ca_file"), _as_path(cert_file, "cert_file"),
                          _as_path(key_file, "key_file"))
-        use_tls = tls or any(f is not None for f in (ca, cert, key))
+        # The library turns TLS on for any of the files too.
         self._handle = _proglog.ClientHandle(addresses, _timeout_ms(timeout),
-                                             _READ_FROM[read_from], use_tls, ca, cert, key,
+                                             _READ_FROM[read_from], tls, ca, cert, key,
                                              server_name, retry)
 
     # Every blocking call takes ``timeout``: seconds, None (no deadline), or left
