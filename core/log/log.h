@@ -7,10 +7,10 @@
 // On disk: <base>.store and <base>.index per segment, base offset zero-padded to
 // 20 digits, a LOCK file (flock) that keeps a second Log, in this process
 // or another, from opening the directory, and DURABLE, the last durable point
-// that tells a torn tail from corruption on recovery (durable_point.h). While open, the last segment's files
-// are larger than their contents (space reserved ahead, so a full disk shows up
-// as ResourceExhausted from Append); Close, and rolling to a new segment, cut
-// them to size. Record layout: see record_format.h.
+// that tells a torn tail from corruption on recovery (durable_point.h). While open, the last
+// segment's files are larger than their contents (space reserved ahead, so a full disk shows up as
+// ResourceExhausted from Append); Close, and rolling to a new segment, cut them to size. Record
+// layout: see record_format.h.
 //
 // Thread-safety: every public method of Log is thread-safe. The Log must
 // outlive every call into it (Close does not wait for callers still inside
@@ -64,8 +64,9 @@ struct Options {
   Durability durability;
 };
 
-// One record as stored. `term` and `type` are carried for the replication layer
-// (Raft); a plain append leaves them 0.
+// One record as stored. The log keeps `term` and `type` without reading them:
+// the Raft log stores an entry's term and kind there (core/raft/entry_record.h),
+// a single node's log 0 and the producer's Record.type. Left 0 they cost nothing.
 struct Record {
   std::string value;
   uint64_t offset = 0;

@@ -225,8 +225,7 @@ absl::Status ClusterNode::StartGossip() {
   // (the RPC port's advertise host) with the bound port.
   const size_t colon = config.bind_addr.rfind(':');
   if (colon != std::string::npos && IsWildcard(config.bind_addr.substr(0, colon))) {
-    config.advertise_addr =
-        absl::StrCat(AdvertiseHost(), ":", config.bind_addr.substr(colon + 1));
+    config.advertise_addr = absl::StrCat(AdvertiseHost(), ":", config.bind_addr.substr(colon + 1));
   }
   config.tags = self.tags;
   config.start_join_addrs = config_.cluster.start_join_addrs;
@@ -263,10 +262,9 @@ void ClusterNode::KeepClusterId(uint64_t cluster_id) {
 absl::StatusOr<uint64_t> ClusterNode::Append(std::string_view value) {
   auto result = std::make_shared<std::promise<absl::StatusOr<uint64_t>>>();
   std::future<absl::StatusOr<uint64_t>> done = result->get_future();
-  std::vector<std::string> values{std::string(value)};
-  absl::Status accepted = log_->AppendBatch(
-      std::move(values),
-      [result](const absl::StatusOr<uint64_t>& offset) { result->set_value(offset); });
+  absl::Status accepted =
+      log_->Append(server::NewRecord{std::string(value)},
+                   [result](const absl::StatusOr<uint64_t>& offset) { result->set_value(offset); });
   if (!accepted.ok()) return accepted;
   return done.get();
 }
