@@ -186,6 +186,7 @@ class RecordTypeTest : public ::testing::TestWithParam<Mode> {
 
   static std::vector<Typed> Records(const logpb::v1::ConsumeBatchResponse& response) {
     std::vector<Typed> out;
+    out.reserve(response.values_size());
     for (int i = 0; i < response.values_size(); ++i) {
       out.push_back(Typed{response.values(i), response.types_size() == 0 ? 0 : response.types(i)});
     }
