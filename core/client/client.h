@@ -127,7 +127,8 @@ struct Record {
   uint64_t offset = 0;
   // What the producer sent as Record.type; 0 if none.
   uint32_t type = 0;
-  // The Raft term in which the record was committed; 0 on a single local log.
+  // The Raft term of the leader that appended the record (so never lower than
+  // an earlier record's); 0 on a single local log.
   uint64_t term = 0;
 };
 

@@ -64,8 +64,9 @@ struct Options {
   Durability durability;
 };
 
-// One record as stored. `term` and `type` are carried for the replication layer
-// (Raft); a plain append leaves them 0.
+// One record as stored. The log keeps `term` and `type` without reading them:
+// the Raft log stores an entry's term and kind there (core/raft/entry_record.h),
+// a single node's log 0 and the producer's Record.type. Left 0 they cost nothing.
 struct Record {
   std::string value;
   uint64_t offset = 0;

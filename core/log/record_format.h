@@ -5,7 +5,10 @@
 //
 // The CRC32C covers the four length bytes and the body, so a damaged length is
 // caught as well as damaged data. The offset is stored so recovery can check
-// that a segment's records are dense and belong to it. Pure functions; thread-safe.
+// that a segment's records are dense and belong to it. `term` and `type` are the
+// owner's (log.h Record): as the Raft log, the entry's term and kind (with the
+// producer's type inside a typed entry's value, core/raft/types.h); as a single
+// node's log, 0 and the producer's type. Pure functions; thread-safe.
 #ifndef PROGLOG_CORE_LOG_RECORD_FORMAT_H_
 #define PROGLOG_CORE_LOG_RECORD_FORMAT_H_
 

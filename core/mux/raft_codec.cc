@@ -175,7 +175,7 @@ absl::StatusOr<raft::Message> DecodeMessage(std::string_view body) {
     e.index = r.Varint();
     e.term = r.Varint();
     uint64_t entry_type = r.Varint();
-    if (r.ok() && entry_type > static_cast<uint32_t>(raft::EntryType::kConfChange)) {
+    if (r.ok() && !raft::IsEntryType(entry_type)) {
       return absl::InvalidArgumentError(absl::StrCat("unknown raft entry type ", entry_type));
     }
     e.type = static_cast<raft::EntryType>(entry_type);

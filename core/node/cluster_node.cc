@@ -268,10 +268,9 @@ void ClusterNode::KeepClusterId(uint64_t cluster_id) {
 absl::StatusOr<uint64_t> ClusterNode::Append(std::string_view value) {
   auto result = std::make_shared<std::promise<absl::StatusOr<uint64_t>>>();
   std::future<absl::StatusOr<uint64_t>> done = result->get_future();
-  std::vector<std::string> values{std::string(value)};
-  absl::Status accepted = log_->AppendBatch(
-      std::move(values),
-      [result](const absl::StatusOr<uint64_t>& offset) { result->set_value(offset); });
+  absl::Status accepted =
+      log_->Append(server::NewRecord{std::string(value)},
+                   [result](const absl::StatusOr<uint64_t>& offset) { result->set_value(offset); });
   if (!accepted.ok()) return accepted;
   return done.get();
 }

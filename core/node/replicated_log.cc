@@ -58,7 +58,8 @@ absl::StatusOr<std::unique_ptr<ReplicatedLog>> ReplicatedLog::Open(const std::fi
 absl::Status ReplicatedLog::Init(const std::filesystem::path& dir) {
   raft::LogStorageOptions storage_options;
   storage_options.log = options_.log;
-  // The largest entry is a record plus nothing: Raft adds no bytes to values.
+  // The largest entry is a typed record: its value plus the type in front.
+  storage_options.log.max_record_bytes += raft::kUserTypeBytes;
   raft::ConfState bootstrap;
   if (options_.bootstrap) bootstrap.voters = {id_};
   absl::StatusOr<std::unique_ptr<raft::LogStorage>> storage =
@@ -345,11 +346,11 @@ absl::Status ReplicatedLog::NotLeader() const {
   return server::NotLeaderError(peers_->RpcAddressOf(leader));
 }
 
-absl::Status ReplicatedLog::AppendBatch(std::vector<std::string> values, AppendDone done) {
-  if (values.empty()) return absl::InvalidArgumentError("no records to append");
-  for (const std::string& v : values) {
-    if (v.size() > options_.log.max_record_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("record value of ", v.size(),
+absl::Status ReplicatedLog::AppendBatch(std::vector<server::NewRecord> records, AppendDone done) {
+  if (records.empty()) return absl::InvalidArgumentError("no records to append");
+  for (const server::NewRecord& record : records) {
+    if (record.value.size() > options_.log.max_record_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("record value of ", record.value.size(),
                                                      " bytes exceeds the maximum of ",
                                                      options_.log.max_record_bytes, " bytes"));
     }
@@ -360,7 +361,7 @@ absl::Status ReplicatedLog::AppendBatch(std::vector<std::string> values, AppendD
     if (!broken_.ok()) return broken_;
     if (!IsLeader()) return NotLeader();
     wake = queued_.empty();
-    queued_.push_back(QueuedAppend{std::move(values), std::move(done)});
+    queued_.push_back(QueuedAppend{std::move(records), std::move(done)});
   }
   // The driver thread hands queued appends to Raft (HandOverAppends); wake it
   // when it may be asleep waiting for inputs.
@@ -405,35 +406,38 @@ void ReplicatedLog::FailQueuedAppends(const absl::Status& status) {
 }
 
 void ReplicatedLog::Propose(QueuedAppend append) {
-  std::vector<std::string>& values = append.values;
+  std::vector<server::NewRecord>& records = append.records;
   auto batch = std::make_shared<PendingBatch>();
-  batch->remaining = values.size();
+  batch->remaining = records.size();
   batch->done = std::move(append.done);
-  for (size_t i = 0; i < values.size(); ++i) {
-    driver_->EnqueueProposal(std::move(values[i]), [this, batch,
-                                                    i](absl::StatusOr<uint64_t> index) {
-      if (!index.ok()) {
-        if (batch->status.ok()) {
-          batch->status = absl::IsUnavailable(index.status()) ? LeadershipLost() : index.status();
-        }
-      } else if (i == 0) {
-        absl::MutexLock l(&translator_mu_);
-        absl::StatusOr<uint64_t> offset = translator_.OffsetOf(*index);
-        if (offset.ok()) {
-          batch->first_offset = *offset;
-        } else {
-          batch->status = offset.status();
-        }
-      }
-      if (--batch->remaining > 0) return;
-      ++answered_;
-      if (batch->status.ok()) {
-        raft_metrics_.ObserveCommit(absl::ToDoubleSeconds(absl::Now() - batch->proposed));
-        batch->done(batch->first_offset);
-      } else {
-        batch->done(batch->status);
-      }
-    });
+  for (size_t i = 0; i < records.size(); ++i) {
+    auto [type, data] =
+        raft::EncodeUserRecord(raft::UserRecord{std::move(records[i].value), records[i].type});
+    driver_->EnqueueProposal(
+        type, std::move(data), [this, batch, i](absl::StatusOr<uint64_t> index) {
+          if (!index.ok()) {
+            if (batch->status.ok()) {
+              batch->status =
+                  absl::IsUnavailable(index.status()) ? LeadershipLost() : index.status();
+            }
+          } else if (i == 0) {
+            absl::MutexLock l(&translator_mu_);
+            absl::StatusOr<uint64_t> offset = translator_.OffsetOf(*index);
+            if (offset.ok()) {
+              batch->first_offset = *offset;
+            } else {
+              batch->status = offset.status();
+            }
+          }
+          if (--batch->remaining > 0) return;
+          ++answered_;
+          if (batch->status.ok()) {
+            raft_metrics_.ObserveCommit(absl::ToDoubleSeconds(absl::Now() - batch->proposed));
+            batch->done(batch->first_offset);
+          } else {
+            batch->done(batch->status);
+          }
+        });
   }
 }
 
@@ -445,7 +449,7 @@ absl::Status ReplicatedLog::Apply(const raft::Entry& entry) {
     if (absl::Status s = translator_.Append(entry.index, entry.type); !s.ok()) return s;
     next = translator_.NextOffset();
   }
-  if (entry.type == raft::EntryType::kNormal) PublishCommitted(next);
+  if (raft::HoldsUserRecord(entry.type)) PublishCommitted(next);
   return absl::OkStatus();
 }
 
@@ -546,11 +550,17 @@ absl::StatusOr<std::vector<server::Record>> ReplicatedLog::ReadRange(uint64_t of
       ++raw;
       absl::StatusOr<raft::Entry> entry = raft::RecordToEntry(std::move(record));
       if (!entry.ok()) return entry.status();
-      if (entry->type != raft::EntryType::kNormal) continue;
+      if (!raft::HoldsUserRecord(entry->type)) continue;
       if (user_offset >= next) break;
-      bytes += entry->data.size();
+      absl::StatusOr<raft::UserRecord> user =
+          raft::DecodeUserRecord(entry->type, std::move(entry->data));
+      if (!user.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("Raft index ", entry->index, ": ", user.status().message()));
+      }
+      bytes += user->value.size();
       if (!out.empty() && (out.size() >= max_records || bytes > max_bytes)) break;
-      out.push_back(server::Record{std::move(entry->data), user_offset++, entry->term, 0});
+      out.push_back(server::Record{std::move(user->value), user_offset++, entry->term, user->type});
     }
     if (!out.empty() && (out.size() >= max_records || bytes > max_bytes)) break;
     if (records->empty()) break;

@@ -3,7 +3,9 @@
 // record is readable once its entry is committed (and applied), and the Raft
 // log is the data log (raft::LogStorage), so a record is on disk once per node.
 // User offsets are dense: the OffsetTranslator skips no-op and membership
-// entries.
+// entries. A record's type travels in its entry (raft::EncodeUserRecord: type 0
+// as a plain kNormal entry, any other as kTypedRecord) and its term is the
+// entry's: the term of the leader that appended it.
 //
 // One driver thread owns the Raft core: it ticks it, feeds it messages,
 // proposals and calls, persists each Ready (one fsync per batch), sends, and
@@ -91,7 +93,7 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   uint64_t LeaderId() const { return leader_.load(); }
 
   // server::CommitLog
-  absl::Status AppendBatch(std::vector<std::string> values, AppendDone done) override;
+  absl::Status AppendBatch(std::vector<server::NewRecord> records, AppendDone done) override;
   absl::StatusOr<server::Record> Read(uint64_t offset) override;
   absl::StatusOr<std::vector<server::Record>> ReadRange(uint64_t offset, size_t max_records,
                                                         size_t max_bytes) override;
@@ -147,7 +149,7 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
 
   // An accepted append waiting for the driver thread to propose it.
   struct QueuedAppend {
-    std::vector<std::string> values;
+    std::vector<server::NewRecord> records;
     AppendDone done;
   };
   // Driver thread: proposes the queued appends (after the group commit pacer's

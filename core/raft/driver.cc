@@ -35,9 +35,9 @@ void Driver::EnqueueMessage(Message message) {
   inputs_.messages.push_back(std::move(message));
 }
 
-void Driver::EnqueueProposal(std::string data, ProposalDone done) {
+void Driver::EnqueueProposal(EntryType type, std::string data, ProposalDone done) {
   absl::MutexLock lock(&mu_);
-  inputs_.proposals.emplace_back(std::move(data), std::move(done));
+  inputs_.proposals.push_back(Inputs::Proposal{std::move(data), type, std::move(done)});
 }
 
 void Driver::EnqueueRead(ReadDone done) {
@@ -104,8 +104,8 @@ void Driver::FeedInputs(Inputs inputs) {
   }
   for (auto& call : inputs.calls) call(*raft_);
   // Proposals are appended back to back; the core sends them in one batch.
-  for (auto& [data, done] : inputs.proposals) {
-    auto index = raft_->Propose(std::move(data));
+  for (auto& [data, type, done] : inputs.proposals) {
+    auto index = raft_->Propose(std::move(data), type);
     if (!index.ok()) {
       done(index.status());
       continue;
@@ -173,7 +173,7 @@ void Driver::FailPending(const absl::Status& status) {
     absl::MutexLock lock(&mu_);
     std::swap(queued, inputs_);
   }
-  for (auto& [data, done] : queued.proposals) done(status);
+  for (auto& proposal : queued.proposals) proposal.done(status);
   for (ReadDone& done : queued.reads) done(status);
   for (auto& [index, pending] : proposals_) pending.done(status);
   proposals_.clear();

@@ -64,7 +64,11 @@ class Driver {
 
   void EnqueueTick();
   void EnqueueMessage(Message message);
-  void EnqueueProposal(std::string data, ProposalDone done);
+  void EnqueueProposal(std::string data, ProposalDone done) {
+    EnqueueProposal(EntryType::kNormal, std::move(data), std::move(done));
+  }
+  // A user record as an entry of kind `type` (see Raft::Propose).
+  void EnqueueProposal(EntryType type, std::string data, ProposalDone done);
   void EnqueueRead(ReadDone done);
   // Runs `call` on the driver thread with the core, before the next Ready is
   // taken (membership changes, leadership transfer, status snapshots).
@@ -89,7 +93,12 @@ class Driver {
   struct Inputs {
     int ticks = 0;
     std::vector<Message> messages;
-    std::vector<std::pair<std::string, ProposalDone>> proposals;
+    struct Proposal {
+      std::string data;
+      EntryType type;
+      ProposalDone done;
+    };
+    std::vector<Proposal> proposals;
     std::vector<ReadDone> reads;
     std::vector<absl::AnyInvocable<void(Raft&)>> calls;
     bool Empty() const {

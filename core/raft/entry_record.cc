@@ -22,7 +22,7 @@ log::Record EntryToRecord(const Entry& entry) {
 
 absl::StatusOr<Entry> RecordToEntry(log::Record record) {
   const uint32_t kind = record.type & ~kEmptyDataFlag;
-  if (kind > static_cast<uint32_t>(EntryType::kConfChange)) {
+  if (!IsEntryType(kind)) {
     return absl::DataLossError(
         absl::StrCat("record at offset ", record.offset, " has unknown entry type ", record.type));
   }

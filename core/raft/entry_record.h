@@ -6,7 +6,8 @@
 //   Raft index i  <->  log offset i - 1   (offsets are dense Raft indexes)
 //   entry.term    ->   record.term
 //   entry.type    ->   record.type        (EntryType values, as core/log stores them)
-//   entry.data    ->   record.value       (verbatim: a user record's bytes are untouched)
+//   entry.data    ->   record.value       (verbatim: a type-0 user record's bytes are untouched;
+//                                         a kTypedRecord's start with its user type)
 //
 // core/log refuses empty values, but a leader's no-op (and any entry) may have
 // empty data. Such an entry is stored with one placeholder byte as its value

@@ -22,7 +22,7 @@ absl::Status OffsetTranslator::Append(uint64_t index, EntryType type) {
     return absl::InvalidArgumentError(
         absl::StrCat("append of index ", index, ", expected ", next_index_));
   }
-  if (type != EntryType::kNormal) skipped_.push_back(index);
+  if (!HoldsUserRecord(type)) skipped_.push_back(index);
   ++next_index_;
   return absl::OkStatus();
 }

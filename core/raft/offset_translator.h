@@ -1,6 +1,7 @@
 // core/raft/offset_translator.h: maps Raft indexes to the dense user offsets
 // clients see. The Raft log also holds entries with no user record (a new
-// leader's no-op, membership changes); the translator skips them, so offsets
+// leader's no-op, membership changes); the translator skips them (every kind
+// but those HoldsUserRecord accepts: kNormal and kTypedRecord), so offsets
 // stay 0, 1, 2, ... with no holes. It remembers only the skipped indexes, which
 // are rare, so it costs almost nothing per record.
 //

@@ -672,7 +672,11 @@ bool Raft::MaybeCommit() {
 
 // ---- Client requests ----
 
-absl::StatusOr<uint64_t> Raft::Propose(std::string data) {
+absl::StatusOr<uint64_t> Raft::Propose(std::string data, EntryType type) {
+  if (!HoldsUserRecord(type)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a proposal holds a user record, not entry type ", static_cast<uint32_t>(type)));
+  }
   if (role_ != Role::kLeader) {
     return absl::UnavailableError(
         absl::StrCat("node ", config_.id, " is not the leader (leader ", leader_, ")"));
@@ -680,7 +684,7 @@ absl::StatusOr<uint64_t> Raft::Propose(std::string data) {
   if (transferee_ != kNoNode) {
     return absl::UnavailableError(absl::StrCat("leadership moving to ", transferee_));
   }
-  AppendAsLeader({Entry{0, 0, EntryType::kNormal, std::move(data)}});
+  AppendAsLeader({Entry{0, 0, type, std::move(data)}});
   return log_.LastIndex();
 }
 

@@ -99,9 +99,10 @@ class Raft {
   // Feeds one message from a peer. InvalidArgument for a message not addressed
   // to this node or of no known sender; stale messages are ignored (ok).
   absl::Status Step(const Message& message);
-  // Appends a user record; returns its index. Unavailable when not the leader
-  // or while leadership is being transferred.
-  absl::StatusOr<uint64_t> Propose(std::string data);
+  // Appends a user record as an entry of kind `type` (kNormal or kTypedRecord,
+  // see EncodeUserRecord); returns its index. Unavailable when not the leader
+  // or while leadership is being transferred; InvalidArgument for another kind.
+  absl::StatusOr<uint64_t> Propose(std::string data, EntryType type = EntryType::kNormal);
   // Appends a membership change; returns its index. FailedPrecondition while an
   // earlier change is not yet applied, or when promoting a learner that lags.
   absl::StatusOr<uint64_t> ProposeConfChange(const ConfChange& change);

@@ -1,6 +1,7 @@
 #include "core/raft/types.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -113,6 +114,36 @@ std::string_view MessageTypeName(MessageType type) {
       return "TimeoutNow";
   }
   return "Unknown";
+}
+
+std::pair<EntryType, std::string> EncodeUserRecord(UserRecord record) {
+  if (record.type == 0) return {EntryType::kNormal, std::move(record.value)};
+  std::string data;
+  data.reserve(kUserTypeBytes + record.value.size());
+  for (size_t i = 0; i < kUserTypeBytes; ++i) {
+    data.push_back(static_cast<char>((record.type >> (8 * i)) & 0xff));
+  }
+  data.append(record.value);
+  return {EntryType::kTypedRecord, std::move(data)};
+}
+
+absl::StatusOr<UserRecord> DecodeUserRecord(EntryType type, std::string data) {
+  if (type == EntryType::kNormal) return UserRecord{std::move(data), 0};
+  if (type != EntryType::kTypedRecord) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("entry type ", static_cast<uint32_t>(type), " holds no user record"));
+  }
+  if (data.size() < kUserTypeBytes) {
+    return absl::DataLossError(
+        absl::StrCat("typed record entry of ", data.size(), " bytes is shorter than its type"));
+  }
+  UserRecord record;
+  for (size_t i = 0; i < kUserTypeBytes; ++i) {
+    record.type |= static_cast<uint32_t>(static_cast<uint8_t>(data[i])) << (8 * i);
+  }
+  data.erase(0, kUserTypeBytes);
+  record.value = std::move(data);
+  return record;
 }
 
 }  // namespace proglog::raft

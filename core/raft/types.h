@@ -5,6 +5,7 @@
 #ifndef PROGLOG_CORE_RAFT_TYPES_H_
 #define PROGLOG_CORE_RAFT_TYPES_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -18,14 +19,26 @@ namespace proglog::raft {
 // 0 is never a node id: it means "nobody" in `vote` and `leader`.
 inline constexpr uint64_t kNoNode = 0;
 
-// What an entry holds. Only kNormal entries carry a user record; the other
-// kinds are skipped by the OffsetTranslator so user offsets stay dense. The
-// values match core/log's Record::type so the segmented log can store them as is.
+// What an entry holds. kNormal and kTypedRecord entries carry a user record
+// (HoldsUserRecord); the other kinds are skipped by the OffsetTranslator so user
+// offsets stay dense. The values match core/log's Record::type so the segmented
+// log can store them as is; they are also the Raft wire codec's entry types.
 enum class EntryType : uint32_t {
-  kNormal = 0,      // a user record
-  kNoop = 1,        // appended by every new leader to commit its term
-  kConfChange = 2,  // data is an encoded ConfChange
+  kNormal = 0,       // a user record of type 0: data is its value, verbatim
+  kNoop = 1,         // appended by every new leader to commit its term
+  kConfChange = 2,   // data is an encoded ConfChange
+  kTypedRecord = 3,  // a user record of another type: see EncodeUserRecord
 };
+inline constexpr EntryType kLastEntryType = EntryType::kTypedRecord;
+
+// False for a number that is no EntryType (a damaged or foreign entry).
+constexpr bool IsEntryType(uint64_t value) {
+  return value <= static_cast<uint32_t>(kLastEntryType);
+}
+// True for the kinds that carry a user record, i.e. take a user offset.
+constexpr bool HoldsUserRecord(EntryType type) {
+  return type == EntryType::kNormal || type == EntryType::kTypedRecord;
+}
 
 struct Entry {
   uint64_t index = 0;
@@ -76,6 +89,27 @@ struct ConfChange {
 std::string EncodeConfEntry(const ConfChange& change, const ConfState& result);
 // InvalidArgument on malformed bytes; `result.index` is left 0.
 absl::StatusOr<std::pair<ConfChange, ConfState>> DecodeConfEntry(std::string_view data);
+
+// A user record: the value and the type its producer gave it (log.v1
+// Record.type; 0 when none), as the replicated log stores them in an entry.
+struct UserRecord {
+  std::string value;
+  uint32_t type = 0;
+
+  bool operator==(const UserRecord&) const = default;
+};
+
+// Bytes a kTypedRecord entry adds in front of the value.
+inline constexpr size_t kUserTypeBytes = 4;
+
+// The entry kind and data that store `record`. Type 0 (the common case) is a
+// kNormal entry whose data is the value alone, so it costs nothing and logs
+// written before typed records existed read unchanged. Any other type is a
+// kTypedRecord entry: the type as 4 bytes little-endian, then the value.
+std::pair<EntryType, std::string> EncodeUserRecord(UserRecord record);
+// The record an entry of kind `type` holds. InvalidArgument for a kind that
+// holds no user record; DataLoss for kTypedRecord data shorter than the type.
+absl::StatusOr<UserRecord> DecodeUserRecord(EntryType type, std::string data);
 
 // A snapshot means "the state machine as of `index`". For proglog the log is the
 // state machine, so `data` is small (e.g. the user offset that follows `index`):

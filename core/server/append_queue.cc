@@ -13,6 +13,14 @@ namespace {
 
 constexpr char kStopped[] = "commit log is stopped";
 
+// A local log has no Raft: its store's type field holds the producer's type.
+log::Record ToLogRecord(NewRecord record) {
+  log::Record out;
+  out.value = std::move(record.value);
+  out.type = record.type;
+  return out;
+}
+
 }  // namespace
 
 AppendQueue::AppendQueue(log::Log* log, size_t max_batch_bytes)
@@ -20,18 +28,18 @@ AppendQueue::AppendQueue(log::Log* log, size_t max_batch_bytes)
 
 AppendQueue::~AppendQueue() { Stop(); }
 
-absl::Status AppendQueue::Submit(std::string value, Completion done) {
+absl::Status AppendQueue::Submit(NewRecord record, Completion done) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError(kStopped);
-  queue_.push_back(Pending{std::move(value), {}, std::move(done)});
+  queue_.push_back(Pending{std::move(record), {}, std::move(done)});
   return absl::OkStatus();
 }
 
-absl::Status AppendQueue::Submit(std::vector<std::string> values, Completion done) {
-  if (values.empty()) return absl::InvalidArgumentError("append of no values");
+absl::Status AppendQueue::Submit(std::vector<NewRecord> records, Completion done) {
+  if (records.empty()) return absl::InvalidArgumentError("append of no records");
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError(kStopped);
-  queue_.push_back(Pending{{}, std::move(values), std::move(done)});
+  queue_.push_back(Pending{{}, std::move(records), std::move(done)});
   return absl::OkStatus();
 }
 
@@ -97,15 +105,17 @@ void AppendQueue::AppendBatch(std::vector<Pending>& batch) {
     size_t end = begin;
     while (end < batch.size()) {
       Pending& pending = batch[end];
-      size_t pending_bytes = pending.value.size();
-      for (const std::string& value : pending.values) pending_bytes += value.size();
+      size_t pending_bytes = pending.record.value.size();
+      for (const NewRecord& record : pending.records) pending_bytes += record.value.size();
       if (end > begin && bytes + pending_bytes > max_batch_bytes_) break;
       bytes += pending_bytes;
       firsts.push_back(records.size());
-      if (pending.values.empty()) {
-        records.push_back(log::Record{std::move(pending.value)});
+      if (pending.records.empty()) {
+        records.push_back(ToLogRecord(std::move(pending.record)));
       } else {
-        for (std::string& value : pending.values) records.push_back(log::Record{std::move(value)});
+        for (NewRecord& record : pending.records) {
+          records.push_back(ToLogRecord(std::move(record)));
+        }
       }
       ++end;
     }

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/log/log.h"
+#include "core/server/commit_log.h"
 
 namespace proglog::server {
 
@@ -37,21 +38,22 @@ class AppendQueue {
   AppendQueue(const AppendQueue&) = delete;
   AppendQueue& operator=(const AppendQueue&) = delete;
 
-  // Queues `value`; `done` later receives its offset or the append's error, on
+  // Queues `record`; `done` later receives its offset or the append's error, on
   // the queue's thread. After Stop() has begun it returns Unavailable and drops
-  // `done` uncalled, so callers may submit while holding their own locks.
-  absl::Status Submit(std::string value, Completion done);
-  // Queues `values` (at least one) to be appended together, in order, in one
+  // `done` uncalled, so callers may submit while holding their own locks. The
+  // record's type is stored as log::Record::type.
+  absl::Status Submit(NewRecord record, Completion done);
+  // Queues `records` (at least one) to be appended together, in order, in one
   // Log::AppendBatch; `done` receives the first one's offset. As above otherwise.
-  absl::Status Submit(std::vector<std::string> values, Completion done);
+  absl::Status Submit(std::vector<NewRecord> records, Completion done);
   // Appends everything already queued, then joins the thread. Idempotent.
   void Stop();
 
  private:
-  // One submission: `value` alone, or `values` when it is not empty.
+  // One submission: `record` alone, or `records` when it is not empty.
   struct Pending {
-    std::string value;
-    std::vector<std::string> values;
+    NewRecord record;
+    std::vector<NewRecord> records;
     Completion done;
   };
   void Run();

@@ -35,12 +35,19 @@ ReadBounds BoundsOf(const ConsumeBatchRequest& request) {
                                : static_cast<size_t>(request.max_bytes())};
 }
 
-// Moves `records` (consecutive, from the first one's offset) into `out`.
+// Moves `records` (consecutive, from the first one's offset) into `out`. Types
+// travel only when one is not 0 (batch.proto), so untyped records cost nothing.
 void FillResponse(std::vector<Record> records, uint64_t end_offset, ConsumeBatchResponse* out) {
   out->set_base_offset(records.front().offset);
   out->set_end_offset(end_offset);
   out->mutable_values()->Reserve(static_cast<int>(records.size()));
-  for (Record& record : records) *out->add_values() = std::move(record.value);
+  const bool typed = std::any_of(records.begin(), records.end(),
+                                 [](const Record& record) { return record.type != 0; });
+  if (typed) out->mutable_types()->Reserve(static_cast<int>(records.size()));
+  for (Record& record : records) {
+    *out->add_values() = std::move(record.value);
+    if (typed) out->add_types(record.type);
+  }
 }
 
 // Reads one reply's worth from `from`; OUT_OF_RANGE outside the log, as ReadRange.
@@ -270,6 +277,11 @@ void BatchService::AnnounceLimits(grpc::CallbackServerContext* context) const {
 
 absl::Status BatchService::Validate(const ProduceBatchRequest& request) const {
   if (request.values_size() == 0) return absl::InvalidArgumentError("batch has no values");
+  if (request.types_size() != 0 && request.types_size() != request.values_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("batch has ", request.types_size(),
+                                                   " types for ", request.values_size(),
+                                                   " values; send none or one per value"));
+  }
   const Options& options = log_service_->ServerOptions();
   uint64_t total = 0;
   for (int i = 0; i < request.values_size(); ++i) {
@@ -308,9 +320,12 @@ grpc::ServerUnaryReactor* BatchService::ProduceBatch(grpc::CallbackServerContext
   // again after the reactor finishes (to free it): moving the values out saves a
   // copy of every byte of the batch.
   auto* values = const_cast<ProduceBatchRequest*>(request)->mutable_values();
-  std::vector<std::string> batch;
+  std::vector<NewRecord> batch;
   batch.reserve(values->size());
-  for (std::string& value : *values) batch.push_back(std::move(value));
+  for (int i = 0; i < values->size(); ++i) {
+    const uint32_t type = request->types_size() == 0 ? 0 : request->types(i);
+    batch.push_back(NewRecord{std::move(*values->Mutable(i)), type});
+  }
   const uint64_t count = batch.size();
   absl::Status queued = log_service_->Storage()->AppendBatch(
       std::move(batch),

@@ -8,10 +8,10 @@
 
 namespace proglog::server {
 
-absl::Status CommitLog::Append(std::string value, AppendDone done) {
-  std::vector<std::string> values;
-  values.push_back(std::move(value));
-  return AppendBatch(std::move(values), std::move(done));
+absl::Status CommitLog::Append(NewRecord record, AppendDone done) {
+  std::vector<NewRecord> records;
+  records.push_back(std::move(record));
+  return AppendBatch(std::move(records), std::move(done));
 }
 
 absl::Status NotLeaderError(std::string_view leader_rpc_address) {

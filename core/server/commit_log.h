@@ -32,8 +32,18 @@
 
 namespace proglog::server {
 
-// One committed record as the service returns it. `term` and `type` are what
-// the replication layer stored with it (0 for a local log).
+// One record to append: the value and the type its producer gave it (log.v1
+// Record.type, 0 when none). The commit log keeps the type with the value and
+// reads it back unchanged.
+struct NewRecord {
+  std::string value;
+  uint32_t type = 0;
+};
+
+// One committed record as the service returns it. `type` is the producer's
+// (NewRecord::type). `term` is the Raft term of the leader that appended the
+// record to the replicated log (0 for a local log): records from one term
+// were appended by one leader, and a later record never has a lower term.
 struct Record {
   std::string value;
   uint64_t offset = 0;
@@ -50,13 +60,13 @@ struct ServerInfo {
 
 class CommitLog {
  public:
-  // Receives the offset of the first value of an append (value i got first + i),
+  // Receives the offset of the first record of an append (record i got first + i),
   // or why the append failed.
   using AppendDone = absl::AnyInvocable<void(absl::StatusOr<uint64_t> first_offset)>;
 
   virtual ~CommitLog() = default;
 
-  // Appends `values` (at least one; a value may be empty) in order at consecutive offsets.
+  // Appends `records` (at least one; a value may be empty) in order at consecutive offsets.
   //
   // Returns OK when the append is accepted: `done` is then called exactly once,
   // later, never from within this call, on any thread (the implementation's writer
@@ -78,10 +88,10 @@ class CommitLog {
   // UNAVAILABLE or FAILED_PRECONDITION when stopped or closed. An error passed to
   // `done` by a replicated log other than INVALID_ARGUMENT may leave the outcome
   // unknown (a new leader may still commit the values), as in any consensus system.
-  virtual absl::Status AppendBatch(std::vector<std::string> values, AppendDone done) = 0;
-  // One value; the same contract. Override when a single value is cheaper than a
-  // batch of one (the service produces one value per request).
-  virtual absl::Status Append(std::string value, AppendDone done);
+  virtual absl::Status AppendBatch(std::vector<NewRecord> records, AppendDone done) = 0;
+  // One record; the same contract. Override when a single record is cheaper than
+  // a batch of one (the service produces one record per request).
+  virtual absl::Status Append(NewRecord record, AppendDone done);
 
   // Reads the committed record at `offset`: OUT_OF_RANGE below LowestOffset() or
   // at/after NextOffset(). May do disk I/O.

@@ -18,12 +18,12 @@ LocalCommitLog::~LocalCommitLog() { Stop(); }
 
 void LocalCommitLog::Stop() { appends_.Stop(); }
 
-absl::Status LocalCommitLog::AppendBatch(std::vector<std::string> values, AppendDone done) {
-  return appends_.Submit(std::move(values), std::move(done));
+absl::Status LocalCommitLog::AppendBatch(std::vector<NewRecord> records, AppendDone done) {
+  return appends_.Submit(std::move(records), std::move(done));
 }
 
-absl::Status LocalCommitLog::Append(std::string value, AppendDone done) {
-  return appends_.Submit(std::move(value), std::move(done));
+absl::Status LocalCommitLog::Append(NewRecord record, AppendDone done) {
+  return appends_.Submit(std::move(record), std::move(done));
 }
 
 absl::StatusOr<Record> LocalCommitLog::Read(uint64_t offset) {

@@ -3,7 +3,8 @@
 // (AppendQueue) that group-commits whatever has accumulated with one
 // Log::AppendBatch, so one fsync covers all of them; an append completes once
 // its records are durable under the log's durability policy. Reads, offsets and
-// tail waits go straight to the Log. This node is always the leader: appends are
+// tail waits go straight to the Log. The producer's type is the store's type
+// field (log::Record::type); term is always 0. This node is always the leader: appends are
 // never refused for leadership, and Servers() is empty (this node alone).
 //
 // Thread-safety: every method is thread-safe (see CommitLog). Append
@@ -41,8 +42,8 @@ class LocalCommitLog final : public CommitLog {
   // with UNAVAILABLE. Reads keep working while the log is open. Idempotent.
   void Stop();
 
-  absl::Status AppendBatch(std::vector<std::string> values, AppendDone done) override;
-  absl::Status Append(std::string value, AppendDone done) override;
+  absl::Status AppendBatch(std::vector<NewRecord> records, AppendDone done) override;
+  absl::Status Append(NewRecord record, AppendDone done) override;
   absl::StatusOr<Record> Read(uint64_t offset) override;
   absl::StatusOr<std::vector<Record>> ReadRange(uint64_t offset, size_t max_records,
                                                 size_t max_bytes) override;

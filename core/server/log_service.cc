@@ -87,8 +87,9 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
       // Submitted under mu_: the next read cannot complete and overtake this one,
       // so the stream's offsets increase in request order.
       const size_t bytes = request_.record().value().size();
+      logpb::v1::Record* record = request_.mutable_record();
       accepted = service_->Storage()->Append(
-          std::move(*request_.mutable_record()->mutable_value()),
+          NewRecord{std::move(*record->mutable_value()), record->type()},
           [self = shared_from_this(), seq, bytes](absl::StatusOr<uint64_t> offset) {
             self->OnAppended(seq, bytes, std::move(offset));
           });
@@ -575,7 +576,7 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
   if (trace != nullptr) commit = trace->StartChild("commit");
   // The request is const; its value is copied once into the commit log.
   absl::Status queued = log_->Append(
-      request->record().value(),
+      NewRecord{request->record().value(), request->record().type()},
       [context, reactor, response, trace, commit](absl::StatusOr<uint64_t> offset) {
         telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
         if (commit != nullptr) {

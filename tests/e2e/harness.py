@@ -36,12 +36,14 @@ def binary() -> str:
 
 
 def generate_stubs(out_dir: Path):
-    """Generates the Python modules for log.v1 and the probe protos into out_dir."""
+    """Generates the Python modules for log.v1 (log.proto, batch.proto) and the probe
+    protos into out_dir."""
     from grpc_tools import protoc
 
     builtin = Path(importlib.import_module("grpc_tools").__file__).parent / "_proto"
     for proto_root, proto in (
         (PROTO_ROOT, PROTO_ROOT / "log/v1/log.proto"),
+        (PROTO_ROOT, PROTO_ROOT / "log/v1/batch.proto"),
         (PROBE_PROTOS, PROBE_PROTOS / "probe_health.proto"),
         (PROBE_PROTOS, PROBE_PROTOS / "probe_reflection.proto"),
     ):
@@ -62,8 +64,12 @@ def generate_stubs(out_dir: Path):
     health_pb2_grpc = importlib.import_module("probe_health_pb2_grpc")
     reflection_pb2 = importlib.import_module("probe_reflection_pb2")
     reflection_pb2_grpc = importlib.import_module("probe_reflection_pb2_grpc")
-    return Stubs(log_pb2, log_pb2_grpc, health_pb2, health_pb2_grpc, reflection_pb2,
-                 reflection_pb2_grpc)
+    stubs = Stubs(log_pb2, log_pb2_grpc, health_pb2, health_pb2_grpc, reflection_pb2,
+                  reflection_pb2_grpc)
+    # log.v1.Batch (batch.proto), our extension beside the original's service.
+    stubs.batch = importlib.import_module("log.v1.batch_pb2")
+    stubs.batch_grpc = importlib.import_module("log.v1.batch_pb2_grpc")
+    return stubs
 
 
 class Stubs:

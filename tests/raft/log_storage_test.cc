@@ -344,6 +344,28 @@ TEST_F(LogStorageTest, BuildOffsetTranslatorSkipsNoopAndConfEntries) {
   EXPECT_EQ(after->NextOffset(), 4u);
 }
 
+TEST_F(LogStorageTest, TypedRecordEntriesSurviveReopenAndTakeOffsets) {
+  auto [typed, data] = EncodeUserRecord(UserRecord{"t", 7});
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->Append({Entry{1, 1, EntryType::kNoop, ""}, Entry{2, 1, typed, data},
+                           Entry{3, 1, EntryType::kNormal, "plain"}, Entry{4, 1, typed, data}})
+                    .ok());
+    ASSERT_TRUE(s->Close().ok());
+  }
+  auto s = Open();
+  auto entries = s->Entries(1, 5, 1 << 20);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  ASSERT_EQ(entries->size(), 4u);
+  EXPECT_EQ((*entries)[1], (Entry{2, 1, EntryType::kTypedRecord, data}));
+  auto t = s->BuildOffsetTranslator(0, 4);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(*t->OffsetOf(2), 0u);
+  EXPECT_EQ(*t->OffsetOf(3), 1u);
+  EXPECT_EQ(*t->OffsetOf(4), 2u);
+  EXPECT_EQ(t->NextOffset(), 3u);
+}
+
 TEST_F(LogStorageTest, ClosedStorageRefuses) {
   auto s = Open();
   ASSERT_TRUE(s->Close().ok());

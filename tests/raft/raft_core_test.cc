@@ -177,6 +177,26 @@ TEST(RaftCore, ReplicatesProposalsInOrderEverywhere) {
   }
 }
 
+TEST(RaftCore, ReplicatesTypedRecordProposalsWithTheirKind) {
+  Cluster c(3);
+  c.Elect(1);
+  ASSERT_TRUE(c[1].Propose(std::string("\x07\0\0\0v", 5), EntryType::kTypedRecord).ok());
+  c.Flush();
+  c.TickAll(2);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_EQ(c.applied_[id].size(), 2u) << id;
+    EXPECT_EQ(c.applied_[id][1].type, EntryType::kTypedRecord);
+    EXPECT_EQ(c.applied_[id][1].data, c.applied_[1][1].data);
+  }
+}
+
+TEST(RaftCore, AProposalOfAKindWithoutAUserRecordIsRefused) {
+  Cluster c(3);
+  c.Elect(1);
+  EXPECT_TRUE(absl::IsInvalidArgument(c[1].Propose("", EntryType::kNoop).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(c[1].Propose("x", EntryType::kConfChange).status()));
+}
+
 TEST(RaftCore, ProposalOnFollowerIsUnavailable) {
   Cluster c(3);
   c.Elect(1);

@@ -277,6 +277,39 @@ TEST_F(BatchServiceTest, ConsumeBatchStreamReadsFromAnOffsetThenTailsNewBatches)
   EXPECT_EQ(tailed, second);
 }
 
+TEST_F(BatchServiceTest, ConsumeBatchStreamGivesEachRecordTheTypeProduceBatchSent) {
+  StartServer();
+  grpc::ClientContext produce_context;
+  logpb::v1::ProduceBatchRequest produce;
+  for (uint32_t type : {7u, 0u, 0xffffffffu}) {
+    produce.add_values(absl::StrCat("typed-", type));
+    produce.add_types(type);
+  }
+  logpb::v1::ProduceBatchResponse produced;
+  ASSERT_TRUE(stub_->ProduceBatch(&produce_context, produce, &produced).ok());
+  // An untyped batch after it: a reply holding only these carries no types.
+  ASSERT_TRUE(client::ProduceBatch(*stub_, Values(2, "plain")).ok());
+
+  grpc::ClientContext context;
+  logpb::v1::ConsumeBatchRequest request;
+  request.set_offset(0);
+  request.set_max_records(3);
+  std::unique_ptr<grpc::ClientReaderInterface<logpb::v1::ConsumeBatchResponse>> stream =
+      stub_->ConsumeBatchStream(&context, request);
+  logpb::v1::ConsumeBatchResponse typed;
+  ASSERT_TRUE(stream->Read(&typed));
+  EXPECT_EQ(typed.base_offset(), 0u);
+  ASSERT_EQ(typed.values_size(), 3);
+  EXPECT_THAT(typed.types(), ::testing::ElementsAre(7u, 0u, 0xffffffffu));
+  logpb::v1::ConsumeBatchResponse plain;
+  ASSERT_TRUE(stream->Read(&plain));
+  EXPECT_EQ(plain.base_offset(), 3u);
+  EXPECT_EQ(plain.values_size(), 2);
+  EXPECT_EQ(plain.types_size(), 0);
+  context.TryCancel();
+  (void)stream->Finish();
+}
+
 TEST_F(BatchServiceTest, ShutdownEndsATailingBatchStreamWithOk) {
   StartServer();
   ASSERT_TRUE(client::ProduceBatch(*stub_, Values(3, "z")).ok());

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -50,12 +51,17 @@ class CommitLogContractTest : public ::testing::TestWithParam<Kind> {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  // Appends and waits for the completion.
-  absl::StatusOr<uint64_t> AppendAndWait(std::vector<std::string> values) {
+  // Appends values of type 0 and waits for the completion.
+  absl::StatusOr<uint64_t> AppendAndWait(const std::vector<std::string>& values) {
+    std::vector<NewRecord> records;
+    for (const std::string& value : values) records.push_back(NewRecord{value});
+    return AppendAndWait(std::move(records));
+  }
+  absl::StatusOr<uint64_t> AppendAndWait(std::vector<NewRecord> records) {
     absl::Notification done;
     absl::StatusOr<uint64_t> result;
     absl::Status accepted =
-        commit_log_->AppendBatch(std::move(values), [&](absl::StatusOr<uint64_t> first) {
+        commit_log_->AppendBatch(std::move(records), [&](absl::StatusOr<uint64_t> first) {
           result = std::move(first);
           done.Notify();
         });
@@ -91,6 +97,32 @@ TEST_P(CommitLogContractTest, ABatchGetsConsecutiveOffsetsAndReadsReturnIt) {
   EXPECT_EQ((*range)[1].offset, 2u);
 }
 
+TEST_P(CommitLogContractTest, ReadsGiveBackEachRecordsTypeAsAppended) {
+  ASSERT_TRUE(AppendAndWait(std::vector<NewRecord>{{"plain", 0}, {"typed", 7}}).ok());
+  ASSERT_TRUE(AppendAndWait(std::vector<NewRecord>{{"max", 0xffffffffu}}).ok());
+  absl::Notification one_done;
+  ASSERT_TRUE(commit_log_
+                  ->Append(NewRecord{"single", 42},
+                           [&](absl::StatusOr<uint64_t> offset) {
+                             EXPECT_TRUE(offset.ok()) << offset.status();
+                             one_done.Notify();
+                           })
+                  .ok());
+  ASSERT_TRUE(one_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::StatusOr<std::vector<Record>> range = commit_log_->ReadRange(0, 10, 1 << 20);
+  ASSERT_TRUE(range.ok()) << range.status();
+  ASSERT_EQ(range->size(), 4u);
+  const std::vector<std::pair<std::string, uint32_t>> want = {
+      {"plain", 0}, {"typed", 7}, {"max", 0xffffffffu}, {"single", 42}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ((*range)[i].value, want[i].first);
+    EXPECT_EQ((*range)[i].type, want[i].second) << "offset " << i;
+  }
+  absl::StatusOr<Record> typed = commit_log_->Read(1);
+  ASSERT_TRUE(typed.ok()) << typed.status();
+  EXPECT_EQ(typed->type, 7u);
+}
+
 TEST_P(CommitLogContractTest, ReadingAtTheNextOffsetIsOutOfRange) {
   ASSERT_TRUE(AppendAndWait({"only"}).ok());
   EXPECT_EQ(commit_log_->Read(1).status().code(), absl::StatusCode::kOutOfRange);
@@ -118,7 +150,7 @@ TEST_P(CommitLogContractTest, AppendsCompleteOutsideTheCallInCallOrder) {
     inside = true;
     // The single-value path, which the service uses.
     ASSERT_TRUE(commit_log_
-                    ->Append(absl::StrCat("v", i),
+                    ->Append(NewRecord{absl::StrCat("v", i)},
                              [&, i](absl::StatusOr<uint64_t> offset) {
                                if (inside) completed_inside.store(true);
                                ASSERT_TRUE(offset.ok()) << offset.status();

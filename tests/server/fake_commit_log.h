@@ -50,48 +50,48 @@ class FakeCommitLog final : public server::CommitLog {
     servers_ = std::move(servers);
   }
 
-  absl::Status AppendBatch(std::vector<std::string> values, AppendDone done) override {
+  absl::Status AppendBatch(std::vector<server::NewRecord> records, AppendDone done) override {
     absl::MutexLock lock(&mu_);
     if (!refusal_.ok()) return refusal_;
     if (stopping_) return absl::UnavailableError("fake commit log is stopped");
-    if (values.empty()) return absl::InvalidArgumentError("append of no values");
-    accepted_.push_back(Accepted{std::move(values), std::move(done)});
+    if (records.empty()) return absl::InvalidArgumentError("append of no records");
+    accepted_.push_back(Accepted{std::move(records), std::move(done)});
     return absl::OkStatus();
   }
 
   absl::StatusOr<server::Record> Read(uint64_t offset) override {
     absl::MutexLock lock(&mu_);
-    if (offset >= values_.size()) {
+    if (offset >= records_.size()) {
       return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is past the end"));
     }
-    return server::Record{values_[offset], offset};
+    return server::Record{records_[offset].value, offset, 0, records_[offset].type};
   }
   absl::StatusOr<std::vector<server::Record>> ReadRange(uint64_t offset, size_t max_records,
                                                         size_t max_bytes) override {
     absl::MutexLock lock(&mu_);
-    if (offset >= values_.size()) {
+    if (offset >= records_.size()) {
       return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is past the end"));
     }
     std::vector<server::Record> records;
     size_t bytes = 0;
-    for (uint64_t at = offset; at < values_.size() && records.size() < max_records; ++at) {
-      if (!records.empty() && bytes + values_[at].size() > max_bytes) break;
-      bytes += values_[at].size();
-      records.push_back(server::Record{values_[at], at});
+    for (uint64_t at = offset; at < records_.size() && records.size() < max_records; ++at) {
+      if (!records.empty() && bytes + records_[at].value.size() > max_bytes) break;
+      bytes += records_[at].value.size();
+      records.push_back(server::Record{records_[at].value, at, 0, records_[at].type});
     }
     return records;
   }
   uint64_t LowestOffset() override { return 0; }
   uint64_t NextOffset() override {
     absl::MutexLock lock(&mu_);
-    return values_.size();
+    return records_.size();
   }
   uint64_t WaitForOffset(uint64_t offset, absl::AnyInvocable<void()> ready) override {
     uint64_t id;
     {
       absl::MutexLock lock(&mu_);
       id = next_wait_id_++;
-      if (offset >= values_.size()) {
+      if (offset >= records_.size()) {
         waits_.emplace(id, Wait{offset, std::move(ready)});
         return id;
       }
@@ -110,7 +110,7 @@ class FakeCommitLog final : public server::CommitLog {
 
  private:
   struct Accepted {
-    std::vector<std::string> values;
+    std::vector<server::NewRecord> records;
     AppendDone done;
   };
   struct Wait {
@@ -138,10 +138,10 @@ class FakeCommitLog final : public server::CommitLog {
         if (!failure_.ok()) {
           result = failure_;
         } else {
-          result = values_.size();
-          for (std::string& value : next.values) values_.push_back(std::move(value));
+          result = records_.size();
+          for (server::NewRecord& record : next.records) records_.push_back(std::move(record));
           for (auto it = waits_.begin(); it != waits_.end();) {
-            if (it->second.offset < values_.size()) {
+            if (it->second.offset < records_.size()) {
               fired.push_back(std::move(it->second.ready));
               it = waits_.erase(it);
             } else {
@@ -156,7 +156,7 @@ class FakeCommitLog final : public server::CommitLog {
   }
 
   absl::Mutex mu_;
-  std::vector<std::string> values_ ABSL_GUARDED_BY(mu_);
+  std::vector<server::NewRecord> records_ ABSL_GUARDED_BY(mu_);
   std::deque<Accepted> accepted_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Wait> waits_ ABSL_GUARDED_BY(mu_);
   uint64_t next_wait_id_ ABSL_GUARDED_BY(mu_) = 1;
