@@ -30,6 +30,7 @@
 %}
 %typemap(javaclassmodifiers) enum SWIGTYPE "final class"
 %typemap(javaclassmodifiers) SWIGTYPE "final class"
+%typemap(javaclassmodifiers) SWIGTYPE *, SWIGTYPE &, SWIGTYPE [] "final class"
 
 %{
 #include <cstdint>
@@ -345,6 +346,7 @@ PROGLOG_OPTIONS(proglog_node_options, NativeNodeOptions)
 %ignore PROGLOG_VERSION_PATCH;
 %ignore PROGLOG_NODE_OPTIONS_VERSION;
 %ignore PROGLOG_CLIENT_OPTIONS_VERSION;
+%ignore PROGLOG_CALL_OPTIONS_VERSION;
 
 %include "proglog/proglog.h"
 
