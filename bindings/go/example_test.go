@@ -36,7 +36,7 @@ func ExampleClient_Produce() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	node, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir})
+	node, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir, Name: "example"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func ExampleOpenNode() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	node, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir})
+	node, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir, Name: "example"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func exampleNode() (*proglog.Node, func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	node, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir})
+	node, err := proglog.OpenNode(proglog.NodeConfig{DataDir: dir, Name: "example"})
 	if err != nil {
 		os.RemoveAll(dir)
 		log.Fatal(err)
@@ -221,7 +221,7 @@ func ExampleClient_Servers() {
 	for _, s := range servers {
 		fmt.Println(s.ID, s.RPCAddr == node.Addr(), s.IsLeader)
 	}
-	// Output: node true true
+	// Output: example true true
 }
 
 // Errors match the package's sentinel errors with errors.Is, and errors.As
