@@ -126,12 +126,14 @@ void LogGrpcLine(gpr_log_func_args* args) {
   if (!limiter->Admit(&dropped)) return;
   server::GrpcLogEvent event = server::InterpretGrpcLogLine(*args);
   if (dropped > 0) event.fields.emplace_back("dropped", std::to_string(dropped));
-  std::string payload = event.message;
-  for (const auto& [key, value] : event.fields) {
-    absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
-                    absl::string_view(&kKeyValueSeparator, 1), value);
-  }
-  spdlog::log(event.level, "{}", payload);
+  server::EmitGrpcLogEvent(std::move(event), [](server::GrpcLogEvent e) {
+    std::string payload = e.message;
+    for (const auto& [key, value] : e.fields) {
+      absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
+                      absl::string_view(&kKeyValueSeparator, 1), value);
+    }
+    spdlog::log(e.level, "{}", payload);
+  });
 }
 
 }  // namespace

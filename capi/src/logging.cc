@@ -145,7 +145,9 @@ void RouteGrpcLine(gpr_log_func_args* args) {
   uint64_t dropped = 0;
   if (!limiter->Admit(&dropped)) return;
   if (dropped > 0) event.fields.emplace_back("dropped", std::to_string(dropped));
-  LogDispatcher::Get().Post({level, std::move(event.message), std::move(event.fields)});
+  server::EmitGrpcLogEvent(std::move(event), [level](server::GrpcLogEvent e) {
+    LogDispatcher::Get().Post({level, std::move(e.message), std::move(e.fields)});
+  });
 }
 
 // Runs when the library is loaded, before any node or client exists.
