@@ -1,8 +1,11 @@
 #include "server/logging.h"
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
+#include "absl/base/internal/raw_logging.h"
+#include "absl/base/log_severity.h"
 #include "absl/strings/str_cat.h"
 #include "core/server/grpc_log.h"
 #include "core/telemetry/trace.h"
@@ -136,6 +139,20 @@ void LogGrpcLine(gpr_log_func_args* args) {
   });
 }
 
+// abseil's own messages, which it would write to stderr as plain text.
+void LogAbseilLine(absl::LogSeverity severity, const char* file, int line,
+                   const std::string& message) {
+  server::GrpcLogEvent event = server::InterpretAbseilLogLine(severity, file, line, message);
+  std::string payload = event.message;
+  for (const auto& [key, value] : event.fields) {
+    absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
+                    absl::string_view(&kKeyValueSeparator, 1), value);
+  }
+  spdlog::log(event.level, "{}", payload);
+  // abseil's caller does not return from a fatal message.
+  if (severity == absl::LogSeverity::kFatal) std::abort();
+}
+
 }  // namespace
 
 absl::Status SetUpLogging(LogFormat format, absl::string_view level) {
@@ -161,6 +178,7 @@ absl::Status SetUpLogging(LogFormat format, absl::string_view level) {
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
   gpr_set_log_function(LogGrpcLine);
+  absl::raw_logging_internal::RegisterInternalLogFunction(LogAbseilLine);
   return absl::OkStatus();
 }
 

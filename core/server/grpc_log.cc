@@ -98,6 +98,29 @@ GrpcLogEvent InterpretGrpcLogLine(const gpr_log_func_args& line) {
   return event;
 }
 
+GrpcLogEvent InterpretAbseilLogLine(absl::LogSeverity severity, const char* file, int line,
+                                    const std::string& message) {
+  GrpcLogEvent event;
+  switch (severity) {
+    case absl::LogSeverity::kInfo:
+      event.level = spdlog::level::info;
+      break;
+    case absl::LogSeverity::kWarning:
+      event.level = spdlog::level::warn;
+      break;
+    case absl::LogSeverity::kError:
+      event.level = spdlog::level::err;
+      break;
+    default:
+      event.level = spdlog::level::critical;
+      break;
+  }
+  event.message = "abseil";
+  event.fields = {{"absl_message", message},
+                  {"source", absl::StrCat(file != nullptr ? file : "?", ":", line)}};
+  return event;
+}
+
 void EmitGrpcLogEvent(GrpcLogEvent event, GrpcLogEmitter emit) {
   if (!event.names_a_peer) {
     std::move(emit)(std::move(event));

@@ -1,4 +1,5 @@
-// core/server/grpc_log: gRPC's own log lines as our log events. gRPC writes a
+// core/server/grpc_log: gRPC's (and abseil's) own log lines as our log
+// events. gRPC writes a
 // line per failed TLS handshake, per broken connection and so on, in its own
 // format; a peer can make it write one per connection. The `proglog` binary
 // and the C library both route gRPC's lines through this: each becomes one
@@ -24,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/log_severity.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/support/log.h"
@@ -39,6 +41,12 @@ struct GrpcLogEvent {
   std::vector<std::pair<std::string, std::string>> fields;
   bool names_a_peer = false;  // a failed handshake: the peer is worth waiting for
 };
+
+// The event for one of abseil's own messages (ABSL_INTERNAL_LOG, from its
+// status, cord and flags code): "abseil" with absl_message and source, at the
+// message's severity (fatal ones as critical; the caller aborts after them).
+GrpcLogEvent InterpretAbseilLogLine(absl::LogSeverity severity, const char* file, int line,
+                                    const std::string& message);
 
 // The event for one of gRPC's lines. gRPC's errors become warnings: for a
 // server they are its peers' faults (a bad handshake, a dropped connection).
