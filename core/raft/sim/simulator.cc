@@ -510,7 +510,10 @@ void Simulation::ClientOps() {
     if (Node* n = target()) Propose(*n, absl::StrCat("v", ops_.size()));
   }
   if (Uniform() < opt_.read_rate) {
-    if (Node* n = target()) Read(*n);
+    // Reads go to any node as often as to a leader: a follower forwards its
+    // ReadIndex to the leader it knows, and the checker judges those too.
+    Node* n = Uniform() < 0.5 ? target() : &N(Rand(1, nodes_.size()));
+    if (n != nullptr && n->up) Read(*n);
   }
 }
 
@@ -996,6 +999,7 @@ std::string ReproCommand(const SimOptions& o) {
   if (!o.pipelining) absl::StrAppend(&cmd, " --no-pipelining");
   if (o.bugs.vote_without_log_check) absl::StrAppend(&cmd, " --bug vote-without-log-check");
   if (o.bugs.commit_earlier_term_by_count) absl::StrAppend(&cmd, " --bug commit-earlier-term");
+  if (o.bugs.follower_reads_locally) absl::StrAppend(&cmd, " --bug follower-reads-locally");
   absl::StrAppend(&cmd, " --verbose");
   return cmd;
 }
