@@ -127,7 +127,7 @@ class Driver {
     ReadDone done;
     uint64_t term = 0;
     uint64_t leader = kNoNode;
-    int ticks = 0;  // ticks since the read reached the core
+    int ticks = 0;       // ticks since the read reached the core
     uint64_t index = 0;  // the read point, once known
   };
 
@@ -148,7 +148,7 @@ class Driver {
 
   // Driver thread only.
   std::map<uint64_t, PendingProposal> proposals_;  // by Raft index
-  std::map<uint64_t, PendingRead> reads_;  // by ReadIndex context
+  std::map<uint64_t, PendingRead> reads_;          // by ReadIndex context
   std::vector<PendingRead> reads_waiting_apply_;
   uint64_t next_read_context_ = 1;
   uint64_t applied_ = 0;

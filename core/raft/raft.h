@@ -12,7 +12,8 @@
 // leader lease), a no-op entry per new leader, batched and pipelined
 // replication with conflict hints, commit only of current-term entries by a
 // majority, one-at-a-time membership changes with learners, leadership
-// transfer, ReadIndex, and snapshots sent in chunks.
+// transfer, ReadIndex (on followers too, forwarded to the leader), and
+// snapshots sent in chunks.
 //
 // Thread-safety: none. A Raft object belongs to one driver thread.
 #ifndef PROGLOG_CORE_RAFT_RAFT_H_

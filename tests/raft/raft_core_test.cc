@@ -427,9 +427,8 @@ TEST(RaftCore, ForwardedReadWaitsForTheLeadersQuorum) {
   Cluster c(3);
   c.Elect(1);
   // The leader hears node 2 ask but cannot reach node 3 (nor node 3 it).
-  c.DropIf([](const Message& m) {
-    return (m.from == 1 && m.to == 3) || (m.from == 3 && m.to == 1);
-  });
+  c.DropIf(
+      [](const Message& m) { return (m.from == 1 && m.to == 3) || (m.from == 3 && m.to == 1); });
   ASSERT_TRUE(c[2].ReadIndex(4).ok());
   c.Flush();
   ASSERT_EQ(c.reads_[2].size(), 1u);  // 1 and 2 are a quorum of 3

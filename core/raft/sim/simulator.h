@@ -6,7 +6,8 @@
 // between two driver iterations or inside one (after a Ready is written, before
 // its Sync) that keep only what was synced to MemoryStorage, log compaction
 // with chunked snapshot transfer, and clients that propose records and issue
-// ReadIndex reads through the driver's queues and completion callbacks.
+// ReadIndex reads on any node (a follower forwards them to the leader) through
+// the driver's queues and completion callbacks.
 //
 // After every step it checks election safety, leader append-only, log
 // matching, leader completeness and state machine safety; at the end, that
