@@ -513,19 +513,21 @@ void ReplicatedLog::ConfirmEnd(absl::AnyInvocable<void(absl::Status)> done) {
   absl::Status broken;
   {
     absl::MutexLock lock(&propose_mu_);
-    broken = broken_;
-    if (broken.ok()) {
-      driver_->EnqueueRead([done = std::move(done)](absl::StatusOr<uint64_t> applied) mutable {
-        if (applied.ok()) {
-          done(absl::OkStatus());  // Apply() has published every record up to it
-          return;
-        }
-        done(absl::UnavailableError(absl::StrCat("no leader to confirm the end of the log (",
-                                                 applied.status().message(), ")")));
-      });
+    if (broken_.ok()) {
+      driver_->EnqueueRead(
+          [done = std::move(done)](const absl::StatusOr<uint64_t>& applied) mutable {
+            if (applied.ok()) {
+              done(absl::OkStatus());  // Apply() has published every record up to it
+              return;
+            }
+            done(absl::UnavailableError(absl::StrCat("no leader to confirm the end of the log (",
+                                                     applied.status().message(), ")")));
+          });
+      return;
     }
+    broken = broken_;
   }
-  if (!broken.ok()) done(absl::UnavailableError(broken.message()));
+  done(absl::UnavailableError(broken.message()));
 }
 
 absl::StatusOr<server::Record> ReplicatedLog::Read(uint64_t offset) {

@@ -169,6 +169,10 @@ class Run:
             unknown_applied=sum(1 for e in appends if e["status"] == "unknown"
                                 and e["value"] in set(final)),
             reads=sum(1 for e in workload.history if e["op"] == "read"),
+            reads_past_end=sum(1 for e in workload.history if e["op"] == "read"
+                               and e["status"] == "ok" and not e.get("found")),
+            reads_failed=sum(1 for e in workload.history if e["op"] == "read"
+                             and e["status"] != "ok"),
             streamed=sum(len(r) for _, _, r, _ in workload.streams),
             log_length=last + 1, counters=dict(counters), problems=problems[:20],
             lost=counters["lost"], duplicated=counters["duplicated"],
@@ -229,6 +233,11 @@ def report(results, out):
     lines.append(f"runs={total['runs']} incomplete={total['incomplete']} ops={total['ops']} "
                  f"acknowledged={total['acknowledged']} unknown={total['unknown']}")
     stale = sum(r.get("stale_reads", 0) for r in results)
+    reads = {k: sum(r.get(k, 0) for r in results) for k in ("reads", "reads_past_end",
+                                                            "reads_failed")}
+    lines.append(f"reads={reads['reads']} past_end={reads['reads_past_end']} "
+                 f"failed={reads['reads_failed']} (past the end: answered once the leader "
+                 "confirmed the end; failed: UNAVAILABLE or timed out, judged as no answer)")
     lines.append(f"reads that found nothing at an offset already acknowledged: {stale} (stale "
                  "reads: the checker judges every read, so each one fails its run)")
     for r in results:
