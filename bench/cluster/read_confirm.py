@@ -50,6 +50,7 @@ def main():
     args = parser.parse_args()
     os.environ["PROGLOG_BIN"] = args.proglog
     with tempfile.TemporaryDirectory(prefix="proglog-read-confirm-") as tmp:
+        (Path(tmp) / "pb").mkdir()
         pb = harness.generate_stubs(Path(tmp) / "pb")
         with harness.Cluster(Path(tmp) / "data", pb=pb) as cluster:
             cluster.start("n1", "n2", "n3")
