@@ -251,6 +251,33 @@ TEST(Driver, UnansweredReadFailsAfterTwoElectionTimeouts) {
   EXPECT_EQ(ticks, limit + 1);
 }
 
+TEST(Driver, ReadWhoseReadPointIsNeverAppliedFailsAfterTwoElectionTimeouts) {
+  Node f(2, ConfState{{1, 2, 3}, {}, 0});
+  Deliver(f, Heartbeat(1, 2, 1));
+  std::optional<absl::Status> got;
+  f.driver->EnqueueRead([&](absl::StatusOr<uint64_t> r) { got = r.status(); });
+  ASSERT_TRUE(f.driver->RunOnce().ok());
+  ASSERT_EQ(f.transport.sent.size(), 1u);
+  Message answer;
+  answer.type = MessageType::kReadIndexResponse;
+  answer.from = 1;
+  answer.to = 2;
+  answer.term = 1;
+  answer.context = f.transport.sent[0].context;
+  answer.index = 7;  // entries this follower never receives
+  Deliver(f, answer);
+  const int limit = kReadTimeoutElectionTimeouts * f.raft->ElectionTick();
+  for (int i = 0; i < limit; ++i) {
+    f.driver->EnqueueTick();
+    Deliver(f, Heartbeat(1, 2, 1));
+  }
+  EXPECT_FALSE(got.has_value());
+  f.driver->EnqueueTick();
+  ASSERT_TRUE(f.driver->RunOnce().ok());
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::IsUnavailable(*got)) << *got;
+}
+
 TEST(Driver, RejectedMessagesAreCountedNotFatal) {
   Node a(1, ConfState{{1, 2, 3}, {}, 0});
   Message m;
