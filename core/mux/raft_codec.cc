@@ -152,7 +152,7 @@ absl::StatusOr<raft::Message> DecodeMessage(std::string_view body) {
     return absl::InvalidArgumentError(absl::StrCat("raft message version ", version));
   }
   uint8_t type = r.Byte();
-  if (r.ok() && type > static_cast<uint8_t>(raft::MessageType::kTimeoutNow)) {
+  if (r.ok() && type > static_cast<uint8_t>(raft::kLastMessageType)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown raft message type ", type));
   }
   m.type = static_cast<raft::MessageType>(type);

@@ -507,6 +507,29 @@ bool ReplicatedLog::CancelWait(uint64_t id) {
   return false;
 }
 
+void ReplicatedLog::ConfirmEnd(absl::AnyInvocable<void(absl::Status)> done) {
+  // Under propose_mu_, so Stop() (which sets broken_ there before failing the
+  // driver's pending reads) never strands a read queued after it.
+  absl::Status broken;
+  {
+    absl::MutexLock lock(&propose_mu_);
+    if (broken_.ok()) {
+      driver_->EnqueueRead(
+          [done = std::move(done)](const absl::StatusOr<uint64_t>& applied) mutable {
+            if (applied.ok()) {
+              done(absl::OkStatus());  // Apply() has published every record up to it
+              return;
+            }
+            done(absl::UnavailableError(absl::StrCat("no leader to confirm the end of the log (",
+                                                     applied.status().message(), ")")));
+          });
+      return;
+    }
+    broken = broken_;
+  }
+  done(absl::UnavailableError(broken.message()));
+}
+
 absl::StatusOr<server::Record> ReplicatedLog::Read(uint64_t offset) {
   absl::StatusOr<std::vector<server::Record>> records = ReadRange(offset, 1, 0);
   if (!records.ok()) return records.status();

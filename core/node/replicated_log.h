@@ -97,6 +97,12 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   absl::StatusOr<server::Record> Read(uint64_t offset) override;
   absl::StatusOr<std::vector<server::Record>> ReadRange(uint64_t offset, size_t max_records,
                                                         size_t max_bytes) override;
+  // A ReadIndex through the driver (on a follower, answered by the leader):
+  // OK once this node has applied the leader's confirmed commit index. A
+  // single voter confirms at once. UNAVAILABLE when no leader is known, the
+  // leader changes, or no answer comes within raft::kReadTimeoutElectionTimeouts
+  // election timeouts.
+  void ConfirmEnd(absl::AnyInvocable<void(absl::Status)> done) override;
   uint64_t LowestOffset() override { return lowest_.load(std::memory_order_acquire); }
   uint64_t NextOffset() override { return next_.load(std::memory_order_acquire); }
   uint64_t WaitForOffset(uint64_t offset, absl::AnyInvocable<void()> ready) override;

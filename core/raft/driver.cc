@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace proglog::raft {
 
 Driver::Driver(Raft* raft, Storage* storage, Transport* transport, StateMachine* state_machine)
@@ -88,8 +90,9 @@ absl::Status Driver::RunOnce() {
   if (absl::Status s = ApplyCommitted(rd); !s.ok()) return s;
   for (const ReadState& rs : rd.read_states) {
     auto it = reads_.find(rs.context);
-    if (it == reads_.end()) continue;
-    reads_waiting_apply_.emplace_back(rs.index, std::move(it->second));
+    if (it == reads_.end()) continue;  // answered too late: already failed
+    it->second.index = rs.index;
+    reads_waiting_apply_.push_back(std::move(it->second));
     reads_.erase(it);
   }
   FinishReads();
@@ -112,18 +115,46 @@ void Driver::FeedInputs(Inputs inputs) {
     }
     proposals_[*index] = PendingProposal{raft_->Term(), std::move(done)};
   }
+  // Before the new reads join: their clock starts with the next tick.
+  ExpireReads(inputs.ticks);
   for (ReadDone& done : inputs.reads) {
     const uint64_t context = next_read_context_++;
     if (absl::Status s = raft_->ReadIndex(context); !s.ok()) {
       done(s);
       continue;
     }
-    reads_[context] = std::move(done);
+    reads_[context] = PendingRead{std::move(done), raft_->Term(), raft_->Leader()};
   }
-  // A leader that stepped down will never answer its outstanding reads.
-  if (raft_->CurrentRole() != Role::kLeader && !reads_.empty()) {
-    for (auto& [context, done] : reads_) done(absl::UnavailableError("leadership lost"));
-    reads_.clear();
+}
+
+void Driver::ExpireReads(int ticks) {
+  const int limit = kReadTimeoutElectionTimeouts * raft_->ElectionTick();
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    PendingRead& read = it->second;
+    read.ticks += ticks;
+    // A leader that stepped down, or a leader this node no longer follows, may
+    // never answer: fail now rather than at the timeout.
+    if (read.term != raft_->Term() || read.leader != raft_->Leader()) {
+      read.done(absl::UnavailableError("the leader changed before confirming the read point"));
+    } else if (read.ticks > limit) {
+      read.done(absl::UnavailableError("no answer from the leader to confirm the read point"));
+    } else {
+      ++it;
+      continue;
+    }
+    it = reads_.erase(it);
+  }
+  for (size_t i = 0; i < reads_waiting_apply_.size();) {
+    PendingRead& read = reads_waiting_apply_[i];
+    read.ticks += ticks;
+    if (read.ticks <= limit) {
+      ++i;
+      continue;
+    }
+    read.done(absl::UnavailableError(
+        absl::StrCat("this node has not applied the read point ", read.index, " in time")));
+    reads_waiting_apply_[i] = std::move(reads_waiting_apply_.back());
+    reads_waiting_apply_.pop_back();
   }
 }
 
@@ -177,16 +208,16 @@ void Driver::FailPending(const absl::Status& status) {
   for (ReadDone& done : queued.reads) done(status);
   for (auto& [index, pending] : proposals_) pending.done(status);
   proposals_.clear();
-  for (auto& [context, done] : reads_) done(status);
+  for (auto& [context, read] : reads_) read.done(status);
   reads_.clear();
-  for (auto& [index, done] : reads_waiting_apply_) done(status);
+  for (PendingRead& read : reads_waiting_apply_) read.done(status);
   reads_waiting_apply_.clear();
 }
 
 void Driver::FinishReads() {
   for (size_t i = 0; i < reads_waiting_apply_.size();) {
-    if (reads_waiting_apply_[i].first <= applied_) {
-      reads_waiting_apply_[i].second(applied_);
+    if (reads_waiting_apply_[i].index <= applied_) {
+      reads_waiting_apply_[i].done(applied_);
       reads_waiting_apply_[i] = std::move(reads_waiting_apply_.back());
       reads_waiting_apply_.pop_back();
     } else {

@@ -56,6 +56,11 @@ using ProposalDone = absl::AnyInvocable<void(absl::StatusOr<uint64_t>)>;
 // linearizable read may be served, or Unavailable.
 using ReadDone = absl::AnyInvocable<void(absl::StatusOr<uint64_t>)>;
 
+// A read that has no answer this many election timeouts (in ticks) after it
+// reached the core fails with Unavailable: its request or the leader's answer
+// may be lost, or the state machine may not catch up while cut off.
+inline constexpr int kReadTimeoutElectionTimeouts = 2;
+
 class Driver {
  public:
   // All pointers are borrowed and must outlive the driver. `raft` must have
@@ -69,6 +74,12 @@ class Driver {
   }
   // A user record as an entry of kind `type` (see Raft::Propose).
   void EnqueueProposal(EntryType type, std::string data, ProposalDone done);
+  // A linearizable read point (Raft::ReadIndex, on a leader or a follower).
+  // `done` gets the applied index once the state machine has applied the
+  // read point, or Unavailable: at once when no leader is known; when the
+  // node's term or leader changes before the read point arrives (the leader
+  // asked may never answer); or kReadTimeoutElectionTimeouts election
+  // timeouts after the read reached the core, whatever it was waiting for.
   void EnqueueRead(ReadDone done);
   // Runs `call` on the driver thread with the core, before the next Ready is
   // taken (membership changes, leadership transfer, status snapshots).
@@ -109,11 +120,23 @@ class Driver {
     uint64_t term;
     ProposalDone done;
   };
+  // A read fed to the core: first waiting for its read point (in reads_, with
+  // the term and leader it was asked under), then for the state machine to
+  // apply that point (reads_waiting_apply_).
+  struct PendingRead {
+    ReadDone done;
+    uint64_t term = 0;
+    uint64_t leader = kNoNode;
+    int ticks = 0;       // ticks since the read reached the core
+    uint64_t index = 0;  // the read point, once known
+  };
 
   void FeedInputs(Inputs inputs);
   absl::Status Persist(const Ready& rd);
   absl::Status ApplyCommitted(const Ready& rd);
   void FinishReads();
+  // Fails the reads that can no longer be answered (see EnqueueRead).
+  void ExpireReads(int ticks);
 
   Raft* raft_;
   Storage* storage_;
@@ -125,8 +148,8 @@ class Driver {
 
   // Driver thread only.
   std::map<uint64_t, PendingProposal> proposals_;  // by Raft index
-  std::map<uint64_t, ReadDone> reads_;             // by ReadIndex context
-  std::vector<std::pair<uint64_t, ReadDone>> reads_waiting_apply_;
+  std::map<uint64_t, PendingRead> reads_;          // by ReadIndex context
+  std::vector<PendingRead> reads_waiting_apply_;
   uint64_t next_read_context_ = 1;
   uint64_t applied_ = 0;
   uint64_t rejected_messages_ = 0;

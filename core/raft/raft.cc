@@ -368,6 +368,11 @@ void Raft::StepFollower(const Message& m) {
       // The leader hands over: campaign at once, skipping PreVote and the lease.
       if (Promotable()) StartElection(false, /*force=*/true);
       return;
+    case MessageType::kReadIndexResponse:
+      // The leader of this term confirmed the read point after our request
+      // reached it: serving at that index is linearizable here too.
+      read_states_.push_back({m.context, m.index});
+      return;
     default:
       return;
   }
@@ -456,6 +461,10 @@ void Raft::StepLeader(const Message& m) {
       return;
     case MessageType::kSnapshotResponse:
       HandleSnapshotResponse(m);
+      return;
+    case MessageType::kReadIndex:
+      // Only members are answered: a stranger's request is dropped.
+      if (progress_.contains(m.from)) LeaderReadIndex({m.from, m.context});
       return;
     default:
       return;
@@ -731,16 +740,33 @@ absl::StatusOr<uint64_t> Raft::ProposeConfChange(const ConfChange& cc) {
 }
 
 absl::Status Raft::ReadIndex(uint64_t context) {
-  if (role_ != Role::kLeader) {
-    return absl::UnavailableError(absl::StrCat("node ", config_.id, " is not the leader"));
-  }
-  // Until an entry of this term commits, our commit index may lag the true one.
-  if (log_.TermOrZero(log_.Committed()) != term_) {
-    reads_waiting_commit_.push_back(context);
+  if (role_ == Role::kLeader) {
+    LeaderReadIndex({config_.id, context});
     return absl::OkStatus();
   }
-  StartReadRound({context});
+  if (leader_ == kNoNode) {
+    return absl::UnavailableError(
+        absl::StrCat("node ", config_.id, " knows no leader to confirm a read point"));
+  }
+  if (config_.bugs.follower_reads_locally) {
+    read_states_.push_back({context, log_.Committed()});
+    return absl::OkStatus();
+  }
+  Message m;
+  m.type = MessageType::kReadIndex;
+  m.to = leader_;
+  m.context = context;
+  Send(std::move(m));
   return absl::OkStatus();
+}
+
+void Raft::LeaderReadIndex(ReadRequest request) {
+  // Until an entry of this term commits, our commit index may lag the true one.
+  if (log_.TermOrZero(log_.Committed()) != term_) {
+    reads_waiting_commit_.push_back(request);
+    return;
+  }
+  StartReadRound({request});
 }
 
 void Raft::ReleaseReadsWaitingCommit() {
@@ -748,15 +774,28 @@ void Raft::ReleaseReadsWaitingCommit() {
   StartReadRound(std::exchange(reads_waiting_commit_, {}));
 }
 
-void Raft::StartReadRound(std::vector<uint64_t> contexts) {
+void Raft::AnswerRead(const ReadRequest& request, uint64_t index) {
+  if (request.from == config_.id) {
+    read_states_.push_back({request.context, index});
+    return;
+  }
+  Message m;
+  m.type = MessageType::kReadIndexResponse;
+  m.to = request.from;
+  m.context = request.context;
+  m.index = index;
+  Send(std::move(m));
+}
+
+void Raft::StartReadRound(std::vector<ReadRequest> requests) {
   if (Quorum() <= 1 && conf_.IsVoter(config_.id)) {
-    for (uint64_t c : contexts) read_states_.push_back({c, log_.Committed()});
+    for (const ReadRequest& r : requests) AnswerRead(r, log_.Committed());
     return;
   }
   ReadRound rr;
   rr.round = next_read_round_++;
   rr.index = log_.Committed();
-  rr.contexts = std::move(contexts);
+  rr.requests = std::move(requests);
   if (conf_.IsVoter(config_.id)) rr.acks.push_back(config_.id);
   read_rounds_.push_back(std::move(rr));
   SendHeartbeats(read_rounds_.back().round);
@@ -769,8 +808,8 @@ void Raft::ReleaseReads(uint64_t acked_round) {
     if (read_rounds_[i].acks.size() >= Quorum()) release = i + 1;
   }
   for (size_t i = 0; i < release; ++i) {
-    for (uint64_t c : read_rounds_.front().contexts) {
-      read_states_.push_back({c, read_rounds_.front().index});
+    for (const ReadRequest& r : read_rounds_.front().requests) {
+      AnswerRead(r, read_rounds_.front().index);
     }
     read_rounds_.pop_front();
   }

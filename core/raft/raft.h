@@ -12,7 +12,8 @@
 // leader lease), a no-op entry per new leader, batched and pipelined
 // replication with conflict hints, commit only of current-term entries by a
 // majority, one-at-a-time membership changes with learners, leadership
-// transfer, ReadIndex, and snapshots sent in chunks.
+// transfer, ReadIndex (on followers too, forwarded to the leader), and
+// snapshots sent in chunks.
 //
 // Thread-safety: none. A Raft object belongs to one driver thread.
 #ifndef PROGLOG_CORE_RAFT_RAFT_H_
@@ -42,6 +43,9 @@ struct InjectedBugs {
   bool vote_without_log_check = false;
   // Commit an entry of an earlier term as soon as a majority holds it.
   bool commit_earlier_term_by_count = false;
+  // A follower answers ReadIndex with its own commit index instead of asking
+  // the leader (a lagging follower then serves stale reads).
+  bool follower_reads_locally = false;
 };
 
 struct Config {
@@ -107,7 +111,13 @@ class Raft {
   // earlier change is not yet applied, or when promoting a learner that lags.
   absl::StatusOr<uint64_t> ProposeConfChange(const ConfChange& change);
   // Asks for a linearizable read point; answered later by a ReadState carrying
-  // `context`. Unavailable when not the leader.
+  // `context`, whose index covers every entry committed before this call. The
+  // leader confirms its commit index with a heartbeat round to a quorum (after
+  // the first commit of its term); a follower or learner forwards the request
+  // to the leader it knows (kReadIndex) and turns the answer into the
+  // ReadState. Unavailable at once when this node knows no leader. A request
+  // lost on the way, or dropped by a leader that steps down, is never
+  // answered: the caller gives up on it (Driver fails reads after a bound).
   absl::Status ReadIndex(uint64_t context);
   // Hands leadership to `target`, a voter. Proposals are refused until the
   // transfer completes or is abandoned after an election timeout.
@@ -127,6 +137,7 @@ class Raft {
   Role CurrentRole() const { return role_; }
   uint64_t Term() const { return term_; }
   uint64_t Leader() const { return leader_; }
+  int ElectionTick() const { return config_.election_tick; }
   uint64_t Vote() const { return vote_; }
   uint64_t Commit() const { return log_.Committed(); }
   uint64_t Applied() const { return log_.Applied(); }
@@ -158,10 +169,15 @@ class Raft {
     void BecomeReplicate();
     bool MaybeUpdate(uint64_t index);
   };
+  // One read request the leader serves: its own (from == Id()) or a follower's.
+  struct ReadRequest {
+    uint64_t from = kNoNode;
+    uint64_t context = 0;
+  };
   struct ReadRound {
     uint64_t round = 0;
     uint64_t index = 0;
-    std::vector<uint64_t> contexts;
+    std::vector<ReadRequest> requests;
     std::vector<uint64_t> acks;
   };
   struct IncomingSnapshot {
@@ -205,9 +221,13 @@ class Raft {
   uint64_t QuorumIndex(const std::vector<uint64_t>& values) const;
   size_t Quorum() const { return conf_.voters.size() / 2 + 1; }
   void AppendAsLeader(std::vector<Entry> entries);
-  void StartReadRound(std::vector<uint64_t> contexts);
+  void LeaderReadIndex(ReadRequest request);
+  void StartReadRound(std::vector<ReadRequest> requests);
   void ReleaseReadsWaitingCommit();
   void ReleaseReads(uint64_t acked_round);
+  // Answers `request` with the read point `index`: a ReadState for this
+  // node's own reads, a kReadIndexResponse for a follower's.
+  void AnswerRead(const ReadRequest& request, uint64_t index);
 
   // Membership.
   void ApplyConfChange(const Entry& entry);
@@ -239,7 +259,7 @@ class Raft {
 
   // ReadIndex: requests waiting for the first commit of this term, and rounds
   // waiting for a quorum of heartbeat acks.
-  std::vector<uint64_t> reads_waiting_commit_;
+  std::vector<ReadRequest> reads_waiting_commit_;
   std::deque<ReadRound> read_rounds_;
   uint64_t next_read_round_ = 1;
   std::vector<ReadState> read_states_;

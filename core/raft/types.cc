@@ -112,6 +112,10 @@ std::string_view MessageTypeName(MessageType type) {
       return "SnapshotResponse";
     case MessageType::kTimeoutNow:
       return "TimeoutNow";
+    case MessageType::kReadIndex:
+      return "ReadIndex";
+    case MessageType::kReadIndexResponse:
+      return "ReadIndexResponse";
   }
   return "Unknown";
 }

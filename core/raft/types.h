@@ -141,7 +141,14 @@ enum class MessageType : uint8_t {
   kSnapshotChunk,
   kSnapshotResponse,
   kTimeoutNow,
+  // A follower asks the leader for a read point on behalf of its own reader:
+  // `context` is the follower's ReadIndex context, echoed in the response.
+  kReadIndex,
+  // The leader's answer: `index` is its commit index confirmed by a quorum
+  // after the request arrived (see Raft::ReadIndex).
+  kReadIndexResponse,
 };
+inline constexpr MessageType kLastMessageType = MessageType::kReadIndexResponse;
 
 std::string_view MessageTypeName(MessageType type);
 
@@ -165,6 +172,8 @@ struct Message {
   uint64_t reject_hint = 0;
   uint64_t hint_term = 0;
   // kHeartbeat(Response): the ReadIndex round this heartbeat confirms (0 = none).
+  // kReadIndex(Response): the asking follower's ReadIndex context.
+  // kReadIndexResponse: `index` is the confirmed read point.
   uint64_t context = 0;
   // kVote: sent because of a leadership transfer, so it overrides the leader lease.
   bool force = false;

@@ -366,8 +366,14 @@ grpc::ServerUnaryReactor* BatchService::ConsumeBatch(grpc::CallbackServerContext
   LogService* service = log_service_;
   const bool posted = service->Reads()->Post([service, reactor, response, offset, bounds, trace] {
     telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
-    const absl::Status read = ReadBatch(service->Storage(), offset, bounds, response);
-    LogService::FinishTraced(reactor, trace.get(), "ConsumeBatch", service->ReadStatus(read));
+    service->ReadConfirmingEnd(
+        offset,
+        [service, offset, bounds, response] {
+          return ReadBatch(service->Storage(), offset, bounds, response);
+        },
+        [service, reactor, trace](const absl::Status& read) {
+          LogService::FinishTraced(reactor, trace.get(), "ConsumeBatch", service->ReadStatus(read));
+        });
   });
   if (!posted) {
     LogService::FinishTraced(

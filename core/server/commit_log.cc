@@ -14,6 +14,8 @@ absl::Status CommitLog::Append(NewRecord record, AppendDone done) {
   return AppendBatch(std::move(records), std::move(done));
 }
 
+void CommitLog::ConfirmEnd(absl::AnyInvocable<void(absl::Status)> done) { done(absl::OkStatus()); }
+
 absl::Status NotLeaderError(std::string_view leader_rpc_address) {
   if (leader_rpc_address.empty()) {
     return absl::UnavailableError("this node is not the leader and no leader is known");

@@ -15,7 +15,8 @@
 // AppendBatch/Append, WaitForOffset, CancelWait, LowestOffset, NextOffset and
 // Servers on gRPC callback threads, so those must not block (no disk I/O, no
 // waiting for peers); it calls Read and ReadRange only on its own read threads,
-// where disk I/O is fine (but not waiting for replication).
+// where disk I/O is fine (but not waiting for replication), and ConfirmEnd
+// there too, which must not block either (it answers through a callback).
 #ifndef PROGLOG_CORE_SERVER_COMMIT_LOG_H_
 #define PROGLOG_CORE_SERVER_COMMIT_LOG_H_
 
@@ -101,6 +102,17 @@ class CommitLog {
   // total at most `max_bytes`. May do disk I/O.
   virtual absl::StatusOr<std::vector<Record>> ReadRange(uint64_t offset, size_t max_records,
                                                         size_t max_bytes) = 0;
+
+  // Confirms where the log ends, for a read that found nothing at or after
+  // NextOffset(): calls `done` once, with OK when every record committed
+  // anywhere before this call is readable here (a Read then answering
+  // OUT_OF_RANGE is linearizable: no acknowledged record was missed), or with
+  // UNAVAILABLE when that cannot be confirmed now (no leader known, leadership
+  // lost, no answer in time, stopped). `done` may run inline or on the thread
+  // that applies committed entries; it must not block. Never blocks itself.
+  // The default answers OK inline: a log that is its own authority, as a
+  // single local log is.
+  virtual void ConfirmEnd(absl::AnyInvocable<void(absl::Status)> done);
 
   // The first offset still kept and the offset the next committed record will
   // get; [LowestOffset(), NextOffset()) is readable. Cheap; never blocks.

@@ -605,16 +605,55 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
   const uint64_t offset = request->offset();
   const bool posted = reads_->Post([this, reactor, response, offset, trace] {
     telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
-    absl::StatusOr<Record> record = log_->Read(offset);
-    const grpc::Status status = ReadStatus(record.status());
-    if (record.ok()) ToProto(*std::move(record), response->mutable_record());
-    FinishTraced(reactor, trace.get(), "Consume", status);
+    ReadConfirmingEnd(
+        offset,
+        [this, offset, response] {
+          absl::StatusOr<Record> record = log_->Read(offset);
+          if (record.ok()) ToProto(*std::move(record), response->mutable_record());
+          return record.status();
+        },
+        [this, reactor, trace](const absl::Status& status) {
+          FinishTraced(reactor, trace.get(), "Consume", ReadStatus(status));
+        });
   });
   if (!posted) {
     FinishTraced(reactor, trace.get(), "Consume",
                  grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
   }
   return reactor;
+}
+
+namespace {
+
+// A read whose end of the log is being confirmed: it runs again afterwards.
+struct ReadAfterConfirm {
+  absl::AnyInvocable<absl::Status()> read;
+  absl::AnyInvocable<void(absl::Status)> done;
+};
+
+}  // namespace
+
+void LogService::ReadConfirmingEnd(uint64_t offset, absl::AnyInvocable<absl::Status()> read,
+                                   absl::AnyInvocable<void(absl::Status)> done) {
+  const absl::Status status = read();
+  // Found, another error, or below the lowest offset kept (retention): this
+  // node's answer holds whatever the rest of the cluster has.
+  if (!absl::IsOutOfRange(status) || offset < log_->LowestOffset()) {
+    done(status);
+    return;
+  }
+  auto pending =
+      std::make_shared<ReadAfterConfirm>(ReadAfterConfirm{std::move(read), std::move(done)});
+  log_->ConfirmEnd([this, pending](absl::Status confirmed) {
+    if (!confirmed.ok()) {
+      pending->done(confirmed);
+      return;
+    }
+    // The confirmation may come on the Raft driver thread: read on a read thread.
+    if (!reads_->Post([pending] { pending->done(pending->read()); })) {
+      pending->done(absl::UnavailableError("server is shutting down"));
+    }
+  });
 }
 
 std::shared_ptr<RpcTrace> LogService::StartTrace(const grpc::CallbackServerContext* context,

@@ -69,6 +69,15 @@ class LogService final : public logpb::v1::Log::CallbackService {
   // The status a failed read finishes with: a read outside the log gets the
   // LocalizedMessage detail, and code 404 with Options::compat_original_codes.
   grpc::Status ReadStatus(const absl::Status& status) const;
+  // Runs `read` (on a read thread) and passes its status to `done`. When
+  // `read` found nothing at or after the end of this node's log (OUT_OF_RANGE,
+  // `offset` not below the lowest offset kept), the end is first confirmed
+  // with CommitLog::ConfirmEnd and `read` runs again on a read thread: a
+  // follower that lags, or an old leader cut off from the cluster, never
+  // answers "past the end" for a record committed elsewhere; it answers
+  // UNAVAILABLE when it cannot confirm. Reads that find a record cost nothing extra.
+  void ReadConfirmingEnd(uint64_t offset, absl::AnyInvocable<absl::Status()> read,
+                         absl::AnyInvocable<void(absl::Status)> done);
   // OK, or why `value` cannot be produced.
   absl::Status ValidateValue(const logpb::v1::ProduceRequest& request) const;
   // OK if the RPC may proceed: the server is open and the authorizer allows it.

@@ -120,6 +120,14 @@ std::vector<proglog::raft::Message> SampleMessages() {
   chunk.chunk = std::string(300, 'z');
   chunk.last_chunk = true;
   messages.push_back(chunk);
+  Message read_point;  // a leader's answer to a follower's forwarded ReadIndex
+  read_point.type = MessageType::kReadIndexResponse;
+  read_point.from = 1;
+  read_point.to = 3;
+  read_point.term = 5;
+  read_point.context = 12;
+  read_point.index = 140;
+  messages.push_back(read_point);
   return messages;
 }
 

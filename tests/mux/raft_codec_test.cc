@@ -72,7 +72,7 @@ void ExpectSame(const Message& a, const Message& b) {
 }
 
 TEST(RaftCodec, EveryFieldOfEveryTypeRoundTrips) {
-  for (int t = 0; t <= static_cast<int>(MessageType::kTimeoutNow); ++t) {
+  for (int t = 0; t <= static_cast<int>(raft::kLastMessageType); ++t) {
     SCOPED_TRACE(t);
     Message m = FullMessage(static_cast<MessageType>(t));
     absl::StatusOr<Message> back = DecodeMessage(EncodeMessage(m));
@@ -116,7 +116,7 @@ TEST(RaftCodec, UnknownTypeVersionAndFlagsAreRefused) {
   bad_version[0] = 2;
   EXPECT_FALSE(DecodeMessage(bad_version).ok());
   std::string bad_type = body;
-  bad_type[1] = static_cast<char>(static_cast<int>(MessageType::kTimeoutNow) + 1);
+  bad_type[1] = static_cast<char>(static_cast<int>(raft::kLastMessageType) + 1);
   EXPECT_FALSE(DecodeMessage(bad_type).ok());
   std::string bad_flags = body;
   bad_flags[2] = 8;
@@ -192,7 +192,7 @@ TEST(FrameDecoder, CorruptBodyIsRefused) {
 // (a regression run; the libFuzzer build explores further).
 TEST(RaftCodecFuzz, MutatedInputsNeverCrash) {
   std::vector<std::string> seeds;
-  for (int t = 0; t <= static_cast<int>(MessageType::kTimeoutNow); ++t) {
+  for (int t = 0; t <= static_cast<int>(raft::kLastMessageType); ++t) {
     seeds.push_back(EncodeMessage(FullMessage(static_cast<MessageType>(t))));
     std::string frame;
     AppendFrame(7, FullMessage(static_cast<MessageType>(t)), &frame);

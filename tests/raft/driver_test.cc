@@ -5,6 +5,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -150,6 +152,130 @@ TEST(Driver, ReadCompletesAtAppliedIndex) {
   ASSERT_TRUE(n.driver->RunOnce().ok());
   EXPECT_EQ(read_at, n.raft->Commit());
   EXPECT_GE(read_at, 1u);
+}
+
+// Feeds `m`, runs one iteration and returns what the node sent.
+std::vector<Message> Deliver(Node& n, const Message& m) {
+  n.transport.sent.clear();
+  n.driver->EnqueueMessage(m);
+  EXPECT_TRUE(n.driver->RunOnce().ok());
+  return std::exchange(n.transport.sent, {});
+}
+
+// A heartbeat from `leader` in `term` to node `to`: it learns who leads.
+Message Heartbeat(uint64_t leader, uint64_t to, uint64_t term) {
+  Message m;
+  m.type = MessageType::kHeartbeat;
+  m.from = leader;
+  m.to = to;
+  m.term = term;
+  return m;
+}
+
+TEST(Driver, FollowerReadIsForwardedAndCompletesOnceApplied) {
+  Node f(2, ConfState{{1, 2, 3}, {}, 0});
+  Deliver(f, Heartbeat(1, 2, 1));
+  std::optional<absl::StatusOr<uint64_t>> got;
+  f.driver->EnqueueRead([&](absl::StatusOr<uint64_t> r) { got = r; });
+  ASSERT_TRUE(f.driver->RunOnce().ok());
+  ASSERT_EQ(f.transport.sent.size(), 1u);
+  const Message ask = f.transport.sent[0];
+  EXPECT_EQ(ask.type, MessageType::kReadIndex);
+  EXPECT_EQ(ask.to, 1u);
+  EXPECT_FALSE(got.has_value());
+
+  // The leader confirms index 1; the follower has not applied it yet.
+  Message answer;
+  answer.type = MessageType::kReadIndexResponse;
+  answer.from = 1;
+  answer.to = 2;
+  answer.term = 1;
+  answer.context = ask.context;
+  answer.index = 1;
+  Deliver(f, answer);
+  EXPECT_FALSE(got.has_value());
+  // The entry arrives and commits: now the read completes.
+  Message append;
+  append.type = MessageType::kAppend;
+  append.from = 1;
+  append.to = 2;
+  append.term = 1;
+  append.entries = {Entry{1, 1, EntryType::kNoop, ""}};
+  append.commit = 1;
+  Deliver(f, append);
+  ASSERT_TRUE(f.driver->RunOnce().ok());
+  ASSERT_TRUE(got.has_value());
+  ASSERT_TRUE(got->ok()) << got->status();
+  EXPECT_EQ(**got, 1u);
+}
+
+TEST(Driver, ReadWithoutAKnownLeaderFailsAtOnce) {
+  Node f(2, ConfState{{1, 2, 3}, {}, 0});
+  absl::Status got;
+  f.driver->EnqueueRead([&](absl::StatusOr<uint64_t> r) { got = r.status(); });
+  ASSERT_TRUE(f.driver->RunOnce().ok());
+  EXPECT_TRUE(absl::IsUnavailable(got)) << got;
+  EXPECT_TRUE(f.transport.sent.empty());
+}
+
+TEST(Driver, LeaderChangeFailsAPendingForwardedRead) {
+  Node f(2, ConfState{{1, 2, 3}, {}, 0});
+  Deliver(f, Heartbeat(1, 2, 1));
+  std::optional<absl::Status> got;
+  f.driver->EnqueueRead([&](absl::StatusOr<uint64_t> r) { got = r.status(); });
+  ASSERT_TRUE(f.driver->RunOnce().ok());
+  EXPECT_FALSE(got.has_value());
+  // Node 3 leads a newer term: node 1 will never answer for it.
+  Deliver(f, Heartbeat(3, 2, 2));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::IsUnavailable(*got)) << *got;
+}
+
+TEST(Driver, UnansweredReadFailsAfterTwoElectionTimeouts) {
+  Node f(2, ConfState{{1, 2, 3}, {}, 0});
+  Deliver(f, Heartbeat(1, 2, 1));
+  std::optional<absl::Status> got;
+  f.driver->EnqueueRead([&](absl::StatusOr<uint64_t> r) { got = r.status(); });
+  ASSERT_TRUE(f.driver->RunOnce().ok());
+  const int limit = kReadTimeoutElectionTimeouts * f.raft->ElectionTick();
+  int ticks = 0;
+  // The leader's heartbeats keep the follower from campaigning, so only the
+  // read's own clock can end it.
+  while (!got.has_value() && ticks <= limit + 1) {
+    f.driver->EnqueueTick();
+    ++ticks;
+    Deliver(f, Heartbeat(1, 2, 1));
+  }
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::IsUnavailable(*got)) << *got;
+  EXPECT_EQ(ticks, limit + 1);
+}
+
+TEST(Driver, ReadWhoseReadPointIsNeverAppliedFailsAfterTwoElectionTimeouts) {
+  Node f(2, ConfState{{1, 2, 3}, {}, 0});
+  Deliver(f, Heartbeat(1, 2, 1));
+  std::optional<absl::Status> got;
+  f.driver->EnqueueRead([&](absl::StatusOr<uint64_t> r) { got = r.status(); });
+  ASSERT_TRUE(f.driver->RunOnce().ok());
+  ASSERT_EQ(f.transport.sent.size(), 1u);
+  Message answer;
+  answer.type = MessageType::kReadIndexResponse;
+  answer.from = 1;
+  answer.to = 2;
+  answer.term = 1;
+  answer.context = f.transport.sent[0].context;
+  answer.index = 7;  // entries this follower never receives
+  Deliver(f, answer);
+  const int limit = kReadTimeoutElectionTimeouts * f.raft->ElectionTick();
+  for (int i = 0; i < limit; ++i) {
+    f.driver->EnqueueTick();
+    Deliver(f, Heartbeat(1, 2, 1));
+  }
+  EXPECT_FALSE(got.has_value());
+  f.driver->EnqueueTick();
+  ASSERT_TRUE(f.driver->RunOnce().ok());
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(absl::IsUnavailable(*got)) << *got;
 }
 
 TEST(Driver, RejectedMessagesAreCountedNotFatal) {

@@ -363,7 +363,6 @@ TEST(RaftCore, TransfersLeadershipToCaughtUpFollower) {
 TEST(RaftCore, ReadIndexNeedsQuorumConfirmation) {
   Cluster c(3);
   c.Elect(1);
-  EXPECT_TRUE(absl::IsUnavailable(c[2].ReadIndex(1)));
   ASSERT_TRUE(c[1].ReadIndex(7).ok());
   c.Flush();
   ASSERT_EQ(c.reads_[1].size(), 1u);
@@ -387,6 +386,92 @@ TEST(RaftCore, ReadIndexWaitsForFirstCommitOfTerm) {
   c.TickAll(3);
   ASSERT_EQ(c.reads_[1].size(), 1u);
   EXPECT_GE(c.reads_[1][0].index, 1u);
+}
+
+TEST(RaftCore, ReadIndexWithoutAKnownLeaderIsUnavailable) {
+  Cluster c(3);
+  const size_t sent = c.sent_.size();
+  const absl::Status s = c[2].ReadIndex(1);
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_NE(s.message().find("no leader"), std::string::npos) << s;
+  c.Flush();
+  EXPECT_EQ(c.sent_.size(), sent);
+  EXPECT_TRUE(c.reads_[2].empty());
+}
+
+TEST(RaftCore, FollowerReadIndexIsAnsweredWithTheLeadersConfirmedCommit) {
+  Cluster c(3);
+  c.Elect(1);
+  // Node 3 stops hearing from the leader but can still reach it: it lags.
+  c.DropIf([](const Message& m) { return m.from == 1 && m.to == 3; });
+  ASSERT_TRUE(c[1].Propose("a").ok());
+  ASSERT_TRUE(c[1].Propose("b").ok());
+  c.Flush();
+  const uint64_t commit = c[1].Commit();
+  ASSERT_LT(c[3].Commit(), commit);
+  ASSERT_EQ(c[3].Leader(), 1u);
+
+  ASSERT_TRUE(c[3].ReadIndex(9).ok());
+  c.DropIf({});  // the answer must get back
+  c.Flush();
+  EXPECT_EQ(c.CountSent(MessageType::kReadIndex, 3, 1), 1);
+  EXPECT_EQ(c.CountSent(MessageType::kReadIndexResponse, 1, 3), 1);
+  ASSERT_EQ(c.reads_[3].size(), 1u);
+  EXPECT_EQ(c.reads_[3][0].context, 9u);
+  // The leader's commit index, not the follower's: serving below it is stale.
+  EXPECT_EQ(c.reads_[3][0].index, commit);
+  EXPECT_TRUE(c.reads_[1].empty());  // the leader keeps no ReadState of its own
+}
+
+TEST(RaftCore, ForwardedReadWaitsForTheLeadersQuorum) {
+  Cluster c(3);
+  c.Elect(1);
+  // The leader hears node 2 ask but cannot reach node 3 (nor node 3 it).
+  c.DropIf(
+      [](const Message& m) { return (m.from == 1 && m.to == 3) || (m.from == 3 && m.to == 1); });
+  ASSERT_TRUE(c[2].ReadIndex(4).ok());
+  c.Flush();
+  ASSERT_EQ(c.reads_[2].size(), 1u);  // 1 and 2 are a quorum of 3
+  c.DropIf([](const Message& m) {
+    return m.from == 1 && m.to != 1 && m.type == MessageType::kHeartbeat;
+  });
+  ASSERT_TRUE(c[2].ReadIndex(5).ok());
+  c.Flush();
+  EXPECT_EQ(c.reads_[2].size(), 1u);  // no heartbeat, no confirmation, no answer
+  EXPECT_EQ(c.CountSent(MessageType::kReadIndexResponse, 1, 2), 1);
+}
+
+TEST(RaftCore, LeaderThatStepsDownDropsForwardedReads) {
+  Cluster c(3);
+  c.Elect(1);
+  // Node 1 hears node 2's request but no heartbeat ack comes back.
+  c.DropIf([](const Message& m) { return m.type == MessageType::kHeartbeatResponse; });
+  ASSERT_TRUE(c[2].ReadIndex(6).ok());
+  c.Flush();
+  EXPECT_EQ(c.CountSent(MessageType::kReadIndex, 2, 1), 1);
+  c.Isolate(1);
+  c.DropIf({});
+  for (int i = 0; i < 30 && c[1].CurrentRole() == Role::kLeader; ++i) {
+    c[1].Tick();
+    c.Flush();
+  }
+  ASSERT_NE(c[1].CurrentRole(), Role::kLeader);
+  c.Heal();
+  c.TickAll(40);  // a new leader is elected and heartbeats flow again
+  EXPECT_EQ(c.CountSent(MessageType::kReadIndexResponse, 1, 2), 0);
+  EXPECT_TRUE(c.reads_[2].empty());
+}
+
+TEST(RaftCore, InjectedBugLetsAFollowerAnswerFromItsOwnCommit) {
+  Cluster c(3, [](Config& cfg) { cfg.bugs.follower_reads_locally = true; });
+  c.Elect(1);
+  c.DropIf([](const Message& m) { return m.from == 1 && m.to == 3; });
+  ASSERT_TRUE(c[1].Propose("a").ok());
+  c.Flush();
+  ASSERT_TRUE(c[3].ReadIndex(2).ok());
+  c.Flush();
+  ASSERT_EQ(c.reads_[3].size(), 1u);
+  EXPECT_LT(c.reads_[3][0].index, c[1].Commit());  // stale: what the sim must catch
 }
 
 TEST(RaftCore, LearnerCatchesUpBeforePromotion) {

@@ -118,6 +118,17 @@ TEST(RaftSimulationCatchesBugs, VoteWithoutUpToDateCheck) {
   EXPECT_GT(t.violations, 0);
 }
 
+// A follower that answers ReadIndex from its own commit index instead of
+// asking the leader serves stale reads while it lags: reads go to followers
+// too, so the linearizability check sees them.
+TEST(RaftSimulationCatchesBugs, FollowerReadWithoutTheLeader) {
+  SimOptions o;
+  o.nodes = 3;
+  o.bugs.follower_reads_locally = true;
+  const Tally t = RunSeeds(o, 1, 200);
+  EXPECT_GT(t.violations, 0);
+}
+
 // Raft's Figure 8: a leader counting replicas of an earlier-term entry commits
 // it, a later leader overwrites it. Needs a crash in a short window, so this
 // profile crashes and partitions often and sends one entry per message.

@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
   app.add_flag("--no-batching", no_batching, "One entry per append message");
   app.add_flag("--no-pipelining", no_pipelining, "One append in flight per follower");
   app.add_option("--bug", bug, "Inject a known bug to see the checker catch it")
-      ->check(CLI::IsMember({"vote-without-log-check", "commit-earlier-term"}));
+      ->check(CLI::IsMember(
+          {"vote-without-log-check", "commit-earlier-term", "follower-reads-locally"}));
   uint64_t progress = 0;
   app.add_option("--progress", progress, "Print a progress line every N seeds (0 = never)");
   app.add_flag("--verbose", verbose,
@@ -57,14 +58,17 @@ int main(int argc, char** argv) {
   base.trace = verbose;
   base.bugs.vote_without_log_check = bug == "vote-without-log-check";
   base.bugs.commit_earlier_term_by_count = bug == "commit-earlier-term";
+  base.bugs.follower_reads_locally = bug == "follower-reads-locally";
 
-  uint64_t violations = 0, acked = 0, reads = 0, messages = 0, crashes = 0, snaps = 0;
+  uint64_t violations = 0, acked = 0, reads = 0, follower_reads = 0, messages = 0, crashes = 0,
+           snaps = 0;
   for (uint64_t i = 0; i < seeds; ++i) {
     SimOptions o = base;
     o.seed = first_seed + i;
     const auto r = proglog::raft::sim::RunSimulation(o);
     acked += r.acked;
     reads += r.reads;
+    follower_reads += r.follower_reads;
     messages += r.messages;
     crashes += r.crashes;
     snaps += r.snapshots_installed;
@@ -90,10 +94,12 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   }
-  std::printf("acked=%llu reads=%llu messages=%llu crashes=%llu snapshots_installed=%llu\n",
-              static_cast<unsigned long long>(acked), static_cast<unsigned long long>(reads),
-              static_cast<unsigned long long>(messages), static_cast<unsigned long long>(crashes),
-              static_cast<unsigned long long>(snaps));
+  std::printf(
+      "acked=%llu reads=%llu follower_reads=%llu messages=%llu crashes=%llu "
+      "snapshots_installed=%llu\n",
+      static_cast<unsigned long long>(acked), static_cast<unsigned long long>(reads),
+      static_cast<unsigned long long>(follower_reads), static_cast<unsigned long long>(messages),
+      static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(snaps));
   std::printf("seeds=%llu violations=%llu\n", static_cast<unsigned long long>(seeds),
               static_cast<unsigned long long>(violations));
   return violations > 0 ? 1 : 0;

@@ -51,7 +51,8 @@ uint64_t GetU64(std::string_view in, size_t at) {
 // One client operation, stamped with event counters for the linearizability check.
 struct Op {
   bool is_read = false;
-  uint64_t node = 0;  // the node the client handed it to
+  bool on_follower = false;  // a read handed to a node that did not lead then
+  uint64_t node = 0;         // the node the client handed it to
   uint64_t invoke = 0;
   uint64_t response = kNever;
   bool answered = false;  // the driver called the completion callback
@@ -407,6 +408,7 @@ SimResult Simulation::Run() {
   for (const Op& op : ops_) {
     if (op.is_read) {
       result_.reads += op.response != kNever;
+      result_.follower_reads += op.response != kNever && op.on_follower;
     } else {
       ++result_.proposals;
       result_.acked += op.acked;
@@ -510,7 +512,10 @@ void Simulation::ClientOps() {
     if (Node* n = target()) Propose(*n, absl::StrCat("v", ops_.size()));
   }
   if (Uniform() < opt_.read_rate) {
-    if (Node* n = target()) Read(*n);
+    // Reads go to any node as often as to a leader: a follower forwards its
+    // ReadIndex to the leader it knows, and the checker judges those too.
+    Node* n = Uniform() < 0.5 ? target() : &N(Rand(1, nodes_.size()));
+    if (n != nullptr && n->up) Read(*n);
   }
 }
 
@@ -557,6 +562,7 @@ void Simulation::Read(Node& n) {
   const size_t i = ops_.size();
   Op op;
   op.is_read = true;
+  op.on_follower = n.raft->CurrentRole() != Role::kLeader;
   op.node = n.id;
   op.invoke = Stamp();
   ops_.push_back(std::move(op));
@@ -996,6 +1002,7 @@ std::string ReproCommand(const SimOptions& o) {
   if (!o.pipelining) absl::StrAppend(&cmd, " --no-pipelining");
   if (o.bugs.vote_without_log_check) absl::StrAppend(&cmd, " --bug vote-without-log-check");
   if (o.bugs.commit_earlier_term_by_count) absl::StrAppend(&cmd, " --bug commit-earlier-term");
+  if (o.bugs.follower_reads_locally) absl::StrAppend(&cmd, " --bug follower-reads-locally");
   absl::StrAppend(&cmd, " --verbose");
   return cmd;
 }

@@ -6,7 +6,8 @@
 // between two driver iterations or inside one (after a Ready is written, before
 // its Sync) that keep only what was synced to MemoryStorage, log compaction
 // with chunked snapshot transfer, and clients that propose records and issue
-// ReadIndex reads through the driver's queues and completion callbacks.
+// ReadIndex reads on any node (a follower forwards them to the leader) through
+// the driver's queues and completion callbacks.
 //
 // After every step it checks election safety, leader append-only, log
 // matching, leader completeness and state machine safety; at the end, that
@@ -57,7 +58,8 @@ struct SimResult {
   std::string violation;   // first violation found, empty if ok
   uint64_t proposals = 0;  // writes handed to a node's driver
   uint64_t acked = 0;
-  uint64_t reads = 0;
+  uint64_t reads = 0;              // reads answered
+  uint64_t follower_reads = 0;     // of those, reads handed to a node that was not leading
   uint64_t committed_records = 0;  // records in the final log
   uint64_t messages = 0;           // messages handed to the network
   uint64_t leaders = 0;            // distinct (term, leader) pairs seen
