@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <random>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -71,6 +72,8 @@ uint64_t TraceIdLow(const TraceId& id) {
 }
 
 thread_local const SpanContext* current_context = nullptr;
+thread_local std::optional<FsyncTiming> noted_fsync;
+thread_local const FsyncTiming* current_fsync = nullptr;
 std::atomic<Tracer*> active_tracer{nullptr};
 
 }  // namespace
@@ -247,6 +250,20 @@ std::unique_ptr<Span> Tracer::StartChildSpan(std::string name, const Span& paren
   return span;
 }
 
+void Tracer::RecordChildSpan(std::string name, const Span& parent, uint64_t start_unix_nanos,
+                             uint64_t end_unix_nanos) {
+  if (!parent.IsRecording()) return;
+  SpanData data;
+  data.context = parent.Context();
+  FillRandom(&data.context.span_id);
+  data.parent_span_id = parent.Context().span_id;
+  data.name = std::move(name);
+  data.kind = SpanKind::kInternal;
+  data.start_unix_nanos = start_unix_nanos;
+  data.end_unix_nanos = end_unix_nanos;
+  sink_->Export(std::move(data));
+}
+
 Tracer* ActiveTracer() { return active_tracer.load(std::memory_order_acquire); }
 void SetActiveTracer(Tracer* tracer) { active_tracer.store(tracer, std::memory_order_release); }
 
@@ -256,5 +273,16 @@ ScopedSpanContext::ScopedSpanContext(const SpanContext* context) : previous_(cur
   current_context = context;
 }
 ScopedSpanContext::~ScopedSpanContext() { current_context = previous_; }
+
+void NoteFsync(const FsyncTiming& timing) { noted_fsync = timing; }
+
+std::optional<FsyncTiming> TakeNotedFsync() { return std::exchange(noted_fsync, std::nullopt); }
+
+const FsyncTiming* CurrentFsyncTiming() { return current_fsync; }
+
+ScopedFsyncTiming::ScopedFsyncTiming(const FsyncTiming* timing) : previous_(current_fsync) {
+  current_fsync = timing;
+}
+ScopedFsyncTiming::~ScopedFsyncTiming() { current_fsync = previous_; }
 
 }  // namespace proglog::telemetry

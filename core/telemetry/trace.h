@@ -161,6 +161,11 @@ class Tracer {
   std::unique_ptr<Span> StartServerSpan(std::string name, const std::optional<SpanContext>& parent);
   // A child span of `parent` in the same trace; recording only if the parent is.
   std::unique_ptr<Span> StartChildSpan(std::string name, const Span& parent);
+  // Exports at once a finished child span of `parent` that ran from
+  // `start_unix_nanos` to `end_unix_nanos` (work timed by someone else, such
+  // as a group commit's fsync). Nothing if `parent` is not recording.
+  void RecordChildSpan(std::string name, const Span& parent, uint64_t start_unix_nanos,
+                       uint64_t end_unix_nanos);
 
  private:
   bool ShouldSample(const std::optional<SpanContext>& parent, const TraceId& trace_id) const;
@@ -191,6 +196,37 @@ class ScopedSpanContext {
 };
 
 uint64_t UnixNanosNow();
+
+// When an fsync ran, in Unix nanoseconds.
+struct FsyncTiming {
+  uint64_t start_unix_nanos = 0;
+  uint64_t end_unix_nanos = 0;
+};
+
+// Group commit shares one fsync between many appends; these thread-locals let
+// the fsync's timing reach each request's span without a lock. The storage log
+// notes, on the appending thread, the fsync that made its append durable
+// (NoteFsync); the group committer takes it after its append (TakeNotedFsync)
+// and makes it current while it completes the requests of that append
+// (ScopedFsyncTiming), whose handlers read it (CurrentFsyncTiming) to add an
+// `fsync` span under their commit span.
+void NoteFsync(const FsyncTiming& timing);
+// The timing noted on this thread since the last take, if any; clears it.
+std::optional<FsyncTiming> TakeNotedFsync();
+// The fsync of the completions running on this thread; null outside a scope.
+const FsyncTiming* CurrentFsyncTiming();
+
+class ScopedFsyncTiming {
+ public:
+  // `timing` is borrowed for the scope's lifetime; null: none.
+  explicit ScopedFsyncTiming(const FsyncTiming* timing);
+  ~ScopedFsyncTiming();
+  ScopedFsyncTiming(const ScopedFsyncTiming&) = delete;
+  ScopedFsyncTiming& operator=(const ScopedFsyncTiming&) = delete;
+
+ private:
+  const FsyncTiming* previous_;
+};
 
 }  // namespace proglog::telemetry
 
