@@ -407,7 +407,7 @@ absl::Status LogImpl::WaitDurable(uint64_t end, uint64_t epoch, Callbacks& ready
   }
   --sync_waiters_;
   // The request spans of this append show the fsync that made it durable.
-  if (status.ok() && last_sync_.end_unix_nanos != 0) telemetry::NoteFsync(last_sync_);
+  if (status.ok() && last_sync_.end_unix_nanos != 0) telemetry::NoteFsync(durable_end_, last_sync_);
   return status;
 }
 

@@ -120,11 +120,13 @@ void AppendQueue::AppendBatch(std::vector<Pending>& batch) {
       }
       ++end;
     }
-    telemetry::TakeNotedFsync();  // nothing stale from an earlier append
     absl::StatusOr<uint64_t> first = log_->AppendBatch(records);
     // The fsync that made these records durable (durability kAlways), for the
     // requests' trace spans; lock-free (core/telemetry/trace.h).
-    const std::optional<telemetry::FsyncTiming> fsync = telemetry::TakeNotedFsync();
+    std::optional<telemetry::FsyncTiming> fsync;
+    if (first.ok() && !records.empty()) {
+      fsync = telemetry::NotedFsyncCovering(*first + records.size() - 1);
+    }
     telemetry::ScopedFsyncTiming fsync_scope(fsync.has_value() ? &*fsync : nullptr);
     if (!first.ok() && absl::IsInvalidArgument(first.status()) && end - begin > 1) {
       // A batch is all-or-nothing; one bad submission must not fail its neighbours.

@@ -1,5 +1,6 @@
 #include "core/telemetry/trace.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <random>
@@ -72,7 +73,14 @@ uint64_t TraceIdLow(const TraceId& id) {
 }
 
 thread_local const SpanContext* current_context = nullptr;
-thread_local std::optional<FsyncTiming> noted_fsync;
+// The last kNotedFsyncs fsyncs noted on this thread, a ring (durable_end
+// rises from one to the next).
+struct NotedFsync {
+  uint64_t durable_end = 0;
+  FsyncTiming timing;
+};
+thread_local std::array<NotedFsync, kNotedFsyncs> noted_fsyncs;
+thread_local size_t noted_fsync_count = 0;
 thread_local const FsyncTiming* current_fsync = nullptr;
 std::atomic<Tracer*> active_tracer{nullptr};
 
@@ -274,9 +282,23 @@ ScopedSpanContext::ScopedSpanContext(const SpanContext* context) : previous_(cur
 }
 ScopedSpanContext::~ScopedSpanContext() { current_context = previous_; }
 
-void NoteFsync(const FsyncTiming& timing) { noted_fsync = timing; }
+void NoteFsync(uint64_t durable_end, const FsyncTiming& timing) {
+  noted_fsyncs[noted_fsync_count % kNotedFsyncs] = {durable_end, timing};
+  ++noted_fsync_count;
+}
 
-std::optional<FsyncTiming> TakeNotedFsync() { return std::exchange(noted_fsync, std::nullopt); }
+std::optional<FsyncTiming> NotedFsyncCovering(uint64_t offset) {
+  const size_t kept = std::min(noted_fsync_count, kNotedFsyncs);
+  std::optional<FsyncTiming> covering;
+  // Newest to oldest: the last one that still covers `offset` is the first
+  // fsync that made it durable.
+  for (size_t back = 1; back <= kept; ++back) {
+    const NotedFsync& noted = noted_fsyncs[(noted_fsync_count - back) % kNotedFsyncs];
+    if (noted.durable_end <= offset) break;
+    covering = noted.timing;
+  }
+  return covering;
+}
 
 const FsyncTiming* CurrentFsyncTiming() { return current_fsync; }
 

@@ -205,14 +205,21 @@ struct FsyncTiming {
 
 // Group commit shares one fsync between many appends; these thread-locals let
 // the fsync's timing reach each request's span without a lock. The storage log
-// notes, on the appending thread, the fsync that made its append durable
-// (NoteFsync); the group committer takes it after its append (TakeNotedFsync)
-// and makes it current while it completes the requests of that append
-// (ScopedFsyncTiming), whose handlers read it (CurrentFsyncTiming) to add an
-// `fsync` span under their commit span.
-void NoteFsync(const FsyncTiming& timing);
-// The timing noted on this thread since the last take, if any; clears it.
-std::optional<FsyncTiming> TakeNotedFsync();
+// notes, on the appending thread, each fsync that made its appends durable,
+// with the log offset it made durable up to (NoteFsync). The thread that
+// completes the requests is the same one (the single node's group committer;
+// a cluster's Raft driver thread, which persists and then applies): it finds
+// the fsync that covered a request's last offset (NotedFsyncCovering) and
+// makes it current while it completes that request (ScopedFsyncTiming), whose
+// handler reads it (CurrentFsyncTiming) to add an `fsync` span under its
+// commit span. The thread remembers its last kNotedFsyncs fsyncs; older ones
+// are forgotten (that request then gets no fsync span).
+inline constexpr size_t kNotedFsyncs = 64;
+// `durable_end`: offsets below it are durable after this fsync.
+void NoteFsync(uint64_t durable_end, const FsyncTiming& timing);
+// The earliest fsync noted on this thread that made `offset` durable, if this
+// thread still remembers it.
+std::optional<FsyncTiming> NotedFsyncCovering(uint64_t offset);
 // The fsync of the completions running on this thread; null outside a scope.
 const FsyncTiming* CurrentFsyncTiming();
 
