@@ -140,8 +140,7 @@ void LogGrpcLine(gpr_log_func_args* args) {
 
 }  // namespace
 
-absl::Status SetUpLogging(LogFormat format, absl::string_view level,
-                          absl::string_view node_name) {
+absl::Status SetUpLogging(LogFormat format, absl::string_view level, absl::string_view node_name) {
   const spdlog::level::level_enum parsed = spdlog::level::from_str(std::string(level));
   // from_str maps unknown names to "off"; only an explicit "off" may mean that.
   if (parsed == spdlog::level::off && level != "off") {

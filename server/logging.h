@@ -34,8 +34,7 @@ enum class LogFormat { kText, kJson };
 // other lines msg "grpc" with grpc_message and source; at most 5 a second (a
 // "dropped" field counts the rest), gRPC's errors logged as warnings.
 // `node_name` is the "node" of every JSON line (text lines leave it out).
-absl::Status SetUpLogging(LogFormat format, absl::string_view level,
-                          absl::string_view node_name);
+absl::Status SetUpLogging(LogFormat format, absl::string_view level, absl::string_view node_name);
 
 using LogField = std::pair<absl::string_view, std::string>;
 

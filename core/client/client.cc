@@ -128,8 +128,8 @@ absl::Status ValidateTraceContext(const CallOptions& call) {
   const bool printable = std::all_of(call.tracestate.begin(), call.tracestate.end(),
                                      [](char c) { return c >= 0x20 && c <= 0x7e; });
   if (!printable || call.tracestate.size() > kMaxTracestateChars) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tracestate must be printable ASCII of at most ", kMaxTracestateChars, " characters"));
+    return absl::InvalidArgumentError(absl::StrCat("tracestate must be printable ASCII of at most ",
+                                                   kMaxTracestateChars, " characters"));
   }
   return absl::OkStatus();
 }

@@ -108,11 +108,21 @@ class CapiTraceTest : public ::testing::Test {
   static void StartServer() {
     const char* bin = std::getenv("PROGLOG_BIN");
     ASSERT_NE(bin, nullptr) << "PROGLOG_BIN must name the built proglog binary";
-    std::vector<std::string> args = {
-        bin,           "serve",          "--bootstrap",          "--data-dir",
-        dir_->string(), "--rpc-port",    "0",                    "--bind-addr",
-        "127.0.0.1:0", "--node-name",    "capi-trace",           "--log-format",
-        "json",        "--otel-exporter-otlp-endpoint", receiver_->Endpoint()};
+    std::vector<std::string> args = {bin,
+                                     "serve",
+                                     "--bootstrap",
+                                     "--data-dir",
+                                     dir_->string(),
+                                     "--rpc-port",
+                                     "0",
+                                     "--bind-addr",
+                                     "127.0.0.1:0",
+                                     "--node-name",
+                                     "capi-trace",
+                                     "--log-format",
+                                     "json",
+                                     "--otel-exporter-otlp-endpoint",
+                                     receiver_->Endpoint()};
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);
     pid_ = fork();
@@ -156,8 +166,7 @@ class CapiTraceTest : public ::testing::Test {
     opts.address_count = 1;
     opts.timeout_ms = 5000;
     proglog_error* err = nullptr;
-    ASSERT_EQ(proglog_client_open(&client_, &opts, &err), PROGLOG_OK)
-        << proglog_error_message(err);
+    ASSERT_EQ(proglog_client_open(&client_, &opts, &err), PROGLOG_OK) << proglog_error_message(err);
   }
   void TearDown() override { proglog_client_free(client_); }
 

@@ -165,8 +165,7 @@ TEST_F(ClientTraceTest, AMalformedContextIsRefusedNamingTheFieldAndNothingIsSent
     call.tracestate = bad.tracestate;
     absl::StatusOr<uint64_t> offset = client_->Produce("never sent", call);
     ASSERT_EQ(offset.status().code(), absl::StatusCode::kInvalidArgument) << offset.status();
-    EXPECT_NE(offset.status().message().find(bad.field), std::string_view::npos)
-        << offset.status();
+    EXPECT_NE(offset.status().message().find(bad.field), std::string_view::npos) << offset.status();
   }
   EXPECT_TRUE(sink_.Spans().empty());
   EXPECT_FALSE(node_->Read(0).ok());  // nothing was appended

@@ -364,8 +364,8 @@ struct TraceHeaders {
 };
 
 template <typename Call, typename Discard>
-int RunBlocking(int64_t timeout_ms, proglog_cancel* cancel, const TraceHeaders& trace,
-                Call&& call, Discard&& discard) {
+int RunBlocking(int64_t timeout_ms, proglog_cancel* cancel, const TraceHeaders& trace, Call&& call,
+                Discard&& discard) {
   proglog_call_options options = PROGLOG_CALL_OPTIONS_INIT;
   options.timeout_ms = timeout_ms;
   options.traceparent = trace.traceparent ? trace.traceparent->c_str() : nullptr;
@@ -846,10 +846,10 @@ PYBIND11_MODULE(_proglog, m) {
 
   py::class_<TraceHeaders>(m, "TraceHeaders")
       .def(py::init<>())
-      .def(py::init([](std::optional<std::string> traceparent,
-                       std::optional<std::string> tracestate) {
-             return TraceHeaders{std::move(traceparent), std::move(tracestate)};
-           }),
+      .def(py::init(
+               [](std::optional<std::string> traceparent, std::optional<std::string> tracestate) {
+                 return TraceHeaders{std::move(traceparent), std::move(tracestate)};
+               }),
            py::arg("traceparent"), py::arg("tracestate") = py::none())
       .def_readwrite("traceparent", &TraceHeaders::traceparent)
       .def_readwrite("tracestate", &TraceHeaders::tracestate);
