@@ -291,13 +291,15 @@ std::optional<FsyncTiming> NotedFsyncCovering(uint64_t offset) {
   const size_t kept = std::min(noted_fsync_count, kNotedFsyncs);
   std::optional<FsyncTiming> covering;
   // Newest to oldest: the last one that still covers `offset` is the first
-  // fsync that made it durable.
+  // fsync that made it durable, if an older one is known not to.
   for (size_t back = 1; back <= kept; ++back) {
     const NotedFsync& noted = noted_fsyncs[(noted_fsync_count - back) % kNotedFsyncs];
-    if (noted.durable_end <= offset) break;
+    if (noted.durable_end <= offset) return covering;
     covering = noted.timing;
   }
-  return covering;
+  // Every remembered fsync covers it: the oldest did, unless a forgotten one
+  // did before it.
+  return noted_fsync_count > kNotedFsyncs ? std::nullopt : covering;
 }
 
 const FsyncTiming* CurrentFsyncTiming() { return current_fsync; }
