@@ -137,7 +137,9 @@ def test_with_a_current_span_its_context_is_what_is_sent() -> None:
     with TRACER.start_as_current_span("caller") as caller:
         headers = proglog._trace_headers()
     trace_id, span_id = ids(caller)
-    assert headers.traceparent == f"00-{trace_id}-{span_id}-01"
+    flags = int(caller.get_span_context().trace_flags)
+    assert flags & 1  # sampled
+    assert headers.traceparent == f"00-{trace_id}-{span_id}-{flags:02x}"
 
 
 # Run in a fresh interpreter: what `import proglog` loads, and how the package
