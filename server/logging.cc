@@ -1,9 +1,12 @@
 #include "server/logging.h"
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
 
+#include "absl/base/internal/raw_logging.h"
+#include "absl/base/log_severity.h"
 #include "absl/strings/str_cat.h"
 #include "core/server/grpc_log.h"
 #include "core/telemetry/trace.h"
@@ -130,12 +133,28 @@ void LogGrpcLine(gpr_log_func_args* args) {
   if (!limiter->Admit(&dropped)) return;
   server::GrpcLogEvent event = server::InterpretGrpcLogLine(*args);
   if (dropped > 0) event.fields.emplace_back("dropped", std::to_string(dropped));
+  server::EmitGrpcLogEvent(std::move(event), [](server::GrpcLogEvent e) {
+    std::string payload = e.message;
+    for (const auto& [key, value] : e.fields) {
+      absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
+                      absl::string_view(&kKeyValueSeparator, 1), value);
+    }
+    spdlog::log(e.level, "{}", payload);
+  });
+}
+
+// abseil's own messages, which it would write to stderr as plain text.
+void LogAbseilLine(absl::LogSeverity severity, const char* file, int line,
+                   const std::string& message) {
+  server::GrpcLogEvent event = server::InterpretAbseilLogLine(severity, file, line, message);
   std::string payload = event.message;
   for (const auto& [key, value] : event.fields) {
     absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
                     absl::string_view(&kKeyValueSeparator, 1), value);
   }
   spdlog::log(event.level, "{}", payload);
+  // abseil's caller does not return from a fatal message.
+  if (severity == absl::LogSeverity::kFatal) std::abort();
 }
 
 }  // namespace
@@ -163,6 +182,7 @@ absl::Status SetUpLogging(LogFormat format, absl::string_view level, absl::strin
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(std::move(logger));
   gpr_set_log_function(LogGrpcLine);
+  absl::raw_logging_internal::RegisterInternalLogFunction(LogAbseilLine);
   return absl::OkStatus();
 }
 

@@ -32,7 +32,8 @@ enum class LogFormat { kText, kJson };
 // gRPC's own log lines are routed through it too (core/server/grpc_log.h): a
 // failed TLS handshake is the warning "TLS handshake failed" with `reason`,
 // other lines msg "grpc" with grpc_message and source; at most 5 a second (a
-// "dropped" field counts the rest), gRPC's errors logged as warnings.
+// "dropped" field counts the rest), gRPC's errors logged as warnings. So are
+// abseil's own messages: the event "abseil" with absl_message and source.
 // `node_name` is the "node" of every JSON line (text lines leave it out).
 absl::Status SetUpLogging(LogFormat format, absl::string_view level, absl::string_view node_name);
 

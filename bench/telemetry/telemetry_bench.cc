@@ -9,8 +9,17 @@
 // Each setup runs `rounds` times, interleaved so drift hits both alike; the
 // median throughput of each and the relative cost are printed. Target: <= 3%.
 //
+// Throughput on a shared 2-core machine moves more than 3% between runs, so
+// there is a second mode that does not depend on time: with --count-calls N,
+// under `valgrind --tool=callgrind`, each setup serves exactly N produces
+// (after a warm-up) and the bench prints the instructions the whole process
+// executed per produce (client, server, exporter and a /metrics scrape every
+// 1,000 produces), and the difference between the setups.
+//
 // Usage: proglog-bench-telemetry [--seconds S] [--rounds N] [--clients C]
 //                                [--fsync never|always] [--value-bytes B]
+//                                [--on metrics|tracing|metrics,tracing]
+//        valgrind --tool=callgrind proglog-bench-telemetry --count-calls N [--clients C]
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -19,6 +28,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +42,7 @@
 #include "core/telemetry/telemetry.h"
 #include "httplib.h"
 #include "log/v1/log.grpc.pb.h"
+#include "valgrind/callgrind.h"
 
 namespace {
 
@@ -43,6 +55,11 @@ struct Flags {
   int clients = 8;
   std::string fsync = "never";
   size_t value_bytes = 256;
+  int count_calls = 0;  // > 0: count instructions under callgrind instead of timing
+  // What the "on" setup turns on: metrics (the interceptor, /metrics and its
+  // scrapes), tracing (1% sampling, exported), or both.
+  bool on_metrics = true;
+  bool on_tracing = true;
 };
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
@@ -58,6 +75,12 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       ok = absl::SimpleAtoi(value, &flags->clients);
     } else if (name == "--fsync") {
       flags->fsync = value;
+    } else if (name == "--on") {
+      flags->on_metrics = value == "metrics" || value == "metrics,tracing";
+      flags->on_tracing = value == "tracing" || value == "metrics,tracing";
+      ok = flags->on_metrics || flags->on_tracing;
+    } else if (name == "--count-calls") {
+      ok = absl::SimpleAtoi(value, &flags->count_calls) && flags->count_calls > 0;
     } else if (name == "--value-bytes") {
       ok = absl::SimpleAtoi(value, &flags->value_bytes);
     } else {
@@ -125,45 +148,84 @@ double ProduceRate(const std::string& address, const Flags& flags) {
   return produced / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// One round: a fresh log and server with telemetry on or off.
+// A fresh log and server with telemetry on (metrics, 1% tracing to the
+// receiver, a /metrics endpoint) or off.
+class BenchServer {
+ public:
+  BenchServer(bool telemetry_on, const Flags& flags, const std::filesystem::path& dir,
+              const std::string& traces_url)
+      : dir_(dir) {
+    std::filesystem::remove_all(dir);
+    proglog::log::Options log_options;
+    log_options.durability = *proglog::log::Durability::Parse(flags.fsync);
+    log_ = Must(proglog::log::Log::Open(dir, log_options), "open log");
+    commit_log_ = std::make_unique<proglog::server::LocalCommitLog>(log_.get());
+    proglog::server::Options options;
+    options.metrics = nullptr;
+    if (telemetry_on && flags.on_tracing) {
+      proglog::telemetry::TracingConfig tracing;
+      tracing.traces_endpoint = traces_url;
+      exporter_ = std::make_unique<proglog::telemetry::OtlpExporter>(tracing, DefaultRegistry());
+      tracer_ = std::make_unique<proglog::telemetry::Tracer>(
+          proglog::telemetry::SamplerKind::kTraceIdRatio, 0.01, exporter_.get());
+      options.tracer = tracer_.get();
+    }
+    if (telemetry_on && flags.on_metrics) {
+      options.metrics = DefaultRegistry();
+      endpoint_ = Must(
+          proglog::telemetry::MetricsEndpoint::Start("127.0.0.1:0", DefaultRegistry(), nullptr),
+          "start /metrics");
+    }
+    server_ = Must(proglog::server::Server::Start(commit_log_.get(), options), "start server");
+  }
+
+  ~BenchServer() {
+    server_->Shutdown();
+    commit_log_->Stop();
+    (void)log_->Close();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Address() const { return server_->Address(); }
+  // The /metrics port; 0 with telemetry off.
+  int MetricsPort() const {
+    if (endpoint_ == nullptr) return 0;
+    const std::string& address = endpoint_->Address();
+    return std::stoi(address.substr(address.rfind(':') + 1));
+  }
+  // Sends the spans still queued (a no-op with telemetry off).
+  void FlushSpans() {
+    if (exporter_ != nullptr) exporter_->Shutdown();
+  }
+
+ private:
+  template <typename T>
+  static T Must(absl::StatusOr<T> value, const char* what) {
+    if (!value.ok()) {
+      std::fprintf(stderr, "%s: %s\n", what, value.status().ToString().c_str());
+      std::exit(1);
+    }
+    return *std::move(value);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<proglog::log::Log> log_;
+  std::unique_ptr<proglog::server::LocalCommitLog> commit_log_;
+  std::unique_ptr<proglog::telemetry::OtlpExporter> exporter_;
+  std::unique_ptr<proglog::telemetry::Tracer> tracer_;
+  std::unique_ptr<proglog::telemetry::MetricsEndpoint> endpoint_;
+  std::unique_ptr<proglog::server::Server> server_;
+};
+
+// One timed round: throughput with telemetry on or off, /metrics scraped
+// every second while it runs.
 double Round(bool telemetry_on, const Flags& flags, const std::filesystem::path& dir,
              const std::string& traces_url) {
-  std::filesystem::remove_all(dir);
-  proglog::log::Options log_options;
-  log_options.durability = *proglog::log::Durability::Parse(flags.fsync);
-  auto log = proglog::log::Log::Open(dir, log_options);
-  if (!log.ok()) {
-    std::fprintf(stderr, "open log: %s\n", log.status().ToString().c_str());
-    std::exit(1);
-  }
-  proglog::server::LocalCommitLog commit_log(log->get());
-
-  std::unique_ptr<proglog::telemetry::OtlpExporter> exporter;
-  std::unique_ptr<proglog::telemetry::Tracer> tracer;
-  std::unique_ptr<proglog::telemetry::MetricsEndpoint> endpoint;
-  proglog::server::Options options;
-  options.metrics = nullptr;
-  if (telemetry_on) {
-    proglog::telemetry::TracingConfig tracing;
-    tracing.traces_endpoint = traces_url;
-    exporter = std::make_unique<proglog::telemetry::OtlpExporter>(tracing, DefaultRegistry());
-    tracer = std::make_unique<proglog::telemetry::Tracer>(
-        proglog::telemetry::SamplerKind::kTraceIdRatio, 0.01, exporter.get());
-    options.metrics = DefaultRegistry();
-    options.tracer = tracer.get();
-    endpoint =
-        *proglog::telemetry::MetricsEndpoint::Start("127.0.0.1:0", DefaultRegistry(), nullptr);
-  }
-  auto server = proglog::server::Server::Start(&commit_log, options);
-  if (!server.ok()) {
-    std::fprintf(stderr, "start server: %s\n", server.status().ToString().c_str());
-    std::exit(1);
-  }
-  std::atomic<bool> scraping{telemetry_on};
+  BenchServer server(telemetry_on, flags, dir, traces_url);
+  std::atomic<bool> scraping{server.MetricsPort() != 0};
   std::thread scraper([&] {
     if (!scraping) return;
-    const std::string& address = endpoint->Address();
-    httplib::Client client("127.0.0.1", std::stoi(address.substr(address.rfind(':') + 1)));
+    httplib::Client client("127.0.0.1", server.MetricsPort());
     while (scraping) {
       client.Get("/metrics");
       for (int i = 0; i < 100 && scraping; ++i) {
@@ -171,13 +233,84 @@ double Round(bool telemetry_on, const Flags& flags, const std::filesystem::path&
       }
     }
   });
-  const double rate = ProduceRate((*server)->Address(), flags);
+  const double rate = ProduceRate(server.Address(), flags);
   scraping = false;
   scraper.join();
-  (*server)->Shutdown();
-  commit_log.Stop();
-  (void)(*log)->Close();
   return rate;
+}
+
+// Exactly `calls` unary produces shared by `clients` threads; with a metrics
+// port, the thread whose produce is a multiple of 1,000 scrapes /metrics.
+void FixedProduces(const std::string& address, int clients, int calls, size_t value_bytes,
+                   int metrics_port) {
+  std::atomic<int> next{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      grpc::ChannelArguments args;
+      args.SetInt("grpc.channel_id", c);  // a connection per client
+      auto stub = logpb::v1::Log::NewStub(
+          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      std::optional<httplib::Client> scraper;
+      if (metrics_port != 0) scraper.emplace("127.0.0.1", metrics_port);
+      logpb::v1::ProduceRequest request;
+      request.mutable_record()->set_value(std::string(value_bytes, 'a' + c % 26));
+      logpb::v1::ProduceResponse response;
+      for (int n = next++; n < calls; n = next++) {
+        grpc::ClientContext context;
+        if (!stub->Produce(&context, request, &response).ok()) {
+          std::fprintf(stderr, "produce failed\n");
+          std::exit(1);
+        }
+        if (scraper && n % 1000 == 999) scraper->Get("/metrics");
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+// The "totals:" (or "summary:") count of the newest callgrind dump of this process.
+std::optional<double> LastDumpedInstructions() {
+  const std::string prefix = "callgrind.out." + std::to_string(getpid()) + ".";
+  std::filesystem::path newest;
+  int newest_part = -1;
+  for (const auto& entry : std::filesystem::directory_iterator(".")) {
+    const std::string name = entry.path().filename().string();
+    int part = 0;
+    if (name.rfind(prefix, 0) == 0 && absl::SimpleAtoi(name.substr(prefix.size()), &part) &&
+        part > newest_part) {
+      newest_part = part;
+      newest = entry.path();
+    }
+  }
+  std::ifstream in(newest);
+  for (std::string line; std::getline(in, line);) {
+    for (const char* key : {"totals: ", "summary: "}) {
+      double count = 0;
+      if (line.rfind(key, 0) == 0 && absl::SimpleAtod(line.substr(std::strlen(key)), &count)) {
+        return count;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// Instructions per produce with telemetry on or off, under callgrind.
+double InstructionsPerCall(bool telemetry_on, const Flags& flags, const std::filesystem::path& dir,
+                           const std::string& traces_url) {
+  BenchServer server(telemetry_on, flags, dir, traces_url);
+  FixedProduces(server.Address(), flags.clients, 200, flags.value_bytes, 0);  // warm-up
+  CALLGRIND_ZERO_STATS;
+  FixedProduces(server.Address(), flags.clients, flags.count_calls, flags.value_bytes,
+                server.MetricsPort());
+  server.FlushSpans();
+  CALLGRIND_DUMP_STATS_AT(telemetry_on ? "telemetry on" : "telemetry off");
+  const std::optional<double> total = LastDumpedInstructions();
+  if (!total) {
+    std::fprintf(stderr, "no callgrind dump of this process in the current directory\n");
+    std::exit(1);
+  }
+  return *total / flags.count_calls;
 }
 
 // The instrumentation one unary RPC pays, in isolation: what the metrics
@@ -209,6 +342,12 @@ double InstrumentationNanosPerRpc() {
   return std::chrono::duration<double, std::nano>(Clock::now() - begin).count() / kIterations;
 }
 
+const char* OnDescription(const Flags& flags) {
+  if (!flags.on_tracing) return "metrics with a scrape per 1,000 produces";
+  if (!flags.on_metrics) return "1% tracing";
+  return "metrics with a scrape per 1,000 produces + 1% tracing";
+}
+
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
@@ -221,13 +360,30 @@ int main(int argc, char** argv) {
   if (!ParseFlags(argc, argv, &flags)) {
     std::fprintf(stderr,
                  "usage: %s [--seconds S] [--rounds N] [--clients C] [--fsync never|always] "
-                 "[--value-bytes B]\n",
+                 "[--value-bytes B] [--on metrics|tracing|metrics,tracing]\n"
+                 "       [--count-calls N (under valgrind --tool=callgrind)]\n",
                  argv[0]);
     return 2;
   }
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     ("proglog-bench-telemetry-" + std::to_string(getpid()));
   DiscardingReceiver receiver;
+  if (flags.count_calls > 0) {
+    if (!RUNNING_ON_VALGRIND) {
+      std::fprintf(stderr,
+                   "--count-calls counts instructions: run under "
+                   "valgrind --tool=callgrind\n");
+      return 2;
+    }
+    const double off = InstructionsPerCall(false, flags, dir, receiver.Url());
+    const double on = InstructionsPerCall(true, flags, dir, receiver.Url());
+    std::printf(
+        "instructions per produce (%d calls, %d clients, %zu-byte values, fsync=%s, whole "
+        "process): off %.0f, on (%s) %.0f: cost %.2f%% (target <= 3%%)\n",
+        flags.count_calls, flags.clients, flags.value_bytes, flags.fsync.c_str(), off,
+        OnDescription(flags), on, 100 * (on - off) / off);
+    return 0;
+  }
   std::printf("produce (unary, %d clients, %zu-byte values, fsync=%s), %d x %.1f s per setup\n",
               flags.clients, flags.value_bytes, flags.fsync.c_str(), flags.rounds, flags.seconds);
   std::vector<double> off, on;

@@ -253,7 +253,7 @@ var logger atomic.Pointer[slog.Logger]
 
 // SetLogger sends what the library logs (the embedded node, the clients and
 // gRPC inside them) to l at Info level and above: a failed TLS handshake is
-// the warning "TLS handshake failed" with a "reason" attribute. nil, the
+// the warning "TLS handshake failed" with "reason" and "peer" attributes. nil, the
 // default, discards it; the library never writes to stdout or stderr itself.
 // Records arrive in order on a library thread.
 func SetLogger(l *slog.Logger) {

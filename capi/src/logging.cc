@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/internal/raw_logging.h"
+#include "absl/base/log_severity.h"
 #include "capi/src/capi_internal.h"
 #include "core/server/grpc_log.h"
 #include "grpc/support/log.h"
@@ -145,7 +148,19 @@ void RouteGrpcLine(gpr_log_func_args* args) {
   uint64_t dropped = 0;
   if (!limiter->Admit(&dropped)) return;
   if (dropped > 0) event.fields.emplace_back("dropped", std::to_string(dropped));
-  LogDispatcher::Get().Post({level, std::move(event.message), std::move(event.fields)});
+  server::EmitGrpcLogEvent(std::move(event), [level](server::GrpcLogEvent e) {
+    LogDispatcher::Get().Post({level, std::move(e.message), std::move(e.fields)});
+  });
+}
+
+// abseil's own messages, which it would write to stderr as plain text.
+void RouteAbseilLine(absl::LogSeverity severity, const char* file, int line,
+                     const std::string& message) {
+  server::GrpcLogEvent event = server::InterpretAbseilLogLine(severity, file, line, message);
+  LogDispatcher::Get().Post(
+      {LevelOf(event.level), std::move(event.message), std::move(event.fields)});
+  // abseil's caller does not return from a fatal message.
+  if (severity == absl::LogSeverity::kFatal) std::abort();
 }
 
 // Runs when the library is loaded, before any node or client exists.
@@ -154,6 +169,7 @@ bool RouteLogsToTheHandler() {
   logger->set_level(spdlog::level::debug);
   spdlog::set_default_logger(std::move(logger));
   gpr_set_log_function(RouteGrpcLine);
+  absl::raw_logging_internal::RegisterInternalLogFunction(RouteAbseilLine);
   return true;
 }
 

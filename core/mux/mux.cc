@@ -264,8 +264,9 @@ void Mux::OnPendingEvent(int fd) {
   }
   if (first != wire::kRaftConnectionByte) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    pending_.erase(it);
-    HandToGrpc(fd);
+    std::string peer = std::move(p.peer);
+    pending_.erase(it);  // `p` is gone from here on
+    HandToGrpc(fd, std::move(peer));
     return;
   }
   [[maybe_unused]] ssize_t consumed = recv(fd, &first, 1, 0);
@@ -333,14 +334,14 @@ void Mux::ClosePending(int fd) {
   close(fd);
 }
 
-void Mux::HandToGrpc(int fd) {
+void Mux::HandToGrpc(int fd, std::string peer) {
   if (grpc_server_ == nullptr) {
     counters_.unserved.fetch_add(1);
     close(fd);
     return;
   }
   if (splicer_ != nullptr) {
-    if (splicer_->Add(fd)) {
+    if (splicer_->Add(fd, std::move(peer))) {
       counters_.grpc.fetch_add(1);
     } else {
       counters_.unserved.fetch_add(1);

@@ -136,7 +136,7 @@ class Mux {
   void OnPendingEvent(int fd);
   void HandshakeStep(int fd, Pending& p);
   void ClosePending(int fd);
-  void HandToGrpc(int fd);
+  void HandToGrpc(int fd, std::string peer);
   void HandToRaft(int fd, security::SslPtr ssl, std::string peer_name);
 
   Options options_;

@@ -7,20 +7,35 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "core/mux/closing_peer.h"
 #include "core/mux/stream.h"
 
 namespace proglog::mux::internal {
 namespace {
 
 // Bytes moved per splice call; a pipe holds 64 KiB by default.
-constexpr size_t kChunk = 64 * 1024;
+constexpr size_t kChunk = size_t{64} * 1024;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+// gRPC closing a connection younger than this may be refusing its TLS
+// handshake, so its peer is offered to AwaitClosingPeer; older ones are not.
+constexpr std::chrono::seconds kHandshakeAge{10};
+
+int EpollTimeoutMs(std::optional<ClosingPeers::Clock::time_point> deadline) {
+  if (!deadline) return -1;
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(*deadline - ClosingPeers::Clock::now());
+  return static_cast<int>(std::max<int64_t>(0, left.count()));
+}
 
 }  // namespace
 
@@ -43,6 +58,9 @@ struct Splicer::Connection {
   Side side[2] = {{this, 0}, {this, 1}};
   uint32_t mask[2] = {0, 0};
   bool closed = false;
+  std::string peer;  // the client's "host:port"
+  ClosingPeers::Clock::time_point started = ClosingPeers::Clock::now();
+  bool backend_closed = false;  // gRPC closed its side
 
   ~Connection() {
     for (int f : fd)
@@ -113,6 +131,7 @@ absl::StatusOr<std::unique_ptr<Splicer>> Splicer::Start(std::string name) {
   ev.events = EPOLLIN;
   ev.data.ptr = nullptr;
   epoll_ctl(s->epoll_fd_, EPOLL_CTL_ADD, s->wake_fd_, &ev);
+  s->relay_id_ = ClosingPeers::Get().AddRelay([raw = s.get()] { raw->Wake(); });
   s->thread_ = std::thread([raw = s.get()] { raw->Run(); });
   return s;
 }
@@ -123,9 +142,15 @@ Splicer::~Splicer() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-bool Splicer::Add(int client_fd) {
+void Splicer::Wake() {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = write(wake_fd_, &one, sizeof(one));
+}
+
+bool Splicer::Add(int client_fd, std::string peer) {
   auto c = std::make_unique<Connection>();
   c->fd[0] = client_fd;
+  c->peer = std::move(peer);
   c->fd[1] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -147,8 +172,7 @@ bool Splicer::Add(int client_fd) {
     if (stopped_) return false;
     incoming_.push_back(c.release());
   }
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t w = write(wake_fd_, &one, sizeof(one));
+  Wake();
   return true;
 }
 
@@ -158,9 +182,9 @@ void Splicer::Stop() {
     if (stopped_) return;
     stopped_ = true;
   }
+  ClosingPeers::Get().RemoveRelay(relay_id_);
   stopping_ = true;
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t w = write(wake_fd_, &one, sizeof(one));
+  Wake();
   if (thread_.joinable()) thread_.join();
   absl::MutexLock lock(&mu_);
   for (Connection* c : incoming_) delete c;
@@ -186,14 +210,22 @@ void Splicer::Close(Connection* c) {
   active_.fetch_sub(1);
 }
 
+void Splicer::NoteBackendClose(Connection* c) {
+  if (c->backend_closed) return;
+  c->backend_closed = true;
+  const ClosingPeers::Clock::time_point now = ClosingPeers::Clock::now();
+  if (now - c->started < kHandshakeAge) ClosingPeers::Get().Offer(c->peer, now);
+}
+
 void Splicer::Run() {
   BlockSigpipeInThisThread();
   std::unordered_set<Connection*> live;
   std::vector<Connection*> closed;
   epoll_event events[64];
   while (!stopping_.load()) {
-    int n = epoll_wait(epoll_fd_, events, 64, -1);
+    int n = epoll_wait(epoll_fd_, events, 64, EpollTimeoutMs(ClosingPeers::Get().NextDeadline()));
     if (n < 0 && errno != EINTR) break;
+    ClosingPeers::Get().Expire(ClosingPeers::Clock::now());
     for (int k = 0; k < n; ++k) {
       if (events[k].data.ptr == nullptr) {
         uint64_t count;
@@ -219,6 +251,7 @@ void Splicer::Run() {
       if (ok && (ev & EPOLLOUT)) ok = c->Flush(1 - i);
       // A hang-up with nothing left to read from this socket: it can take no writes either.
       if (ok && (ev & EPOLLHUP) && c->dir[i].eof) ok = false;
+      if (i == 1 && (!ok || c->dir[1].eof)) NoteBackendClose(c);
       if (!ok || c->Done()) {
         Close(c);
         closed.push_back(c);

@@ -31,10 +31,11 @@ class Splicer {
   Splicer(const Splicer&) = delete;
   Splicer& operator=(const Splicer&) = delete;
 
-  // Takes ownership of `client_fd`, a connected non-blocking TCP socket, and
-  // connects it to the backend. Returns false (and closes the socket) when the
-  // backend refuses the connection.
-  bool Add(int client_fd);
+  // Takes ownership of `client_fd`, a connected non-blocking TCP socket from
+  // `peer` ("host:port"), and connects it to the backend. Returns false (and
+  // closes the socket) when the backend refuses the connection. When the
+  // backend closes a young connection, `peer` goes to AwaitClosingPeer.
+  bool Add(int client_fd, std::string peer);
   // Closes every relayed connection and joins the thread. Idempotent.
   void Stop();
 
@@ -47,11 +48,14 @@ class Splicer {
   void Run();
   void Adopt(Connection* c);
   void Close(Connection* c);
+  void NoteBackendClose(Connection* c);
+  void Wake();
 
   std::string name_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;
+  uint64_t relay_id_ = 0;  // in ClosingPeers
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> relayed_{0};
   std::atomic<uint64_t> active_{0};

@@ -1,10 +1,13 @@
 #include "core/server/grpc_log.h"
 
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/mux/closing_peer.h"
 #include "core/telemetry/metrics.h"
 
 namespace proglog::server {
@@ -86,12 +89,48 @@ GrpcLogEvent InterpretGrpcLogLine(const gpr_log_func_args& line) {
     event.level = spdlog::level::warn;
     event.message = "TLS handshake failed";
     event.fields = {{"reason", HandshakeReason(message)}, {"grpc_message", std::string(message)}};
+    event.names_a_peer = true;
     return event;
   }
   event.message = "grpc";
   event.fields = {{"grpc_message", std::string(message)},
                   {"source", absl::StrCat(line.file != nullptr ? line.file : "?", ":", line.line)}};
   return event;
+}
+
+GrpcLogEvent InterpretAbseilLogLine(absl::LogSeverity severity, const char* file, int line,
+                                    const std::string& message) {
+  GrpcLogEvent event;
+  switch (severity) {
+    case absl::LogSeverity::kInfo:
+      event.level = spdlog::level::info;
+      break;
+    case absl::LogSeverity::kWarning:
+      event.level = spdlog::level::warn;
+      break;
+    case absl::LogSeverity::kError:
+      event.level = spdlog::level::err;
+      break;
+    default:
+      event.level = spdlog::level::critical;
+      break;
+  }
+  event.message = "abseil";
+  event.fields = {{"absl_message", message},
+                  {"source", absl::StrCat(file != nullptr ? file : "?", ":", line)}};
+  return event;
+}
+
+void EmitGrpcLogEvent(GrpcLogEvent event, GrpcLogEmitter emit) {
+  if (!event.names_a_peer) {
+    std::move(emit)(std::move(event));
+    return;
+  }
+  mux::AwaitClosingPeer(
+      [event = std::move(event), emit = std::move(emit)](std::string peer) mutable {
+        if (!peer.empty()) event.fields.insert(event.fields.begin() + 1, {"peer", std::move(peer)});
+        std::move(emit)(std::move(event));
+      });
 }
 
 bool GrpcLogLimiter::Admit(uint64_t* dropped) {

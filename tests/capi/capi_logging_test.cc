@@ -2,6 +2,7 @@
 // the handshake, writes nothing to the host's stdout or stderr, with or
 // without a log handler; with one, the handler gets a "TLS handshake failed"
 // warning naming the reason. Certificates are made by the `openssl` command.
+// abseil's own messages take the same route.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/internal/raw_logging.h"
 #include "proglog/proglog.h"
 
 namespace {
@@ -170,6 +172,34 @@ TEST_F(CapiLoggingTest, FailedHandshakesWriteNothingToStdoutOrStderr) {
   EXPECT_EQ(warning->level, PROGLOG_LOG_WARN);
   EXPECT_FALSE(warning->fields.at("reason").empty());
   EXPECT_NE(warning->fields.at("grpc_message").find("Handshake failed"), std::string::npos);
+}
+
+// What abseil itself logs (ABSL_INTERNAL_LOG) is a record "abseil", not a line on stderr.
+TEST(CapiAbseilLoggingTest, AbseilsOwnMessagesReachTheHandlerNotStderr) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("proglog-capi-abseil-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  Collected collected;
+  ASSERT_EQ(proglog_set_log_handler(Collect, PROGLOG_LOG_DEBUG, &collected), PROGLOG_OK);
+  Captured err(STDERR_FILENO, dir / "stderr.txt");
+  ABSL_INTERNAL_LOG(WARNING, "abseil says hello");
+  std::vector<Record> records;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (records.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::lock_guard<std::mutex> lock(collected.mu);
+    for (const Record& r : collected.records) {
+      if (r.message == "abseil") records.push_back(r);
+    }
+  }
+  ASSERT_EQ(proglog_set_log_handler(nullptr, 0, nullptr), PROGLOG_OK);
+  err.Restore();
+  EXPECT_EQ(err.Text(), "");
+  fs::remove_all(dir);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].level, PROGLOG_LOG_WARN);
+  EXPECT_EQ(records[0].fields.at("absl_message"), "abseil says hello");
+  EXPECT_NE(records[0].fields.at("source").find("capi_logging_test.cc:"), std::string::npos);
 }
 
 }  // namespace

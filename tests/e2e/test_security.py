@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import signal
+import ssl
 
 import grpc
 import pytest
@@ -297,3 +298,30 @@ def test_failed_handshakes_are_structured_rate_limited_json_lines(pb, certs, sec
     assert len(grpc_lines) < 30, len(grpc_lines)
     for line in list(secure_node.lines):
         assert isinstance(json.loads(line), dict), line
+
+
+def test_a_failed_handshake_names_the_client_that_made_it(certs, secure_node):
+    # gRPC does not say who failed; the node must (the mux's relay knows).
+    host, port = secure_node.rpc_addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        garbage_from = "%s:%d" % sock.getsockname()
+        sock.sendall(b"\x16\x03\x01\x00\x05hello, not a ClientHello")
+        assert sock.recv(100) == b""  # the node closes it
+    context = ssl.create_default_context(cafile=str(certs["ca"].cert))
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        no_certificate_from = "%s:%d" % sock.getsockname()
+        try:  # TLS 1.3: the refusal of the missing certificate comes at the first read
+            with context.wrap_socket(sock, server_hostname="localhost") as tls:
+                tls.recv(10)
+        except OSError:
+            pass
+
+    def failed_handshakes():
+        found = [e for e in list(secure_node.events) if e.get("msg") == "TLS handshake failed"]
+        return found if len(found) >= 2 else None
+
+    warnings = harness.poll(failed_handshakes, 20, "two failed handshakes in the node's log")
+    by_peer = {e.get("peer"): e["reason"] for e in warnings}
+    assert by_peer == {garbage_from: "unexpected message",
+                       no_certificate_from: "peer did not return a certificate"}, warnings

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "core/mux/closing_peer.h"
 #include "core/security/grpc_credentials.h"
 #include "core/security/tls_config.h"
 #include "gmock/gmock.h"
@@ -279,6 +281,41 @@ TEST(Mux, TlsGrpcHealthCheckPassesThroughWithClientCertificate) {
   auto ca_only = grpc::SslCredentialsOptions();
   ca_only.pem_root_certs = security::testing::ReadFile(pki.ca_file());
   EXPECT_FALSE(HealthServing(grpc::CreateChannel(f.Address(), grpc::SslCredentials(ca_only))));
+}
+
+// gRPC names no peer when it refuses a TLS handshake; the relay that sees gRPC
+// close the connection does (core/mux/closing_peer.h).
+TEST(Mux, TheRelayNamesTheClientWhoseHandshakeGrpcRefused) {
+  ScratchDir dir;
+  Pki pki(dir.path());
+  TlsFiles server = pki.Issue(TlsRole::kServer, "server");
+  MuxFixture f({.server_tls = &server});
+  absl::Mutex mu;
+  std::optional<std::string> named;
+  // A window of an hour: only the relay's report (or the mux stopping) answers it.
+  internal::ClosingPeers::Get().Await(
+      [&](std::string peer) {
+        absl::MutexLock lock(&mu);
+        named = std::move(peer);
+      },
+      internal::ClosingPeers::Clock::now() + std::chrono::hours(1));
+  const int fd = ConnectTo(f.mux().Port());
+  sockaddr_in local{};
+  socklen_t len = sizeof(local);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len), 0);
+  // A TLS handshake record header, then bytes that are no ClientHello.
+  const std::string not_a_client_hello("\x16\x03\x01\x00\x05hello, not a ClientHello", 29);
+  send(fd, not_a_client_hello.data(), not_a_client_hello.size(), MSG_NOSIGNAL);
+  char sink[256];
+  while (recv(fd, sink, sizeof(sink), 0) > 0) {
+  }
+  close(fd);
+  EXPECT_TRUE(PollUntil([&] {
+    absl::MutexLock lock(&mu);
+    return named.has_value();
+  }));
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(named.value_or("(none)"), "127.0.0.1:" + std::to_string(ntohs(local.sin_port)));
 }
 
 TEST(Mux, PlaintextRaftStreamReachesHandler) {

@@ -67,4 +67,18 @@ TEST(GrpcLogTest, CountingIsByClassAndIgnoresOtherLines) {
 }
 
 }  // namespace
+TEST(GrpcLogTest, AbseilsMessagesKeepTheirSeverityAndSource) {
+  const GrpcLogEvent warning =
+      InterpretAbseilLogLine(absl::LogSeverity::kWarning, "cord.cc", 12, "odd cord");
+  EXPECT_EQ(warning.level, spdlog::level::warn);
+  EXPECT_EQ(warning.message, "abseil");
+  EXPECT_EQ(warning.fields, (std::vector<std::pair<std::string, std::string>>{
+                                {"absl_message", "odd cord"}, {"source", "cord.cc:12"}}));
+  EXPECT_FALSE(warning.names_a_peer);
+  EXPECT_EQ(InterpretAbseilLogLine(absl::LogSeverity::kError, nullptr, 0, "x").level,
+            spdlog::level::err);
+  EXPECT_EQ(InterpretAbseilLogLine(absl::LogSeverity::kFatal, "f", 1, "x").level,
+            spdlog::level::critical);
+}
+
 }  // namespace proglog::server

@@ -33,17 +33,19 @@ def fail_handshakes(address: str, ca_file: str) -> None:
                 client.produce(b"x")
 
 
+@pytest.mark.parametrize("clustered", [False, True], ids=["standalone", "clustered"])
 def test_failed_handshakes_reach_the_logger_and_nothing_reaches_stderr(
-        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capfd: pytest.CaptureFixture[str], clustered: bool) -> None:
     ca = openssl_pki.Ca(tmp_path / "ca", common_name="logging CA")
     server = ca.issue("server", "serverAuth", hosts=("127.0.0.1",))
     logger = logging.getLogger("proglog")
     records = Records()
     logger.addHandler(records)
+    cluster = {"cluster": True, "bind_addr": "127.0.0.1:0", "bootstrap": True} if clustered else {}
     try:
         with proglog.Node(tmp_path / "data", server_tls_cert_file=str(server.cert),
                           server_tls_key_file=str(server.key),
-                          server_tls_ca_file=str(ca.cert)) as node:
+                          server_tls_ca_file=str(ca.cert), **cluster) as node:
             fail_handshakes(node.address, str(ca.cert))
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and not any(
@@ -55,6 +57,11 @@ def test_failed_handshakes_reach_the_logger_and_nothing_reaches_stderr(
     assert warnings, [r.getMessage() for r in records.records]
     assert warnings[0].levelno == logging.WARNING
     assert warnings[0].proglog_fields["reason"]  # type: ignore[attr-defined]
+    if clustered:
+        # The port mux relays TLS to gRPC and names the client gRPC refused; a
+        # standalone node's gRPC listens itself and names nobody.
+        peers = [r.proglog_fields.get("peer", "") for r in warnings]  # type: ignore[attr-defined]
+        assert any(p.startswith("127.0.0.1:") for p in peers), peers
     out, err = capfd.readouterr()
     assert out == ""
     assert err == ""

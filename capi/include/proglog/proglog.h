@@ -91,7 +91,7 @@ typedef enum proglog_log_level {
 
 /** Receives one log record: its level, its message ("TLS handshake failed",
  * "serving plaintext: ...") and `field_count` key/value pairs (for a failed
- * TLS handshake, "reason" and "grpc_message"). The strings are valid during
+ * TLS handshake, "reason", "peer" when known, and "grpc_message"). The strings are valid during
  * the call only.
  * @param user_data   the pointer given to proglog_set_log_handler()
  * @param level       a proglog_log_level

@@ -14,7 +14,8 @@ sent and nothing of OpenTelemetry is imported.
 
 The library never prints: what the embedded node, the clients and gRPC inside
 them log goes to the ``logging`` logger ``"proglog"`` (INFO and above; a failed
-TLS handshake is the WARNING "TLS handshake failed" with ``reason=...``), whose
+TLS handshake is the WARNING "TLS handshake failed" with ``reason=...`` and
+``peer=...``), whose
 records carry their fields as ``record.proglog_fields``. The package adds a
 ``NullHandler`` to it, so nothing is shown until the application configures
 logging.

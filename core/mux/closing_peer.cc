@@ -1,0 +1,80 @@
+#include "core/mux/closing_peer.h"
+
+#include <utility>
+#include <vector>
+
+namespace proglog::mux {
+
+void AwaitClosingPeer(ClosingPeerCallback done) {
+  internal::ClosingPeers::Get().Await(std::move(done), internal::ClosingPeers::Clock::now());
+}
+
+namespace internal {
+
+ClosingPeers& ClosingPeers::Get() {
+  static auto* peers = new ClosingPeers();  // never destroyed: relays may outlive statics
+  return *peers;
+}
+
+void ClosingPeers::Await(ClosingPeerCallback done, Clock::time_point now) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!relays_.empty()) {
+      waiters_.push_back({now + kClosingPeerWindow, std::move(done)});
+      // The relay threads may be asleep with no deadline; they must time the window.
+      for (auto& [id, wake] : relays_) wake();
+      return;
+    }
+  }
+  std::move(done)("");
+}
+
+uint64_t ClosingPeers::AddRelay(absl::AnyInvocable<void()> wake) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t id = next_relay_id_++;
+  relays_.emplace(id, std::move(wake));
+  return id;
+}
+
+void ClosingPeers::RemoveRelay(uint64_t id) {
+  std::deque<Waiter> orphans;
+  {
+    absl::MutexLock lock(&mu_);
+    relays_.erase(id);
+    if (relays_.empty()) orphans.swap(waiters_);
+  }
+  for (Waiter& w : orphans) std::move(w.done)("");
+}
+
+void ClosingPeers::Offer(std::string peer, Clock::time_point now) {
+  Expire(now);
+  ClosingPeerCallback done;
+  {
+    absl::MutexLock lock(&mu_);
+    if (waiters_.empty()) return;
+    done = std::move(waiters_.front().done);
+    waiters_.pop_front();
+  }
+  std::move(done)(std::move(peer));
+}
+
+void ClosingPeers::Expire(Clock::time_point now) {
+  std::vector<ClosingPeerCallback> expired;
+  {
+    absl::MutexLock lock(&mu_);
+    while (!waiters_.empty() && waiters_.front().deadline < now) {
+      expired.push_back(std::move(waiters_.front().done));
+      waiters_.pop_front();
+    }
+  }
+  for (ClosingPeerCallback& done : expired) std::move(done)("");
+}
+
+std::optional<ClosingPeers::Clock::time_point> ClosingPeers::NextDeadline() {
+  absl::MutexLock lock(&mu_);
+  if (waiters_.empty()) return std::nullopt;
+  return waiters_.front().deadline;
+}
+
+}  // namespace internal
+}  // namespace proglog::mux

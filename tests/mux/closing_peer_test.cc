@@ -1,0 +1,78 @@
+// The rendezvous between a refused TLS handshake's log line and the relay that
+// sees gRPC close that connection (core/mux/closing_peer.h), driven directly
+// with explicit clock values; mux_test covers it behind a real gRPC server.
+#include "core/mux/closing_peer.h"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace proglog::mux::internal {
+namespace {
+
+using Clock = ClosingPeers::Clock;
+
+// Each Await's answer, in the order they arrive.
+struct Answers {
+  std::vector<std::string> peers;
+  ClosingPeerCallback Collect() {
+    return [this](std::string peer) { peers.push_back(std::move(peer)); };
+  }
+};
+
+TEST(ClosingPeers, WithoutARelayTheAnswerIsEmptyAndImmediate) {
+  ClosingPeers peers;
+  Answers answers;
+  peers.Await(answers.Collect(), Clock::now());
+  EXPECT_EQ(answers.peers, std::vector<std::string>{""});
+  EXPECT_EQ(peers.NextDeadline(), std::nullopt);
+}
+
+TEST(ClosingPeers, ClosesAnswerTheOldestWaiterFirstAndWakeTheRelays) {
+  ClosingPeers peers;
+  int wakes = 0;
+  const uint64_t relay = peers.AddRelay([&] { ++wakes; });
+  Answers answers;
+  const Clock::time_point t0 = Clock::now();
+  peers.Await(answers.Collect(), t0);
+  peers.Await(answers.Collect(), t0);
+  EXPECT_EQ(wakes, 2);
+  EXPECT_EQ(peers.NextDeadline(), t0 + kClosingPeerWindow);
+  peers.Offer("10.0.0.1:5000", t0 + std::chrono::milliseconds(1));
+  peers.Offer("10.0.0.2:6000", t0 + std::chrono::milliseconds(2));
+  peers.Offer("10.0.0.3:7000", t0 + std::chrono::milliseconds(3));  // nobody waits: dropped
+  EXPECT_EQ(answers.peers, (std::vector<std::string>{"10.0.0.1:5000", "10.0.0.2:6000"}));
+  EXPECT_EQ(peers.NextDeadline(), std::nullopt);
+  peers.RemoveRelay(relay);
+}
+
+TEST(ClosingPeers, AWaiterWhoseWindowEndedGetsNoLaterClose) {
+  ClosingPeers peers;
+  const uint64_t relay = peers.AddRelay([] {});
+  Answers answers;
+  const Clock::time_point t0 = Clock::now();
+  peers.Await(answers.Collect(), t0);
+  peers.Expire(t0 + kClosingPeerWindow);  // the window's last instant: still waiting
+  EXPECT_TRUE(answers.peers.empty());
+  peers.Offer("10.0.0.1:5000", t0 + kClosingPeerWindow + std::chrono::milliseconds(1));
+  EXPECT_EQ(answers.peers, std::vector<std::string>{""});
+  peers.RemoveRelay(relay);
+}
+
+TEST(ClosingPeers, RemovingTheLastRelayAnswersEveryWaiter) {
+  ClosingPeers peers;
+  const uint64_t a = peers.AddRelay([] {});
+  const uint64_t b = peers.AddRelay([] {});
+  Answers answers;
+  peers.Await(answers.Collect(), Clock::now());
+  peers.RemoveRelay(a);
+  EXPECT_TRUE(answers.peers.empty());  // relay b may still see the close
+  peers.RemoveRelay(b);
+  EXPECT_EQ(answers.peers, std::vector<std::string>{""});
+}
+
+}  // namespace
+}  // namespace proglog::mux::internal
