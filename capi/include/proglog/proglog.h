@@ -390,12 +390,14 @@ typedef struct proglog_call_options {
    * attempt of the call as the `traceparent` and `tracestate` gRPC metadata,
    * so the server's span of the call joins the caller's trace as its child
    * (see the README, "Metrics, traces and logs"). The strings are read during
-   * the call only. A traceparent that is not "<version>-<32 hex>-<16 hex>-<2
-   * hex>" with nonzero ids, a tracestate that is not printable ASCII of at most
-   * 512 characters, or a tracestate without a traceparent is PROGLOG_EINVAL
-   * naming the field, and nothing is sent. */
+   * the call only. A traceparent that is not version-traceid-spanid-flags
+   * (2, 32, 16 and 2 lowercase hex digits, the ids not all zero), a tracestate
+   * that is not printable ASCII of at most 512 characters, or a tracestate
+   * without a traceparent is PROGLOG_EINVAL naming the field, and nothing is
+   * sent. */
   /** @{ */
-  const char* traceparent; /**< e.g. "00-<trace id>-<span id>-01"; NULL: none */
+  const char* traceparent; /**< as "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+                                NULL: none */
   const char* tracestate;  /**< vendor entries passed on unchanged; NULL: none */
   /** @} */
 } proglog_call_options;
