@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/base/internal/raw_logging.h"
 #include "absl/base/log_severity.h"
@@ -63,7 +64,7 @@ bool NeedsQuotes(std::string_view value) {
 // Renders the payload: the message, then each field.
 class PayloadFlag : public spdlog::custom_flag_formatter {
  public:
-  explicit PayloadFlag(LogFormat format) : format_(format) {}
+  PayloadFlag(LogFormat format, std::string node) : format_(format), node_(std::move(node)) {}
 
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
@@ -71,7 +72,9 @@ class PayloadFlag : public spdlog::custom_flag_formatter {
     size_t separator = payload.find(kFieldSeparator);
     const std::string_view message = payload.substr(0, separator);
     if (format_ == LogFormat::kJson) {
-      dest.append(std::string_view("\"msg\":"));
+      dest.append(std::string_view("\"node\":"));
+      AppendJsonString(node_, dest);
+      dest.append(std::string_view(",\"msg\":"));
       AppendJsonString(message, dest);
     } else {
       dest.append(message);
@@ -94,7 +97,7 @@ class PayloadFlag : public spdlog::custom_flag_formatter {
   }
 
   std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<PayloadFlag>(format_);
+    return std::make_unique<PayloadFlag>(format_, node_);
   }
 
  private:
@@ -117,6 +120,7 @@ class PayloadFlag : public spdlog::custom_flag_formatter {
   }
 
   LogFormat format_;
+  std::string node_;
 };
 
 // gRPC's own log lines (failed TLS handshakes, bad connections) go through our
@@ -155,7 +159,7 @@ void LogAbseilLine(absl::LogSeverity severity, const char* file, int line,
 
 }  // namespace
 
-absl::Status SetUpLogging(LogFormat format, absl::string_view level) {
+absl::Status SetUpLogging(LogFormat format, absl::string_view level, absl::string_view node_name) {
   const spdlog::level::level_enum parsed = spdlog::level::from_str(std::string(level));
   // from_str maps unknown names to "off"; only an explicit "off" may mean that.
   if (parsed == spdlog::level::off && level != "off") {
@@ -164,9 +168,9 @@ absl::Status SetUpLogging(LogFormat format, absl::string_view level) {
                      "\" (want trace, debug, info, warn, error, critical or off)"));
   }
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  formatter->add_flag<PayloadFlag>('*', format);
+  formatter->add_flag<PayloadFlag>('*', format, std::string(node_name));
   if (format == LogFormat::kJson) {
-    formatter->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%*})");
+    formatter->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%*})");
   } else {
     formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %*");
   }

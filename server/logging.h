@@ -3,10 +3,11 @@
 // one JSON object per line, so an operator's log pipeline can parse it. Messages
 // from core components (through spdlog's default logger) get the same format.
 //
-// JSON keys, stable: "time" (UTC, RFC 3339 with milliseconds), "level", "msg",
-// then the event's own fields; a line written while an RPC's trace is current
-// on the thread (core/telemetry ScopedSpanContext) also has "trace_id" (32 hex
-// digits) and "span_id" (16 hex digits), the ids an OTLP backend shows.
+// JSON keys, stable: "ts" (UTC, RFC 3339 with milliseconds), "level", "node"
+// (the node's name), "msg", then the event's own fields; a line written while
+// an RPC's trace is current on the thread (core/telemetry ScopedSpanContext)
+// also has "trace_id" (32 hex digits) and "span_id" (16 hex digits), the ids an
+// OTLP backend shows.
 //
 // Thread-safety: SetUpLogging() is called once, before other threads log;
 // LogEvent() is thread-safe.
@@ -33,7 +34,8 @@ enum class LogFormat { kText, kJson };
 // other lines msg "grpc" with grpc_message and source; at most 5 a second (a
 // "dropped" field counts the rest), gRPC's errors logged as warnings. So are
 // abseil's own messages: the event "abseil" with absl_message and source.
-absl::Status SetUpLogging(LogFormat format, absl::string_view level);
+// `node_name` is the "node" of every JSON line (text lines leave it out).
+absl::Status SetUpLogging(LogFormat format, absl::string_view level, absl::string_view node_name);
 
 using LogField = std::pair<absl::string_view, std::string>;
 

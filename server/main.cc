@@ -29,7 +29,9 @@ int Serve(const ServeFlags& flags) {
     std::cerr << "proglog: " << settings.status().message() << "\n";
     return kExitUsage;
   }
-  if (absl::Status status = SetUpLogging(settings->log_format, settings->log_level); !status.ok()) {
+  if (absl::Status status =
+          SetUpLogging(settings->log_format, settings->log_level, settings->node.node_name);
+      !status.ok()) {
     std::cerr << "proglog: " << status.message() << "\n";
     return kExitUsage;
   }

@@ -10,6 +10,9 @@ import (
 	"errors"
 	"time"
 	"unsafe"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // Record is one record of the log.
@@ -66,17 +69,37 @@ func call(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
+// traceHeaders is the W3C trace context (traceparent, tracestate) of the span
+// in ctx, as the global OpenTelemetry propagator writes it; with no global
+// propagator set, as propagation.TraceContext writes it (the server reads W3C
+// Trace Context only). Empty when ctx has no valid span.
+func traceHeaders(ctx context.Context) (traceparent, tracestate string) {
+	propagator := otel.GetTextMapPropagator()
+	if len(propagator.Fields()) == 0 { // the global default: a no-op
+		propagator = propagation.TraceContext{}
+	}
+	carrier := propagation.MapCarrier{}
+	propagator.Inject(ctx, carrier)
+	return carrier.Get("traceparent"), carrier.Get("tracestate")
+}
+
 // callWithContext runs fn, a blocking C call taking proglog_call_options, with
-// ctx's deadline as its timeout and a cancel token that ctx's cancellation
-// triggers. It always waits for the C call to return. A call that failed
-// because of ctx returns an error matching both ctx.Err() and the *Error.
+// ctx's deadline as its timeout, a cancel token that ctx's cancellation
+// triggers, and ctx's trace context (traceHeaders). It always waits for the C
+// call to return. A call that failed because of ctx returns an error matching
+// both ctx.Err() and the *Error.
 func callWithContext(ctx context.Context, fn func(opts *C.proglog_call_options) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Go memory holding a C pointer only, so it may be passed to C.
+	// Go memory holding C pointers only, so it may be passed to C.
 	var opts C.proglog_call_options
 	opts.version = C.PROGLOG_CALL_OPTIONS_VERSION
+	var strs cStrings
+	defer strs.free()
+	traceparent, tracestate := traceHeaders(ctx)
+	opts.traceparent = strs.of(traceparent)
+	opts.tracestate = strs.of(tracestate)
 	timeout, hasDeadline := timeoutOf(ctx)
 	if hasDeadline && timeout <= 0 {
 		return context.DeadlineExceeded

@@ -42,6 +42,18 @@
 // at most until ctx's deadline (the stream stays usable); cancelling ctx ends
 // the stream.
 //
+// # Tracing
+//
+// Client calls carry the OpenTelemetry span in their context to the server
+// (Stream excepted): Produce, ProduceBatch, Consume and Servers inject ctx's
+// trace context with the global propagator (otel.GetTextMapPropagator) and
+// send its W3C traceparent and tracestate, so the server's span of the call
+// is a child of the caller's. With no global propagator set (OpenTelemetry's
+// default is a no-op) they use propagation.TraceContext, as the server reads
+// W3C Trace Context only; a propagator that writes no traceparent sends none.
+// A context without a valid span sends nothing. Nothing needs configuring: an
+// application instrumented with go.opentelemetry.io/otel gets the join as is.
+//
 // Nodes, clients and streams must be closed with Close; a finalizer releases
 // them as a safety net only. Node and Client are safe for concurrent use; a
 // Stream is read by one goroutine at a time.

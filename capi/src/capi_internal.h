@@ -65,7 +65,10 @@ inline constexpr size_t kNodeOptionsSizes[] = {
     sizeof(proglog_node_options),
 };
 static_assert(std::size(kNodeOptionsSizes) == PROGLOG_NODE_OPTIONS_VERSION);
-inline constexpr size_t kCallOptionsSizes[] = {sizeof(proglog_call_options)};
+inline constexpr size_t kCallOptionsSizes[] = {
+    offsetof(proglog_call_options, traceparent),  // v1 ended with `cancel`
+    sizeof(proglog_call_options),
+};
 static_assert(std::size(kCallOptionsSizes) == PROGLOG_CALL_OPTIONS_VERSION);
 
 // Fills `opts` with zeros (the defaults) for `version`, writing only the bytes

@@ -91,6 +91,9 @@ int ToCallOptions(const proglog_call_options* in, client::CallOptions* out, prog
     out->timeout = std::chrono::milliseconds(std::max<int64_t>(call.timeout_ms, 0));
   }
   if (call.cancel != nullptr) out->cancel = call.cancel->cancellation;
+  // The core client checks them (naming the field) before anything is sent.
+  if (call.traceparent != nullptr) out->traceparent = call.traceparent;
+  if (call.tracestate != nullptr) out->tracestate = call.tracestate;
   return PROGLOG_OK;
 }
 

@@ -15,6 +15,7 @@
 #include "core/client/picker.h"
 #include "core/client/status.h"
 #include "core/client/subscription.h"
+#include "core/telemetry/trace.h"
 #include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
 #include "log/v1/log.pb.h"
@@ -107,6 +108,37 @@ class AttachedContext {
   grpc::ClientContext& ctx_;
   Cancellation* cancel_;
 };
+
+// The W3C limit on a tracestate header's length that implementations must keep.
+constexpr size_t kMaxTracestateChars = 512;
+
+// InvalidArgument, naming the field, when the call's trace context could not
+// be sent as it is (gRPC metadata values must be printable ASCII, too).
+absl::Status ValidateTraceContext(const CallOptions& call) {
+  if (!call.traceparent.empty() && !telemetry::ParseTraceparent(call.traceparent).has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("traceparent \"", call.traceparent,
+                     "\" is not a W3C traceparent (want 00-<32 hex>-<16 hex>-<2 hex>, ids not "
+                     "all zero)"));
+  }
+  if (call.tracestate.empty()) return absl::OkStatus();
+  if (call.traceparent.empty()) {
+    return absl::InvalidArgumentError("tracestate is set without a traceparent");
+  }
+  const bool printable = std::all_of(call.tracestate.begin(), call.tracestate.end(),
+                                     [](char c) { return c >= 0x20 && c <= 0x7e; });
+  if (!printable || call.tracestate.size() > kMaxTracestateChars) {
+    return absl::InvalidArgumentError(absl::StrCat("tracestate must be printable ASCII of at most ",
+                                                   kMaxTracestateChars, " characters"));
+  }
+  return absl::OkStatus();
+}
+
+void AddTraceContext(const CallOptions& call, grpc::ClientContext& ctx) {
+  if (call.traceparent.empty()) return;
+  ctx.AddMetadata("traceparent", call.traceparent);
+  if (!call.tracestate.empty()) ctx.AddMetadata("tracestate", call.tracestate);
+}
 
 }  // namespace
 
@@ -266,6 +298,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
   absl::Status Call(Route route, const CallOptions& call, const Attempt& attempt,
                     const bool* retry_safe = nullptr) {
     if (closed_.load()) return absl::FailedPreconditionError("client is closed");
+    if (absl::Status valid = ValidateTraceContext(call); !valid.ok()) return valid;
     const absl::Time deadline = Deadline(call);
     Cancellation* cancel = call.cancel.get();
     absl::Duration backoff;
@@ -283,6 +316,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       next_address.reset();
       grpc::ClientContext ctx;
       if (deadline != absl::InfiniteFuture()) ctx.set_deadline(absl::ToChronoTime(deadline));
+      AddTraceContext(call, ctx);
       grpc::Status status;
       {
         AttachedContext attached(ctx, cancel);

@@ -120,6 +120,16 @@ struct CallOptions {
   // Cancels the call from another thread; the call then returns Cancelled
   // (outcome unknown for a produce already sent). May be null.
   std::shared_ptr<Cancellation> cancel;
+  // The caller's trace context in W3C Trace Context form, sent as the
+  // `traceparent` and `tracestate` request metadata of every attempt, so the
+  // server's span of the call continues the caller's trace (its parent is the
+  // caller's span). Empty: none sent. A traceparent that is not
+  // "<version>-<32 hex>-<16 hex>-<2 hex>" with nonzero ids, or a tracestate
+  // that is not printable ASCII of at most 512 characters, or a tracestate
+  // without a traceparent, fails the call with InvalidArgument naming the field;
+  // nothing is sent.
+  std::string traceparent;
+  std::string tracestate;
 };
 
 struct Record {

@@ -34,6 +34,7 @@
 #include "core/log/segment.h"
 #include "core/log/testing_hooks.h"
 #include "core/telemetry/metrics.h"
+#include "core/telemetry/trace.h"
 #include "spdlog/spdlog.h"
 
 namespace proglog::log {
@@ -149,11 +150,17 @@ class LogImpl final : public Log {
   void FlushLoop();
   void StopFlusher();
   static void WaitForReaders(const SegmentList& segments);
-  absl::Status SyncSegment(const Segment& segment) {
+  // `timing`, if given, gets when the fsync ran.
+  absl::Status SyncSegment(const Segment& segment, telemetry::FsyncTiming* timing = nullptr) {
     syncs_.fetch_add(1, std::memory_order_relaxed);
     const absl::Time start = absl::Now();
     absl::Status status = segment.Sync();
-    Metrics().fsync_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    const absl::Time end = absl::Now();
+    Metrics().fsync_seconds->Observe(absl::ToDoubleSeconds(end - start));
+    if (timing != nullptr) {
+      *timing = {static_cast<uint64_t>(absl::ToUnixNanos(start)),
+                 static_cast<uint64_t>(absl::ToUnixNanos(end))};
+    }
     return status;
   }
 
@@ -179,6 +186,8 @@ class LogImpl final : public Log {
   uint64_t written_end_ ABSL_GUARDED_BY(sync_mu_) = 0;               // end of written records
   std::shared_ptr<Segment> sync_segment_ ABSL_GUARDED_BY(sync_mu_);  // holding them
   uint64_t durable_end_ ABSL_GUARDED_BY(sync_mu_) = 0;
+  // When the fsync that last raised durable_end_ ran (for trace spans).
+  telemetry::FsyncTiming last_sync_ ABSL_GUARDED_BY(sync_mu_);
   bool syncing_ ABSL_GUARDED_BY(sync_mu_) = false;
   uint64_t sync_waiters_ ABSL_GUARDED_BY(sync_mu_) = 0;
   absl::Status sync_error_ ABSL_GUARDED_BY(sync_mu_);  // sticky: an fsync failed
@@ -377,7 +386,8 @@ absl::Status LogImpl::WaitDurable(uint64_t end, uint64_t epoch, Callbacks& ready
     const uint64_t durable_epoch = durable_->Epoch();
     sync_mu_.Unlock();
     RunBeforeGroupSyncHook();
-    absl::Status synced = SyncSegment(*segment);
+    telemetry::FsyncTiming timing;
+    absl::Status synced = SyncSegment(*segment, &timing);
     if (synced.ok()) synced = durable_->Raise(target, durable_epoch);
     sync_mu_.Lock();
     syncing_ = false;
@@ -386,6 +396,7 @@ absl::Status LogImpl::WaitDurable(uint64_t end, uint64_t epoch, Callbacks& ready
       if (target > durable_end_) {
         Metrics().records_per_fsync->Observe(static_cast<double>(target - durable_end_));
         durable_end_ = target;
+        last_sync_ = timing;
         Publish(target, ready);
       }
     } else {
@@ -395,6 +406,8 @@ absl::Status LogImpl::WaitDurable(uint64_t end, uint64_t epoch, Callbacks& ready
     sync_cv_.SignalAll();
   }
   --sync_waiters_;
+  // The request spans of this append show the fsync that made it durable.
+  if (status.ok() && last_sync_.end_unix_nanos != 0) telemetry::NoteFsync(durable_end_, last_sync_);
   return status;
 }
 

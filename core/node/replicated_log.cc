@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/log/record_format.h"
 #include "core/raft/entry_record.h"
+#include "core/telemetry/trace.h"
 #include "spdlog/spdlog.h"
 
 namespace proglog::node::internal {
@@ -28,6 +29,7 @@ struct PendingBatch {
   absl::Status status;
   server::CommitLog::AppendDone done;
   absl::Time proposed = absl::Now();
+  uint64_t last_index = 0;  // the highest Raft index of its entries
 };
 
 }  // namespace
@@ -415,6 +417,7 @@ void ReplicatedLog::Propose(QueuedAppend append) {
         raft::EncodeUserRecord(raft::UserRecord{std::move(records[i].value), records[i].type});
     driver_->EnqueueProposal(
         type, std::move(data), [this, batch, i](absl::StatusOr<uint64_t> index) {
+          if (index.ok()) batch->last_index = std::max(batch->last_index, *index);
           if (!index.ok()) {
             if (batch->status.ok()) {
               batch->status =
@@ -433,6 +436,12 @@ void ReplicatedLog::Propose(QueuedAppend append) {
           ++answered_;
           if (batch->status.ok()) {
             raft_metrics_.ObserveCommit(absl::ToDoubleSeconds(absl::Now() - batch->proposed));
+            // This driver thread persisted the entries too: the fsync that made
+            // the last one durable here (record offset = index - 1) goes to the
+            // request's trace (core/telemetry/trace.h; no lock).
+            const std::optional<telemetry::FsyncTiming> fsync =
+                telemetry::NotedFsyncCovering(batch->last_index - 1);
+            telemetry::ScopedFsyncTiming fsync_scope(fsync.has_value() ? &*fsync : nullptr);
             batch->done(batch->first_offset);
           } else {
             batch->done(batch->status);

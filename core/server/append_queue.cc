@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "core/server/group_commit_pacer.h"
+#include "core/telemetry/trace.h"
 
 namespace proglog::server {
 namespace {
@@ -120,6 +121,13 @@ void AppendQueue::AppendBatch(std::vector<Pending>& batch) {
       ++end;
     }
     absl::StatusOr<uint64_t> first = log_->AppendBatch(records);
+    // The fsync that made these records durable (durability kAlways), for the
+    // requests' trace spans; lock-free (core/telemetry/trace.h).
+    std::optional<telemetry::FsyncTiming> fsync;
+    if (first.ok() && !records.empty()) {
+      fsync = telemetry::NotedFsyncCovering(*first + records.size() - 1);
+    }
+    telemetry::ScopedFsyncTiming fsync_scope(fsync.has_value() ? &*fsync : nullptr);
     if (!first.ok() && absl::IsInvalidArgument(first.status()) && end - begin > 1) {
       // A batch is all-or-nothing; one bad submission must not fail its neighbours.
       for (size_t i = begin; i < end; ++i) {

@@ -333,6 +333,7 @@ grpc::ServerUnaryReactor* BatchService::ProduceBatch(grpc::CallbackServerContext
         telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
         if (commit != nullptr) {
           if (!first.ok()) commit->SetError(std::string(first.status().message()));
+          if (first.ok()) trace->RecordFsync(*commit);
           commit->End();
         }
         if (first.ok()) {

@@ -57,6 +57,8 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
   void Begin(grpc::CallbackServerContext* context) {
     self_ = shared_from_this();
     context_ = context;
+    trace_ = service_->StartTrace(context, logpb::v1::Log::service_full_name(), "ProduceStream");
+    telemetry::ScopedSpanContext scope(trace_ ? &trace_->Context() : nullptr);
     absl::Status admitted = service_->Admit(context, kProduceAction);
     if (admitted.ok() && !service_->Register(this, self_)) {
       admitted = absl::UnavailableError("server is shutting down");
@@ -72,6 +74,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
   }
 
   void OnReadDone(bool ok) override {
+    telemetry::ScopedSpanContext scope(trace_ ? &trace_->Context() : nullptr);
     absl::MutexLock lock(&mu_);
     reading_ = false;
     if (!ok) {
@@ -200,11 +203,17 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
+    if (trace_ != nullptr) {
+      trace_->SetAttribute("proglog.records_appended", static_cast<int64_t>(head_seq_));
+      trace_->Finish(status);
+    }
     Finish(std::move(status));
   }
 
   LogService* const service_;
   std::shared_ptr<ProduceStreamReactor> self_;
+  // One span for the whole stream (null without a tracer).
+  std::shared_ptr<RpcTrace> trace_;
   grpc::CallbackServerContext* context_ = nullptr;  // Valid until OnDone.
   ProduceRequest request_;                          // Owned by gRPC while reading_.
   absl::Mutex mu_;
@@ -237,6 +246,8 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
 
   void Begin(grpc::CallbackServerContext* context) {
     self_ = shared_from_this();
+    trace_ = service_->StartTrace(context, logpb::v1::Log::service_full_name(), "ConsumeStream");
+    telemetry::ScopedSpanContext scope(trace_ ? &trace_->Context() : nullptr);
     absl::Status admitted = service_->Admit(context, kConsumeAction);
     if (admitted.ok() && !service_->Register(this, self_)) {
       admitted = absl::UnavailableError("server is shutting down");
@@ -258,6 +269,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
       cancelled_ = true;
     } else {
       buffer_.pop_front();
+      ++records_sent_;
     }
     PumpLocked();
   }
@@ -413,11 +425,18 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
+    if (trace_ != nullptr) {
+      trace_->SetAttribute("proglog.records_sent", static_cast<int64_t>(records_sent_));
+      trace_->Finish(status);
+    }
     Finish(std::move(status));
   }
 
   LogService* const service_;
   std::shared_ptr<ConsumeStreamReactor> self_;
+  // One span for the whole stream (null without a tracer).
+  std::shared_ptr<RpcTrace> trace_;
+  uint64_t records_sent_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Mutex mu_;
   uint64_t next_offset_ ABSL_GUARDED_BY(mu_);
   std::deque<Record> buffer_ ABSL_GUARDED_BY(mu_);
@@ -581,6 +600,7 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
         telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
         if (commit != nullptr) {
           if (!offset.ok()) commit->SetError(std::string(offset.status().message()));
+          if (offset.ok()) trace->RecordFsync(*commit);
           commit->End();
         }
         if (offset.ok()) response->set_offset(*offset);
@@ -697,6 +717,8 @@ grpc::ServerUnaryReactor* LogService::GetServers(grpc::CallbackServerContext* co
                                                  logpb::v1::GetServersResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   AnnounceLimits(context);
+  std::shared_ptr<RpcTrace> trace = StartTrace(context, "GetServers");
+  telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
   std::vector<ServerInfo> servers = log_->Servers();
   if (servers.empty()) servers.push_back(ServerInfo{options_->node_id, self_address_, true});
   for (const ServerInfo& info : servers) {
@@ -705,7 +727,7 @@ grpc::ServerUnaryReactor* LogService::GetServers(grpc::CallbackServerContext* co
     server->set_rpc_addr(info.rpc_addr);
     server->set_is_leader(info.is_leader);
   }
-  reactor->Finish(grpc::Status::OK);
+  FinishTraced(reactor, trace.get(), "GetServers", grpc::Status::OK);
   return reactor;
 }
 

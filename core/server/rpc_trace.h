@@ -27,6 +27,16 @@ class RpcTrace {
   std::unique_ptr<telemetry::Span> StartChild(std::string name) {
     return tracer_->StartChildSpan(std::move(name), *span_);
   }
+  // Under `commit`, an `fsync` span timed like the fsync that made this
+  // request's records durable, when one is current on this thread (a single
+  // node's group commit: see telemetry::ScopedFsyncTiming). Each request that
+  // shared the fsync gets its own span with the shared timing.
+  void RecordFsync(const telemetry::Span& commit) {
+    if (const telemetry::FsyncTiming* fsync = telemetry::CurrentFsyncTiming(); fsync != nullptr) {
+      tracer_->RecordChildSpan("fsync", commit, fsync->start_unix_nanos, fsync->end_unix_nanos);
+    }
+  }
+  void SetAttribute(std::string key, int64_t value) { span_->SetAttribute(std::move(key), value); }
   // Records the status and ends the span. Idempotent.
   void Finish(const grpc::Status& status);
 

@@ -1,8 +1,10 @@
 #include "core/telemetry/trace.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <random>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -71,6 +73,15 @@ uint64_t TraceIdLow(const TraceId& id) {
 }
 
 thread_local const SpanContext* current_context = nullptr;
+// The last kNotedFsyncs fsyncs noted on this thread, a ring (durable_end
+// rises from one to the next).
+struct NotedFsync {
+  uint64_t durable_end = 0;
+  FsyncTiming timing;
+};
+thread_local std::array<NotedFsync, kNotedFsyncs> noted_fsyncs;
+thread_local size_t noted_fsync_count = 0;
+thread_local const FsyncTiming* current_fsync = nullptr;
 std::atomic<Tracer*> active_tracer{nullptr};
 
 }  // namespace
@@ -247,6 +258,20 @@ std::unique_ptr<Span> Tracer::StartChildSpan(std::string name, const Span& paren
   return span;
 }
 
+void Tracer::RecordChildSpan(std::string name, const Span& parent, uint64_t start_unix_nanos,
+                             uint64_t end_unix_nanos) {
+  if (!parent.IsRecording()) return;
+  SpanData data;
+  data.context = parent.Context();
+  FillRandom(&data.context.span_id);
+  data.parent_span_id = parent.Context().span_id;
+  data.name = std::move(name);
+  data.kind = SpanKind::kInternal;
+  data.start_unix_nanos = start_unix_nanos;
+  data.end_unix_nanos = end_unix_nanos;
+  sink_->Export(std::move(data));
+}
+
 Tracer* ActiveTracer() { return active_tracer.load(std::memory_order_acquire); }
 void SetActiveTracer(Tracer* tracer) { active_tracer.store(tracer, std::memory_order_release); }
 
@@ -256,5 +281,32 @@ ScopedSpanContext::ScopedSpanContext(const SpanContext* context) : previous_(cur
   current_context = context;
 }
 ScopedSpanContext::~ScopedSpanContext() { current_context = previous_; }
+
+void NoteFsync(uint64_t durable_end, const FsyncTiming& timing) {
+  noted_fsyncs[noted_fsync_count % kNotedFsyncs] = {durable_end, timing};
+  ++noted_fsync_count;
+}
+
+std::optional<FsyncTiming> NotedFsyncCovering(uint64_t offset) {
+  const size_t kept = std::min(noted_fsync_count, kNotedFsyncs);
+  std::optional<FsyncTiming> covering;
+  // Newest to oldest: the last one that still covers `offset` is the first
+  // fsync that made it durable, if an older one is known not to.
+  for (size_t back = 1; back <= kept; ++back) {
+    const NotedFsync& noted = noted_fsyncs[(noted_fsync_count - back) % kNotedFsyncs];
+    if (noted.durable_end <= offset) return covering;
+    covering = noted.timing;
+  }
+  // Every remembered fsync covers it: the oldest did, unless a forgotten one
+  // did before it.
+  return noted_fsync_count > kNotedFsyncs ? std::nullopt : covering;
+}
+
+const FsyncTiming* CurrentFsyncTiming() { return current_fsync; }
+
+ScopedFsyncTiming::ScopedFsyncTiming(const FsyncTiming* timing) : previous_(current_fsync) {
+  current_fsync = timing;
+}
+ScopedFsyncTiming::~ScopedFsyncTiming() { current_fsync = previous_; }
 
 }  // namespace proglog::telemetry

@@ -161,6 +161,11 @@ class Tracer {
   std::unique_ptr<Span> StartServerSpan(std::string name, const std::optional<SpanContext>& parent);
   // A child span of `parent` in the same trace; recording only if the parent is.
   std::unique_ptr<Span> StartChildSpan(std::string name, const Span& parent);
+  // Exports at once a finished child span of `parent` that ran from
+  // `start_unix_nanos` to `end_unix_nanos` (work timed by someone else, such
+  // as a group commit's fsync). Nothing if `parent` is not recording.
+  void RecordChildSpan(std::string name, const Span& parent, uint64_t start_unix_nanos,
+                       uint64_t end_unix_nanos);
 
  private:
   bool ShouldSample(const std::optional<SpanContext>& parent, const TraceId& trace_id) const;
@@ -191,6 +196,44 @@ class ScopedSpanContext {
 };
 
 uint64_t UnixNanosNow();
+
+// When an fsync ran, in Unix nanoseconds.
+struct FsyncTiming {
+  uint64_t start_unix_nanos = 0;
+  uint64_t end_unix_nanos = 0;
+};
+
+// Group commit shares one fsync between many appends; these thread-locals let
+// the fsync's timing reach each request's span without a lock. The storage log
+// notes, on the appending thread, each fsync that made its appends durable,
+// with the log offset it made durable up to (NoteFsync). The thread that
+// completes the requests is the same one (the single node's group committer;
+// a cluster's Raft driver thread, which persists and then applies): it finds
+// the fsync that covered a request's last offset (NotedFsyncCovering) and
+// makes it current while it completes that request (ScopedFsyncTiming), whose
+// handler reads it (CurrentFsyncTiming) to add an `fsync` span under its
+// commit span. The thread remembers its last kNotedFsyncs fsyncs; older ones
+// are forgotten (that request then gets no fsync span).
+inline constexpr size_t kNotedFsyncs = 64;
+// `durable_end`: offsets below it are durable after this fsync.
+void NoteFsync(uint64_t durable_end, const FsyncTiming& timing);
+// The earliest fsync noted on this thread that made `offset` durable, if this
+// thread still remembers it.
+std::optional<FsyncTiming> NotedFsyncCovering(uint64_t offset);
+// The fsync of the completions running on this thread; null outside a scope.
+const FsyncTiming* CurrentFsyncTiming();
+
+class ScopedFsyncTiming {
+ public:
+  // `timing` is borrowed for the scope's lifetime; null: none.
+  explicit ScopedFsyncTiming(const FsyncTiming* timing);
+  ~ScopedFsyncTiming();
+  ScopedFsyncTiming(const ScopedFsyncTiming&) = delete;
+  ScopedFsyncTiming& operator=(const ScopedFsyncTiming&) = delete;
+
+ private:
+  const FsyncTiming* previous_;
+};
 
 }  // namespace proglog::telemetry
 

@@ -228,8 +228,53 @@ def test_a_traced_produce_reaches_the_otlp_receiver_in_the_callers_trace(pb, tmp
         [commit] = receiver.wait_for(
             lambda s: s["traceId"] == TRACE_ID and s["name"] == "commit", "the commit span")
         assert commit["parentSpanId"] == server_span["spanId"]
+        # The leader's fsync of the record, inside the Raft commit.
+        [fsync] = receiver.wait_for(
+            lambda s: s["traceId"] == TRACE_ID and s["name"] == "fsync", "the fsync span")
+        assert fsync["parentSpanId"] == commit["spanId"]
+        assert (int(commit["startTimeUnixNano"]) <= int(fsync["startTimeUnixNano"])
+                <= int(fsync["endTimeUnixNano"]) <= int(commit["endTimeUnixNano"]))
         resource = next(r for r, s in receiver.spans if s is server_span)
         assert resource["service.name"] == {"stringValue": "proglog-e2e"}
+
+
+def test_streams_and_get_servers_are_traced_one_span_per_call(pb, tmp_path):
+    with OtlpReceiver() as receiver, ObservedNode(
+            tmp_path / "data", env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}) as node, \
+            harness.channel(node.rpc_addr) as ch:
+        stub = pb.log_grpc.LogStub(ch)
+
+        def traced(span_id):
+            return [("traceparent", f"00-{TRACE_ID}-{span_id}-01")]
+
+        requests = [pb.log.ProduceRequest(record=pb.log.Record(value=b"streamed %d" % i))
+                    for i in range(3)]
+        replies = list(stub.ProduceStream(iter(requests), metadata=traced("00000000000000a1"),
+                                          timeout=harness.RPC_TIMEOUT))
+        assert len(replies) == 3
+        # The stream tails until its deadline ends it, after every record went out.
+        received = []
+        with pytest.raises(grpc.RpcError) as ended:
+            for response in stub.ConsumeStream(pb.log.ConsumeRequest(offset=0),
+                                               metadata=traced("00000000000000a2"), timeout=2):
+                received.append(response.record.value)
+        assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert len(received) == 3
+        stub.GetServers(pb.log.GetServersRequest(), metadata=traced("00000000000000a3"),
+                        timeout=harness.RPC_TIMEOUT)
+
+        def one(name, parent):
+            [span] = receiver.wait_for(
+                lambda s: s["traceId"] == TRACE_ID and s["name"] == name, f"the {name} span")
+            assert span["parentSpanId"] == parent
+            assert span["kind"] == 2  # SERVER
+            return {a["key"]: a["value"] for a in span["attributes"]}
+
+        produced = one("log.v1.Log/ProduceStream", "00000000000000a1")
+        assert produced["proglog.records_appended"] == {"intValue": "3"}
+        sent = one("log.v1.Log/ConsumeStream", "00000000000000a2")
+        assert sent["proglog.records_sent"] == {"intValue": "3"}
+        one("log.v1.Log/GetServers", "00000000000000a3")
 
 
 def test_produces_keep_working_with_the_trace_endpoint_down_and_drops_are_counted(pb, tmp_path):
@@ -271,6 +316,18 @@ def test_json_log_lines_inside_a_traced_request_carry_its_ids(pb, tmp_path):
         [line] = harness.poll(joined_line, harness.START_TIMEOUT, "a log line with the trace id")
         assert line["span_id"] == span["spanId"]
         assert line["level"] == "debug" and "Produce failed" in line["msg"]
+
+
+def test_every_json_log_line_has_the_stable_keys(tmp_path):
+    with harness.Node(tmp_path / "data", "--node-name", "keys-node") as node:
+        with node._cond:
+            events = list(node.events)
+            lines = list(node.lines)
+    assert len(events) == len(lines), "a line that is not a JSON object"
+    for event in events:
+        assert list(event)[:4] == ["ts", "level", "node", "msg"], event
+        assert event["node"] == "keys-node"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", event["ts"]), event
 
 
 def test_an_unknown_sampler_is_refused_naming_the_setting(tmp_path):

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/telemetry/otlp_exporter.h"
@@ -64,6 +65,67 @@ TEST(TracerTest, AServerSpanContinuesTheCallersTrace) {
   EXPECT_EQ(sink.spans[0].parent_span_id, server.context.span_id);
   EXPECT_EQ(sink.spans[0].context.trace_id, server.context.trace_id);
   EXPECT_LE(server.start_unix_nanos, server.end_unix_nanos);
+}
+
+TEST(TracerTest, ARecordedChildSpanKeepsTheTimesItWasGiven) {
+  CollectingSink sink;
+  Tracer tracer(SamplerKind::kAlwaysOn, 1, &sink);
+  std::unique_ptr<Span> commit = tracer.StartServerSpan("svc/Method", std::nullopt);
+  tracer.RecordChildSpan("fsync", *commit, 1000, 2500);
+  ASSERT_EQ(sink.spans.size(), 1u);  // exported at once, before its parent ends
+  EXPECT_EQ(sink.spans[0].name, "fsync");
+  EXPECT_EQ(sink.spans[0].parent_span_id, commit->Context().span_id);
+  EXPECT_EQ(sink.spans[0].context.trace_id, commit->Context().trace_id);
+  EXPECT_NE(sink.spans[0].context.span_id, commit->Context().span_id);
+  EXPECT_EQ(sink.spans[0].start_unix_nanos, 1000u);
+  EXPECT_EQ(sink.spans[0].end_unix_nanos, 2500u);
+}
+
+TEST(TracerTest, NoChildIsRecordedUnderAnUnsampledSpan) {
+  CollectingSink sink;
+  Tracer tracer(SamplerKind::kAlwaysOff, 1, &sink);
+  std::unique_ptr<Span> commit = tracer.StartServerSpan("svc/Method", std::nullopt);
+  tracer.RecordChildSpan("fsync", *commit, 1000, 2500);
+  commit->End();
+  EXPECT_TRUE(sink.spans.empty());
+}
+
+// Runs on a thread of its own: the noted fsyncs are per thread.
+TEST(FsyncTimingTest, TheFsyncThatFirstCoveredAnOffsetIsFound) {
+  std::thread([] {
+    EXPECT_FALSE(NotedFsyncCovering(0).has_value());
+    NoteFsync(10, {100, 200});  // offsets [0, 10) durable
+    NoteFsync(10, {300, 400});  // the same point noted again by another waiter
+    NoteFsync(25, {500, 600});  // [10, 25)
+    EXPECT_EQ(NotedFsyncCovering(3)->start_unix_nanos, 100u);
+    EXPECT_EQ(NotedFsyncCovering(9)->end_unix_nanos, 200u);
+    EXPECT_EQ(NotedFsyncCovering(10)->start_unix_nanos, 500u);
+    EXPECT_FALSE(NotedFsyncCovering(25).has_value());  // not durable yet
+  }).join();
+}
+
+TEST(FsyncTimingTest, OnlyTheLastFsyncsAreRemembered) {
+  std::thread([] {
+    for (uint64_t i = 1; i <= kNotedFsyncs + 1; ++i) NoteFsync(i, {i, i});
+    // Fsync 1 is forgotten: whether it or fsync 2 first covered offsets 0 and
+    // 1 is unknown, so neither gets one.
+    EXPECT_FALSE(NotedFsyncCovering(0).has_value());
+    EXPECT_FALSE(NotedFsyncCovering(1).has_value());
+    ASSERT_TRUE(NotedFsyncCovering(2).has_value());
+    EXPECT_EQ(NotedFsyncCovering(2)->start_unix_nanos, 3u);
+  }).join();
+  std::thread([] { EXPECT_FALSE(NotedFsyncCovering(0).has_value()); }).join();
+}
+
+TEST(FsyncTimingTest, AScopeMakesATimingCurrentOnItsThread) {
+  EXPECT_EQ(CurrentFsyncTiming(), nullptr);
+  const FsyncTiming timing{1, 2};
+  {
+    ScopedFsyncTiming scope(&timing);
+    EXPECT_EQ(CurrentFsyncTiming(), &timing);
+    std::thread([] { EXPECT_EQ(CurrentFsyncTiming(), nullptr); }).join();
+  }
+  EXPECT_EQ(CurrentFsyncTiming(), nullptr);
 }
 
 TEST(TracerTest, ParentBasedSamplerHonoursAnUnsampledCaller) {

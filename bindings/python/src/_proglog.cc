@@ -357,10 +357,19 @@ int RunOnHelper(MainThreadCalls& calls, Job& job, bool* interrupted) {
 // another signal handler that raised) interrupted the call on the main thread, the call was
 // cancelled, and once it has returned `discard` frees what it produced and the handler's
 // exception is raised.
+// The caller's W3C trace context (proglog_call_options version 2); None: none.
+struct TraceHeaders {
+  std::optional<std::string> traceparent;
+  std::optional<std::string> tracestate;
+};
+
 template <typename Call, typename Discard>
-int RunBlocking(int64_t timeout_ms, proglog_cancel* cancel, Call&& call, Discard&& discard) {
+int RunBlocking(int64_t timeout_ms, proglog_cancel* cancel, const TraceHeaders& trace, Call&& call,
+                Discard&& discard) {
   proglog_call_options options = PROGLOG_CALL_OPTIONS_INIT;
   options.timeout_ms = timeout_ms;
+  options.traceparent = trace.traceparent ? trace.traceparent->c_str() : nullptr;
+  options.tracestate = trace.tracestate ? trace.tracestate->c_str() : nullptr;
   if (cancel != nullptr || PyThread_get_thread_ident() != MainThreadId()) {
     options.cancel = cancel;
     py::gil_scoped_release release;
@@ -652,12 +661,13 @@ class ClientHandle {
   }
 
   // Each call's `timeout_ms` is proglog_call_options.timeout_ms: 0 the client's, <0 none.
-  uint64_t Produce(const py::bytes& value, int64_t timeout_ms, const CancelToken* cancel) {
+  uint64_t Produce(const py::bytes& value, int64_t timeout_ms, const CancelToken* cancel,
+                   const TraceHeaders& trace) {
     std::string_view view = View(value);
     uint64_t offset = 0;
     proglog_error* err = nullptr;
     const int rc = Run(
-        timeout_ms, cancel,
+        timeout_ms, cancel, trace,
         [&](const proglog_call_options* call) {
           return proglog_client_produce_ex(&offset, client_, view.data(), view.size(), call, &err);
         },
@@ -669,7 +679,7 @@ class ClientHandle {
   // `values` holds bytes objects only (the Python layer checks); they stay
   // referenced by the list while the GIL is released.
   std::vector<uint64_t> ProduceMany(const py::list& values, int64_t timeout_ms,
-                                    const CancelToken* cancel) {
+                                    const CancelToken* cancel, const TraceHeaders& trace) {
     const size_t count = values.size();
     std::vector<const void*> data(count);
     std::vector<size_t> lens(count);
@@ -681,7 +691,7 @@ class ClientHandle {
     std::vector<uint64_t> offsets(count);
     proglog_error* err = nullptr;
     const int rc = Run(
-        timeout_ms, cancel,
+        timeout_ms, cancel, trace,
         [&](const proglog_call_options* call) {
           return proglog_client_produce_batch_ex(offsets.data(), client_, data.data(), lens.data(),
                                                  count, call, &err);
@@ -692,11 +702,11 @@ class ClientHandle {
   }
 
   std::pair<py::bytes, uint64_t> Consume(uint64_t offset, int64_t timeout_ms,
-                                         const CancelToken* cancel) {
+                                         const CancelToken* cancel, const TraceHeaders& trace) {
     proglog_record* record = nullptr;
     proglog_error* err = nullptr;
     const int rc = Run(
-        timeout_ms, cancel,
+        timeout_ms, cancel, trace,
         [&](const proglog_call_options* call) {
           return proglog_client_consume_ex(&record, client_, offset, call, &err);
         },
@@ -718,11 +728,12 @@ class ClientHandle {
   }
 
   std::vector<std::tuple<std::string, std::string, bool>> Servers(int64_t timeout_ms,
-                                                                  const CancelToken* cancel) {
+                                                                  const CancelToken* cancel,
+                                                                  const TraceHeaders& trace) {
     proglog_server_list* list = nullptr;
     proglog_error* err = nullptr;
     const int rc = Run(
-        timeout_ms, cancel,
+        timeout_ms, cancel, trace,
         [&](const proglog_call_options* call) {
           return proglog_client_servers_ex(&list, client_, call, &err);
         },
@@ -748,9 +759,10 @@ class ClientHandle {
  private:
   // RunBlocking, counting the call while it runs.
   template <typename Call, typename Discard>
-  int Run(int64_t timeout_ms, const CancelToken* cancel, Call&& call, Discard&& discard) {
+  int Run(int64_t timeout_ms, const CancelToken* cancel, const TraceHeaders& trace, Call&& call,
+          Discard&& discard) {
     return RunBlocking(
-        timeout_ms, TokenOf(cancel),
+        timeout_ms, TokenOf(cancel), trace,
         [&](const proglog_call_options* options) {
           calls_running_.fetch_add(1);
           const int rc = call(options);
@@ -832,6 +844,16 @@ PYBIND11_MODULE(_proglog, m) {
       .def_readwrite("initial_backoff_ms", &RetryArgs::initial_backoff_ms)
       .def_readwrite("max_backoff_ms", &RetryArgs::max_backoff_ms);
 
+  py::class_<TraceHeaders>(m, "TraceHeaders")
+      .def(py::init<>())
+      .def(py::init(
+               [](std::optional<std::string> traceparent, std::optional<std::string> tracestate) {
+                 return TraceHeaders{std::move(traceparent), std::move(tracestate)};
+               }),
+           py::arg("traceparent"), py::arg("tracestate") = py::none())
+      .def_readwrite("traceparent", &TraceHeaders::traceparent)
+      .def_readwrite("tracestate", &TraceHeaders::tracestate);
+
   py::class_<ClientHandle>(m, "ClientHandle")
       .def(py::init<const std::vector<std::string>&, int64_t, int, bool,
                     const std::optional<std::string>&, const std::optional<std::string>&,
@@ -841,13 +863,14 @@ PYBIND11_MODULE(_proglog, m) {
            py::arg("ca_file"), py::arg("cert_file"), py::arg("key_file"), py::arg("server_name"),
            py::arg("retry"))
       .def("produce", &ClientHandle::Produce, py::arg("value"), py::arg("timeout_ms"),
-           py::arg("cancel") = py::none())
+           py::arg("cancel") = py::none(), py::arg("trace") = TraceHeaders{})
       .def("produce_many", &ClientHandle::ProduceMany, py::arg("values"), py::arg("timeout_ms"),
-           py::arg("cancel") = py::none())
+           py::arg("cancel") = py::none(), py::arg("trace") = TraceHeaders{})
       .def("consume", &ClientHandle::Consume, py::arg("offset"), py::arg("timeout_ms"),
-           py::arg("cancel") = py::none())
+           py::arg("cancel") = py::none(), py::arg("trace") = TraceHeaders{})
       .def("subscribe", &ClientHandle::Subscribe, py::arg("offset"))
-      .def("servers", &ClientHandle::Servers, py::arg("timeout_ms"), py::arg("cancel") = py::none())
+      .def("servers", &ClientHandle::Servers, py::arg("timeout_ms"), py::arg("cancel") = py::none(),
+           py::arg("trace") = TraceHeaders{})
       .def("calls_running", &ClientHandle::CallsRunning)
       .def("close", &ClientHandle::Close);
 }

@@ -374,8 +374,9 @@ void proglog_cancel_trigger(proglog_cancel* cancel);
 /** Frees the token; no call may be using it. NULL is a no-op. */
 void proglog_cancel_free(proglog_cancel* cancel);
 
-/** The version of proglog_call_options this header has. */
-#define PROGLOG_CALL_OPTIONS_VERSION 1
+/** The version of proglog_call_options this header has. Version 2 added the
+ * trace context; a caller of version 1 sends none. */
+#define PROGLOG_CALL_OPTIONS_VERSION 2
 
 /** Per-call settings for the _ex functions. NULL options: the client's. */
 typedef struct proglog_call_options {
@@ -383,6 +384,22 @@ typedef struct proglog_call_options {
   int64_t timeout_ms;     /**< deadline of this call, retries included; 0: the client's
                                timeout; <0: none */
   proglog_cancel* cancel; /**< NULL: the call is not cancellable */
+
+  /** @name Version 2: trace context
+   * The caller's current span in W3C Trace Context form, sent with every
+   * attempt of the call as the `traceparent` and `tracestate` gRPC metadata,
+   * so the server's span of the call joins the caller's trace as its child
+   * (see the README, "Metrics, traces and logs"). The strings are read during
+   * the call only. A traceparent that is not version-traceid-spanid-flags
+   * (2, 32, 16 and 2 lowercase hex digits, the ids not all zero), a tracestate
+   * that is not printable ASCII of at most 512 characters, or a tracestate
+   * without a traceparent is PROGLOG_EINVAL naming the field, and nothing is
+   * sent. */
+  /** @{ */
+  const char* traceparent; /**< as "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+                                NULL: none */
+  const char* tracestate;  /**< vendor entries passed on unchanged; NULL: none */
+  /** @} */
 } proglog_call_options;
 
 /** An initializer of a proglog_call_options for this header's version, every other

@@ -6,6 +6,12 @@ context managers and safe to share between threads; blocking calls release the
 GIL. Failures raise ``proglog.Error`` subclasses, one per C API code.
 ``proglog.aio.Client`` is the client for asyncio code (its calls awaited).
 
+With ``opentelemetry-api`` installed (``pip install proglog[otel]``), every
+client call carries the caller's current trace context (W3C ``traceparent``
+and ``tracestate``, through ``opentelemetry.propagate.inject``), so the
+server's span of the call joins the caller's trace. Without it nothing is
+sent and nothing of OpenTelemetry is imported.
+
 The library never prints: what the embedded node, the clients and gRPC inside
 them log goes to the ``logging`` logger ``"proglog"`` (INFO and above; a failed
 TLS handshake is the WARNING "TLS handshake failed" with ``reason=...`` and
@@ -519,6 +525,35 @@ _READ_FROM = {None: _proglog.BALANCE_DEFAULT, "followers": _proglog.BALANCE_FOLL
               "leader": _proglog.BALANCE_LEADER, "pinned": _proglog.BALANCE_PINNED}
 
 
+# opentelemetry.propagate.inject once looked up (at the first call, not at
+# import): None before that, False when opentelemetry-api is not installed.
+_otel_inject: Any = None
+_NO_TRACE: Final = _proglog.TraceHeaders()
+
+
+def _trace_headers() -> _proglog.TraceHeaders:
+    """The current OpenTelemetry trace context as the C call options take it
+    (the globally configured propagator decides what it holds; only its W3C
+    ``traceparent``/``tracestate`` are sent); none without opentelemetry-api
+    or without a current span."""
+    global _otel_inject
+    if _otel_inject is None:
+        try:
+            from opentelemetry.propagate import inject
+        except ImportError:
+            _otel_inject = False
+        else:
+            _otel_inject = inject
+    if _otel_inject is False:
+        return _NO_TRACE
+    carrier: dict[str, str] = {}
+    _otel_inject(carrier)
+    traceparent = carrier.get("traceparent")
+    if traceparent is None:
+        return _NO_TRACE
+    return _proglog.TraceHeaders(traceparent, carrier.get("tracestate"))
+
+
 class Client:
     """A client of a proglog cluster, given the "host:port" of any of its
     servers (one is enough; several help when some are down).
@@ -586,7 +621,8 @@ class Client:
     def produce(self, value: BytesLike, *, timeout: TimeoutArg = DEFAULT) -> int:
         """Appends one record at the leader; returns its offset. If it fails
         with ``outcome_unknown`` set, the record may be in the log anyway."""
-        return self._handle.produce(_as_bytes(value, "value"), _timeout_ms(timeout))
+        return self._handle.produce(_as_bytes(value, "value"), _timeout_ms(timeout),
+                                    trace=_trace_headers())
 
     def produce_many(self, values: Iterable[BytesLike], *,
                      timeout: TimeoutArg = DEFAULT) -> list[int]:
@@ -596,12 +632,14 @@ class Client:
         record size, MessageTooLarge is raised and nothing is appended. If the
         server fails after appending some, the exception's ``written`` lists
         their offsets."""
-        return self._handle.produce_many(_as_values(values), _timeout_ms(timeout))
+        return self._handle.produce_many(_as_values(values), _timeout_ms(timeout),
+                                         trace=_trace_headers())
 
     def consume(self, offset: int, *, timeout: TimeoutArg = DEFAULT) -> Record:
         """Reads the record at ``offset`` (from a follower unless ``read_from``
         is "leader"); OffsetOutOfRange if there is none yet."""
-        value, at = self._handle.consume(_as_offset(offset), _timeout_ms(timeout))
+        value, at = self._handle.consume(_as_offset(offset), _timeout_ms(timeout),
+                                         trace=_trace_headers())
         return Record(value, at)
 
     def subscribe(self, offset: int = 0) -> Stream:
@@ -618,7 +656,8 @@ class Client:
     def servers(self, *, timeout: TimeoutArg = DEFAULT) -> list[Server]:
         """The cluster's servers as one of them sees them now, the leader
         flagged (``is_leader``)."""
-        return [Server(i, a, l) for i, a, l in self._handle.servers(_timeout_ms(timeout))]
+        listed = self._handle.servers(_timeout_ms(timeout), trace=_trace_headers())
+        return [Server(i, a, l) for i, a, l in listed]
 
     def close(self) -> None:
         """Ends open streams; later calls raise Closed. Idempotent."""

@@ -44,7 +44,8 @@ from types import TracebackType
 from typing import Any, Callable, Optional, TypeVar, Union
 
 from . import (DEFAULT, BytesLike, Cancelled, Closed, InvalidArgument, Record, Server,
-               TimeoutArg, _as_bytes, _as_offset, _as_values, _proglog, _timeout_ms)
+               TimeoutArg, _as_bytes, _as_offset, _as_values, _proglog, _timeout_ms,
+               _trace_headers)
 from . import Client as _SyncClient
 
 __all__ = ["Client", "Subscription"]
@@ -251,10 +252,12 @@ class Client:
             raise Closed("the client is closed", _proglog.ECLOSED)
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
-        """Runs the blocking ``call(*args, cancel=token)`` on the pool."""
+        """Runs the blocking ``call(*args, cancel=token, trace=...)`` on the
+        pool, with the trace context current in the awaiting task (the pool's
+        thread has a context of its own)."""
         self._check_open()
         token = _proglog.CancelToken()
-        future = self._pool.submit(call, *args, cancel=token)
+        future = self._pool.submit(call, *args, cancel=token, trace=_trace_headers())
         self._calls[future] = token
         try:
             return await _await_ended(future, token.trigger)

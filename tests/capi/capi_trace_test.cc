@@ -1,0 +1,238 @@
+// proglog_call_options' trace context (version 2) against the real `proglog`
+// server (PROGLOG_BIN) exporting its spans to an OTLP/HTTP receiver in this
+// test: the server span of a call continues the caller's trace. Also the JSON
+// log keys every line of a node carries.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "proglog/proglog.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+constexpr char kCallerSpanId[] = "00f067aa0ba902b7";
+constexpr char kTraceparent[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+// An OTLP/HTTP traces receiver (JSON encoding) on a free loopback port.
+class Receiver {
+ public:
+  Receiver() {
+    server_.Post("/v1/traces", [this](const httplib::Request& request, httplib::Response& reply) {
+      json body = json::parse(request.body);
+      std::lock_guard<std::mutex> lock(mu_);
+      for (json& resource : body["resourceSpans"]) {
+        for (json& scope : resource["scopeSpans"]) {
+          for (json& span : scope["spans"]) spans_.push_back(std::move(span));
+        }
+      }
+      arrived_.notify_all();
+      reply.set_content("{}", "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~Receiver() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  // The first span named `name` in trace `trace_id`, waiting up to 30 s for it.
+  json WaitFor(const std::string& trace_id, const std::string& name) {
+    std::unique_lock<std::mutex> lock(mu_);
+    json found;
+    arrived_.wait_for(lock, std::chrono::seconds(30), [&] {
+      for (const json& span : spans_) {
+        if (span["traceId"] == trace_id && span["name"] == name) {
+          found = span;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable arrived_;
+  std::vector<json> spans_;
+};
+
+class CapiTraceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    receiver_ = new Receiver();
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        ("proglog-capi-trace-" + std::to_string(getpid())));
+    fs::remove_all(*dir_);
+    StartServer();
+  }
+
+  static void TearDownTestSuite() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (stderr_fd_ >= 0) close(stderr_fd_);
+    fs::remove_all(*dir_);
+    delete dir_;
+    delete receiver_;
+  }
+
+  // Starts the server exporting to the receiver; reads its JSON log until the
+  // `serving` line, which it keeps.
+  static void StartServer() {
+    const char* bin = std::getenv("PROGLOG_BIN");
+    ASSERT_NE(bin, nullptr) << "PROGLOG_BIN must name the built proglog binary";
+    std::vector<std::string> args = {bin,
+                                     "serve",
+                                     "--bootstrap",
+                                     "--data-dir",
+                                     dir_->string(),
+                                     "--rpc-port",
+                                     "0",
+                                     "--bind-addr",
+                                     "127.0.0.1:0",
+                                     "--node-name",
+                                     "capi-trace",
+                                     "--log-format",
+                                     "json",
+                                     "--otel-exporter-otlp-endpoint",
+                                     receiver_->Endpoint()};
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      dup2(fds[1], STDERR_FILENO);
+      close(fds[0]);
+      std::vector<char*> argv;
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(bin, argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    stderr_fd_ = fds[0];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    std::string output;
+    while (serving_.is_null() && std::chrono::steady_clock::now() < deadline) {
+      pollfd pfd{stderr_fd_, POLLIN, 0};
+      if (poll(&pfd, 1, 200) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = read(stderr_fd_, buf, sizeof buf);
+      ASSERT_GT(n, 0) << "proglog exited before serving:\n" << output;
+      output.append(buf, static_cast<size_t>(n));
+      std::istringstream lines(output);
+      for (std::string line; std::getline(lines, line);) {
+        json event = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (event.is_object() && event.value("msg", "") == "serving") serving_ = event;
+      }
+    }
+    ASSERT_FALSE(serving_.is_null()) << "no serving line within 30s:\n" << output;
+    // Keep draining the log so the server never blocks on a full pipe.
+    fcntl(stderr_fd_, F_SETFL, O_NONBLOCK);
+  }
+
+  void SetUp() override {
+    const std::string address = serving_["rpc_addr"];
+    const char* addresses[] = {address.c_str()};
+    proglog_client_options opts = PROGLOG_CLIENT_OPTIONS_INIT;
+    opts.addresses = addresses;
+    opts.address_count = 1;
+    opts.timeout_ms = 5000;
+    proglog_error* err = nullptr;
+    ASSERT_EQ(proglog_client_open(&client_, &opts, &err), PROGLOG_OK) << proglog_error_message(err);
+  }
+  void TearDown() override { proglog_client_free(client_); }
+
+  static inline Receiver* receiver_ = nullptr;
+  static inline fs::path* dir_ = nullptr;
+  static inline pid_t pid_ = -1;
+  static inline int stderr_fd_ = -1;
+  static inline json serving_;
+  proglog_client* client_ = nullptr;
+};
+
+TEST_F(CapiTraceTest, ProduceExContinuesTheCallersTraceAtTheServer) {
+  proglog_call_options call = PROGLOG_CALL_OPTIONS_INIT;
+  call.traceparent = kTraceparent;
+  call.tracestate = "vendor=value";
+  uint64_t offset = 0;
+  proglog_error* err = nullptr;
+  ASSERT_EQ(proglog_client_produce_ex(&offset, client_, "traced", 6, &call, &err), PROGLOG_OK)
+      << proglog_error_message(err);
+  json span = receiver_->WaitFor(kTraceId, "log.v1.Log/Produce");
+  ASSERT_FALSE(span.is_null()) << "no Produce span in the caller's trace";
+  EXPECT_EQ(span["parentSpanId"], kCallerSpanId);
+  EXPECT_EQ(span["traceState"], "vendor=value");
+}
+
+TEST_F(CapiTraceTest, AMalformedTraceContextIsEinvalNamingTheField) {
+  struct Case {
+    const char* traceparent;
+    const char* tracestate;
+    const char* field;
+  };
+  for (const Case& bad : {Case{"00-not-a-traceparent", nullptr, "traceparent"},
+                          Case{kTraceparent, "bad\tvalue", "tracestate"},
+                          Case{nullptr, "vendor=value", "tracestate"}}) {
+    proglog_call_options call = PROGLOG_CALL_OPTIONS_INIT;
+    call.traceparent = bad.traceparent;
+    call.tracestate = bad.tracestate;
+    proglog_server_list* list = nullptr;
+    proglog_error* err = nullptr;
+    ASSERT_EQ(proglog_client_servers_ex(&list, client_, &call, &err), PROGLOG_EINVAL);
+    EXPECT_NE(std::string(proglog_error_message(err)).find(bad.field), std::string::npos)
+        << proglog_error_message(err);
+    EXPECT_EQ(list, nullptr);
+    proglog_error_free(err);
+  }
+}
+
+// A caller compiled against version 1 has no trace fields: whatever lies after
+// its struct is not read, so its call goes out without a trace context.
+TEST_F(CapiTraceTest, VersionOneCallersSendNoTraceContext) {
+  proglog_call_options call = PROGLOG_CALL_OPTIONS_INIT;
+  call.version = 1;
+  call.traceparent = "garbage that must not be read";
+  uint64_t offset = 0;
+  proglog_error* err = nullptr;
+  EXPECT_EQ(proglog_client_produce_ex(&offset, client_, "v1", 2, &call, &err), PROGLOG_OK)
+      << proglog_error_message(err);
+  proglog_error_free(err);
+}
+
+TEST_F(CapiTraceTest, JsonLogLinesCarryTheStableKeys) {
+  for (const char* key : {"ts", "level", "node", "msg"}) {
+    EXPECT_TRUE(serving_.contains(key)) << key << " missing in " << serving_.dump();
+  }
+  EXPECT_EQ(serving_["node"], "capi-trace");
+  EXPECT_FALSE(serving_.contains("time")) << serving_.dump();
+}
+
+}  // namespace
