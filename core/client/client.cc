@@ -303,7 +303,6 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
     Cancellation* cancel = call.cancel.get();
     absl::Duration backoff;
     bool outcome_unknown = false;
-    std::optional<std::string> next_address;
     absl::Status last;
     for (int n = 0; n < options_.retry.max_attempts; ++n) {
       if (cancel != nullptr && cancel->IsCancelled()) {
@@ -311,9 +310,7 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
         break;
       }
       RefreshIfDue(deadline, cancel);
-      const std::string address =
-          next_address.value_or(route == Route::kWrite ? picker_.ForWrite() : picker_.ForRead());
-      next_address.reset();
+      const std::string address = route == Route::kWrite ? picker_.ForWrite() : picker_.ForRead();
       grpc::ClientContext ctx;
       if (deadline != absl::InfiniteFuture()) ctx.set_deadline(absl::ToChronoTime(deadline));
       AddTraceContext(call, ctx);
@@ -326,14 +323,6 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       if (status.ok()) return absl::OkStatus();
       last = FromGrpc(status, security_);
       if (route == Route::kWrite && !CertainlyNotApplied(status)) outcome_unknown = true;
-      if (route == Route::kRead && absl::IsOutOfRange(last)) {
-        // A follower may not have applied what the leader acknowledged: the
-        // leader's answer settles it.
-        std::optional<std::string> leader = picker_.Leader();
-        if (!leader || *leader == address) break;
-        next_address = leader;
-        continue;
-      }
       if (!IsRetryable(last) || (retry_safe != nullptr && !*retry_safe)) break;
       if (std::optional<std::string> leader = LeaderFrom(ctx)) {
         MarkNotLeader(last, *leader);

@@ -76,8 +76,8 @@ struct TlsOptions {
 // Where reads go. Writes always go to the leader (except kPinned).
 enum class BalancePolicy {
   // Reads rotate over the followers; the leader serves them when it is alone.
-  // A follower that has not yet applied a record the leader acknowledged
-  // answers OutOfRange; the client then asks the leader before reporting it.
+  // A follower's OutOfRange past the end is as good as the leader's: the
+  // server confirms the end of the log with the leader before answering it.
   kFollowerReads,
   // Reads go to the leader too.
   kLeader,
