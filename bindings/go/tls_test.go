@@ -259,6 +259,20 @@ func expectRefused(t *testing.T, err error) {
 }
 
 // writeACL writes the model and the given policy into dir.
+// replaceFile swaps path's content in one step (a new file renamed over it), as
+// editors do: the node's file watcher may reload at any moment, and a file
+// rewritten in place can be read half-written (empty, say, which parses).
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	next := path + ".next"
+	if err := os.WriteFile(next, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writeACL(t *testing.T, dir, policy string) (string, string) {
 	t.Helper()
 	model, policyFile := filepath.Join(dir, "model.conf"), filepath.Join(dir, "policy.csv")
@@ -307,18 +321,14 @@ func TestEmbeddedNodeServesMutualTLSWithItsACL(t *testing.T) {
 	expectRefused(t, err)
 
 	// The ACL reloads; a policy that does not parse leaves the old one.
-	if err := os.WriteFile(policy, []byte(policyCSV+"p, nobody, *, consume\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, policy, policyCSV+"p, nobody, *, consume\n")
 	if err := node.ReloadACL(); err != nil {
 		t.Fatalf("ReloadACL: %v", err)
 	}
 	if rec, err := nobody.Consume(ctx, offset); err != nil || string(rec.Value) != "embedded" {
 		t.Fatalf("Consume as nobody after the reload: %+v, %v", rec, err)
 	}
-	if err := os.WriteFile(policy, []byte("p, nobody\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, policy, "p, nobody\n")
 	if err := node.ReloadACL(); !errors.Is(err, proglog.ErrInvalidArgument) {
 		t.Fatalf("ReloadACL of a broken policy: %v", err)
 	}

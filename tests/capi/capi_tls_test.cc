@@ -30,6 +30,15 @@ constexpr char kEcKey[] = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
 
 void WriteFile(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
 
+// Swaps the file's content in one step (a new file renamed over it), as
+// editors do: the node's file watcher may reload at any moment, and a file
+// rewritten in place can be read half-written (empty, say, which parses).
+void ReplaceFile(const fs::path& path, const std::string& text) {
+  const fs::path next = path.string() + ".next";
+  WriteFile(next, text);
+  fs::rename(next, path);
+}
+
 // Runs openssl with `args`; its output goes to a log file shown on failure.
 void OpenSsl(const fs::path& dir, const std::string& args) {
   const std::string log = (dir / "openssl.log").string();
@@ -273,11 +282,11 @@ TEST_F(CapiSecureNodeTest, ServesMutualTlsWithItsAclAndReloadsIt) {
   proglog_error_free(err);
   err = nullptr;
 
-  WriteFile(policy_, std::string(kPolicy) + "p, nobody, *, produce\n");
+  ReplaceFile(policy_, std::string(kPolicy) + "p, nobody, *, produce\n");
   ASSERT_EQ(proglog_node_reload_acl(node_, &err), PROGLOG_OK) << proglog_error_message(err);
   EXPECT_EQ(proglog_client_produce(&offset, nobody, "yes", 3, &err), PROGLOG_OK)
       << proglog_error_message(err);
-  WriteFile(policy_, "p, nobody\n");  // does not parse
+  ReplaceFile(policy_, "p, nobody\n");  // does not parse
   EXPECT_EQ(proglog_node_reload_acl(node_, &err), PROGLOG_EINVAL);
   proglog_error_free(err);
   err = nullptr;

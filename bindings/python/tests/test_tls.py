@@ -3,6 +3,7 @@ an ACL, using certificates made by the `openssl` command line alone."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,15 +184,24 @@ def test_embedded_node_serves_mutual_tls_with_its_acl(acl_dir: Path,
                 plain.consume(offset)
 
 
+def replace_file(path: Path, text: str) -> None:
+    """Swaps the file's content in one step, as editors do: the node's file
+    watcher may reload at any moment, and a file rewritten in place can be read
+    half-written (empty, say, which parses)."""
+    staged = path.with_name(path.name + ".next")
+    staged.write_text(text)
+    os.replace(staged, path)
+
+
 def test_embedded_node_reloads_its_acl(acl_dir: Path, pki: dict[str, tuple[str, str]]) -> None:
     with secure_node(acl_dir, pki) as node:
         with tls_client(node.address, pki, "nobody") as nobody:
             with pytest.raises(proglog.PermissionDenied):
                 nobody.produce(b"before")
-            (acl_dir / "policy.csv").write_text(POLICY_CSV + "p, nobody, *, produce\n")
+            replace_file(acl_dir / "policy.csv", POLICY_CSV + "p, nobody, *, produce\n")
             node.reload_acl()
             assert nobody.produce(b"after") == 0
-            (acl_dir / "policy.csv").write_text("p, nobody\n")  # does not parse
+            replace_file(acl_dir / "policy.csv", "p, nobody\n")  # does not parse
             with pytest.raises(proglog.InvalidArgument):
                 node.reload_acl()
             assert nobody.produce(b"old policy stays") == 1
