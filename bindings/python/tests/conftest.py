@@ -22,6 +22,13 @@ import proglog
 START_TIMEOUT = 30.0
 T = TypeVar("T")
 
+# The Ctrl-C tests send SIGINT to child Pythons, which inherit an ignored
+# SIGINT (as anything started in the background by a non-interactive shell
+# has it) and would then never raise KeyboardInterrupt. A handler here is reset
+# to the default in each child, where Python installs its own.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def poll(condition: Callable[[], Optional[T]], timeout: float, what: str) -> T:
     """Returns condition()'s first truthy value; fails after `timeout` seconds."""
