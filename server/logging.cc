@@ -123,6 +123,18 @@ class PayloadFlag : public spdlog::custom_flag_formatter {
   std::string node_;
 };
 
+// Logs `message` with `fields` (key/value pairs) in the payload PayloadFlag formats.
+template <typename Fields>
+void LogWithFields(spdlog::level::level_enum level, absl::string_view message,
+                   const Fields& fields) {
+  std::string payload(message.data(), message.size());
+  for (const auto& [key, value] : fields) {
+    absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
+                    absl::string_view(&kKeyValueSeparator, 1), value);
+  }
+  spdlog::log(level, "{}", payload);
+}
+
 // gRPC's own log lines (failed TLS handshakes, bad connections) go through our
 // logger as structured events (core/server/grpc_log.h), rate-limited: a peer
 // can make gRPC log once per connection.
@@ -134,25 +146,15 @@ void LogGrpcLine(gpr_log_func_args* args) {
   server::GrpcLogEvent event = server::InterpretGrpcLogLine(*args);
   if (dropped > 0) event.fields.emplace_back("dropped", std::to_string(dropped));
   server::EmitGrpcLogEvent(std::move(event), [](server::GrpcLogEvent e) {
-    std::string payload = e.message;
-    for (const auto& [key, value] : e.fields) {
-      absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
-                      absl::string_view(&kKeyValueSeparator, 1), value);
-    }
-    spdlog::log(e.level, "{}", payload);
+    LogWithFields(e.level, e.message, e.fields);
   });
 }
 
 // abseil's own messages, which it would write to stderr as plain text.
 void LogAbseilLine(absl::LogSeverity severity, const char* file, int line,
                    const std::string& message) {
-  server::GrpcLogEvent event = server::InterpretAbseilLogLine(severity, file, line, message);
-  std::string payload = event.message;
-  for (const auto& [key, value] : event.fields) {
-    absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
-                    absl::string_view(&kKeyValueSeparator, 1), value);
-  }
-  spdlog::log(event.level, "{}", payload);
+  const server::GrpcLogEvent event = server::InterpretAbseilLogLine(severity, file, line, message);
+  LogWithFields(event.level, event.message, event.fields);
   // abseil's caller does not return from a fatal message.
   if (severity == absl::LogSeverity::kFatal) std::abort();
 }
@@ -188,12 +190,7 @@ absl::Status SetUpLogging(LogFormat format, absl::string_view level, absl::strin
 
 void LogEvent(spdlog::level::level_enum level, absl::string_view message,
               std::initializer_list<LogField> fields) {
-  std::string payload(message.data(), message.size());
-  for (const auto& [key, value] : fields) {
-    absl::StrAppend(&payload, absl::string_view(&kFieldSeparator, 1), key,
-                    absl::string_view(&kKeyValueSeparator, 1), value);
-  }
-  spdlog::log(level, "{}", payload);
+  LogWithFields(level, message, fields);
 }
 
 }  // namespace proglog::app
