@@ -8,6 +8,7 @@
 #include "absl/base/internal/raw_logging.h"
 #include "absl/base/log_severity.h"
 #include "absl/strings/str_cat.h"
+#include "core/node/grpc_log_route.h"
 #include "core/server/grpc_log.h"
 #include "core/telemetry/trace.h"
 #include "grpc/support/log.h"
@@ -145,7 +146,7 @@ void LogGrpcLine(gpr_log_func_args* args) {
   if (!limiter->Admit(&dropped)) return;
   server::GrpcLogEvent event = server::InterpretGrpcLogLine(*args);
   if (dropped > 0) event.fields.emplace_back("dropped", std::to_string(dropped));
-  server::EmitGrpcLogEvent(std::move(event), [](server::GrpcLogEvent e) {
+  node::EmitGrpcLogEvent(std::move(event), [](server::GrpcLogEvent e) {
     LogWithFields(e.level, e.message, e.fields);
   });
 }

@@ -19,6 +19,7 @@
 #include "absl/base/internal/raw_logging.h"
 #include "absl/base/log_severity.h"
 #include "capi/src/capi_internal.h"
+#include "core/node/grpc_log_route.h"
 #include "core/server/grpc_log.h"
 #include "grpc/support/log.h"
 #include "spdlog/sinks/base_sink.h"
@@ -148,7 +149,7 @@ void RouteGrpcLine(gpr_log_func_args* args) {
   uint64_t dropped = 0;
   if (!limiter->Admit(&dropped)) return;
   if (dropped > 0) event.fields.emplace_back("dropped", std::to_string(dropped));
-  server::EmitGrpcLogEvent(std::move(event), [level](server::GrpcLogEvent e) {
+  node::EmitGrpcLogEvent(std::move(event), [level](server::GrpcLogEvent e) {
     LogDispatcher::Get().Post({level, std::move(e.message), std::move(e.fields)});
   });
 }

@@ -7,7 +7,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/mux/closing_peer.h"
 #include "core/telemetry/metrics.h"
 
 namespace proglog::server {
@@ -119,18 +118,6 @@ GrpcLogEvent InterpretAbseilLogLine(absl::LogSeverity severity, const char* file
   event.fields = {{"absl_message", message},
                   {"source", absl::StrCat(file != nullptr ? file : "?", ":", line)}};
   return event;
-}
-
-void EmitGrpcLogEvent(GrpcLogEvent event, GrpcLogEmitter emit) {
-  if (!event.names_a_peer) {
-    std::move(emit)(std::move(event));
-    return;
-  }
-  mux::AwaitClosingPeer(
-      [event = std::move(event), emit = std::move(emit)](std::string peer) mutable {
-        if (!peer.empty()) event.fields.insert(event.fields.begin() + 1, {"peer", std::move(peer)});
-        std::move(emit)(std::move(event));
-      });
 }
 
 bool GrpcLogLimiter::Admit(uint64_t* dropped) {

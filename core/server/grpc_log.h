@@ -1,18 +1,15 @@
 // core/server/grpc_log: gRPC's (and abseil's) own log lines as our log
-// events. gRPC writes a
-// line per failed TLS handshake, per broken connection and so on, in its own
-// format; a peer can make it write one per connection. The `proglog` binary
+// events. gRPC writes a line per failed TLS handshake, per broken connection
+// and so on, in its own format; a peer can make it write one per connection. The `proglog` binary
 // and the C library both route gRPC's lines through this: each becomes one
 // structured event, and at most kGrpcEventsPerSecond pass each second.
 //
 // A failed TLS handshake on this side is the warning "TLS handshake failed"
 // with the field `reason` (OpenSSL's words: "peer did not return a
-// certificate", "certificate verify failed", ...) and `peer`, the client's
-// address. gRPC 1.51 does not say which peer it was (and in a node gRPC only
-// sees the port mux's relay), so EmitGrpcLogEvent learns it from the relayed
-// connection gRPC closes next (core/mux/closing_peer.h) and leaves the field
-// out when there is none. Any other line is the event "grpc" with the fields
-// grpc_message and source.
+// certificate", "certificate verify failed", ...). gRPC 1.51 does not say
+// which peer it was; core/node/grpc_log_route adds it where the port mux knows
+// it. Any other line is the event "grpc" with the fields grpc_message and
+// source.
 //
 // Thread-safety: InterpretGrpcLogLine is pure; CountGrpcLogLine and
 // GrpcLogLimiter are thread-safe.
@@ -26,7 +23,6 @@
 #include <vector>
 
 #include "absl/base/log_severity.h"
-#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/support/log.h"
 #include "spdlog/common.h"
@@ -60,12 +56,6 @@ std::string_view HandshakeFailureClass(std::string_view reason);
 // proglog_tls_handshake_failures_total{reason}; other lines count nothing. The
 // routes of gRPC's lines call it first, so the rate limit drops no count.
 void CountGrpcLogLine(const gpr_log_func_args& line);
-
-// Hands `event` to `emit`: at once, or for a failed handshake once its peer is
-// known or the wait is over (at most core/mux's kClosingPeerWindow, never
-// blocking the caller), with the field "peer" after "reason" when found.
-using GrpcLogEmitter = absl::AnyInvocable<void(GrpcLogEvent event) &&>;
-void EmitGrpcLogEvent(GrpcLogEvent event, GrpcLogEmitter emit);
 
 // Lets through at most kGrpcEventsPerSecond events a second.
 class GrpcLogLimiter {
