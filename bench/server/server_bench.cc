@@ -13,6 +13,11 @@
 //   consume-stream  ConsumeStream from offset 0 for the figure's duration
 //   consume-batch   ConsumeBatch of up to 1 MiB per call, walking the log
 //   cbatch-stream   ConsumeBatchStream of up to 1 MiB per message, from offset 0
+//   ghz-health      with --ghz PATH: the health check again, from ghz (grpc-go)
+//   ghz-produce     with --ghz PATH: unary Produce from ghz
+// ghz runs as a separate process with one connection per client, so its rates
+// do not depend on our client stack; in-process and external generators
+// disagree, and both are printed, each with its own health ceiling.
 // Each line gives records/s, MB/s of values, p50/p99 latency per call, the
 // node's CPU per record (user + system, from /proc), records per fsync (from
 // the node's proglog_log_records_per_fsync histogram) for produces with
@@ -22,13 +27,14 @@
 // Usage: proglog-bench-server [--seconds S] [--value-bytes 100,1024]
 //          [--clients 1,16] [--fsync always,never] [--tls off,on]
 //          [--mode raft|local] [--workloads health,produce,...]
-//          [--batch-bytes B] [--dir D]
+//          [--batch-bytes B] [--dir D] [--ghz PATH]
 // --mode raft (default) runs the node as the `proglog` binary does: Raft over
 // the log, a one-voter cluster. --mode local runs the single log without Raft
 // (LocalCommitLog), what an embedded node without cluster settings uses.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +48,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <semaphore>
@@ -50,6 +57,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -63,7 +71,10 @@
 #include "core/telemetry/metrics.h"
 #include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
+#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
+
+extern char** environ;
 
 namespace {
 
@@ -85,6 +96,7 @@ struct Flags {
                                         "consume-batch", "cbatch-stream"};
   size_t batch_bytes = 256 * 1024;
   std::filesystem::path dir;
+  std::string ghz;  // the ghz binary; empty: no external generator
 };
 
 struct Result {
@@ -253,6 +265,8 @@ class ServerProcess {
 struct Target {
   std::string address;
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  std::filesystem::path
+      certs;  // with TLS: ca.pem, bench-client.pem, bench-client-key.pem (for ghz)
 };
 
 std::shared_ptr<grpc::Channel> NewChannel(const Target& target) {
@@ -496,6 +510,92 @@ Result ConsumeBatchStreams(const Target& target, int clients, double seconds) {
 // ---------------------------------------------------------------------------
 // The run.
 
+// ---------------------------------------------------------------------------
+// ghz, the external generator.
+
+// Runs `argv` and returns what it wrote to stdout (stderr passes through).
+std::optional<std::string> Output(std::vector<std::string> argv) {
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return std::nullopt;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  std::vector<char*> args;
+  for (auto& arg : argv) args.push_back(arg.data());
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  std::string text;
+  char buffer[1 << 16];
+  for (ssize_t n; rc == 0 && (n = ::read(out[0], buffer, sizeof(buffer))) > 0;)
+    text.append(buffer, n);
+  ::close(out[0]);
+  int status = 0;
+  if (rc != 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "%s: %s\n", argv[0].c_str(),
+                 rc != 0 ? std::strerror(rc) : "did not exit cleanly");
+    return std::nullopt;
+  }
+  return text;
+}
+
+// `call` (package.Service.Method, found by server reflection) with the JSON
+// request `data` from ghz: `clients` workers, one connection each, for
+// `seconds`. Only calls answered OK count; ghz cuts the calls in flight when
+// the time is up, and those fail.
+Result Ghz(const std::string& ghz, const Target& target, const std::string& call,
+           const std::string& data, int clients, double seconds) {
+  std::vector<std::string> argv = {ghz,
+                                   "--call",
+                                   call,
+                                   "--data",
+                                   data,
+                                   "--concurrency",
+                                   std::to_string(clients),
+                                   "--connections",
+                                   std::to_string(clients),
+                                   "--duration",
+                                   absl::StrCat(static_cast<int64_t>(seconds * 1000), "ms"),
+                                   "--format",
+                                   "json"};
+  if (target.certs.empty()) {
+    argv.emplace_back("--insecure");
+  } else {
+    for (const auto& [flag, file] : {std::pair{"--cacert", "ca.pem"},
+                                     {"--cert", "bench-client.pem"},
+                                     {"--key", "bench-client-key.pem"}}) {
+      argv.insert(argv.end(), {flag, (target.certs / file).string()});
+    }
+    argv.insert(argv.end(), {"--cname", "localhost"});
+  }
+  argv.push_back(target.address);
+  Result result;
+  const std::optional<std::string> output = Output(argv);
+  if (!output) return result;
+  const nlohmann::json report = nlohmann::json::parse(*output, nullptr, false);
+  if (report.is_discarded() || !report.contains("details")) {
+    std::fprintf(stderr, "ghz: no report with details in its output\n");
+    return result;
+  }
+  for (const auto& detail : report["details"]) {
+    if (detail.value("status", "") != "OK") continue;
+    ++result.calls;
+    result.latencies_ns.push_back(detail.value("latency", int64_t{0}));
+  }
+  result.records = result.calls;
+  result.seconds = report.value("total", int64_t{0}) / 1e9;
+  return result;
+}
+
+// A JSON ProduceRequest with a value of `value_bytes` (bytes are base64 in JSON).
+std::string ProduceJson(size_t value_bytes) {
+  return absl::StrCat(R"({"record":{"value":")", absl::Base64Escape(std::string(value_bytes, 'g')),
+                      R"("}})");
+}
+
 struct FigureContext {
   std::string transport;
   std::string fsync;
@@ -514,7 +614,8 @@ void Print(const FigureContext& where, const std::string& workload, int clients,
   }
   if (result.records > 0) std::printf("  cpu %6.2f us/rec", cpu_seconds * 1e6 / result.records);
   if (fsyncs.second > 0) std::printf("  %.1f rec/fsync", fsyncs.first / fsyncs.second);
-  if (health_rate > 0 && result.calls == result.records && workload != "health") {
+  if (health_rate > 0 && result.calls == result.records &&
+      workload.find("health") == std::string::npos) {
     std::printf("  (%.2fx health)", rate / health_rate);
   }
   std::printf("\n");
@@ -536,12 +637,17 @@ void RunNode(const Flags& flags, const ServeSpec& spec, const Target& base, size
   const FigureContext where{spec.tls ? "tls" : "plain", spec.fsync, value_bytes};
   const bool always = spec.fsync == "always";
   uint64_t produced = 0;
-  std::vector<double> health_rates(flags.clients.size(), 0);
+  // Each generator's own health ceiling, per client count.
+  std::map<std::string, std::vector<double>> health_rates = {
+      {"", std::vector<double>(flags.clients.size(), 0)},
+      {"ghz-", std::vector<double>(flags.clients.size(), 0)}};
   auto figure = [&](const std::string& workload, size_t client_index,
                     const std::function<Result(int)>& run) {
     if (!Has(flags.workloads, workload)) return;
     const int clients = flags.clients[client_index];
-    const bool produces = workload.rfind("produce", 0) == 0;
+    const std::string generator = workload.rfind("ghz-", 0) == 0 ? "ghz-" : "";
+    const std::string kind = workload.substr(generator.size());
+    const bool produces = kind.rfind("produce", 0) == 0;
     const auto fsyncs_before = server.Fsyncs();
     const double cpu_before = server.CpuSeconds();
     Result result = run(clients);
@@ -552,8 +658,10 @@ void RunNode(const Flags& flags, const ServeSpec& spec, const Target& base, size
       fsyncs = {after.first - fsyncs_before.first, after.second - fsyncs_before.second};
     }
     if (produces) produced += result.records;
-    if (workload == "health") health_rates[client_index] = result.records / result.seconds;
-    Print(where, workload, clients, result, cpu, fsyncs, health_rates[client_index]);
+    if (kind == "health" && result.seconds > 0) {
+      health_rates[generator][client_index] = result.records / result.seconds;
+    }
+    Print(where, workload, clients, result, cpu, fsyncs, health_rates[generator][client_index]);
   };
   const double s = flags.seconds;
   for (size_t i = 0; i < flags.clients.size(); ++i) {
@@ -562,6 +670,15 @@ void RunNode(const Flags& flags, const ServeSpec& spec, const Target& base, size
     figure("produce-stream", i, [&](int c) { return ProduceStreams(target, c, s, value_bytes); });
     figure("produce-batch", i,
            [&](int c) { return ProduceBatch(target, c, s, value_bytes, flags.batch_bytes); });
+    if (flags.ghz.empty()) continue;
+    figure("ghz-health", i, [&](int c) {
+      return Ghz(flags.ghz, target, "grpc.health.v1.Health.Check", "{}", c, s);
+    });
+    figure("ghz-produce", i, [&](int c) {
+      Result r = Ghz(flags.ghz, target, "log.v1.Log.Produce", ProduceJson(value_bytes), c, s);
+      r.bytes = r.records * value_bytes;
+      return r;
+    });
   }
   if (produced == 0) {
     Result seed = ProduceBatch(target, 1, s, value_bytes, flags.batch_bytes);
@@ -720,12 +837,15 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (name == "--workloads") {
       ok = ParseList(v, &flags->workloads, [](const std::string& s, std::string* out) {
         *out = s;
-        return Has(Flags().workloads, s);
+        return Has(Flags().workloads, s) || s == "ghz-health" || s == "ghz-produce";
       });
     } else if (name == "--batch-bytes") {
       ok = size(v, &flags->batch_bytes);
     } else if (name == "--dir") {
       flags->dir = v;
+    } else if (name == "--ghz") {
+      flags->ghz = v;
+      ok = ::access(v.c_str(), X_OK) == 0;
     } else {
       ok = false;
     }
@@ -742,13 +862,17 @@ int main(int argc, char** argv) {
   }
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
-    std::fprintf(
-        stderr,
-        "usage: proglog-bench-server [--seconds S] [--value-bytes 100,1024] "
-        "[--clients 1,16] [--fsync always,never,interval:MS] [--tls off,on] "
-        "[--mode raft|local] [--workloads health,produce,produce-stream,produce-batch,"
-        "consume,consume-stream,consume-batch,cbatch-stream] [--batch-bytes B] [--dir D]\n");
+    std::fprintf(stderr,
+                 "usage: proglog-bench-server [--seconds S] [--value-bytes 100,1024] "
+                 "[--clients 1,16] [--fsync always,never,interval:MS] [--tls off,on] "
+                 "[--mode raft|local] [--workloads health,produce,produce-stream,produce-batch,"
+                 "consume,consume-stream,consume-batch,cbatch-stream,ghz-health,ghz-produce] "
+                 "[--batch-bytes B] [--dir D] [--ghz PATH (an executable ghz)]\n");
     return 2;
+  }
+  // With ghz, its workloads run too unless --workloads named the ones to run.
+  if (!flags.ghz.empty() && flags.workloads == Flags().workloads) {
+    flags.workloads.insert(flags.workloads.end(), {"ghz-health", "ghz-produce"});
   }
   bool own_dir = false;
   if (flags.dir.empty()) {
@@ -778,7 +902,8 @@ int main(int argc, char** argv) {
       for (size_t value_bytes : flags.value_bytes) {
         ServeSpec spec{flags.dir / absl::StrCat("node-", run++), fsync, tls, flags.mode,
                        flags.dir / "certs"};
-        Target target{"", tls ? tls_credentials : grpc::InsecureChannelCredentials()};
+        Target target{"", tls ? tls_credentials : grpc::InsecureChannelCredentials(),
+                      tls ? flags.dir / "certs" : std::filesystem::path()};
         RunNode(flags, spec, target, value_bytes);
         std::filesystem::remove_all(spec.data_dir);
       }
