@@ -270,6 +270,11 @@ std::string_view ActionForMethod(std::string_view full_method_name) {
 
 absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::Open(AclFiles files,
                                                              AuthorizerOptions options) {
+  if (options.settle < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        internal::Msg("acl: the settle period of the file watcher must not be negative, got ",
+                      absl::FormatDuration(options.settle)));
+  }
   auto policy = LoadPolicy(files);
   if (!policy.ok()) return policy.status();
   spdlog::info("acl: loaded {} policy lines from {}", (*policy)->rule_count,
@@ -280,7 +285,7 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::Open(AclFiles files,
   }
   std::unique_ptr<Authorizer> authorizer(new Authorizer(std::move(files), *std::move(policy)));
   if (options.watch_files) {
-    if (absl::Status s = authorizer->StartWatching(); !s.ok()) return s;
+    if (absl::Status s = authorizer->StartWatching(options.settle); !s.ok()) return s;
   }
   return authorizer;
 }
@@ -364,7 +369,7 @@ size_t Authorizer::RuleCount() const {
   return policy_->rule_count;
 }
 
-absl::Status Authorizer::StartWatching() {
+absl::Status Authorizer::StartWatching(absl::Duration settle) {
   inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   stop_fd_ = eventfd(0, EFD_CLOEXEC);
   if (inotify_fd_ < 0 || stop_fd_ < 0) {
@@ -388,43 +393,59 @@ absl::Status Authorizer::StartWatching() {
     watched_names_.insert(file.filename().string());
   }
   for (const std::string& folder : folders) {
-    if (inotify_add_watch(inotify_fd_, folder.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+    // IN_MODIFY too: each write of an in-place rewrite restarts the settle period.
+    if (inotify_add_watch(inotify_fd_, folder.c_str(), IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO) <
+        0) {
       return absl::InternalError(
           internal::Msg("acl: cannot watch folder \"", folder, "\": ", std::strerror(errno)));
     }
   }
-  watcher_ = std::thread([this] { WatchLoop(); });
+  watcher_ = std::thread([this, settle] { WatchLoop(settle); });
   return absl::OkStatus();
 }
 
-void Authorizer::WatchLoop() {
-  alignas(inotify_event) char buf[8192];
+void Authorizer::WatchLoop(absl::Duration settle) {
+  const int settle_ms = static_cast<int>(absl::ToInt64Milliseconds(settle));
+  bool pending = false;  // a change seen, not yet read
   for (;;) {
     pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
+    // Waiting for a change: no timeout. A change pending: read the files once
+    // a settle period passes without another event.
+    const int ready = ::poll(fds, 2, pending ? settle_ms : -1);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       spdlog::error("acl: file watcher stopped: {}", std::strerror(errno));
       return;
     }
     if (fds[1].revents != 0) return;
-    bool relevant = false;
-    ssize_t n;
-    while ((n = ::read(inotify_fd_, buf, sizeof(buf))) > 0) {
-      for (char* at = buf; at < buf + n;) {
-        auto* event = reinterpret_cast<inotify_event*>(at);
-        std::string_view name = event->len > 0 ? event->name : "";
-        // A rename into the folder may be a symlink swap (as config tools do)
-        // that changes what our path points to, so any rename counts.
-        // An overflowed queue lost events, so any of them may have been ours.
-        if (watched_names_.contains(std::string(name)) ||
-            (event->mask & (IN_MOVED_TO | IN_Q_OVERFLOW))) {
-          relevant = true;
-        }
-        at += sizeof(inotify_event) + event->len;
-      }
+    if (ready == 0) {
+      pending = false;
+      ReloadIfChanged();
+      continue;
     }
-    if (relevant) ReloadIfChanged();
+    if (DrainEvents()) pending = true;
   }
+}
+
+bool Authorizer::DrainEvents() {
+  alignas(inotify_event) char buf[8192];
+  bool relevant = false;
+  ssize_t n;
+  while ((n = ::read(inotify_fd_, buf, sizeof(buf))) > 0) {
+    for (char* at = buf; at < buf + n;) {
+      auto* event = reinterpret_cast<inotify_event*>(at);
+      std::string_view name = event->len > 0 ? event->name : "";
+      // A rename into the folder may be a symlink swap (as config tools do)
+      // that changes what our path points to, so any rename counts.
+      // An overflowed queue lost events, so any of them may have been ours.
+      if (watched_names_.contains(std::string(name)) ||
+          (event->mask & (IN_MOVED_TO | IN_Q_OVERFLOW))) {
+        relevant = true;
+      }
+      at += sizeof(inotify_event) + event->len;
+    }
+  }
+  return relevant;
 }
 
 }  // namespace proglog::security

@@ -13,8 +13,11 @@
 // The policy is reloaded without a restart: when either file is replaced or
 // rewritten (inotify on their folders; editors that write a temporary file and
 // rename it are covered) and when Reload() is called (the binary calls it on
-// SIGHUP). A reload that fails to parse is refused with an error log line and
-// the previous policy stays in force; requests never see a half-loaded policy.
+// SIGHUP). The watcher reads the files only once they have been left alone
+// for a settle period, so a file rewritten in place is not read between its
+// truncation and its last write (a truncated policy parses, as an empty one).
+// A reload that fails to parse is refused with an error log line and the
+// previous policy stays in force; requests never see a half-loaded policy.
 //
 // Thread-safety: all methods are thread-safe. Authorize() takes a reader lock
 // only and never touches the disk, so it is fit for gRPC callback threads.
@@ -34,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace proglog::security {
 
@@ -55,6 +59,11 @@ struct AclFiles {
 struct AuthorizerOptions {
   // Reload by itself when either file changes on disk. Off: only Reload().
   bool watch_files = true;
+  // How long the watched files must go without a write before the watcher
+  // reads them. A writer that pauses longer than this in the middle of an
+  // in-place rewrite can still be read half-way; replacing the file with a
+  // rename is always safe.
+  absl::Duration settle = absl::Milliseconds(200);
 };
 
 class Authorizer {
@@ -87,8 +96,10 @@ class Authorizer {
 
  private:
   Authorizer(AclFiles files, std::shared_ptr<const Policy> policy);
-  absl::Status StartWatching();
-  void WatchLoop();
+  absl::Status StartWatching(absl::Duration settle);
+  void WatchLoop(absl::Duration settle);
+  // Drains the inotify queue; true if any event concerns the ACL files.
+  bool DrainEvents();
   // Reloads if the files' text differs from what is loaded now.
   void ReloadIfChanged();
   absl::Status LoadAndSwap(bool only_if_changed);

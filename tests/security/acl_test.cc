@@ -2,8 +2,10 @@
 // and live reloads (on demand and on file change).
 #include "core/security/acl.h"
 
+#include <fcntl.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -225,6 +227,40 @@ TEST_F(AclTest, RewrittenPolicyFileIsPickedUpWithoutReload) {
   WriteFile(files_.policy_file, std::string(kPolicy) + "p, nobody, *, produce\n");
   EXPECT_TRUE(Eventually([&] { return acl->Authorize("nobody", "*", "produce").ok(); }));
   EXPECT_EQ(acl->Generation(), 2u);
+}
+
+TEST_F(AclTest, AnInPlaceRewriteIsReadOnlyOnceItsWriterIsDone) {
+  // A long settle period, so the test's own pauses (30 ms) cannot reach it
+  // even on a loaded machine.
+  auto authorizer = Authorizer::Open(files_, {.watch_files = true, .settle = absl::Seconds(2)});
+  ASSERT_TRUE(authorizer.ok()) << authorizer.status();
+  Authorizer& acl = **authorizer;
+  // A first rewrite, closed: the watcher sees it...
+  WriteFile(files_.policy_file, "p, root, *, produce\np, a, *, consume\n");
+  // ...and a second in-place rewrite starts at once, truncating the file and
+  // writing it in two parts. Read between them, the file would parse as a
+  // policy that denies root.
+  const int fd = ::open(files_.policy_file.c_str(), O_WRONLY | O_TRUNC);
+  ASSERT_GE(fd, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const std::string first = "p, nobody, *, consume\n",
+                    rest = "p, root, *, produce\np, b, *, consume\n";
+  ASSERT_EQ(::write(fd, first.data(), first.size()), static_cast<ssize_t>(first.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  ASSERT_EQ(::write(fd, rest.data(), rest.size()), static_cast<ssize_t>(rest.size()));
+  ::close(fd);
+  EXPECT_TRUE(Eventually([&] { return acl.Authorize("b", "*", "consume").ok(); }));
+  EXPECT_TRUE(acl.Authorize("root", "*", "produce").ok());
+  // One reload, of the finished file: neither the first rewrite nor a part
+  // of the second was ever in force.
+  EXPECT_EQ(acl.Generation(), 2u);
+}
+
+TEST_F(AclTest, ANegativeSettlePeriodIsRefused) {
+  auto authorizer = Authorizer::Open(files_, {.watch_files = true, .settle = absl::Seconds(-1)});
+  ASSERT_FALSE(authorizer.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(authorizer.status())) << authorizer.status();
+  EXPECT_NE(authorizer.status().message().find("settle"), std::string::npos);
 }
 
 TEST_F(AclTest, RenamedOverPolicyFileIsPickedUpWithoutReload) {
