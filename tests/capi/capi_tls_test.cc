@@ -1,25 +1,22 @@
 // The C API's TLS options against the real `proglog` server (PROGLOG_BIN) with
 // mutual TLS and the original proglog's ACL, using certificates made by the
 // `openssl` command line alone.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "proglog/proglog.h"
+#include "tests/capi/serving_process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using proglog::capi::testing::ServingProcess;
 
 constexpr char kModel[] =
     "[request_definition]\nr = sub, obj, act\n\n[policy_definition]\np = sub, obj, act\n\n"
@@ -83,79 +80,39 @@ class CapiTlsTest : public ::testing::Test {
     nobody_ = Issue(dir, ca_, "nobody", "clientAuth", "");
     WriteFile(dir / "model.conf", kModel);
     WriteFile(dir / "policy.csv", kPolicy);
-    StartServer({"serve",
-                 "--bootstrap",
-                 "--data-dir",
-                 (dir / "data").string(),
-                 "--rpc-port",
-                 "0",
-                 "--bind-addr",
-                 "127.0.0.1:0",
-                 "--node-name",
-                 "capi-tls",
-                 "--log-format",
-                 "json",
-                 "--server-tls-cert-file",
-                 server.cert,
-                 "--server-tls-key-file",
-                 server.key,
-                 "--server-tls-ca-file",
-                 ca_.cert,
-                 "--acl-model-file",
-                 (dir / "model.conf").string(),
-                 "--acl-policy-file",
-                 (dir / "policy.csv").string()});
+    auto server_process = ServingProcess::Start({"serve",
+                                                 "--bootstrap",
+                                                 "--data-dir",
+                                                 (dir / "data").string(),
+                                                 "--rpc-port",
+                                                 "0",
+                                                 "--bind-addr",
+                                                 "127.0.0.1:0",
+                                                 "--node-name",
+                                                 "capi-tls",
+                                                 "--log-format",
+                                                 "json",
+                                                 "--server-tls-cert-file",
+                                                 server.cert,
+                                                 "--server-tls-key-file",
+                                                 server.key,
+                                                 "--server-tls-ca-file",
+                                                 ca_.cert,
+                                                 "--acl-model-file",
+                                                 (dir / "model.conf").string(),
+                                                 "--acl-policy-file",
+                                                 (dir / "policy.csv").string()},
+                                                (dir / "server.log").string());
+    ASSERT_TRUE(server_process.ok()) << server_process.status();
+    process_ = server_process->release();
+    address_ = process_->rpc_addr();
   }
 
   static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (stderr_fd_ >= 0) close(stderr_fd_);
+    delete process_;
+    process_ = nullptr;
     fs::remove_all(*dir_);
     delete dir_;
-  }
-
-  // Starts the server and reads its JSON log until the `serving` line.
-  static void StartServer(std::vector<std::string> args) {
-    const char* bin = std::getenv("PROGLOG_BIN");
-    ASSERT_NE(bin, nullptr) << "PROGLOG_BIN must name the built proglog binary";
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_ = fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      std::vector<char*> argv{const_cast<char*>(bin)};
-      for (auto& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(bin, argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    stderr_fd_ = fds[0];
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    std::string output;
-    while (address_.empty() && std::chrono::steady_clock::now() < deadline) {
-      pollfd pfd{stderr_fd_, POLLIN, 0};
-      if (poll(&pfd, 1, 200) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = read(stderr_fd_, buf, sizeof buf);
-      ASSERT_GT(n, 0) << "proglog exited before serving:\n" << output;
-      output.append(buf, static_cast<size_t>(n));
-      const size_t msg = output.find("\"msg\":\"serving\"");
-      if (msg == std::string::npos) continue;
-      const size_t line_start = output.rfind('\n', msg) + 1;  // npos + 1 == 0
-      const size_t key = output.find("\"rpc_addr\":\"", line_start);
-      ASSERT_NE(key, std::string::npos) << output;
-      const size_t begin = key + 12;
-      address_ = output.substr(begin, output.find('"', begin) - begin);
-    }
-    ASSERT_FALSE(address_.empty()) << "no serving line within 30s:\n" << output;
-    // Keep draining the log so the server never blocks on a full pipe.
-    fcntl(stderr_fd_, F_SETFL, O_NONBLOCK);
   }
 
   static proglog_client* Open(const KeyPair* who) {
@@ -176,8 +133,7 @@ class CapiTlsTest : public ::testing::Test {
   }
 
   static inline fs::path* dir_ = nullptr;
-  static inline pid_t pid_ = -1;
-  static inline int stderr_fd_ = -1;
+  static inline ServingProcess* process_ = nullptr;  // the `proglog serve` under test
   static inline std::string address_;
   static inline KeyPair ca_, server_, root_, nobody_;
 };

@@ -2,19 +2,13 @@
 // server (PROGLOG_BIN) exporting its spans to an OTLP/HTTP receiver in this
 // test: the server span of a call continues the caller's trace. Also the JSON
 // log keys every line of a node carries.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
-#include <cstdlib>
 #include <filesystem>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,11 +16,13 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "proglog/proglog.h"
+#include "tests/capi/serving_process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using proglog::capi::testing::ServingProcess;
 
 constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr char kCallerSpanId[] = "00f067aa0ba902b7";
@@ -93,69 +89,24 @@ class CapiTraceTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (stderr_fd_ >= 0) close(stderr_fd_);
+    delete process_;
+    process_ = nullptr;
     fs::remove_all(*dir_);
     delete dir_;
     delete receiver_;
   }
 
-  // Starts the server exporting to the receiver; reads its JSON log until the
-  // `serving` line, which it keeps.
+  // Starts the server exporting to the receiver, and keeps its `serving` line.
   static void StartServer() {
-    const char* bin = std::getenv("PROGLOG_BIN");
-    ASSERT_NE(bin, nullptr) << "PROGLOG_BIN must name the built proglog binary";
-    std::vector<std::string> args = {bin,
-                                     "serve",
-                                     "--bootstrap",
-                                     "--data-dir",
-                                     dir_->string(),
-                                     "--rpc-port",
-                                     "0",
-                                     "--bind-addr",
-                                     "127.0.0.1:0",
-                                     "--node-name",
-                                     "capi-trace",
-                                     "--log-format",
-                                     "json",
-                                     "--otel-exporter-otlp-endpoint",
-                                     receiver_->Endpoint()};
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_ = fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      std::vector<char*> argv;
-      for (auto& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(bin, argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    stderr_fd_ = fds[0];
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    std::string output;
-    while (serving_.is_null() && std::chrono::steady_clock::now() < deadline) {
-      pollfd pfd{stderr_fd_, POLLIN, 0};
-      if (poll(&pfd, 1, 200) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = read(stderr_fd_, buf, sizeof buf);
-      ASSERT_GT(n, 0) << "proglog exited before serving:\n" << output;
-      output.append(buf, static_cast<size_t>(n));
-      std::istringstream lines(output);
-      for (std::string line; std::getline(lines, line);) {
-        json event = json::parse(line, nullptr, /*allow_exceptions=*/false);
-        if (event.is_object() && event.value("msg", "") == "serving") serving_ = event;
-      }
-    }
-    ASSERT_FALSE(serving_.is_null()) << "no serving line within 30s:\n" << output;
-    // Keep draining the log so the server never blocks on a full pipe.
-    fcntl(stderr_fd_, F_SETFL, O_NONBLOCK);
+    fs::create_directories(*dir_);
+    auto process = ServingProcess::Start(
+        {"serve", "--bootstrap", "--data-dir", (*dir_ / "data").string(), "--rpc-port", "0",
+         "--bind-addr", "127.0.0.1:0", "--node-name", "capi-trace", "--log-format", "json",
+         "--otel-exporter-otlp-endpoint", receiver_->Endpoint()},
+        (*dir_ / "server.log").string());
+    ASSERT_TRUE(process.ok()) << process.status();
+    process_ = process->release();
+    serving_ = process_->serving();
   }
 
   void SetUp() override {
@@ -172,8 +123,7 @@ class CapiTraceTest : public ::testing::Test {
 
   static inline Receiver* receiver_ = nullptr;
   static inline fs::path* dir_ = nullptr;
-  static inline pid_t pid_ = -1;
-  static inline int stderr_fd_ = -1;
+  static inline ServingProcess* process_ = nullptr;  // the `proglog serve` under test
   static inline json serving_;
   proglog_client* client_ = nullptr;
 };
