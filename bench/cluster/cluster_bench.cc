@@ -15,12 +15,15 @@
 //               The stopped node is restarted on its data dir and ports and the bench
 //               waits for 3 voting members and one leader before the next round.
 //               Per election-timeout setting ("150ms", "default" = the node's own).
+//   interleaved with --interleave OTHER: one client's produce latency on a 1-node and a
+//               3-node cluster of each binary, all four up at once and produced to in
+//               turn, so both binaries meet the same machine load (see RunInterleaved).
 //
 // Usage: proglog-bench-cluster [--proglog PATH] [--dir D] [--seconds S]
 //          [--value-bytes 100,1024] [--kills N] [--failover-seconds S]
 //          [--election-timeouts 150ms,default] [--skip-throughput] [--skip-failover]
 //          [--skip-client] [--client-rounds N]
-//          [--keep-dir] [--verbose]
+//          [--keep-dir] [--verbose] [--interleave OTHER_BINARY] [--interleave-rounds N]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
@@ -89,6 +92,8 @@ struct Flags {
   int client_rounds = 3;
   bool keep_dir = false;
   bool verbose = false;
+  std::string interleave;  // a second binary for the interleaved comparison; empty: none
+  int interleave_rounds = 3000;
 };
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -143,6 +148,37 @@ std::pair<double, double> MeasureFdatasync(const std::filesystem::path& dir, int
   ::close(fd);
   std::filesystem::remove(path);
   return {Percentile(ms, 0.5), Percentile(ms, 0.99)};
+}
+
+// p50 of one fdatasync while `writers` threads (the nodes of a cluster on one
+// disk) each run `count` write + fdatasync rounds into their own fallocated file
+// in `dir`, in ms. Loopback nodes share the disk: a commit needs the leader's
+// and a follower's fsync, and the disk may serve concurrent ones one by one.
+double MeasureConcurrentFdatasync(const std::filesystem::path& dir, int writers, int count) {
+  std::vector<std::vector<double>> ms(writers);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      const std::filesystem::path path = dir / ("fdatasync-probe-" + std::to_string(w));
+      const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) return;
+      const std::string block(4096, 'f');
+      ::posix_fallocate(fd, 0, static_cast<off_t>(block.size()) * count);
+      ::fsync(fd);
+      for (int i = 0; i < count; ++i) {
+        const auto start = Clock::now();
+        if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) break;
+        ::fdatasync(fd);
+        ms[w].push_back(Ms(Clock::now() - start));
+      }
+      ::close(fd);
+      std::filesystem::remove(path);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<double> all;
+  for (const auto& m : ms) all.insert(all.end(), m.begin(), m.end());
+  return Percentile(all, 0.5);
 }
 
 // p50 of a 64-byte ping-pong over a 127.0.0.1 TCP connection (TCP_NODELAY), in ms.
@@ -841,6 +877,118 @@ void RunClientSection(const Flags& flags) {
   std::fflush(stdout);
 }
 
+// ---------------------------------------------------------------- interleaved
+
+// Then 16 clients: short bursts of unary Produce and of ProduceStream against each
+// cluster in turn, round after round; the median records/s per cluster and the median
+// of each round's 3n/1n ratio per binary.
+template <typename Target>
+void InterleaveBursts(const Flags& flags, const std::vector<Target>& targets,
+                      const std::vector<Flags>& binaries) {
+  constexpr int kRounds = 6;
+  constexpr double kBurstSeconds = 1.0;
+  const size_t bytes = flags.value_bytes.front();
+  for (const bool stream : {false, true}) {
+    std::vector<std::vector<double>> rates(targets.size());
+    for (int round = 0; round < kRounds; ++round) {
+      for (size_t i = 0; i < targets.size(); ++i) {
+        const std::string address = targets[i].address;
+        const Result r = stream ? ProduceStreams(address, 16, bytes, kBurstSeconds)
+                                : ProduceUnary(address, 16, bytes, kBurstSeconds);
+        rates[i].push_back(r.Rate());
+      }
+    }
+    std::printf("  %s c=16, %d rounds of %.0f s bursts in turn: median records/s\n",
+                stream ? "stream" : "unary", kRounds, kBurstSeconds);
+    for (size_t b = 0; b < binaries.size(); ++b) {
+      std::vector<double> ratios;
+      for (int round = 0; round < kRounds; ++round) {
+        const double one = rates[2 * b][round];
+        ratios.push_back(one > 0 ? rates[2 * b + 1][round] / one : 0);
+      }
+      std::printf("  [%zu] 1n %8.0f  3n %8.0f  3n/1n (median of rounds) %.2f\n", b,
+                  Percentile(rates[2 * b], 0.5), Percentile(rates[2 * b + 1], 0.5),
+                  Percentile(ratios, 0.5));
+    }
+    std::fflush(stdout);
+  }
+}
+
+// One client's unary produce latency on a 1-node and a 3-node cluster of each of two
+// binaries, all four running at once and produced to in turn, one call at a time: every
+// cluster sees the same load from the rest of the machine, so the figures compare the
+// binaries and the cluster sizes even where back-to-back runs differ by more than that.
+void RunInterleaved(const Flags& flags, double floor_ms) {
+  std::vector<Flags> binaries = {flags, flags};
+  binaries[1].proglog = flags.interleave;
+  struct Target {
+    size_t binary;
+    int size;
+    std::unique_ptr<Cluster> cluster;
+    std::unique_ptr<logpb::v1::Log::Stub> stub;
+    std::vector<double> ms;
+    std::string address;  // the leader's
+  };
+  std::vector<Target> targets;
+  for (size_t b = 0; b < binaries.size(); ++b) {
+    for (int size : {1, 3}) {
+      Target t{b, size, nullptr, nullptr, {}, ""};
+      t.cluster = std::make_unique<Cluster>(
+          binaries[b],
+          flags.dir / ("interleaved-" + std::to_string(b) + "-" + std::to_string(size)), size,
+          std::vector<std::string>{});
+      std::optional<std::string> leader;
+      if (t.cluster->StartAll()) leader = t.cluster->WaitReady(std::chrono::seconds(60));
+      if (!leader) {
+        std::fprintf(stderr, "interleaved: a cluster did not form:\n%s\n",
+                     t.cluster->Tails().c_str());
+        return;
+      }
+      t.address = t.cluster->RpcAddr(*leader);
+      t.stub = logpb::v1::Log::NewStub(NewChannel(t.address, false));
+      targets.push_back(std::move(t));
+    }
+  }
+  ProduceRequest request;
+  request.mutable_record()->set_value(std::string(flags.value_bytes.front(), 'i'));
+  constexpr int kWarmRounds = 200;
+  uint64_t errors = 0;
+  for (int round = 0; round < kWarmRounds + flags.interleave_rounds; ++round) {
+    for (Target& t : targets) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      ProduceResponse response;
+      const auto begin = Clock::now();
+      if (!t.stub->Produce(&context, request, &response).ok()) {
+        ++errors;
+        continue;
+      }
+      if (round >= kWarmRounds) t.ms.push_back(Ms(Clock::now() - begin));
+    }
+  }
+  std::printf(
+      "\ninterleaved: unary produce %zu B, 1 client, %d calls per cluster, the 4 clusters in "
+      "turn%s\n",
+      flags.value_bytes.front(), flags.interleave_rounds,
+      errors ? (" errors=" + std::to_string(errors)).c_str() : "");
+  std::printf("  %-3s %-4s %8s %8s %12s  %s\n", "bin", "size", "p50 ms", "p90 ms", "p50/floor",
+              "binary");
+  for (const Target& t : targets) {
+    const double p50 = Percentile(t.ms, 0.5);
+    std::printf("  [%zu] %-4s %8.3f %8.3f %11.2fx  %s\n", t.binary,
+                (std::to_string(t.size) + "n").c_str(), p50, Percentile(t.ms, 0.9),
+                floor_ms > 0 ? p50 / floor_ms : 0, binaries[t.binary].proglog.c_str());
+  }
+  for (size_t b = 0; b < binaries.size(); ++b) {
+    const double one = Percentile(targets[2 * b].ms, 0.5);
+    const double three = Percentile(targets[2 * b + 1].ms, 0.5);
+    std::printf("  [%zu] 3n/1n at 1 client (1n p50 / 3n p50) %.2f\n", b,
+                three > 0 ? one / three : 0);
+  }
+  std::fflush(stdout);
+  InterleaveBursts(flags, targets, binaries);
+}
+
 // ---------------------------------------------------------------- failover
 
 // Kills (or terminates) the leader and times the first produce a survivor
@@ -1007,6 +1155,14 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       if (!value() || !absl::SimpleAtoi(v, &flags->client_rounds) || flags->client_rounds < 1) {
         return false;
       }
+    } else if (arg == "--interleave") {
+      if (!value()) return false;
+      flags->interleave = v;
+    } else if (arg == "--interleave-rounds") {
+      if (!value() || !absl::SimpleAtoi(v, &flags->interleave_rounds) ||
+          flags->interleave_rounds < 1) {
+        return false;
+      }
     } else if (arg == "--kills") {
       if (!value() || !absl::SimpleAtoi(v, &flags->kills) || flags->kills < 0) return false;
     } else if (arg == "--failover-seconds") {
@@ -1042,7 +1198,11 @@ int main(int argc, char** argv) {
                  "         [--value-bytes 100,1024] [--kills N] [--failover-seconds S]\n"
                  "         [--election-timeouts 150ms,default] [--skip-throughput]\n"
                  "         [--skip-failover] [--skip-client] [--client-rounds N] [--keep-dir]\n"
-                 "         [--verbose]\n");
+                 "         [--verbose] [--interleave OTHER_BINARY] [--interleave-rounds N]\n");
+    return 2;
+  }
+  if (!flags.interleave.empty() && ::access(flags.interleave.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "--interleave %s: not an executable\n", flags.interleave.c_str());
     return 2;
   }
   if (::access(flags.proglog.c_str(), X_OK) != 0) {
@@ -1064,6 +1224,7 @@ int main(int argc, char** argv) {
   const auto [fsync_p50, fsync_p99] = MeasureFdatasync(flags.dir, 200, true);
   const double rtt_p50 = MeasureLoopbackRtt(2000);
   const double floor_ms = fsync_p50 + rtt_p50;
+  const double shared_fsync_p50 = MeasureConcurrentFdatasync(flags.dir, 3, 200);
   std::printf("proglog-bench-cluster: %s, data in %s, %ld cores\n", flags.proglog.c_str(),
               flags.dir.c_str(), ::sysconf(_SC_NPROCESSORS_ONLN));
   std::printf(
@@ -1074,6 +1235,9 @@ int main(int argc, char** argv) {
       "       loopback TCP RTT p50 %.3f ms; commit floor (fdatasync fallocated + RTT) "
       "%.3f ms\n",
       rtt_p50, floor_ms);
+  std::printf(
+      "       3 concurrent writers (one per node, all on this disk): fdatasync p50 %.3f ms\n",
+      shared_fsync_p50);
   std::fflush(stdout);
 
   // 2. Throughput: a 1-node cluster, then 3 nodes; clients talk to the leader.
@@ -1131,6 +1295,9 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   }
+
+  // Two binaries side by side, at one client.
+  if (!flags.interleave.empty()) RunInterleaved(flags, floor_ms);
 
   // 3. The load-balancing client.
   if (flags.client) RunClientSection(flags);

@@ -59,6 +59,10 @@ struct RaftTransportOptions {
   std::function<std::optional<std::string>(uint64_t peer)> resolve;
   // Receives every inbound message. Required.
   std::function<void(raft::Message message)> deliver;
+  // Called on the reader thread once the messages decoded from one read of a
+  // connection were all passed to `deliver`, so the receiver can act on them
+  // together (the node runs one Raft iteration for them). Null: not called.
+  std::function<void()> delivered;
   // Mutual TLS for outbound connections: a kConnect context from
   // security::NewPeerSslContext. Borrowed; must outlive the transport.
   // Default: null (plaintext).

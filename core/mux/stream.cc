@@ -152,6 +152,21 @@ absl::Status Stream::Write(std::string_view data) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<size_t> Stream::TryWrite(std::string_view data) {
+  if (ssl_ != nullptr) return absl::FailedPreconditionError("TryWrite on a TLS stream");
+  size_t wrote = 0;
+  while (wrote < data.size()) {
+    ssize_t w = send(fd_, data.data() + wrote, data.size() - wrote, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return absl::UnavailableError(absl::StrCat("write: ", std::strerror(errno)));
+    }
+    wrote += static_cast<size_t>(w);
+  }
+  return wrote;
+}
+
 void Stream::Shutdown() { shutdown(fd_, SHUT_RDWR); }
 
 absl::StatusOr<std::unique_ptr<Stream>> DialRaft(const std::string& address, SSL_CTX* tls,

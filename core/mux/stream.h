@@ -37,6 +37,10 @@ class Stream {
   absl::StatusOr<size_t> Read(char* buf, size_t n);
   // All of `data`, or Unavailable.
   absl::Status Write(std::string_view data);
+  // As much of `data` as the socket takes without blocking (0 when its send
+  // buffer is full), or Unavailable. Plaintext only: FailedPrecondition on a
+  // TLS stream, whose records cannot be cut short and finished by Write().
+  absl::StatusOr<size_t> TryWrite(std::string_view data);
   // Makes a blocked Read()/Write() on another thread return; idempotent.
   void Shutdown();
 

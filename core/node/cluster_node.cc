@@ -172,6 +172,7 @@ absl::Status ClusterNode::Start() {
   };
   // log_ is set below, before the mux hands over any connection.
   transport_options.deliver = [this](raft::Message m) { log_->Receive(std::move(m)); };
+  transport_options.delivered = [this] { log_->ProcessReceived(); };
   transport_options.dial_tls = peer_tls_.connect.get();
   transport_ = std::make_unique<mux::RaftTransport>(std::move(transport_options));
 

@@ -1,5 +1,7 @@
 #include "core/node/replicated_log.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -99,6 +101,10 @@ absl::Status ReplicatedLog::Init(const std::filesystem::path& dir) {
 void ReplicatedLog::Start() {
   log_metrics_ = RegisterLogMetrics([storage = storage_.get()] { return storage->SharedLog(); });
   membership_metrics_ = RegisterMembershipMetrics(peers_);
+  {
+    absl::MutexLock lock(&runner_mu_);
+    if (!stop_) runner_ = Runner::kNone;
+  }
   thread_ = std::thread([this] { Run(); });
   // The only voter need not wait out an election timeout (a bootstrapped node,
   // or one restarting alone): it campaigns at once, so it takes writes as
@@ -110,11 +116,13 @@ void ReplicatedLog::Start() {
   }
   if (!alone) return;
   driver_->EnqueueCall([](raft::Raft& raft) { raft.Campaign(); });
+  WakeDriver();
   const absl::Time deadline = absl::Now() + 4 * options_.election_timeout;
   while (!IsLeader() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
 }
 
 void ReplicatedLog::Run() {
+  pthread_setname_np(pthread_self(), "raft-driver");
   const absl::Duration tick = options_.heartbeat_interval;
   absl::Time next_tick = absl::Now() + tick;
   int ticks = 0;
@@ -122,8 +130,25 @@ void ReplicatedLog::Run() {
   absl::Time next_retention = absl::Now() + options_.retention_interval;
   while (true) {
     {
-      absl::MutexLock lock(&run_mu_);
-      if (stop_) return;
+      absl::MutexLock lock(&runner_mu_);
+      // Asleep until inputs are queued (WakeDriver) or the next tick, and
+      // then until no reader thread is running an iteration. wake_ stays set
+      // meanwhile, so no reader starts another: this thread goes next.
+      runner_mu_.AwaitWithDeadline(absl::Condition(
+                                       +[](ReplicatedLog* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                         return self->stop_ || self->wake_;
+                                       },
+                                       this),
+                                   next_tick);
+      wake_ = true;
+      runner_mu_.Await(absl::Condition(
+          +[](ReplicatedLog* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return self->stop_ || self->runner_ != Runner::kReceiver;
+          },
+          this));
+      if (stop_ || runner_ == Runner::kStopped) return;
+      runner_ = Runner::kDriverThread;
+      wake_ = false;
     }
     const absl::Time now = absl::Now();
     if (now >= next_tick) {
@@ -136,35 +161,88 @@ void ReplicatedLog::Run() {
         next_retention = now + options_.retention_interval;
         driver_->EnqueueCall([this](raft::Raft& raft) { ApplyRetention(raft); });
       }
-    } else if (!HasQueuedAppends()) {
-      // An append that finds the queue empty wakes the driver (AppendBatch);
-      // one queued behind it may have had its wake-up consumed by the last
-      // iteration, so a non-empty queue is never slept on.
-      driver_->WaitForInputs(next_tick - now);
     }
-    HandOverAppends();
-    const absl::Time start = absl::Now();
-    do {
-      if (absl::Status s = driver_->RunOnce(); !s.ok()) {
-        // Persisting or applying failed (a full or broken disk): this node
-        // stops taking part rather than acknowledge what it could not keep.
-        // It keeps serving reads of what it committed; a restart resumes.
-        spdlog::error("raft: {}; this node stops replicating until restarted", s.ToString());
-        {
-          // Appends check broken_ and enqueue under this lock, so every
-          // proposal accepted before it is set is answered below.
-          absl::MutexLock lock(&propose_mu_);
-          broken_ = s;
-        }
-        leader_.store(raft::kNoNode);
-        driver_->FailPending(s);  // outside the lock: callbacks may append again
-        FailQueuedAppends(s);
-        return;
-      }
-    } while (raft_->HasReady());
-    NoteCommit(start);
-    PublishStatus(*raft_);
+    const absl::Status iterated = Iterate(/*hand_over=*/true);
+    EndRun(iterated);
+    if (!iterated.ok()) return;
   }
+}
+
+void ReplicatedLog::ProcessReceived() {
+  if (!TryBecomeRunner(Runner::kReceiver)) {
+    WakeDriver();  // the runner may have taken its inputs before these came
+    return;
+  }
+  // The queued appends are left to the driver thread (woken for them), whose
+  // group commit pacing may wait, which a reader thread should not.
+  EndRun(Iterate(/*hand_over=*/false));
+}
+
+void ReplicatedLog::WakeDriver() {
+  absl::MutexLock lock(&runner_mu_);
+  wake_ = true;
+}
+
+bool ReplicatedLog::TryBecomeRunner(Runner runner) {
+  absl::MutexLock lock(&runner_mu_);
+  // The driver thread, once it has inputs of its own, goes first.
+  if (runner_ != Runner::kNone || wake_ || stop_) return false;
+  runner_ = runner;
+  return true;
+}
+
+void ReplicatedLog::EndRun(const absl::Status& iterated) {
+  absl::MutexLock lock(&runner_mu_);
+  runner_ = iterated.ok() ? Runner::kNone : Runner::kStopped;
+}
+
+absl::Status ReplicatedLog::Iterate(bool hand_over) {
+  if (hand_over) HandOverAppends();
+  const absl::Time start = absl::Now();
+  do {
+    if (absl::Status s = driver_->RunOnce(); !s.ok()) {
+      Break(s);
+      return s;
+    }
+    KeepNotedFsync();
+  } while (raft_->HasReady());
+  NoteCommit(start);
+  PublishStatus(*raft_);
+  return absl::OkStatus();
+}
+
+void ReplicatedLog::Break(const absl::Status& status) {
+  // Persisting or applying failed (a full or broken disk): this node stops
+  // taking part rather than acknowledge what it could not keep. It keeps
+  // serving reads of what it committed; a restart resumes.
+  spdlog::error("raft: {}; this node stops replicating until restarted", status.ToString());
+  {
+    // Appends check broken_ and enqueue under this lock, so every proposal
+    // accepted before it is set is answered below.
+    absl::MutexLock lock(&propose_mu_);
+    broken_ = status;
+  }
+  leader_.store(raft::kNoNode);
+  driver_->FailPending(status);  // outside the lock: callbacks may append again
+  FailQueuedAppends(status);
+}
+
+void ReplicatedLog::KeepNotedFsync() {
+  const uint64_t last_index = storage_->LastIndex();
+  if (last_index == 0) return;
+  const uint64_t last_offset = raft::OffsetOfIndex(last_index);
+  if (!fsyncs_.empty() && fsyncs_.back().last_offset >= last_offset) return;
+  std::optional<telemetry::FsyncTiming> timing = telemetry::NotedFsyncCovering(last_offset);
+  if (!timing.has_value()) return;
+  fsyncs_.push_back(KeptFsync{last_offset, *timing});
+  if (fsyncs_.size() > telemetry::kNotedFsyncs) fsyncs_.pop_front();
+}
+
+std::optional<telemetry::FsyncTiming> ReplicatedLog::FsyncCovering(uint64_t offset) const {
+  for (const KeptFsync& kept : fsyncs_) {
+    if (kept.last_offset >= offset) return kept.timing;
+  }
+  return std::nullopt;
 }
 
 void ReplicatedLog::NoteCommit(absl::Time start) {
@@ -298,6 +376,7 @@ absl::Status ReplicatedLog::TransferLeadership(absl::Duration timeout) {
       spdlog::warn("raft: leadership transfer: {}", s.ToString());
     }
   });
+  WakeDriver();
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     {
@@ -316,15 +395,27 @@ absl::Status ReplicatedLog::Stop() {
     absl::MutexLock lock(&run_mu_);
     if (stopped_) return absl::OkStatus();
     stopped_ = true;
-    stop_ = true;
   }
   {
     absl::MutexLock lock(&propose_mu_);
     if (broken_.ok()) broken_ = absl::UnavailableError("the node is stopping");
   }
   if (driver_ == nullptr) return absl::OkStatus();  // Open failed before the core existed
-  driver_->EnqueueCall([](raft::Raft&) {});         // wakes the driver thread
+  {
+    absl::MutexLock lock(&runner_mu_);
+    stop_ = true;
+  }
   if (thread_.joinable()) thread_.join();
+  {
+    // A reader thread may be running an iteration: the storage closes after.
+    absl::MutexLock lock(&runner_mu_);
+    runner_mu_.Await(absl::Condition(
+        +[](ReplicatedLog* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return self->runner_ == Runner::kNone || self->runner_ == Runner::kStopped;
+        },
+        this));
+    runner_ = Runner::kStopped;
+  }
   log_metrics_.Reset();
   membership_metrics_.Reset();
   driver_->FailPending(absl::UnavailableError("the node is stopping"));
@@ -366,8 +457,8 @@ absl::Status ReplicatedLog::AppendBatch(std::vector<server::NewRecord> records, 
     queued_.push_back(QueuedAppend{std::move(records), std::move(done)});
   }
   // The driver thread hands queued appends to Raft (HandOverAppends); wake it
-  // when it may be asleep waiting for inputs.
-  if (wake) driver_->EnqueueCall([](raft::Raft&) {});
+  // unless an earlier append in the queue did.
+  if (wake) WakeDriver();
   return absl::OkStatus();
 }
 
@@ -391,11 +482,6 @@ void ReplicatedLog::HandOverAppends() {
   // Every value of every append goes into the same Raft iteration: a batch is
   // written to the leader's log with one append, its values adjacent.
   for (QueuedAppend& append : taken) Propose(std::move(append));
-}
-
-bool ReplicatedLog::HasQueuedAppends() {
-  absl::MutexLock lock(&propose_mu_);
-  return !queued_.empty();
 }
 
 void ReplicatedLog::FailQueuedAppends(const absl::Status& status) {
@@ -436,11 +522,14 @@ void ReplicatedLog::Propose(QueuedAppend append) {
           ++answered_;
           if (batch->status.ok()) {
             raft_metrics_.ObserveCommit(absl::ToDoubleSeconds(absl::Now() - batch->proposed));
-            // This driver thread persisted the entries too: the fsync that made
-            // the last one durable here (record offset = index - 1) goes to the
-            // request's trace (core/telemetry/trace.h; no lock).
-            const std::optional<telemetry::FsyncTiming> fsync =
-                telemetry::NotedFsyncCovering(batch->last_index - 1);
+            // The fsync that made the last entry durable here (record offset =
+            // index - 1) goes to the request's trace (core/telemetry/trace.h):
+            // noted on this thread when it persisted the entries too, else
+            // kept by the runner that did.
+            const uint64_t last_offset = raft::OffsetOfIndex(batch->last_index);
+            std::optional<telemetry::FsyncTiming> fsync =
+                telemetry::NotedFsyncCovering(last_offset);
+            if (!fsync.has_value()) fsync = FsyncCovering(last_offset);
             telemetry::ScopedFsyncTiming fsync_scope(fsync.has_value() ? &*fsync : nullptr);
             batch->done(batch->first_offset);
           } else {
@@ -532,6 +621,7 @@ void ReplicatedLog::ConfirmEnd(absl::AnyInvocable<void(absl::Status)> done) {
             done(absl::UnavailableError(absl::StrCat("no leader to confirm the end of the log (",
                                                      applied.status().message(), ")")));
           });
+      WakeDriver();  // under propose_mu_: runner_mu_ is never held while taking it
       return;
     }
     broken = broken_;

@@ -7,28 +7,33 @@
 // as a plain kNormal entry, any other as kTypedRecord) and its term is the
 // entry's: the term of the leader that appended it.
 //
-// One driver thread owns the Raft core: it ticks it, feeds it messages,
+// One thread at a time runs the Raft core: it feeds it ticks, messages,
 // proposals and calls, persists each Ready (one fsync per batch), sends, and
-// applies. Appends wait in a queue of this class until the driver thread
-// proposes them all at once before an iteration: the values of one AppendBatch
-// land in one Ready (adjacent, one write), and with Durability::kAlways the
-// thread first waits briefly for the clients the last fsync answered
-// (server::GroupCommitPacer), so concurrent clients share one fsync instead of
-// taking turns. The same thread reconciles membership with gossip every few ticks
-// when leading: alive members with an `rpc_addr` are added as learners and
-// promoted once caught up; members that left are removed; failed members stay
-// voters.
+// applies. That is the driver thread, except that a transport reader thread
+// that delivered messages runs the iteration for them itself when the driver
+// thread is idle (ProcessReceived): waking another thread costs every commit
+// a few tens of microseconds, more on a busy machine, twice (the follower's
+// append, the leader's acknowledgment). Appends wait in a queue of this class until the driver
+// thread proposes them all at once before an iteration: the values of one AppendBatch land in one
+// Ready (adjacent, one write), and with Durability::kAlways the thread first waits briefly for the
+// clients the last fsync answered (server::GroupCommitPacer), so concurrent clients share one fsync
+// instead of taking turns. The same thread reconciles membership with gossip every few ticks when
+// leading: alive members with an `rpc_addr` are added as learners and promoted once caught up;
+// members that left are removed; failed members stay voters.
 //
 // Thread-safety: every public method is thread-safe. Callbacks (append
-// completions, offset waits) run on the driver thread and must not block.
+// completions, offset waits) run on the thread running the core (the driver
+// thread or a transport reader) and must not block.
 #ifndef PROGLOG_CORE_NODE_REPLICATED_LOG_H_
 #define PROGLOG_CORE_NODE_REPLICATED_LOG_H_
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +52,7 @@
 #include "core/raft/raft.h"
 #include "core/server/commit_log.h"
 #include "core/server/group_commit_pacer.h"
+#include "core/telemetry/trace.h"
 
 namespace proglog::node::internal {
 
@@ -85,8 +91,16 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   // storage. Idempotent.
   absl::Status Stop();
 
-  // A message from a peer (the transport's inbound side).
+  // A message from a peer (the transport's inbound side): queued for the next
+  // Raft iteration, which ProcessReceived() starts (the transport calls it
+  // after the messages of one read).
   void Receive(raft::Message message) { driver_->EnqueueMessage(std::move(message)); }
+  // Runs a Raft iteration for the received messages on the calling thread
+  // when no other thread is running one, so a follower's append or the
+  // leader's acknowledgment goes on without waking the driver thread (a
+  // hand-off on every commit's path); otherwise the thread that runs
+  // iterations takes them next. It may block for a persist (an fsync).
+  void ProcessReceived();
 
   uint64_t Id() const { return id_; }
   bool IsLeader() const { return leader_.load() == id_; }
@@ -109,7 +123,7 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   bool CancelWait(uint64_t id) override;
   std::vector<server::ServerInfo> Servers() override;
 
-  // raft::StateMachine, called on the driver thread only.
+  // raft::StateMachine, called by the thread running the core only.
   absl::Status Apply(const raft::Entry& entry) override;
   absl::Status Restore(const raft::Snapshot& snapshot) override;
 
@@ -119,6 +133,25 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   absl::Status Init(const std::filesystem::path& dir);
 
   void Run();
+  // Whoever runs Raft iterations. At most one thread at a time does: the
+  // driver thread (ticks, appends, calls) or a transport reader thread
+  // (ProcessReceived). kStopped: nobody will again.
+  enum class Runner { kNone, kDriverThread, kReceiver, kStopped };
+  // Inputs were queued for the driver: it runs an iteration once free.
+  void WakeDriver();
+  // Becomes the runner unless a thread already is (or the log stopped).
+  bool TryBecomeRunner(Runner runner);
+  // Gives the turn back; the driver thread runs next if inputs came meanwhile.
+  void EndRun(const absl::Status& iterated);
+  // One iteration by the runner: the queued appends (with `hand_over`), then
+  // Raft iterations until the core has nothing ready. An error breaks the log.
+  absl::Status Iterate(bool hand_over);
+  // Persisting or applying failed: the log stops replicating (see Run()).
+  void Break(const absl::Status& status);
+  // Runner only: keeps the fsync the last iteration noted on this thread, so
+  // a commit completed by another runner still finds it (fsync trace spans).
+  void KeepNotedFsync();
+  std::optional<telemetry::FsyncTiming> FsyncCovering(uint64_t offset) const;
   void PublishStatus(const raft::Raft& raft);
   void ReconcileMembership(raft::Raft& raft);
   // How many of the oldest segments the retention limits remove now.
@@ -162,7 +195,6 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   // wait, if any), all in the next Raft iteration.
   void HandOverAppends();
   void Propose(QueuedAppend append);
-  bool HasQueuedAppends();
   // Completes every queued append with `status` (the node stopped or broke).
   void FailQueuedAppends(const absl::Status& status);
   // Driver thread: tells the pacer about the iterations that started at `start`.
@@ -188,9 +220,23 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   uint64_t next_wait_id_ ABSL_GUARDED_BY(waits_mu_) = 1;
 
   absl::Mutex run_mu_;
-  bool stop_ ABSL_GUARDED_BY(run_mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(run_mu_) = false;
   std::thread thread_;
+
+  absl::Mutex runner_mu_;
+  Runner runner_ ABSL_GUARDED_BY(runner_mu_) = Runner::kStopped;  // kNone from Start()
+  // Inputs were queued since the driver thread last began an iteration, or
+  // it is due to tick: it runs next (ProcessReceived leaves it the turn).
+  bool wake_ ABSL_GUARDED_BY(runner_mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(runner_mu_) = false;
+
+  // Runner only: recent fsyncs of this node's log and the last log offset each
+  // made durable, oldest first (at most telemetry::kNotedFsyncs).
+  struct KeptFsync {
+    uint64_t last_offset;
+    telemetry::FsyncTiming timing;
+  };
+  std::deque<KeptFsync> fsyncs_;
 };
 
 }  // namespace proglog::node::internal

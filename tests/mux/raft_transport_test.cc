@@ -1,7 +1,8 @@
 // The Raft TCP transport between real muxes on loopback: messages with every
 // field cross in both directions, in plaintext and over mutual TLS; a
 // transport of another cluster is refused and counted; an unknown peer and a
-// full queue drop instead of blocking; a restarted peer is redialed.
+// full queue drop instead of blocking; a restarted peer is redialed; frames
+// larger than the socket buffer arrive whole and in order.
 #include "core/mux/raft_transport.h"
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -95,7 +97,14 @@ class TestNode {
     t.resolve = [directory](uint64_t peer) { return directory->Get(peer); };
     t.deliver = [this](Message m) {
       absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](bool* held) { return !*held; }, &held_));
       inbox_.push_back(std::move(m));
+    };
+    t.delivered = [this] {
+      absl::MutexLock lock(&mu_);
+      ++delivered_calls_;
+      delivered_before_call_ = inbox_.size();
     };
     t.dial_tls = dial_tls;
     t.max_queued_messages = max_queued;
@@ -123,6 +132,18 @@ class TestNode {
     absl::MutexLock lock(&mu_);
     return inbox_.size();
   }
+  // While held, the reader thread stops in `deliver`: the connection's
+  // buffers fill up and the sending side's writes stop taking everything.
+  void Hold(bool held) {
+    absl::MutexLock lock(&mu_);
+    held_ = held;
+  }
+  // How often the `delivered` hook ran, and how many messages had arrived
+  // when it last did.
+  std::pair<size_t, size_t> DeliveredCalls() {
+    absl::MutexLock lock(&mu_);
+    return {delivered_calls_, delivered_before_call_};
+  }
   // Cluster ids the transport reported adopting (written on a reader thread,
   // read once the test has seen the message that caused it).
   std::vector<uint64_t> Adopted() {
@@ -136,6 +157,9 @@ class TestNode {
   absl::Mutex mu_;
   std::vector<Message> inbox_;
   std::vector<uint64_t> adopted_;
+  bool held_ = false;
+  size_t delivered_calls_ = 0;
+  size_t delivered_before_call_ = 0;
 };
 
 void ExpectExchange(TestNode& a, TestNode& b) {
@@ -176,6 +200,52 @@ TEST(RaftTransport, PlaintextPeersExchangeMessagesThroughTheMux) {
   EXPECT_EQ(a.transport().GetStats().sent, 100u);
   EXPECT_EQ(b.transport().GetStats().received, 100u);
   EXPECT_EQ(a.mux().GetStats().raft, 1u);
+  // The hook runs after the messages of a read, so the last run saw all 100.
+  ASSERT_TRUE(PollUntil([&] { return b.DeliveredCalls().second == 100; }));
+  EXPECT_GE(b.DeliveredCalls().first, 1u);
+  EXPECT_LE(b.DeliveredCalls().first, 100u);
+}
+
+// Frames far larger than the socket takes at once, sent while the receiver
+// does not read: the sending thread writes what it can without blocking and
+// the sender thread the rest, before any later message, so every frame
+// arrives whole and in order once the receiver reads again.
+TEST(RaftTransport, FramesLargerThanTheSocketBufferArriveWholeAndInOrder) {
+  Directory directory;
+  TestNode a(1, 9, &directory, nullptr, nullptr);
+  TestNode b(2, 9, &directory, nullptr, nullptr);
+  a.transport().Send(Append(1, 2, 0));  // connects: later sends start on the caller's thread
+  ASSERT_TRUE(PollUntil([&] { return b.InboxSize() == 1; }));
+  constexpr uint64_t kLarge = 40;
+  auto large = [](uint64_t i) {
+    Message m = Append(1, 2, i);
+    m.entries[1].data = std::string(512 << 10, static_cast<char>('a' + i % 26));
+    return m;
+  };
+  b.Hold(true);
+  for (uint64_t i = 1; i <= kLarge; ++i) {
+    a.transport().Send(large(i));
+    if (i % 8 == 0) a.transport().Send(Append(1, 2, 1000 + i));  // small ones in between
+  }
+  // Well within the sender thread's write timeout (2 s), which would drop the connection.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  b.Hold(false);
+  const size_t total = 1 + kLarge + kLarge / 8;
+  ASSERT_TRUE(PollUntil([&] { return b.InboxSize() == total; }, std::chrono::seconds(30)))
+      << b.InboxSize() << " of " << total;
+  std::vector<Message> got = b.Inbox();
+  size_t at = 1;
+  for (uint64_t i = 1; i <= kLarge; ++i) {
+    EXPECT_EQ(got[at].index, i) << "in order";
+    EXPECT_EQ(got[at].entries, large(i).entries) << "whole";
+    ++at;
+    if (i % 8 == 0) {
+      EXPECT_EQ(got[at].index, 1000 + i);
+      ++at;
+    }
+  }
+  EXPECT_EQ(a.transport().GetStats().sent, total);
+  EXPECT_EQ(a.transport().GetStats().dropped_broken, 0u);
 }
 
 TEST(RaftTransport, MutualTlsPeersExchangeMessagesThroughTheMux) {
