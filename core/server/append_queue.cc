@@ -122,12 +122,10 @@ void AppendQueue::AppendBatch(std::vector<Pending>& batch) {
     }
     absl::StatusOr<uint64_t> first = log_->AppendBatch(records);
     // The fsync that made these records durable (durability kAlways), for the
-    // requests' trace spans; lock-free (core/telemetry/trace.h).
-    std::optional<telemetry::FsyncTiming> fsync;
-    if (first.ok() && !records.empty()) {
-      fsync = telemetry::NotedFsyncCovering(*first + records.size() - 1);
-    }
-    telemetry::ScopedFsyncTiming fsync_scope(fsync.has_value() ? &*fsync : nullptr);
+    // requests' trace spans; lock-free, and looked up only if a sampled
+    // request asks (core/telemetry/trace.h).
+    std::optional<telemetry::ScopedFsyncCovering> fsync_scope;
+    if (first.ok() && !records.empty()) fsync_scope.emplace(*first + records.size() - 1);
     if (!first.ok() && absl::IsInvalidArgument(first.status()) && end - begin > 1) {
       // A batch is all-or-nothing; one bad submission must not fail its neighbours.
       for (size_t i = begin; i < end; ++i) {

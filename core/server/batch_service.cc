@@ -77,6 +77,8 @@ class ConsumeBatchStreamReactor final
 
   void Begin(grpc::CallbackServerContext* context) {
     self_ = shared_from_this();
+    call_ = telemetry::RpcCall(service_->Series().consume_batch_stream);
+    call_.Received();
     absl::Status admitted = service_->Admit(context, kConsumeAction);
     if (admitted.ok() && !service_->Register(this, self_)) {
       admitted = absl::UnavailableError("server is shutting down");
@@ -230,6 +232,7 @@ class ConsumeBatchStreamReactor final
       writing_ = *std::move(ready_);
       ready_.reset();
       write_in_flight_ = true;
+      call_.Sent();
       StartWrite(&writing_);
       FetchLocked();
       return;
@@ -246,10 +249,12 @@ class ConsumeBatchStreamReactor final
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
+    call_.Finish(static_cast<int>(status.error_code()));
     Finish(std::move(status));
   }
 
   LogService* const service_;
+  telemetry::RpcCall call_;  // set in Begin
   const ReadBounds bounds_;
   std::shared_ptr<ConsumeBatchStreamReactor> self_;
   absl::Mutex mu_;
@@ -305,13 +310,15 @@ grpc::ServerUnaryReactor* BatchService::ProduceBatch(grpc::CallbackServerContext
                                                      const ProduceBatchRequest* request,
                                                      ProduceBatchResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const telemetry::RpcCall call(log_service_->Series().produce_batch);
+  call.Received();
   AnnounceLimits(context);
   std::shared_ptr<RpcTrace> trace = log_service_->StartTrace(context, kService, "ProduceBatch");
   telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
   absl::Status admitted = log_service_->Admit(context, kProduceAction);
   if (admitted.ok()) admitted = Validate(*request);
   if (!admitted.ok()) {
-    LogService::FinishTraced(reactor, trace.get(), "ProduceBatch", ToGrpcStatus(admitted));
+    LogService::FinishRpc(reactor, call, trace.get(), "ProduceBatch", ToGrpcStatus(admitted));
     return reactor;
   }
   std::shared_ptr<telemetry::Span> commit;
@@ -329,7 +336,7 @@ grpc::ServerUnaryReactor* BatchService::ProduceBatch(grpc::CallbackServerContext
   const uint64_t count = batch.size();
   absl::Status queued = log_service_->Storage()->AppendBatch(
       std::move(batch),
-      [context, reactor, response, trace, commit, count](absl::StatusOr<uint64_t> first) {
+      [context, reactor, response, call, trace, commit, count](absl::StatusOr<uint64_t> first) {
         telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
         if (commit != nullptr) {
           if (!first.ok()) commit->SetError(std::string(first.status().message()));
@@ -340,12 +347,12 @@ grpc::ServerUnaryReactor* BatchService::ProduceBatch(grpc::CallbackServerContext
           response->set_base_offset(*first);
           response->set_count(count);
         }
-        LogService::FinishTraced(reactor, trace.get(), "ProduceBatch",
-                                 FinishingStatus(context, first.status()));
+        LogService::FinishRpc(reactor, call, trace.get(), "ProduceBatch",
+                              FinishingStatus(context, first.status()));
       });
   if (!queued.ok()) {
-    LogService::FinishTraced(reactor, trace.get(), "ProduceBatch",
-                             FinishingStatus(context, queued));
+    LogService::FinishRpc(reactor, call, trace.get(), "ProduceBatch",
+                          FinishingStatus(context, queued));
   }
   return reactor;
 }
@@ -354,32 +361,35 @@ grpc::ServerUnaryReactor* BatchService::ConsumeBatch(grpc::CallbackServerContext
                                                      const ConsumeBatchRequest* request,
                                                      ConsumeBatchResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const telemetry::RpcCall call(log_service_->Series().consume_batch);
+  call.Received();
   AnnounceLimits(context);
   std::shared_ptr<RpcTrace> trace = log_service_->StartTrace(context, kService, "ConsumeBatch");
   telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
   absl::Status admitted = log_service_->Admit(context, kConsumeAction);
   if (!admitted.ok()) {
-    LogService::FinishTraced(reactor, trace.get(), "ConsumeBatch", ToGrpcStatus(admitted));
+    LogService::FinishRpc(reactor, call, trace.get(), "ConsumeBatch", ToGrpcStatus(admitted));
     return reactor;
   }
   const uint64_t offset = request->offset();
   const ReadBounds bounds = BoundsOf(*request);
   LogService* service = log_service_;
-  const bool posted = service->Reads()->Post([service, reactor, response, offset, bounds, trace] {
-    telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
-    service->ReadConfirmingEnd(
-        offset,
-        [service, offset, bounds, response] {
-          return ReadBatch(service->Storage(), offset, bounds, response);
-        },
-        [service, reactor, trace](const absl::Status& read) {
-          LogService::FinishTraced(reactor, trace.get(), "ConsumeBatch", service->ReadStatus(read));
-        });
-  });
+  const bool posted =
+      service->Reads()->Post([service, reactor, response, offset, bounds, call, trace] {
+        telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
+        service->ReadConfirmingEnd(
+            offset,
+            [service, offset, bounds, response] {
+              return ReadBatch(service->Storage(), offset, bounds, response);
+            },
+            [service, reactor, call, trace](const absl::Status& read) {
+              LogService::FinishRpc(reactor, call, trace.get(), "ConsumeBatch",
+                                    service->ReadStatus(read));
+            });
+      });
   if (!posted) {
-    LogService::FinishTraced(
-        reactor, trace.get(), "ConsumeBatch",
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+    LogService::FinishRpc(reactor, call, trace.get(), "ConsumeBatch",
+                          grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
   }
   return reactor;
 }

@@ -13,6 +13,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpcpp/security/auth_context.h"
+#include "log/v1/batch.grpc.pb.h"
 #include "proto/log/v1/wire.h"
 #include "spdlog/spdlog.h"
 
@@ -57,6 +58,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
   void Begin(grpc::CallbackServerContext* context) {
     self_ = shared_from_this();
     context_ = context;
+    call_ = telemetry::RpcCall(service_->Series().produce_stream);
     trace_ = service_->StartTrace(context, logpb::v1::Log::service_full_name(), "ProduceStream");
     telemetry::ScopedSpanContext scope(trace_ ? &trace_->Context() : nullptr);
     absl::Status admitted = service_->Admit(context, kProduceAction);
@@ -82,6 +84,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
       PumpLocked();
       return;
     }
+    call_.Received();
     if (finished_ || failed_) return;
     slots_.emplace_back();
     const uint64_t seq = head_seq_ + slots_.size() - 1;
@@ -189,6 +192,7 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
         return;
       }
       write_in_flight_ = true;
+      call_.Sent();
       StartWrite(&head.response);
       return;
     }
@@ -207,11 +211,13 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
       trace_->SetAttribute("proglog.records_appended", static_cast<int64_t>(head_seq_));
       trace_->Finish(status);
     }
+    call_.Finish(static_cast<int>(status.error_code()));
     Finish(std::move(status));
   }
 
   LogService* const service_;
   std::shared_ptr<ProduceStreamReactor> self_;
+  telemetry::RpcCall call_;  // set in Begin
   // One span for the whole stream (null without a tracer).
   std::shared_ptr<RpcTrace> trace_;
   grpc::CallbackServerContext* context_ = nullptr;  // Valid until OnDone.
@@ -246,6 +252,8 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
 
   void Begin(grpc::CallbackServerContext* context) {
     self_ = shared_from_this();
+    call_ = telemetry::RpcCall(service_->Series().consume_stream);
+    call_.Received();
     trace_ = service_->StartTrace(context, logpb::v1::Log::service_full_name(), "ConsumeStream");
     telemetry::ScopedSpanContext scope(trace_ ? &trace_->Context() : nullptr);
     absl::Status admitted = service_->Admit(context, kConsumeAction);
@@ -408,6 +416,7 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
       response_.Clear();
       ToProto(std::move(buffer_.front()), response_.mutable_record());
       write_in_flight_ = true;
+      call_.Sent();
       StartWrite(&response_);
       // Read the next batch while this one is being sent.
       if (buffer_.size() <= 1) FetchLocked();
@@ -429,11 +438,13 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
       trace_->SetAttribute("proglog.records_sent", static_cast<int64_t>(records_sent_));
       trace_->Finish(status);
     }
+    call_.Finish(static_cast<int>(status.error_code()));
     Finish(std::move(status));
   }
 
   LogService* const service_;
   std::shared_ptr<ConsumeStreamReactor> self_;
+  telemetry::RpcCall call_;  // set in Begin
   // One span for the whole stream (null without a tracer).
   std::shared_ptr<RpcTrace> trace_;
   uint64_t records_sent_ ABSL_GUARDED_BY(mu_) = 0;
@@ -451,6 +462,26 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+}  // namespace
+
+namespace {
+
+MethodSeries DeclareMethods(telemetry::RpcServerMetrics* metrics) {
+  const char* log = logpb::v1::Log::service_full_name();
+  const char* batch = logpb::v1::Batch::service_full_name();
+  MethodSeries series;
+  series.produce = metrics->AddMethod(log, "Produce", telemetry::kRpcUnary);
+  series.consume = metrics->AddMethod(log, "Consume", telemetry::kRpcUnary);
+  series.consume_stream = metrics->AddMethod(log, "ConsumeStream", telemetry::kRpcServerStream);
+  series.produce_stream = metrics->AddMethod(log, "ProduceStream", telemetry::kRpcBidiStream);
+  series.get_servers = metrics->AddMethod(log, "GetServers", telemetry::kRpcUnary);
+  series.produce_batch = metrics->AddMethod(batch, "ProduceBatch", telemetry::kRpcUnary);
+  series.consume_batch = metrics->AddMethod(batch, "ConsumeBatch", telemetry::kRpcUnary);
+  series.consume_batch_stream =
+      metrics->AddMethod(batch, "ConsumeBatchStream", telemetry::kRpcServerStream);
+  return series;
+}
 
 }  // namespace
 
@@ -472,6 +503,10 @@ grpc::Status FinishingStatus(grpc::CallbackServerContext* context, const absl::S
 
 LogService::LogService(CommitLog* log, Executor* reads, const Options* options)
     : log_(log), reads_(reads), options_(options) {
+  if (options->metrics != nullptr) {
+    rpc_metrics_ = std::make_unique<telemetry::RpcServerMetrics>(options->metrics);
+    series_ = DeclareMethods(rpc_metrics_.get());
+  }
   // A body that does not parse gets INVALID_ARGUMENT, not gRPC's bare
   // UNIMPLEMENTED (core/server/malformed_requests.h). Indexes are the methods'
   // order in log.proto, as the generated base classes number them.
@@ -580,13 +615,15 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
                                               const ProduceRequest* request,
                                               ProduceResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const telemetry::RpcCall call(series_.produce);
+  call.Received();
   AnnounceLimits(context);
   std::shared_ptr<RpcTrace> trace = StartTrace(context, "Produce");
   telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
   absl::Status admitted = Admit(context, kProduceAction);
   if (admitted.ok()) admitted = ValidateValue(*request);
   if (!admitted.ok()) {
-    FinishTraced(reactor, trace.get(), "Produce", ToGrpcStatus(admitted));
+    FinishRpc(reactor, call, trace.get(), "Produce", ToGrpcStatus(admitted));
     return reactor;
   }
   // The commit span covers the commit log's work: the Raft commit when
@@ -596,7 +633,7 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
   // The request is const; its value is copied once into the commit log.
   absl::Status queued = log_->Append(
       NewRecord{request->record().value(), request->record().type()},
-      [context, reactor, response, trace, commit](absl::StatusOr<uint64_t> offset) {
+      [context, reactor, response, call, trace, commit](absl::StatusOr<uint64_t> offset) {
         telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
         if (commit != nullptr) {
           if (!offset.ok()) commit->SetError(std::string(offset.status().message()));
@@ -604,9 +641,10 @@ grpc::ServerUnaryReactor* LogService::Produce(grpc::CallbackServerContext* conte
           commit->End();
         }
         if (offset.ok()) response->set_offset(*offset);
-        FinishTraced(reactor, trace.get(), "Produce", FinishingStatus(context, offset.status()));
+        FinishRpc(reactor, call, trace.get(), "Produce", FinishingStatus(context, offset.status()));
       });
-  if (!queued.ok()) FinishTraced(reactor, trace.get(), "Produce", FinishingStatus(context, queued));
+  if (!queued.ok())
+    FinishRpc(reactor, call, trace.get(), "Produce", FinishingStatus(context, queued));
   return reactor;
 }
 
@@ -614,16 +652,18 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
                                               const ConsumeRequest* request,
                                               ConsumeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const telemetry::RpcCall call(series_.consume);
+  call.Received();
   AnnounceLimits(context);
   std::shared_ptr<RpcTrace> trace = StartTrace(context, "Consume");
   telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
   absl::Status admitted = Admit(context, kConsumeAction);
   if (!admitted.ok()) {
-    FinishTraced(reactor, trace.get(), "Consume", ToGrpcStatus(admitted));
+    FinishRpc(reactor, call, trace.get(), "Consume", ToGrpcStatus(admitted));
     return reactor;
   }
   const uint64_t offset = request->offset();
-  const bool posted = reads_->Post([this, reactor, response, offset, trace] {
+  const bool posted = reads_->Post([this, reactor, response, offset, call, trace] {
     telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
     ReadConfirmingEnd(
         offset,
@@ -632,13 +672,13 @@ grpc::ServerUnaryReactor* LogService::Consume(grpc::CallbackServerContext* conte
           if (record.ok()) ToProto(*std::move(record), response->mutable_record());
           return record.status();
         },
-        [this, reactor, trace](const absl::Status& status) {
-          FinishTraced(reactor, trace.get(), "Consume", ReadStatus(status));
+        [this, reactor, call, trace](const absl::Status& status) {
+          FinishRpc(reactor, call, trace.get(), "Consume", ReadStatus(status));
         });
   });
   if (!posted) {
-    FinishTraced(reactor, trace.get(), "Consume",
-                 grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+    FinishRpc(reactor, call, trace.get(), "Consume",
+              grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
   }
   return reactor;
 }
@@ -683,8 +723,8 @@ std::shared_ptr<RpcTrace> LogService::StartTrace(const grpc::CallbackServerConte
   return RpcTrace::Start(tracer, context, service, method);
 }
 
-void LogService::FinishTraced(grpc::ServerUnaryReactor* reactor, RpcTrace* trace,
-                              const char* method, const grpc::Status& status) {
+void LogService::FinishRpc(grpc::ServerUnaryReactor* reactor, const telemetry::RpcCall& call,
+                           RpcTrace* trace, const char* method, const grpc::Status& status) {
   if (!status.ok()) {
     // Debug level: failures are the client's to see; with a trace current on this
     // thread the line carries its ids, so an operator can follow one request.
@@ -692,6 +732,9 @@ void LogService::FinishTraced(grpc::ServerUnaryReactor* reactor, RpcTrace* trace
                   status.error_message());
   }
   if (trace != nullptr) trace->Finish(status);
+  // A unary RPC sends its response only with OK.
+  if (status.ok()) call.Sent();
+  call.Finish(static_cast<int>(status.error_code()));
   reactor->Finish(status);
 }
 
@@ -716,6 +759,8 @@ grpc::ServerUnaryReactor* LogService::GetServers(grpc::CallbackServerContext* co
                                                  const logpb::v1::GetServersRequest* /*request*/,
                                                  logpb::v1::GetServersResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const telemetry::RpcCall call(series_.get_servers);
+  call.Received();
   AnnounceLimits(context);
   std::shared_ptr<RpcTrace> trace = StartTrace(context, "GetServers");
   telemetry::ScopedSpanContext scope(trace ? &trace->Context() : nullptr);
@@ -727,7 +772,7 @@ grpc::ServerUnaryReactor* LogService::GetServers(grpc::CallbackServerContext* co
     server->set_rpc_addr(info.rpc_addr);
     server->set_is_leader(info.is_leader);
   }
-  FinishTraced(reactor, trace.get(), "GetServers", grpc::Status::OK);
+  FinishRpc(reactor, call, trace.get(), "GetServers", grpc::Status::OK);
   return reactor;
 }
 

@@ -17,6 +17,7 @@
 #include "core/server/executor.h"
 #include "core/server/rpc_trace.h"
 #include "core/server/server.h"
+#include "core/telemetry/rpc_metrics.h"
 #include "log/v1/log.grpc.pb.h"
 
 namespace proglog::server {
@@ -27,6 +28,19 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // the leader also puts its address in the trailing metadata of `context`. Call
 // at most once per RPC, before Finish.
 grpc::Status FinishingStatus(grpc::CallbackServerContext* context, const absl::Status& status);
+
+// The grpc_server_* series of the methods this server serves (log.v1.Log and
+// log.v1.Batch); all null without Options::metrics.
+struct MethodSeries {
+  telemetry::RpcMethodMetrics* produce = nullptr;
+  telemetry::RpcMethodMetrics* consume = nullptr;
+  telemetry::RpcMethodMetrics* consume_stream = nullptr;
+  telemetry::RpcMethodMetrics* produce_stream = nullptr;
+  telemetry::RpcMethodMetrics* get_servers = nullptr;
+  telemetry::RpcMethodMetrics* produce_batch = nullptr;
+  telemetry::RpcMethodMetrics* consume_batch = nullptr;
+  telemetry::RpcMethodMetrics* consume_batch_stream = nullptr;
+};
 
 // A stream the service must end when the server shuts down.
 class StoppableStream {
@@ -63,6 +77,10 @@ class LogService final : public logpb::v1::Log::CallbackService {
   CommitLog* Storage() const { return log_; }
   Executor* Reads() const { return reads_; }
   const Options& ServerOptions() const { return *options_; }
+  const MethodSeries& Series() const { return series_; }
+  // The methods whose grpc_server_* series the handlers record; null without
+  // Options::metrics.
+  const telemetry::RpcServerMetrics* HandlerMetrics() const { return rpc_metrics_.get(); }
   // Adds the server's limits (wire::kMaxRecordBytesMetadataKey) to the initial
   // metadata of an RPC; call before anything is sent.
   void AnnounceLimits(grpc::CallbackServerContext* context) const;
@@ -90,10 +108,10 @@ class LogService final : public logpb::v1::Log::CallbackService {
   // else the active one); null otherwise.
   std::shared_ptr<RpcTrace> StartTrace(const grpc::CallbackServerContext* context,
                                        const char* service, const char* method) const;
-  // Ends `trace` (may be null) with `status`, logs a failure at debug level, and
-  // finishes the RPC.
-  static void FinishTraced(grpc::ServerUnaryReactor* reactor, RpcTrace* trace, const char* method,
-                           const grpc::Status& status);
+  // Counts the end of `call`, ends `trace` (may be null) with `status`, logs a
+  // failure at debug level, and finishes the RPC.
+  static void FinishRpc(grpc::ServerUnaryReactor* reactor, const telemetry::RpcCall& call,
+                        RpcTrace* trace, const char* method, const grpc::Status& status);
 
  private:
   std::shared_ptr<RpcTrace> StartTrace(const grpc::CallbackServerContext* context,
@@ -104,6 +122,8 @@ class LogService final : public logpb::v1::Log::CallbackService {
   CommitLog* const log_;
   Executor* const reads_;
   const Options* const options_;
+  std::unique_ptr<telemetry::RpcServerMetrics> rpc_metrics_;  // null without Options::metrics
+  MethodSeries series_;
   std::string self_address_;
   std::atomic<bool> closing_{false};
   absl::Mutex mu_;

@@ -1,13 +1,14 @@
-// core/server/rpc_metrics: a gRPC server interceptor that records the metrics
-// existing gRPC dashboards expect (the names of go-grpc-prometheus):
-//   grpc_server_started_total{grpc_type,grpc_service,grpc_method}
-//   grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}
-//   grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method} (histogram)
-//   grpc_server_msg_received_total / grpc_server_msg_sent_total
-// grpc_code is the canonical code name as Go spells it ("OK", "Unavailable").
-// Methods are those of the services the server registers, known up front, so
-// the label sets are bounded and looking a method up takes no lock; any other
-// method path is recorded as grpc_service="unknown", grpc_method="unknown".
+// core/server/rpc_metrics: the grpc_server_* series (telemetry/rpc_metrics.h)
+// of the calls our handlers do not see: gRPC's own health and reflection
+// services, and method paths no service has (recorded as
+// grpc_service="unknown", grpc_method="unknown").
+//
+// The handlers of log.v1.Log and log.v1.Batch record their own series; this
+// factory gives their calls no interceptor at all, so gRPC runs none of its
+// interception machinery for them (what remains is gRPC's per-call
+// ServerRpcInfo, which any interceptor factory costs, and one hash lookup).
+// gRPC's services are registered inside gRPC, so an interceptor is the only
+// place their calls can be counted.
 // Internal to core/server.
 #ifndef PROGLOG_CORE_SERVER_RPC_METRICS_H_
 #define PROGLOG_CORE_SERVER_RPC_METRICS_H_
@@ -15,14 +16,16 @@
 #include <memory>
 
 #include "core/telemetry/metrics.h"
+#include "core/telemetry/rpc_metrics.h"
 #include "grpcpp/support/server_interceptor.h"
 
 namespace proglog::server {
 
 // An interceptor factory recording into `registry` (borrowed, must outlive
-// the gRPC server).
+// the gRPC server) every call except those of the methods `recorded_by_handlers`
+// declares (borrowed; null: none).
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> MakeRpcMetricsInterceptor(
-    telemetry::Registry* registry);
+    telemetry::Registry* registry, const telemetry::RpcServerMetrics* recorded_by_handlers);
 
 }  // namespace proglog::server
 

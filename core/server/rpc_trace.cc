@@ -27,8 +27,8 @@ std::shared_ptr<RpcTrace> RpcTrace::Start(telemetry::Tracer* tracer,
       parent->trace_state = Metadata(context, "tracestate").value_or("");
     }
   }
-  std::unique_ptr<telemetry::Span> span =
-      tracer->StartServerSpan(absl::StrCat(service, "/", method), parent);
+  std::unique_ptr<telemetry::Span> span = tracer->StartRpcServerSpan(service, method, parent);
+  if (span == nullptr) return nullptr;  // not sampled, no caller's trace: nothing to carry
   if (span->IsRecording()) {
     span->SetAttribute("rpc.system", std::string("grpc"));
     span->SetAttribute("rpc.service", std::string(service));

@@ -17,7 +17,9 @@ namespace proglog::server {
 
 class RpcTrace {
  public:
-  // Starts the span of `method` of `service`; null when `tracer` is null.
+  // Starts the span of `method` of `service`; null when `tracer` is null, and
+  // when the request is not sampled and carries no trace of its caller (then
+  // nothing is allocated: see Tracer::StartRpcServerSpan).
   static std::shared_ptr<RpcTrace> Start(telemetry::Tracer* tracer,
                                          const grpc::CallbackServerContext* context,
                                          const char* service, const char* method);

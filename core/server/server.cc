@@ -83,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(CommitLog* log, Options op
   builder.RegisterService(server->batch_service_.get());
   if (opts.metrics != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-    creators.push_back(MakeRpcMetricsInterceptor(opts.metrics));
+    creators.push_back(MakeRpcMetricsInterceptor(opts.metrics, server->service_->HandlerMetrics()));
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   const uint64_t max_message =

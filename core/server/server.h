@@ -122,7 +122,8 @@ struct Options {
   // original proglog's, instead of OUT_OF_RANGE: for clients written against
   // the original that test for it. Default: false (OUT_OF_RANGE).
   bool compat_original_codes = false;
-  // Where the grpc_server_* metrics are recorded (rpc_metrics.h); borrowed, must
+  // Where the grpc_server_* metrics are recorded (telemetry/rpc_metrics.h), and
+  // the ACL refusals and gRPC log lines counted; borrowed, must
   // outlive the server. Null: none. Default: the process's default registry.
   telemetry::Registry* metrics = telemetry::DefaultRegistry();
   // Traces RPCs: a server span per RPC continuing the caller's W3C traceparent,

@@ -1,6 +1,7 @@
 // core/telemetry/otlp_exporter: sends ended spans to an OpenTelemetry
 // collector over OTLP/HTTP with the JSON encoding (Content-Type
-// application/json), in batches, from one background thread.
+// application/json), in batches, from one background thread that keeps its
+// connection to the collector open between batches.
 //
 // Export() never blocks on the network: it appends to a bounded queue and
 // returns. A full queue drops the span, and a failed request drops its batch;
@@ -21,6 +22,8 @@
 #include "core/telemetry/metrics.h"
 #include "core/telemetry/trace.h"
 
+struct curl_slist;
+
 namespace proglog::telemetry {
 
 // The OTLP/JSON body (an ExportTraceServiceRequest) for `spans`.
@@ -40,9 +43,20 @@ class OtlpExporter final : public SpanSink {
   void Shutdown();
 
  private:
+  // The export thread's curl handle (kept, so the connection is reused).
+  struct Connection {
+    Connection() = default;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+    ~Connection();
+    void* curl = nullptr;  // CURL*
+    curl_slist* headers = nullptr;
+  };
+
   void Run();
-  // POSTs one batch; false if the collector did not accept it.
-  bool Send(const std::vector<SpanData>& batch);
+  // POSTs one batch on `connection` (opened on first use); false if the
+  // collector did not accept it.
+  bool Send(const std::vector<SpanData>& batch, Connection* connection);
 
   const TracingConfig config_;
   Counter* exported_ = nullptr;

@@ -81,7 +81,7 @@ struct NotedFsync {
 };
 thread_local std::array<NotedFsync, kNotedFsyncs> noted_fsyncs;
 thread_local size_t noted_fsync_count = 0;
-thread_local const FsyncTiming* current_fsync = nullptr;
+thread_local internal::FsyncScope* current_fsync = nullptr;
 std::atomic<Tracer*> active_tracer{nullptr};
 
 }  // namespace
@@ -222,17 +222,44 @@ bool Tracer::ShouldSample(const std::optional<SpanContext>& parent, const TraceI
 
 std::unique_ptr<Span> Tracer::StartServerSpan(std::string name,
                                               const std::optional<SpanContext>& parent) {
+  TraceId trace_id;
+  if (parent.has_value()) {
+    trace_id = parent->trace_id;
+  } else {
+    FillRandom(&trace_id);
+  }
+  const bool sampled = ShouldSample(parent, trace_id);
+  return StartServerSpanSampled(std::move(name), parent, trace_id, sampled);
+}
+
+std::unique_ptr<Span> Tracer::StartRpcServerSpan(std::string_view service, std::string_view method,
+                                                 const std::optional<SpanContext>& parent) {
+  TraceId trace_id;
+  if (parent.has_value()) {
+    trace_id = parent->trace_id;
+  } else {
+    FillRandom(&trace_id);
+  }
+  const bool sampled = ShouldSample(parent, trace_id);
+  // Unsampled without a caller's trace: its ids would appear nowhere.
+  if (!sampled && !parent.has_value()) return nullptr;
+  std::string name;
+  if (sampled) name = absl::StrCat(std::string(service), "/", std::string(method));
+  return StartServerSpanSampled(std::move(name), parent, trace_id, sampled);
+}
+
+std::unique_ptr<Span> Tracer::StartServerSpanSampled(std::string name,
+                                                     const std::optional<SpanContext>& parent,
+                                                     const TraceId& trace_id, bool sampled) {
   std::unique_ptr<Span> span(new Span());
   SpanContext& context = span->data_.context;
+  context.trace_id = trace_id;
   if (parent.has_value()) {
-    context.trace_id = parent->trace_id;
     context.trace_state = parent->trace_state;
     span->data_.parent_span_id = parent->span_id;
-  } else {
-    FillRandom(&context.trace_id);
   }
-  context.sampled = ShouldSample(parent, context.trace_id);
-  if (!context.sampled) {
+  context.sampled = sampled;
+  if (!sampled) {
     // Not recorded: keep the caller's context (if any) for whoever logs under it.
     if (parent.has_value()) context.span_id = parent->span_id;
     return span;
@@ -302,11 +329,30 @@ std::optional<FsyncTiming> NotedFsyncCovering(uint64_t offset) {
   return noted_fsync_count > kNotedFsyncs ? std::nullopt : covering;
 }
 
-const FsyncTiming* CurrentFsyncTiming() { return current_fsync; }
-
-ScopedFsyncTiming::ScopedFsyncTiming(const FsyncTiming* timing) : previous_(current_fsync) {
-  current_fsync = timing;
+const FsyncTiming* CurrentFsyncTiming() {
+  internal::FsyncScope* scope = current_fsync;
+  if (scope == nullptr) return nullptr;
+  if (scope->covering.has_value()) {
+    const std::optional<FsyncTiming> found = NotedFsyncCovering(*scope->covering);
+    scope->covering.reset();
+    if (found.has_value()) {
+      scope->found = *found;
+      scope->timing = &scope->found;
+    }
+  }
+  return scope->timing;
 }
-ScopedFsyncTiming::~ScopedFsyncTiming() { current_fsync = previous_; }
+
+ScopedFsyncTiming::ScopedFsyncTiming(const FsyncTiming* timing) {
+  scope_.timing = timing;
+  scope_.previous = std::exchange(current_fsync, &scope_);
+}
+ScopedFsyncTiming::~ScopedFsyncTiming() { current_fsync = scope_.previous; }
+
+ScopedFsyncCovering::ScopedFsyncCovering(uint64_t offset) {
+  scope_.covering = offset;
+  scope_.previous = std::exchange(current_fsync, &scope_);
+}
+ScopedFsyncCovering::~ScopedFsyncCovering() { current_fsync = scope_.previous; }
 
 }  // namespace proglog::telemetry

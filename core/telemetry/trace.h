@@ -159,6 +159,12 @@ class Tracer {
 
   // A server span continuing `parent` (the caller's context, if any).
   std::unique_ptr<Span> StartServerSpan(std::string name, const std::optional<SpanContext>& parent);
+  // The server span of an RPC, named "<service>/<method>"; null when it would
+  // neither be recorded nor carry a context for log lines (not sampled and no
+  // caller's trace). The sampling decision comes first, so the common
+  // unsampled request allocates nothing and builds no name.
+  std::unique_ptr<Span> StartRpcServerSpan(std::string_view service, std::string_view method,
+                                           const std::optional<SpanContext>& parent);
   // A child span of `parent` in the same trace; recording only if the parent is.
   std::unique_ptr<Span> StartChildSpan(std::string name, const Span& parent);
   // Exports at once a finished child span of `parent` that ran from
@@ -169,6 +175,10 @@ class Tracer {
 
  private:
   bool ShouldSample(const std::optional<SpanContext>& parent, const TraceId& trace_id) const;
+  // StartServerSpan once the trace id and the sampling decision are known.
+  std::unique_ptr<Span> StartServerSpanSampled(std::string name,
+                                               const std::optional<SpanContext>& parent,
+                                               const TraceId& trace_id, bool sampled);
 
   const SamplerKind sampler_;
   const double ratio_;
@@ -212,8 +222,9 @@ struct FsyncTiming {
 // the fsync that covered a request's last offset (NotedFsyncCovering) and
 // makes it current while it completes that request (ScopedFsyncTiming), whose
 // handler reads it (CurrentFsyncTiming) to add an `fsync` span under its
-// commit span. The thread remembers its last kNotedFsyncs fsyncs; older ones
-// are forgotten (that request then gets no fsync span).
+// commit span. ScopedFsyncCovering does both lazily: the ring is searched
+// only when a handler asks, that is, for a sampled request. The thread remembers its last
+// kNotedFsyncs fsyncs; older ones are forgotten (that request then gets no fsync span).
 inline constexpr size_t kNotedFsyncs = 64;
 // `durable_end`: offsets below it are durable after this fsync.
 void NoteFsync(uint64_t durable_end, const FsyncTiming& timing);
@@ -222,6 +233,17 @@ void NoteFsync(uint64_t durable_end, const FsyncTiming& timing);
 std::optional<FsyncTiming> NotedFsyncCovering(uint64_t offset);
 // The fsync of the completions running on this thread; null outside a scope.
 const FsyncTiming* CurrentFsyncTiming();
+
+namespace internal {
+// What CurrentFsyncTiming() returns inside a scope; `covering` is looked up
+// (NotedFsyncCovering) on the first call.
+struct FsyncScope {
+  const FsyncTiming* timing = nullptr;
+  std::optional<uint64_t> covering;
+  FsyncTiming found;
+  FsyncScope* previous = nullptr;
+};
+}  // namespace internal
 
 class ScopedFsyncTiming {
  public:
@@ -232,7 +254,20 @@ class ScopedFsyncTiming {
   ScopedFsyncTiming& operator=(const ScopedFsyncTiming&) = delete;
 
  private:
-  const FsyncTiming* previous_;
+  internal::FsyncScope scope_;
+};
+
+// Makes NotedFsyncCovering(offset) current for the scope, searched for only
+// if CurrentFsyncTiming() is called in it (on this thread).
+class ScopedFsyncCovering {
+ public:
+  explicit ScopedFsyncCovering(uint64_t offset);
+  ~ScopedFsyncCovering();
+  ScopedFsyncCovering(const ScopedFsyncCovering&) = delete;
+  ScopedFsyncCovering& operator=(const ScopedFsyncCovering&) = delete;
+
+ private:
+  internal::FsyncScope scope_;
 };
 
 }  // namespace proglog::telemetry
