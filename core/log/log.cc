@@ -40,22 +40,18 @@
 namespace proglog::log {
 namespace {
 
-// Process-wide log histograms (the node reports the counters from GetStats()).
+// The log's histograms (the node reports the counters from GetStats()).
 struct LogMetrics {
+  explicit LogMetrics(telemetry::Registry* registry)
+      : fsync_seconds(registry->GetHistogram("proglog_log_fsync_seconds",
+                                             "Time one fdatasync of a log store file took.",
+                                             telemetry::LatencyBuckets())),
+        records_per_fsync(registry->GetHistogram("proglog_log_records_per_fsync",
+                                                 "Records one group commit's fsync made durable.",
+                                                 telemetry::ExponentialBuckets(1, 4, 9))) {}
   telemetry::Histogram* fsync_seconds;
   telemetry::Histogram* records_per_fsync;
 };
-const LogMetrics& Metrics() {
-  static const LogMetrics metrics{
-      telemetry::DefaultRegistry()->GetHistogram("proglog_log_fsync_seconds",
-                                                 "Time one fdatasync of a log store file took.",
-                                                 telemetry::LatencyBuckets()),
-      telemetry::DefaultRegistry()->GetHistogram("proglog_log_records_per_fsync",
-                                                 "Records one group commit's fsync made durable.",
-                                                 telemetry::ExponentialBuckets(1, 4, 9)),
-  };
-  return metrics;
-}
 
 using internal::FileDescriptor;
 using internal::RunBeforeGroupSyncHook;
@@ -156,7 +152,7 @@ class LogImpl final : public Log {
     const absl::Time start = absl::Now();
     absl::Status status = segment.Sync();
     const absl::Time end = absl::Now();
-    Metrics().fsync_seconds->Observe(absl::ToDoubleSeconds(end - start));
+    metrics_.fsync_seconds->Observe(absl::ToDoubleSeconds(end - start));
     if (timing != nullptr) {
       *timing = {static_cast<uint64_t>(absl::ToUnixNanos(start)),
                  static_cast<uint64_t>(absl::ToUnixNanos(end))};
@@ -166,6 +162,8 @@ class LogImpl final : public Log {
 
   const std::filesystem::path dir_;
   const Options options_;
+  const LogMetrics metrics_{options_.metrics != nullptr ? options_.metrics
+                                                        : telemetry::DefaultRegistry()};
   FileDescriptor lock_;  // flock on dir_/LOCK for the log's lifetime
   // Set by Init; raised after each fsync of the store, lowered before a suffix cut.
   std::unique_ptr<internal::DurablePoint> durable_;
@@ -394,7 +392,7 @@ absl::Status LogImpl::WaitDurable(uint64_t end, uint64_t epoch, Callbacks& ready
     if (synced.ok()) {
       groups_.fetch_add(1, std::memory_order_relaxed);
       if (target > durable_end_) {
-        Metrics().records_per_fsync->Observe(static_cast<double>(target - durable_end_));
+        metrics_.records_per_fsync->Observe(static_cast<double>(target - durable_end_));
         durable_end_ = target;
         last_sync_ = timing;
         Publish(target, ready);

@@ -31,6 +31,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/telemetry/metrics.h"
 
 namespace proglog::log {
 
@@ -62,6 +63,10 @@ struct Options {
   uint64_t retention_bytes = 0;
   std::chrono::seconds retention_age{0};
   Durability durability;
+  // Where the log records its histograms (proglog_log_fsync_seconds,
+  // proglog_log_records_per_fsync); borrowed, must outlive the log. A node
+  // sets its own registry. Null: the process's default registry.
+  telemetry::Registry* metrics = nullptr;
 };
 
 // One record as stored. The log keeps `term` and `type` without reading them:

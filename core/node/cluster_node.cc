@@ -151,7 +151,7 @@ absl::Status ClusterNode::Start() {
   absl::StatusOr<std::unique_ptr<mux::Mux>> mux = mux::Mux::Listen(mux_options);
   if (!mux.ok()) return mux.status();
   mux_ = *std::move(mux);
-  mux_metrics_ = internal::RegisterMuxMetrics(mux_.get());
+  mux_metrics_ = internal::RegisterMuxMetrics(config_.log.metrics, mux_.get());
   rpc_addr_ = absl::StrCat(advertise_host, ":", mux_->Port());
 
   // Before the Raft storage opens: whether it is new decides the identity.
@@ -204,6 +204,7 @@ absl::Status ClusterNode::Start() {
   options.node_id = config_.node_name;
   options.max_record_bytes = config_.log.max_record_bytes;
   options.compat_original_codes = config_.compat_original_codes;
+  if (config_.log.metrics != nullptr) options.metrics = config_.log.metrics;  // the node's
   absl::StatusOr<std::unique_ptr<server::Server>> server =
       server::Server::Start(log_.get(), std::move(options));
   if (!server.ok()) return server.status();
@@ -251,7 +252,7 @@ absl::Status ClusterNode::StartGossip() {
                                      gossip.status().message()));
   }
   gossip_ = *std::move(gossip);
-  gossip_metrics_ = internal::RegisterGossipMetrics(gossip_.get());
+  gossip_metrics_ = internal::RegisterGossipMetrics(config_.log.metrics, gossip_.get());
   for (const discovery::Member& member : gossip_->Members()) peers_.Update(member);
   return absl::OkStatus();
 }

@@ -111,6 +111,7 @@ class LockedNode final : public Node {
   std::string RpcAddress() const override { return node_->RpcAddress(); }
   std::string GossipAddress() const override { return node_->GossipAddress(); }
   std::string MetricsAddress() const override { return node_->MetricsAddress(); }
+  telemetry::Registry* Metrics() const override { return node_->Metrics(); }
 
   // The lock goes once the node's files are closed, so a node opened on the
   // same dir after Close() (before the handle is freed) may start.
@@ -162,12 +163,13 @@ class LocalNode final : public Node {
     options.node_id = config_.node_name;
     options.max_record_bytes = config_.log.max_record_bytes;
     options.compat_original_codes = config_.compat_original_codes;
+    if (config_.log.metrics != nullptr) options.metrics = config_.log.metrics;  // the node's
     commit_log_ = std::make_unique<server::LocalCommitLog>(log_.get());
     absl::StatusOr<std::unique_ptr<server::Server>> server =
         server::Server::Start(commit_log_.get(), std::move(options));
     if (!server.ok()) return server.status();
     server_ = *std::move(server);
-    log_metrics_ = internal::RegisterLogMetrics([log = log_] { return log; });
+    log_metrics_ = internal::RegisterLogMetrics(config_.log.metrics, [log = log_] { return log; });
     if (config_.log.retention_bytes > 0 || config_.log.retention_age.count() > 0) {
       retention_thread_ = std::thread([this] { RunRetention(); });
     }

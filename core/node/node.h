@@ -150,6 +150,9 @@ class Node {
   virtual std::string GossipAddress() const { return ""; }
   // "host:port" serving /metrics, "" without Config::telemetry.metrics_addr.
   virtual std::string MetricsAddress() const { return ""; }
+  // This node's metrics (what its /metrics serves, process-wide series
+  // included); valid until the node is destroyed.
+  virtual telemetry::Registry* Metrics() const { return nullptr; }
 
   // Re-reads the ACL files (the binary does on SIGHUP). A policy that does not
   // parse is refused and the one in force stays. FailedPrecondition when the

@@ -14,10 +14,15 @@ FamilySnapshot Single(const char* name, const char* help, MetricType type, doubl
   return FamilySnapshot{name, help, type, {Sample{{}, value}}, {}};
 }
 
+telemetry::Registry* OrDefault(telemetry::Registry* registry) {
+  return registry != nullptr ? registry : telemetry::DefaultRegistry();
+}
+
 }  // namespace
 
-telemetry::CollectorHandle RegisterLogMetrics(std::function<std::shared_ptr<log::Log>()> current) {
-  return telemetry::DefaultRegistry()->AddCollector(
+telemetry::CollectorHandle RegisterLogMetrics(telemetry::Registry* registry,
+                                              std::function<std::shared_ptr<log::Log>()> current) {
+  return OrDefault(registry)->AddCollector(
       [current = std::move(current)](std::vector<FamilySnapshot>* out) {
         std::shared_ptr<log::Log> log = current();
         if (log == nullptr) return;
@@ -45,8 +50,9 @@ telemetry::CollectorHandle RegisterLogMetrics(std::function<std::shared_ptr<log:
       });
 }
 
-telemetry::CollectorHandle RegisterMembershipMetrics(const PeerDirectory* peers) {
-  return telemetry::DefaultRegistry()->AddCollector([peers](std::vector<FamilySnapshot>* out) {
+telemetry::CollectorHandle RegisterMembershipMetrics(telemetry::Registry* registry,
+                                                     const PeerDirectory* peers) {
+  return OrDefault(registry)->AddCollector([peers](std::vector<FamilySnapshot>* out) {
     std::map<std::string, double> by_status = {
         {"alive", 0}, {"leaving", 0}, {"left", 0}, {"failed", 0}};
     for (const Peer& peer : peers->All()) by_status[discovery::MemberStatusName(peer.status)] += 1;
@@ -59,8 +65,8 @@ telemetry::CollectorHandle RegisterMembershipMetrics(const PeerDirectory* peers)
   });
 }
 
-telemetry::CollectorHandle RegisterMuxMetrics(const mux::Mux* mux) {
-  return telemetry::DefaultRegistry()->AddCollector([mux](std::vector<FamilySnapshot>* out) {
+telemetry::CollectorHandle RegisterMuxMetrics(telemetry::Registry* registry, const mux::Mux* mux) {
+  return OrDefault(registry)->AddCollector([mux](std::vector<FamilySnapshot>* out) {
     const mux::Stats stats = mux->GetStats();
     FamilySnapshot connections{"proglog_mux_connections_total",
                                "Connections the RPC port accepted, by what became of them: "
@@ -88,8 +94,9 @@ telemetry::CollectorHandle RegisterMuxMetrics(const mux::Mux* mux) {
   });
 }
 
-telemetry::CollectorHandle RegisterGossipMetrics(const discovery::Membership* gossip) {
-  return telemetry::DefaultRegistry()->AddCollector([gossip](std::vector<FamilySnapshot>* out) {
+telemetry::CollectorHandle RegisterGossipMetrics(telemetry::Registry* registry,
+                                                 const discovery::Membership* gossip) {
+  return OrDefault(registry)->AddCollector([gossip](std::vector<FamilySnapshot>* out) {
     const discovery::GossipStats stats = gossip->Stats();
     auto by_transport = [](const char* name, const char* help, uint64_t udp, uint64_t tcp) {
       return FamilySnapshot{name,
@@ -112,23 +119,22 @@ telemetry::CollectorHandle RegisterGossipMetrics(const discovery::Membership* go
   });
 }
 
-RaftMetrics::RaftMetrics() {
-  telemetry::Registry* registry = telemetry::DefaultRegistry();
-  term_ = registry->GetGauge("proglog_raft_term", "Current Raft term.");
-  commit_index_ = registry->GetGauge("proglog_raft_commit_index", "Highest committed Raft index.");
-  applied_index_ = registry->GetGauge("proglog_raft_applied_index", "Highest applied Raft index.");
-  is_leader_ = registry->GetGauge("proglog_raft_is_leader", "1 if this node is the Raft leader.");
-  leader_changes_ = registry->GetCounter("proglog_raft_leader_changes_total",
-                                         "Times this node saw a new leader.");
-  snapshots_received_ = registry->GetCounter("proglog_raft_snapshots_received_total",
-                                             "Snapshots this node restored from a leader.");
+RaftMetrics::RaftMetrics(telemetry::Registry* registry) : registry_(OrDefault(registry)) {
+  term_ = registry_->GetGauge("proglog_raft_term", "Current Raft term.");
+  commit_index_ = registry_->GetGauge("proglog_raft_commit_index", "Highest committed Raft index.");
+  applied_index_ = registry_->GetGauge("proglog_raft_applied_index", "Highest applied Raft index.");
+  is_leader_ = registry_->GetGauge("proglog_raft_is_leader", "1 if this node is the Raft leader.");
+  leader_changes_ = registry_->GetCounter("proglog_raft_leader_changes_total",
+                                          "Times this node saw a new leader.");
+  snapshots_received_ = registry_->GetCounter("proglog_raft_snapshots_received_total",
+                                              "Snapshots this node restored from a leader.");
   snapshots_sent_ =
-      registry->GetCounter("proglog_raft_snapshots_sent_total",
-                           "Snapshots this node sent to a follower as leader, in full "
-                           "and acknowledged.");
-  commit_seconds_ = registry->GetHistogram("proglog_raft_commit_seconds",
-                                           "Time from proposing an append to its commit and apply.",
-                                           telemetry::LatencyBuckets());
+      registry_->GetCounter("proglog_raft_snapshots_sent_total",
+                            "Snapshots this node sent to a follower as leader, in full "
+                            "and acknowledged.");
+  commit_seconds_ = registry_->GetHistogram(
+      "proglog_raft_commit_seconds", "Time from proposing an append to its commit and apply.",
+      telemetry::LatencyBuckets());
 }
 
 void RaftMetrics::Record(const raft::Raft& raft, const PeerDirectory& peers) {
@@ -153,9 +159,9 @@ void RaftMetrics::Record(const raft::Raft& raft, const PeerDirectory& peers) {
     }
     telemetry::Gauge*& gauge = lag_[peer.name];
     if (gauge == nullptr) {
-      gauge = telemetry::DefaultRegistry()->GetGauge(
-          "proglog_raft_replication_lag_entries",
-          "Entries the leader has that a peer has not acknowledged.", {{"peer", peer.name}});
+      gauge = registry_->GetGauge("proglog_raft_replication_lag_entries",
+                                  "Entries the leader has that a peer has not acknowledged.",
+                                  {{"peer", peer.name}});
     }
     const uint64_t match = raft.MatchOf(peer.id);
     gauge->Set(static_cast<double>(last > match ? last - match : 0));

@@ -21,28 +21,34 @@
 
 namespace proglog::node::internal {
 
+// Each function records into `registry`, the node's (borrowed, must outlive
+// the handle or the RaftMetrics); null: the process's default registry.
+
 // Reports the log that `current` returns (null: nothing) while the handle lives:
 // proglog_log_{appends,records,appended_bytes,fsyncs,group_commits}_total, proglog_log_segments,
 // proglog_log_size_bytes, proglog_log_lowest_offset, proglog_log_next_offset.
-telemetry::CollectorHandle RegisterLogMetrics(std::function<std::shared_ptr<log::Log>()> current);
+telemetry::CollectorHandle RegisterLogMetrics(telemetry::Registry* registry,
+                                              std::function<std::shared_ptr<log::Log>()> current);
 
 // Reports gossip members by status (proglog_gossip_members{status}).
-telemetry::CollectorHandle RegisterMembershipMetrics(const PeerDirectory* peers);
+telemetry::CollectorHandle RegisterMembershipMetrics(telemetry::Registry* registry,
+                                                     const PeerDirectory* peers);
 
 // Reports the port mux's connections while the handle lives (`mux` must
 // outlive it): proglog_mux_connections_total{kind} by what became of each
 // accepted connection, and proglog_mux_relayed_connections.
-telemetry::CollectorHandle RegisterMuxMetrics(const mux::Mux* mux);
+telemetry::CollectorHandle RegisterMuxMetrics(telemetry::Registry* registry, const mux::Mux* mux);
 
 // Reports gossip traffic while the handle lives (`gossip` must outlive it):
 // proglog_gossip_{sent,received}_bytes_total{transport}, and
 // proglog_gossip_{probe_failures,dropped_packets}_total.
-telemetry::CollectorHandle RegisterGossipMetrics(const discovery::Membership* gossip);
+telemetry::CollectorHandle RegisterGossipMetrics(telemetry::Registry* registry,
+                                                 const discovery::Membership* gossip);
 
 // Raft gauges and counters, updated by the driver thread.
 class RaftMetrics {
  public:
-  RaftMetrics();
+  explicit RaftMetrics(telemetry::Registry* registry);
   // Term, commit and applied index, leader flag, leader changes, snapshots
   // sent and, on the leader, each peer's replication lag in entries.
   void Record(const raft::Raft& raft, const PeerDirectory& peers);
@@ -51,6 +57,7 @@ class RaftMetrics {
   void CountSnapshotReceived() { snapshots_received_->Increment(); }
 
  private:
+  telemetry::Registry* const registry_;
   telemetry::Gauge* term_;
   telemetry::Gauge* commit_index_;
   telemetry::Gauge* applied_index_;

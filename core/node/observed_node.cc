@@ -13,8 +13,9 @@ namespace {
 
 // proglog_data_dir_{free,capacity}_bytes of the file system holding `dir`, for
 // the disk-filling alert.
-telemetry::CollectorHandle RegisterDiskMetrics(std::filesystem::path dir) {
-  return telemetry::DefaultRegistry()->AddCollector(
+telemetry::CollectorHandle RegisterDiskMetrics(telemetry::Registry* registry,
+                                               std::filesystem::path dir) {
+  return registry->AddCollector(
       [dir = std::move(dir)](std::vector<telemetry::FamilySnapshot>* out) {
         struct statvfs fs {};
         if (::statvfs(dir.c_str(), &fs) != 0) return;
@@ -34,11 +35,13 @@ telemetry::CollectorHandle RegisterDiskMetrics(std::filesystem::path dir) {
 
 class ObservedNode final : public Node {
  public:
-  ObservedNode(std::unique_ptr<telemetry::Telemetry> telemetry, std::unique_ptr<Node> node,
+  ObservedNode(std::unique_ptr<telemetry::Registry> registry,
+               std::unique_ptr<telemetry::Telemetry> telemetry, std::unique_ptr<Node> node,
                const std::filesystem::path& data_dir)
-      : telemetry_(std::move(telemetry)),
+      : registry_(std::move(registry)),
+        telemetry_(std::move(telemetry)),
         node_(std::move(node)),
-        disk_metrics_(RegisterDiskMetrics(data_dir)) {
+        disk_metrics_(RegisterDiskMetrics(registry_.get(), data_dir)) {
     telemetry_->SetReady(true);
   }
   ~ObservedNode() override { (void)Close(); }
@@ -48,6 +51,7 @@ class ObservedNode final : public Node {
   std::string RpcAddress() const override { return node_->RpcAddress(); }
   std::string GossipAddress() const override { return node_->GossipAddress(); }
   std::string MetricsAddress() const override { return telemetry_->MetricsAddress(); }
+  telemetry::Registry* Metrics() const override { return registry_.get(); }
 
   absl::Status Close() override {
     telemetry_->SetReady(false);
@@ -57,6 +61,8 @@ class ObservedNode final : public Node {
   }
 
  private:
+  // Destroyed last: the node's components record into it until they are gone.
+  const std::unique_ptr<telemetry::Registry> registry_;
   const std::unique_ptr<telemetry::Telemetry> telemetry_;
   const std::unique_ptr<Node> node_;
   telemetry::CollectorHandle disk_metrics_;
@@ -66,19 +72,20 @@ class ObservedNode final : public Node {
 
 absl::StatusOr<std::unique_ptr<Node>> OpenObserved(
     Config config, const std::function<absl::StatusOr<std::unique_ptr<Node>>(Config)>& open) {
-  const telemetry::Settings& settings = config.telemetry;
-  if (settings.metrics_addr.empty() && settings.tracing.traces_endpoint.empty()) {
-    return open(std::move(config));
-  }
-  telemetry::Settings with_node = settings;
+  // The node's own registry: several nodes in one process each report their
+  // own log and Raft series.
+  auto registry = std::make_unique<telemetry::Registry>();
+  config.log.metrics = registry.get();
+  telemetry::Settings with_node = config.telemetry;
   with_node.tracing.resource_attributes.emplace_back("service.instance.id", config.node_name);
   absl::StatusOr<std::unique_ptr<telemetry::Telemetry>> telemetry =
-      telemetry::Telemetry::Start(with_node);
+      telemetry::Telemetry::Start(with_node, registry.get());
   if (!telemetry.ok()) return telemetry.status();
   const std::filesystem::path data_dir = config.data_dir;
   absl::StatusOr<std::unique_ptr<Node>> node = open(std::move(config));
   if (!node.ok()) return node.status();
-  return std::make_unique<ObservedNode>(*std::move(telemetry), *std::move(node), data_dir);
+  return std::make_unique<ObservedNode>(std::move(registry), *std::move(telemetry),
+                                        *std::move(node), data_dir);
 }
 
 }  // namespace proglog::node::internal

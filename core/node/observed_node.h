@@ -1,5 +1,6 @@
-// Internal to core/node: a Node together with the process's telemetry (the
-// /metrics endpoint and the tracer) that Config::telemetry asks for. The
+// Internal to core/node: a Node together with its metrics registry and the
+// telemetry (the /metrics endpoint and the tracer) that Config::telemetry asks
+// for. The
 // telemetry starts before the node, so a node that fails to open reports
 // nothing stale, and stops after it, so no RPC outlives the tracer.
 #ifndef PROGLOG_CORE_NODE_OBSERVED_NODE_H_
@@ -13,8 +14,8 @@
 
 namespace proglog::node::internal {
 
-// Starts the telemetry of `config.telemetry`, then the node `open` returns.
-// Without a metrics address or traces endpoint, just opens the node.
+// Makes the node's registry (passed to `open` as config.log.metrics), starts
+// the telemetry of `config.telemetry` on it, then the node `open` returns.
 absl::StatusOr<std::unique_ptr<Node>> OpenObserved(
     Config config, const std::function<absl::StatusOr<std::unique_ptr<Node>>(Config)>& open);
 

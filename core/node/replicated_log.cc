@@ -99,8 +99,9 @@ absl::Status ReplicatedLog::Init(const std::filesystem::path& dir) {
 }
 
 void ReplicatedLog::Start() {
-  log_metrics_ = RegisterLogMetrics([storage = storage_.get()] { return storage->SharedLog(); });
-  membership_metrics_ = RegisterMembershipMetrics(peers_);
+  log_metrics_ = RegisterLogMetrics(options_.log.metrics,
+                                    [storage = storage_.get()] { return storage->SharedLog(); });
+  membership_metrics_ = RegisterMembershipMetrics(options_.log.metrics, peers_);
   {
     absl::MutexLock lock(&runner_mu_);
     if (!stop_) runner_ = Runner::kNone;

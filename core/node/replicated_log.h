@@ -171,7 +171,7 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   std::unique_ptr<raft::LogStorage> storage_;
   std::unique_ptr<raft::Raft> raft_;
   std::unique_ptr<raft::Driver> driver_;
-  RaftMetrics raft_metrics_;  // driver thread only
+  RaftMetrics raft_metrics_{options_.log.metrics};  // driver thread only
   telemetry::CollectorHandle log_metrics_;
   telemetry::CollectorHandle membership_metrics_;
 

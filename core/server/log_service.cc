@@ -568,14 +568,14 @@ namespace {
 
 // proglog_acl_refusals_total{reason}: requests the authorizer refused, as
 // unauthenticated (no subject) or permission_denied (a subject without the right).
-void CountAclRefusal(const absl::Status& refusal) {
-  static constexpr char kName[] = "proglog_acl_refusals_total";
-  static constexpr char kHelp[] = "Requests the ACL refused, by reason.";
-  static telemetry::Counter* const unauthenticated =
-      telemetry::DefaultRegistry()->GetCounter(kName, kHelp, {{"reason", "unauthenticated"}});
-  static telemetry::Counter* const denied =
-      telemetry::DefaultRegistry()->GetCounter(kName, kHelp, {{"reason", "permission_denied"}});
-  (absl::IsUnauthenticated(refusal) ? unauthenticated : denied)->Increment();
+void CountAclRefusal(telemetry::Registry* registry, const absl::Status& refusal) {
+  if (registry == nullptr) return;
+  // Rare: the lookup (under the registry's mutex) is cheaper than keeping the counters.
+  registry
+      ->GetCounter(
+          "proglog_acl_refusals_total", "Requests the ACL refused, by reason.",
+          {{"reason", absl::IsUnauthenticated(refusal) ? "unauthenticated" : "permission_denied"}})
+      ->Increment();
 }
 
 }  // namespace
@@ -585,7 +585,7 @@ absl::Status LogService::Admit(grpc::CallbackServerContext* context,
   if (closing_.load()) return absl::UnavailableError("server is shutting down");
   if (!options_->authorizer) return absl::OkStatus();
   absl::Status admitted = options_->authorizer(Subject(context), action);
-  if (!admitted.ok()) CountAclRefusal(admitted);
+  if (!admitted.ok()) CountAclRefusal(options_->metrics, admitted);
   return admitted;
 }
 

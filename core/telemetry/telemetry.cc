@@ -82,19 +82,27 @@ MetricsEndpoint::~MetricsEndpoint() {
   if (thread_.joinable()) thread_.join();
 }
 
-absl::StatusOr<std::unique_ptr<Telemetry>> Telemetry::Start(const Settings& settings) {
+absl::StatusOr<std::unique_ptr<Telemetry>> Telemetry::Start(const Settings& settings,
+                                                            Registry* registry) {
+  if (registry == nullptr) registry = DefaultRegistry();
   std::unique_ptr<Telemetry> telemetry(new Telemetry());
   Telemetry* self = telemetry.get();
-  telemetry->process_metrics_ = DefaultRegistry()->AddCollector(CollectProcessMetrics);
+  telemetry->process_metrics_ = registry->AddCollector(CollectProcessMetrics);
+  if (registry != DefaultRegistry()) {
+    // Lock order: this registry's collection, then the default one's (never the reverse).
+    telemetry->process_wide_metrics_ = registry->AddCollector([](std::vector<FamilySnapshot>* out) {
+      for (FamilySnapshot& family : DefaultRegistry()->Collect()) out->push_back(std::move(family));
+    });
+  }
   if (!settings.metrics_addr.empty()) {
     absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint = MetricsEndpoint::Start(
-        settings.metrics_addr, DefaultRegistry(), [self] { return self->ready_.load(); });
+        settings.metrics_addr, registry, [self] { return self->ready_.load(); });
     if (!endpoint.ok()) return endpoint.status();
     telemetry->endpoint_ = *std::move(endpoint);
   }
   if (!settings.tracing.traces_endpoint.empty()) {
     const TracingConfig& tracing = settings.tracing;
-    telemetry->exporter_ = std::make_unique<OtlpExporter>(tracing, DefaultRegistry());
+    telemetry->exporter_ = std::make_unique<OtlpExporter>(tracing, registry);
     telemetry->tracer_ = std::make_unique<Tracer>(tracing.sampler, tracing.sampler_ratio,
                                                   telemetry->exporter_.get());
     SetActiveTracer(telemetry->tracer_.get());

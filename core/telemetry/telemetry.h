@@ -3,9 +3,10 @@
 //   metrics.h        a Prometheus registry (lock-free updates) and its text format;
 //   trace.h          W3C trace context, sampling, spans;
 //   otlp_exporter.h  batched OTLP/HTTP (JSON) export of spans.
-// This header ties them to a process: Telemetry::Start serves the default
-// registry (plus process_* metrics) on /metrics with /healthz and /readyz
-// probes, and starts the tracer and its exporter when an endpoint is set.
+// This header ties them to a node: Telemetry::Start serves a registry (the
+// node's, plus process_* metrics and the process-wide series of the default
+// registry) on /metrics with /healthz and /readyz probes, and starts the
+// tracer and its exporter when an endpoint is set.
 //
 // telemetry depends on nothing else of ours, so any component may record into
 // it.
@@ -65,10 +66,14 @@ class MetricsEndpoint {
 
 class Telemetry {
  public:
-  // Starts the endpoint (if metrics_addr is set) and the tracer (if an
-  // endpoint is set) and makes the tracer the ActiveTracer(). Also registers the
-  // process_* collector with the default registry.
-  static absl::StatusOr<std::unique_ptr<Telemetry>> Start(const Settings& settings);
+  // Starts the endpoint (if metrics_addr is set) serving `registry` and the
+  // tracer (if an endpoint is set), and makes the tracer the ActiveTracer().
+  // Adds to `registry` (borrowed, must outlive this) the process_* metrics,
+  // the exporter's counters and, unless it is the default registry itself,
+  // the default registry's series (process-wide ones, such as gRPC's log
+  // lines). Null: the default registry.
+  static absl::StatusOr<std::unique_ptr<Telemetry>> Start(const Settings& settings,
+                                                          Registry* registry = nullptr);
   // Removes the active tracer, flushes spans, stops the endpoint.
   ~Telemetry();
 
@@ -82,6 +87,7 @@ class Telemetry {
   Telemetry() = default;
   std::atomic<bool> ready_{false};
   CollectorHandle process_metrics_;
+  CollectorHandle process_wide_metrics_;
   std::unique_ptr<OtlpExporter> exporter_;
   std::unique_ptr<Tracer> tracer_;
   std::unique_ptr<MetricsEndpoint> endpoint_;
