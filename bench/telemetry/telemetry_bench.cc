@@ -2,8 +2,8 @@
 //
 // Starts the gRPC server over a local log in this process and drives unary
 // Produce calls from closed-loop client threads, alternating two setups:
-//   off  no metrics interceptor, no tracer;
-//   on   the grpc_server_* metrics interceptor and log metrics, a tracer sampling
+//   off  no grpc_server_* metrics, no tracer;
+//   on   the grpc_server_* metrics and log metrics, a tracer sampling
 //        1% of requests (traceidratio 0.01) whose spans go over OTLP/HTTP to a
 //        receiver in this process, and a scrape of /metrics every second.
 // Each setup runs `rounds` times, interleaved so drift hits both alike; the
@@ -56,7 +56,7 @@ struct Flags {
   std::string fsync = "never";
   size_t value_bytes = 256;
   int count_calls = 0;  // > 0: count instructions under callgrind instead of timing
-  // What the "on" setup turns on: metrics (the interceptor, /metrics and its
+  // What the "on" setup turns on: metrics (grpc_server_* in the handlers, /metrics and its
   // scrapes), tracing (1% sampling, exported), or both.
   bool on_metrics = true;
   bool on_tracing = true;
@@ -314,7 +314,7 @@ double InstructionsPerCall(bool telemetry_on, const Flags& flags, const std::fil
 }
 
 // The instrumentation one unary RPC pays, in isolation: what the metrics
-// interceptor records (4 counters, 1 histogram, 2 clock reads) and a server
+// handlers record (4 counters, 1 histogram, 2 clock reads) and a server
 // span request to a 1% sampler (with its spans exported to a sink that drops
 // them). Nanoseconds per RPC, single thread.
 double InstrumentationNanosPerRpc() {
@@ -334,7 +334,7 @@ double InstrumentationNanosPerRpc() {
     const auto t0 = Clock::now();
     started->Increment();
     received->Increment();
-    auto span = tracer.StartServerSpan("log.v1.Log/Produce", std::nullopt);
+    auto span = tracer.StartRpcServerSpan("log.v1.Log", "Produce", std::nullopt);
     sent->Increment();
     handled->Increment();
     seconds->Observe(std::chrono::duration<double>(Clock::now() - t0).count());

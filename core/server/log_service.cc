@@ -506,6 +506,14 @@ LogService::LogService(CommitLog* log, Executor* reads, const Options* options)
   if (options->metrics != nullptr) {
     rpc_metrics_ = std::make_unique<telemetry::RpcServerMetrics>(options->metrics);
     series_ = DeclareMethods(rpc_metrics_.get());
+    if (options->authorizer) {
+      constexpr char kName[] = "proglog_acl_refusals_total";
+      constexpr char kHelp[] = "Requests the ACL refused, by reason.";
+      acl_refusals_.unauthenticated =
+          options->metrics->GetCounter(kName, kHelp, {{"reason", "unauthenticated"}});
+      acl_refusals_.denied =
+          options->metrics->GetCounter(kName, kHelp, {{"reason", "permission_denied"}});
+    }
   }
   // A body that does not parse gets INVALID_ARGUMENT, not gRPC's bare
   // UNIMPLEMENTED (core/server/malformed_requests.h). Indexes are the methods'
@@ -515,19 +523,23 @@ LogService::LogService(CommitLog* log, Executor* reads, const Options* options)
   MarkMethodCallback(0, new CheckedUnaryHandler<ProduceRequest, ProduceResponse>(
                             [this](auto* context, auto* request, auto* response) {
                               return Produce(context, request, response);
-                            }));
+                            },
+                            series_.produce));
   MarkMethodCallback(1, new CheckedUnaryHandler<ConsumeRequest, ConsumeResponse>(
                             [this](auto* context, auto* request, auto* response) {
                               return Consume(context, request, response);
-                            }));
+                            },
+                            series_.consume));
   MarkMethodCallback(
       2, new CheckedServerStreamingHandler<ConsumeRequest, ConsumeResponse>(
-             [this](auto* context, auto* request) { return ConsumeStream(context, request); }));
+             [this](auto* context, auto* request) { return ConsumeStream(context, request); },
+             series_.consume_stream));
   MarkMethodCallback(
       4, new CheckedUnaryHandler<logpb::v1::GetServersRequest, logpb::v1::GetServersResponse>(
              [this](auto* context, auto* request, auto* response) {
                return GetServers(context, request, response);
-             }));
+             },
+             series_.get_servers));
 }
 
 grpc::Status LogService::ReadStatus(const absl::Status& status) const {
@@ -564,28 +576,15 @@ absl::Status LogService::ValidateValue(const ProduceRequest& request) const {
   return absl::OkStatus();
 }
 
-namespace {
-
-// proglog_acl_refusals_total{reason}: requests the authorizer refused, as
-// unauthenticated (no subject) or permission_denied (a subject without the right).
-void CountAclRefusal(telemetry::Registry* registry, const absl::Status& refusal) {
-  if (registry == nullptr) return;
-  // Rare: the lookup (under the registry's mutex) is cheaper than keeping the counters.
-  registry
-      ->GetCounter(
-          "proglog_acl_refusals_total", "Requests the ACL refused, by reason.",
-          {{"reason", absl::IsUnauthenticated(refusal) ? "unauthenticated" : "permission_denied"}})
-      ->Increment();
-}
-
-}  // namespace
-
 absl::Status LogService::Admit(grpc::CallbackServerContext* context,
                                std::string_view action) const {
   if (closing_.load()) return absl::UnavailableError("server is shutting down");
   if (!options_->authorizer) return absl::OkStatus();
   absl::Status admitted = options_->authorizer(Subject(context), action);
-  if (!admitted.ok()) CountAclRefusal(options_->metrics, admitted);
+  if (!admitted.ok() && acl_refusals_.denied != nullptr) {
+    (absl::IsUnauthenticated(admitted) ? acl_refusals_.unauthenticated : acl_refusals_.denied)
+        ->Increment();
+  }
   return admitted;
 }
 

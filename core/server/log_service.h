@@ -124,6 +124,13 @@ class LogService final : public logpb::v1::Log::CallbackService {
   const Options* const options_;
   std::unique_ptr<telemetry::RpcServerMetrics> rpc_metrics_;  // null without Options::metrics
   MethodSeries series_;
+  // proglog_acl_refusals_total{reason}: refused as unauthenticated (no subject)
+  // or permission_denied (a subject without the right). Null without an
+  // authorizer or metrics.
+  struct {
+    telemetry::Counter* unauthenticated = nullptr;
+    telemetry::Counter* denied = nullptr;
+  } acl_refusals_;
   std::string self_address_;
   std::atomic<bool> closing_{false};
   absl::Mutex mu_;

@@ -10,6 +10,9 @@
 // body the same way (no message allocator), so either may run what the
 // other's Deserialize produced.
 //
+// A malformed request still counts in the method's grpc_server_* series
+// (started, received, handled with InvalidArgument) when metrics are given.
+//
 // Thread-safety: as gRPC's handlers; they hold no mutable state.
 #ifndef PROGLOG_CORE_SERVER_MALFORMED_REQUESTS_H_
 #define PROGLOG_CORE_SERVER_MALFORMED_REQUESTS_H_
@@ -19,6 +22,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/telemetry/rpc_metrics.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/impl/codegen/server_callback_handlers.h"
 
@@ -28,6 +32,13 @@ inline grpc::Status MalformedRequestStatus(const std::string& message_type) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                       absl::StrCat("malformed request: the body is not a valid ", message_type,
                                    " message (protobuf encoding)"));
+}
+
+// Counts a malformed request in `metrics` (null: nothing).
+inline void CountMalformed(telemetry::RpcMethodMetrics* metrics) {
+  const telemetry::RpcCall call(metrics);
+  call.Received();
+  call.Finish(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
 }
 
 // The handler parameters of a call whose body did not parse, passed on as
@@ -46,9 +57,12 @@ class CheckedUnaryHandler final : public grpc::internal::MethodHandler {
   using Method = std::function<grpc::ServerUnaryReactor*(grpc::CallbackServerContext*,
                                                          const Request*, Response*)>;
 
-  explicit CheckedUnaryHandler(Method method)
+  // `metrics` (borrowed; null: none) counts the malformed requests; the
+  // method counts the others.
+  CheckedUnaryHandler(Method method, telemetry::RpcMethodMetrics* metrics)
       : parsed_(std::move(method)),
-        malformed_([](grpc::CallbackServerContext* context, const Request*, Response*) {
+        malformed_([metrics](grpc::CallbackServerContext* context, const Request*, Response*) {
+          CountMalformed(metrics);
           grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
           reactor->Finish(MalformedRequestStatus(Request::descriptor()->full_name()));
           return reactor;
@@ -80,8 +94,12 @@ class CheckedServerStreamingHandler final : public grpc::internal::MethodHandler
   using Method = std::function<grpc::ServerWriteReactor<Response>*(grpc::CallbackServerContext*,
                                                                    const Request*)>;
 
-  explicit CheckedServerStreamingHandler(Method method)
-      : parsed_(std::move(method)), malformed_([](grpc::CallbackServerContext*, const Request*) {
+  // `metrics` (borrowed; null: none) counts the malformed requests; the
+  // method counts the others.
+  CheckedServerStreamingHandler(Method method, telemetry::RpcMethodMetrics* metrics)
+      : parsed_(std::move(method)),
+        malformed_([metrics](grpc::CallbackServerContext*, const Request*) {
+          CountMalformed(metrics);
           return new Rejection(MalformedRequestStatus(Request::descriptor()->full_name()));
         }) {}
 

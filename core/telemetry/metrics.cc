@@ -1,6 +1,7 @@
 #include "core/telemetry/metrics.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -182,6 +183,8 @@ std::string EscapeHelp(std::string_view help) {
   return out;
 }
 
+// The shortest text that reads back as `value` ("0.1", not "0.10000000000000001"),
+// as Prometheus's own client libraries write numbers.
 std::string FormatValue(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
@@ -189,21 +192,19 @@ std::string FormatValue(double value) {
     return absl::StrCat(static_cast<int64_t>(value));
   }
   char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.17g", value);
-  return buffer;
+  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, result.ptr);
 }
 
-std::string FormatLabels(const Labels& labels, const std::pair<std::string, std::string>* extra) {
-  if (labels.empty() && extra == nullptr) return "";
+std::string FormatLabels(const Labels& labels) {
+  if (labels.empty()) return "";
   std::string out = "{";
   bool first = true;
-  auto add = [&](const std::string& key, const std::string& value) {
+  for (const auto& [key, value] : labels) {
     if (!first) out += ",";
     first = false;
     absl::StrAppend(&out, key, "=\"", EscapeLabelValue(value), "\"");
-  };
-  for (const auto& [key, value] : labels) add(key, value);
-  if (extra != nullptr) add(extra->first, extra->second);
+  }
   out += "}";
   return out;
 }
@@ -222,15 +223,20 @@ std::string_view TypeName(MetricType type) {
 
 void RenderHistogram(const std::string& name, const Labels& labels,
                      const Histogram::Snapshot& snapshot, std::string* out) {
-  for (size_t i = 0; i < snapshot.cumulative_counts.size(); ++i) {
-    const std::pair<std::string, std::string> le{
-        "le", i < snapshot.upper_bounds.size() ? FormatValue(snapshot.upper_bounds[i]) : "+Inf"};
-    absl::StrAppend(out, name, "_bucket", FormatLabels(labels, &le), " ",
-                    snapshot.cumulative_counts[i], "\n");
+  // The bucket lines share everything up to the le value: format it once.
+  std::string bucket_prefix = absl::StrCat(name, "_bucket{");
+  for (const auto& [key, value] : labels) {
+    absl::StrAppend(&bucket_prefix, key, "=\"", EscapeLabelValue(value), "\",");
   }
-  absl::StrAppend(out, name, "_sum", FormatLabels(labels, nullptr), " ", FormatValue(snapshot.sum),
-                  "\n");
-  absl::StrAppend(out, name, "_count", FormatLabels(labels, nullptr), " ", snapshot.count, "\n");
+  bucket_prefix += "le=\"";
+  for (size_t i = 0; i < snapshot.cumulative_counts.size(); ++i) {
+    const std::string bound =
+        i < snapshot.upper_bounds.size() ? FormatValue(snapshot.upper_bounds[i]) : "+Inf";
+    absl::StrAppend(out, bucket_prefix, bound, "\"} ", snapshot.cumulative_counts[i], "\n");
+  }
+  const std::string plain_labels = FormatLabels(labels);
+  absl::StrAppend(out, name, "_sum", plain_labels, " ", FormatValue(snapshot.sum), "\n");
+  absl::StrAppend(out, name, "_count", plain_labels, " ", snapshot.count, "\n");
 }
 
 }  // namespace
@@ -242,7 +248,7 @@ std::string RenderText(const std::vector<FamilySnapshot>& families) {
     absl::StrAppend(&out, "# HELP ", family.name, " ", EscapeHelp(family.help), "\n");
     absl::StrAppend(&out, "# TYPE ", family.name, " ", std::string(TypeName(family.type)), "\n");
     for (const Sample& sample : family.samples) {
-      absl::StrAppend(&out, family.name, FormatLabels(sample.labels, nullptr), " ",
+      absl::StrAppend(&out, family.name, FormatLabels(sample.labels), " ",
                       FormatValue(sample.value), "\n");
     }
     for (const auto& [labels, snapshot] : family.histograms) {

@@ -49,10 +49,10 @@ TEST(RegistryTest, HistogramBucketsAreCumulativeWithSumAndCount) {
   EXPECT_EQ(registry.RenderText(),
             "# HELP latency_seconds Latency.\n"
             "# TYPE latency_seconds histogram\n"
-            "latency_seconds_bucket{le=\"0.10000000000000001\"} 2\n"
+            "latency_seconds_bucket{le=\"0.1\"} 2\n"
             "latency_seconds_bucket{le=\"1\"} 3\n"
             "latency_seconds_bucket{le=\"+Inf\"} 4\n"
-            "latency_seconds_sum 7.6500000000000004\n"
+            "latency_seconds_sum 7.65\n"
             "latency_seconds_count 4\n");
 }
 

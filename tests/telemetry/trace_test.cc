@@ -90,6 +90,47 @@ TEST(TracerTest, NoChildIsRecordedUnderAnUnsampledSpan) {
   EXPECT_TRUE(sink.spans.empty());
 }
 
+TEST(TracerTest, AnUnsampledRpcWithoutACallersTraceGetsNoSpan) {
+  CollectingSink sink;
+  Tracer off(SamplerKind::kAlwaysOff, 1, &sink);
+  EXPECT_EQ(off.StartRpcServerSpan("svc", "Method", std::nullopt), nullptr);
+  // With the caller's trace, the unsampled span still carries it for log lines.
+  std::unique_ptr<Span> continued = off.StartRpcServerSpan(
+      "svc", "Method", ParseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+  ASSERT_NE(continued, nullptr);
+  EXPECT_FALSE(continued->IsRecording());
+  EXPECT_EQ(continued->Context().TraceIdHex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+  continued->End();
+  EXPECT_TRUE(sink.spans.empty());
+
+  Tracer on(SamplerKind::kAlwaysOn, 1, &sink);
+  std::unique_ptr<Span> sampled = on.StartRpcServerSpan("svc", "Method", std::nullopt);
+  ASSERT_NE(sampled, nullptr);
+  EXPECT_TRUE(sampled->IsRecording());
+  sampled->End();
+  ASSERT_EQ(sink.spans.size(), 1u);
+  EXPECT_EQ(sink.spans[0].name, "svc/Method");
+  EXPECT_EQ(sink.spans[0].kind, SpanKind::kServer);
+}
+
+TEST(FsyncTimingTest, ACoveringScopeFindsTheFsyncWhenAsked) {
+  std::thread([] {
+    EXPECT_EQ(CurrentFsyncTiming(), nullptr);
+    NoteFsync(10, {100, 200});  // offsets [0, 10) durable
+    {
+      ScopedFsyncCovering covering(3);
+      ASSERT_NE(CurrentFsyncTiming(), nullptr);
+      EXPECT_EQ(CurrentFsyncTiming()->start_unix_nanos, 100u);
+      {
+        ScopedFsyncCovering not_durable(15);  // no fsync noted covers it
+        EXPECT_EQ(CurrentFsyncTiming(), nullptr);
+      }
+      EXPECT_EQ(CurrentFsyncTiming()->end_unix_nanos, 200u);  // the outer scope again
+    }
+    EXPECT_EQ(CurrentFsyncTiming(), nullptr);
+  }).join();
+}
+
 // Runs on a thread of its own: the noted fsyncs are per thread.
 TEST(FsyncTimingTest, TheFsyncThatFirstCoveredAnOffsetIsFound) {
   std::thread([] {
@@ -199,6 +240,41 @@ TEST(OtlpJsonTest, EncodesAnExportTraceServiceRequest) {
   EXPECT_EQ(encoded["status"]["code"], 2);
   EXPECT_EQ(encoded["attributes"][1]["value"]["intValue"], "14");
   EXPECT_TRUE(encoded["startTimeUnixNano"].is_string());
+}
+
+TEST(OtlpJsonTest, EscapesStringsAndKeepsUtf8) {
+  CollectingSink sink;
+  Tracer tracer(SamplerKind::kAlwaysOn, 1, &sink);
+  const std::string awkward = "quote \" backslash \\ newline \n tab \t bell \x07 caf\xc3\xa9";
+  std::optional<SpanContext> parent = ParseTraceparent(kTraceparent);
+  parent->trace_state = "vendor=" + awkward;
+  std::unique_ptr<Span> span = tracer.StartServerSpan(awkward, parent);
+  span->SetAttribute(awkward, awkward);
+  span->SetError(awkward);
+  span->End();
+  std::unique_ptr<Span> second = tracer.StartServerSpan("plain", std::nullopt);
+  second->End();
+  TracingConfig config;
+  config.service_name = awkward;
+  config.resource_attributes = {{"service.instance.id", "n1"}};
+  const nlohmann::json body = nlohmann::json::parse(EncodeOtlpJson(config, sink.spans));
+  const auto& resource = body["resourceSpans"][0]["resource"]["attributes"];
+  ASSERT_EQ(resource.size(), 2u);
+  EXPECT_EQ(resource[0]["value"]["stringValue"], awkward);
+  EXPECT_EQ(resource[1]["value"]["stringValue"], "n1");
+  const auto& spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"];
+  ASSERT_EQ(spans.size(), 2u);
+  EXPECT_EQ(spans[0]["name"], awkward);
+  EXPECT_EQ(spans[0]["traceState"], "vendor=" + awkward);
+  EXPECT_EQ(spans[0]["attributes"][0]["key"], awkward);
+  EXPECT_EQ(spans[0]["attributes"][0]["value"]["stringValue"], awkward);
+  EXPECT_EQ(spans[0]["status"]["message"], awkward);
+  // A root span has no parentSpanId, no traceState, an unset status.
+  EXPECT_EQ(spans[1]["name"], "plain");
+  EXPECT_FALSE(spans[1].contains("parentSpanId"));
+  EXPECT_FALSE(spans[1].contains("traceState"));
+  EXPECT_EQ(spans[1]["status"]["code"], 0);
+  EXPECT_TRUE(spans[1]["attributes"].empty());
 }
 
 }  // namespace
