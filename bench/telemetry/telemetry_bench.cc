@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "bench/callgrind/callgrind_count.h"
 #include "core/log/log.h"
 #include "core/server/local_commit_log.h"
 #include "core/server/server.h"
@@ -42,7 +43,6 @@
 #include "core/telemetry/telemetry.h"
 #include "httplib.h"
 #include "log/v1/log.grpc.pb.h"
-#include "valgrind/callgrind.h"
 
 namespace {
 
@@ -269,43 +269,17 @@ void FixedProduces(const std::string& address, int clients, int calls, size_t va
   for (auto& t : threads) t.join();
 }
 
-// The "totals:" (or "summary:") count of the newest callgrind dump of this process.
-std::optional<double> LastDumpedInstructions() {
-  const std::string prefix = "callgrind.out." + std::to_string(getpid()) + ".";
-  std::filesystem::path newest;
-  int newest_part = -1;
-  for (const auto& entry : std::filesystem::directory_iterator(".")) {
-    const std::string name = entry.path().filename().string();
-    int part = 0;
-    if (name.rfind(prefix, 0) == 0 && absl::SimpleAtoi(name.substr(prefix.size()), &part) &&
-        part > newest_part) {
-      newest_part = part;
-      newest = entry.path();
-    }
-  }
-  std::ifstream in(newest);
-  for (std::string line; std::getline(in, line);) {
-    for (const char* key : {"totals: ", "summary: "}) {
-      double count = 0;
-      if (line.rfind(key, 0) == 0 && absl::SimpleAtod(line.substr(std::strlen(key)), &count)) {
-        return count;
-      }
-    }
-  }
-  return std::nullopt;
-}
-
 // Instructions per produce with telemetry on or off, under callgrind.
 double InstructionsPerCall(bool telemetry_on, const Flags& flags, const std::filesystem::path& dir,
                            const std::string& traces_url) {
   BenchServer server(telemetry_on, flags, dir, traces_url);
   FixedProduces(server.Address(), flags.clients, 200, flags.value_bytes, 0);  // warm-up
-  CALLGRIND_ZERO_STATS;
-  FixedProduces(server.Address(), flags.clients, flags.count_calls, flags.value_bytes,
-                server.MetricsPort());
-  server.FlushSpans();
-  CALLGRIND_DUMP_STATS_AT(telemetry_on ? "telemetry on" : "telemetry off");
-  const std::optional<double> total = LastDumpedInstructions();
+  const std::optional<double> total =
+      proglog::bench::CountInstructions(telemetry_on ? "telemetry on" : "telemetry off", [&] {
+        FixedProduces(server.Address(), flags.clients, flags.count_calls, flags.value_bytes,
+                      server.MetricsPort());
+        server.FlushSpans();
+      });
   if (!total) {
     std::fprintf(stderr, "no callgrind dump of this process in the current directory\n");
     std::exit(1);
@@ -369,7 +343,7 @@ int main(int argc, char** argv) {
                                     ("proglog-bench-telemetry-" + std::to_string(getpid()));
   DiscardingReceiver receiver;
   if (flags.count_calls > 0) {
-    if (!RUNNING_ON_VALGRIND) {
+    if (!proglog::bench::UnderValgrind()) {
       std::fprintf(stderr,
                    "--count-calls counts instructions: run under "
                    "valgrind --tool=callgrind\n");
