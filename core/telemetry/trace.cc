@@ -65,6 +65,14 @@ void FillRandom(std::array<uint8_t, N>* bytes) {
   } while (AllZero(*bytes));
 }
 
+// A server span continues its caller's trace, or starts a new one.
+TraceId TraceIdFor(const std::optional<SpanContext>& parent) {
+  if (parent.has_value()) return parent->trace_id;
+  TraceId trace_id;
+  FillRandom(&trace_id);
+  return trace_id;
+}
+
 // The lower 8 bytes of a trace id as a number, as the ratio sampler compares them.
 uint64_t TraceIdLow(const TraceId& id) {
   uint64_t value = 0;
@@ -222,24 +230,14 @@ bool Tracer::ShouldSample(const std::optional<SpanContext>& parent, const TraceI
 
 std::unique_ptr<Span> Tracer::StartServerSpan(std::string name,
                                               const std::optional<SpanContext>& parent) {
-  TraceId trace_id;
-  if (parent.has_value()) {
-    trace_id = parent->trace_id;
-  } else {
-    FillRandom(&trace_id);
-  }
+  const TraceId trace_id = TraceIdFor(parent);
   const bool sampled = ShouldSample(parent, trace_id);
   return StartServerSpanSampled(std::move(name), parent, trace_id, sampled);
 }
 
 std::unique_ptr<Span> Tracer::StartRpcServerSpan(std::string_view service, std::string_view method,
                                                  const std::optional<SpanContext>& parent) {
-  TraceId trace_id;
-  if (parent.has_value()) {
-    trace_id = parent->trace_id;
-  } else {
-    FillRandom(&trace_id);
-  }
+  const TraceId trace_id = TraceIdFor(parent);
   const bool sampled = ShouldSample(parent, trace_id);
   // Unsampled without a caller's trace: its ids would appear nowhere.
   if (!sampled && !parent.has_value()) return nullptr;
