@@ -61,6 +61,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/client/batch_rpc.h"
@@ -173,7 +174,9 @@ int Serve(const ServeSpec& spec) {
   std::string line;
   while (std::getline(std::cin, line)) {
     double sum = 0, count = 0;
-    std::istringstream text(proglog::telemetry::DefaultRegistry()->RenderText());
+    proglog::telemetry::Registry* metrics = (*node)->Metrics();
+    if (metrics == nullptr) metrics = proglog::telemetry::DefaultRegistry();
+    std::istringstream text(metrics->RenderText());
     std::string metric;
     while (std::getline(text, metric)) {
       if (metric.rfind("proglog_log_records_per_fsync_sum", 0) == 0) {
@@ -857,6 +860,9 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As the proglog binary does (server/main.cc): the node in the child runs
+  // without abseil's mutex deadlock detection.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (argc == 7 && std::strcmp(argv[1], "--serve") == 0) {
     return Serve(ServeSpec{argv[2], argv[3], std::strcmp(argv[4], "tls") == 0, argv[5], argv[6]});
   }

@@ -130,7 +130,6 @@ absl::Status LogStorage::Init(ConfState bootstrap) {
 absl::StatusOr<std::shared_ptr<log::Log>> LogStorage::OpenLog(uint64_t initial_offset) const {
   log::Options options = options_.log;
   options.initial_offset = initial_offset;
-  options.durability = log::Durability{};  // kAlways: Append is durable when it returns
   absl::StatusOr<std::unique_ptr<log::Log>> log = log::Log::Open(dir_ / "log", options);
   if (!log.ok()) return log.status();
   return std::shared_ptr<log::Log>(*std::move(log));

@@ -14,10 +14,15 @@
 //
 // Durability (one fsync of the log per batch):
 //   - Append writes the batch with one Log::AppendBatch on a Log opened with
-//     Durability::kAlways (core/log has no separate sync call): it returns once
-//     the batch is fsynced, so an appended entry is durable before Sync().
+//     the options' durability (core/log has no separate sync call). With
+//     Durability::kAlways, the default, it returns once the batch is fsynced,
+//     so an appended entry is durable before Sync(). With kNever or kInterval
+//     an entry this node acknowledged may be lost if its machine crashes (a
+//     killed process loses nothing: the bytes are in the page cache), so a
+//     crash of a majority's machines at once can lose committed entries; the
+//     operator chose that for speed, as with --fsync on a single node.
 //     Replacing a suffix first cuts it with Log::TruncateSuffix, which is
-//     durable before the new entries are written.
+//     durable before the new entries are written, whatever the durability.
 //   - SetHardState/SetConfState only update memory; Sync() rewrites the state
 //     file when the term, vote or membership changed. A change of the commit
 //     index alone is not worth two fsyncs per batch: it is written with the
@@ -59,10 +64,10 @@
 namespace proglog::raft {
 
 struct LogStorageOptions {
-  // Options of the entry log (segment sizes, largest entry). Two fields are
-  // set by LogStorage and ignored here: `initial_offset` (the snapshot index)
-  // and `durability` (always Durability::kAlways, see above). Retention options
-  // are not applied: entries are removed only by Compact/ApplySnapshot.
+  // Options of the entry log (segment sizes, largest entry, durability: see
+  // above). `initial_offset` is set by LogStorage (the snapshot index) and
+  // ignored here. Retention options are not applied: entries are removed only
+  // by Compact/ApplySnapshot.
   log::Options log;
 };
 

@@ -141,6 +141,31 @@ TEST_F(LogStorageTest, SyncWritesTermAndVoteButDefersCommitOnlyChanges) {
   EXPECT_NE(Inode(Dir() / "state"), written) << "a new term was not written";
 }
 
+// An append is fsynced under the default durability, and left to the OS when
+// the operator chose --fsync=never (the state file is fsynced either way).
+TEST_F(LogStorageTest, AppendFollowsTheConfiguredDurability) {
+  {
+    auto s = Open();
+    const uint64_t opened = s->SharedLog()->GetStats().syncs;
+    ASSERT_TRUE(s->Append(Normal(1, 5, 1)).ok());
+    ASSERT_TRUE(s->Append(Normal(6, 9, 1)).ok());
+    EXPECT_GE(s->SharedLog()->GetStats().syncs, opened + 2);
+    ASSERT_TRUE(s->Close().ok());
+  }
+  std::filesystem::remove_all(Dir());
+  LogStorageOptions options;  // segments that do not roll: a roll fsyncs the old one
+  options.log.durability.mode = log::Durability::Mode::kNever;
+  auto s = LogStorage::Open(Dir(), options, ConfState{{1}, {}});
+  ASSERT_TRUE(s.ok()) << s.status();
+  const uint64_t opened = (*s)->SharedLog()->GetStats().syncs;
+  ASSERT_TRUE((*s)->Append(Normal(1, 5, 1)).ok());
+  ASSERT_TRUE((*s)->Append(Normal(6, 9, 1)).ok());
+  ASSERT_TRUE((*s)->SetHardState(HardState{1, 1, 0}).ok());
+  ASSERT_TRUE((*s)->Sync().ok());
+  EXPECT_EQ((*s)->SharedLog()->GetStats().syncs, opened);
+  EXPECT_EQ((*s)->LastIndex(), 9u);
+}
+
 TEST_F(LogStorageTest, CloseWritesDeferredCommit) {
   {
     auto s = Open();
