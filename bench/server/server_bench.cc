@@ -10,9 +10,9 @@
 //   produce-stream  pipelined ProduceStream (256 requests in flight per stream)
 //   produce-batch   log.v1.Batch/ProduceBatch of --batch-bytes of values per call
 //   consume         unary Consume of random offsets
-//   consume-stream  ConsumeStream from offset 0 for the figure's duration
+//   consume-stream  ConsumeStream from offset 0 to the end, again while time is left
 //   consume-batch   ConsumeBatch of up to 1 MiB per call, walking the log
-//   cbatch-stream   ConsumeBatchStream of up to 1 MiB per message, from offset 0
+//   cbatch-stream   ConsumeBatchStream of up to 1 MiB per message, as consume-stream
 //   ghz-health      with --ghz PATH: the health check again, from ghz (grpc-go)
 //   ghz-produce     with --ghz PATH: unary Produce from ghz
 // ghz runs as a separate process with one connection per client, so its rates
@@ -21,7 +21,9 @@
 // Each line gives records/s, MB/s of values, p50/p99 latency per call, the
 // node's CPU per record (user + system, from /proc), records per fsync (from
 // the node's proglog_log_records_per_fsync histogram) for produces with
-// --fsync=always, and for unary calls the ratio to the health ceiling. Figures
+// --fsync=always, for unary calls the ratio to the health ceiling, and for
+// streamed and batched consumes the ratio to loopback TCP bandwidth (one
+// connection, measured at the start). Figures
 // are printed, never checked.
 //
 // Usage: proglog-bench-server [--seconds S] [--value-bytes 100,1024]
@@ -34,8 +36,10 @@
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
+#include <netinet/in.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -469,42 +473,57 @@ Result ProduceStreams(const Target& target, int clients, double seconds, size_t 
 }
 
 // Every client streams from offset 0 until the time is up.
-Result ConsumeStreams(const Target& target, int clients, double seconds) {
+// Reads the log from offset 0 to `end` on one stream per client, and again from
+// 0 while time is left, so that a stream never waits at the tail.
+Result ConsumeStreams(const Target& target, int clients, double seconds, uint64_t end) {
   const auto channels = Connect(target, clients);
   return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
     auto stub = logpb::v1::Log::NewStub(channels[c]);
-    grpc::ClientContext context;
-    // The deadline ends a stream that caught up and waits at the tail.
-    context.set_deadline(std::chrono::system_clock::now() + (stop_at - Clock::now()));
-    auto stream = stub->ConsumeStream(&context, ConsumeRequest());
-    ConsumeResponse response;
     Result mine;
-    while (Clock::now() < stop_at && stream->Read(&response)) {
-      ++mine.records;
-      mine.bytes += response.record().value().size();
+    while (Clock::now() < stop_at) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + (stop_at - Clock::now()));
+      auto stream = stub->ConsumeStream(&context, ConsumeRequest());
+      ConsumeResponse response;
+      bool read_to_end = false;
+      while (Clock::now() < stop_at && stream->Read(&response)) {
+        ++mine.records;
+        mine.bytes += response.record().value().size();
+        if (response.record().offset() + 1 >= end) {
+          read_to_end = true;
+          break;
+        }
+      }
+      context.TryCancel();
+      static_cast<void>(stream->Finish());
+      if (!read_to_end) break;
     }
-    context.TryCancel();
-    static_cast<void>(stream->Finish());
     mine.calls = mine.records;
     return mine;
   });
 }
 
-Result ConsumeBatchStreams(const Target& target, int clients, double seconds) {
+// ConsumeStreams through log.v1.Batch/ConsumeBatchStream, up to 1 MiB per message.
+Result ConsumeBatchStreams(const Target& target, int clients, double seconds, uint64_t end) {
   const auto channels = Connect(target, clients);
   return RunClients(clients, seconds, [&](int c, Clock::time_point stop_at) {
     auto stub = proglog::client::NewBatchStub(channels[c]);
-    // The deadline ends a stream that caught up and waits at the tail.
-    proglog::client::BatchStreamReader reader(
-        *stub, 0, 1 << 20, 0,
-        absl::FromChrono(std::chrono::system_clock::now() + (stop_at - Clock::now())));
     Result mine;
     while (Clock::now() < stop_at) {
-      auto batch = reader.Next();
-      if (!batch.ok() || !batch->has_value()) break;
-      ++mine.calls;
-      mine.records += (*batch)->values.size();
-      for (const std::string& value : (*batch)->values) mine.bytes += value.size();
+      proglog::client::BatchStreamReader reader(
+          *stub, 0, 1 << 20, 0,
+          absl::FromChrono(std::chrono::system_clock::now() + (stop_at - Clock::now())));
+      bool read_to_end = false;
+      while (!read_to_end && Clock::now() < stop_at) {
+        auto batch = reader.Next();
+        if (!batch.ok() || !batch->has_value()) break;
+        ++mine.calls;
+        mine.records += (*batch)->values.size();
+        for (const std::string& value : (*batch)->values) mine.bytes += value.size();
+        read_to_end = (*batch)->NextOffset() >= end;
+      }
+      reader.Cancel();
+      if (!read_to_end) break;
     }
     return mine;
   });
@@ -603,6 +622,7 @@ struct FigureContext {
   std::string transport;
   std::string fsync;
   size_t value_bytes;
+  double loopback_mbps;  // 0: not measured
 };
 
 void Print(const FigureContext& where, const std::string& workload, int clients, Result& result,
@@ -621,6 +641,11 @@ void Print(const FigureContext& where, const std::string& workload, int clients,
       workload.find("health") == std::string::npos) {
     std::printf("  (%.2fx health)", rate / health_rate);
   }
+  const bool streams_or_batches =
+      workload == "consume-stream" || workload == "consume-batch" || workload == "cbatch-stream";
+  if (where.loopback_mbps > 0 && streams_or_batches) {
+    std::printf("  (%.3fx loopback)", result.bytes / result.seconds / 1e6 / where.loopback_mbps);
+  }
   std::printf("\n");
   std::fflush(stdout);
 }
@@ -629,7 +654,8 @@ bool Has(const std::vector<std::string>& list, const std::string& name) {
   return std::find(list.begin(), list.end(), name) != list.end();
 }
 
-void RunNode(const Flags& flags, const ServeSpec& spec, const Target& base, size_t value_bytes) {
+void RunNode(const Flags& flags, const ServeSpec& spec, const Target& base, size_t value_bytes,
+             double loopback_mbps) {
   ServerProcess server(spec);
   if (server.Address().empty()) {
     std::printf("  node did not start\n");
@@ -637,7 +663,7 @@ void RunNode(const Flags& flags, const ServeSpec& spec, const Target& base, size
   }
   Target target = base;
   target.address = server.Address();
-  const FigureContext where{spec.tls ? "tls" : "plain", spec.fsync, value_bytes};
+  const FigureContext where{spec.tls ? "tls" : "plain", spec.fsync, value_bytes, loopback_mbps};
   const bool always = spec.fsync == "always";
   uint64_t produced = 0;
   // Each generator's own health ceiling, per client count.
@@ -689,9 +715,9 @@ void RunNode(const Flags& flags, const ServeSpec& spec, const Target& base, size
   }
   for (size_t i = 0; i < flags.clients.size(); ++i) {
     figure("consume", i, [&](int c) { return Consume(target, c, s, produced); });
-    figure("consume-stream", i, [&](int c) { return ConsumeStreams(target, c, s); });
+    figure("consume-stream", i, [&](int c) { return ConsumeStreams(target, c, s, produced); });
     figure("consume-batch", i, [&](int c) { return ConsumeBatch(target, c, s, produced); });
-    figure("cbatch-stream", i, [&](int c) { return ConsumeBatchStreams(target, c, s); });
+    figure("cbatch-stream", i, [&](int c) { return ConsumeBatchStreams(target, c, s, produced); });
   }
 }
 
@@ -783,6 +809,47 @@ void MeasureFdatasync(const std::filesystem::path& dir) {
   std::filesystem::remove(path);
   std::printf("disk (%s): 4 KiB write + fdatasync %.0f us each (%.0f/s)\n", dir.c_str(),
               seconds * 1e6 / syncs, syncs / seconds);
+}
+
+// Loopback TCP bandwidth, the reference for the consume figures: one
+// connection, 1 MiB writes for half a second, counted by the reading thread.
+// Returns MB/s, 0 if a socket call failed.
+double MeasureLoopback() {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    if (listener >= 0) ::close(listener);
+    return 0;
+  }
+  std::atomic<uint64_t> received{0};
+  std::thread reader([&] {
+    const int fd = ::accept(listener, nullptr, nullptr);
+    if (fd < 0) return;
+    std::vector<char> buffer(1 << 20);
+    for (ssize_t n; (n = ::read(fd, buffer.data(), buffer.size())) > 0;) received += n;
+    ::close(fd);
+  });
+  const int writer = ::socket(AF_INET, SOCK_STREAM, 0);
+  const auto start = Clock::now();
+  if (writer >= 0 && ::connect(writer, reinterpret_cast<sockaddr*>(&address), length) == 0) {
+    const std::string chunk(1 << 20, 'l');
+    while (Clock::now() - start < std::chrono::milliseconds(500)) {
+      if (::write(writer, chunk.data(), chunk.size()) <= 0) break;
+    }
+  }
+  if (writer >= 0) ::close(writer);
+  ::shutdown(listener, SHUT_RDWR);  // ends an accept that never got its connection
+  reader.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  ::close(listener);
+  const double mbps = received / seconds / 1e6;
+  std::printf("loopback TCP: %.0f MB/s (one connection, 1 MiB writes)\n", mbps);
+  return mbps;
 }
 
 template <typename T, typename Parse>
@@ -889,6 +956,7 @@ int main(int argc, char** argv) {
   }
   std::filesystem::create_directories(flags.dir);
   MeasureFdatasync(flags.dir);
+  const double loopback_mbps = MeasureLoopback();
   std::printf(
       "mode %s, %.2f s per figure, produce-batch %zu B of values per call; node in a "
       "child process, clients here, over 127.0.0.1; %u cores\n",
@@ -910,7 +978,7 @@ int main(int argc, char** argv) {
                        flags.dir / "certs"};
         Target target{"", tls ? tls_credentials : grpc::InsecureChannelCredentials(),
                       tls ? flags.dir / "certs" : std::filesystem::path()};
-        RunNode(flags, spec, target, value_bytes);
+        RunNode(flags, spec, target, value_bytes, loopback_mbps);
         std::filesystem::remove_all(spec.data_dir);
       }
     }
