@@ -390,8 +390,12 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       self->RefreshIfDue(DeadlineOf(self->options_.call_timeout), nullptr);
       const std::string address =
           route == Route::kWrite ? self->picker_.ForWrite() : self->picker_.ForRead();
-      return std::make_unique<Stream>(address, self->pool_->Stub(address), offset);
+      if (self->batch_unsupported_.load()) {
+        return std::make_unique<Stream>(address, self->pool_->Stub(address), offset);
+      }
+      return std::make_unique<Stream>(address, self->pool_->BatchStub(address), offset);
     };
+    source.batch_refused = [self] { self->batch_unsupported_.store(true); };
     source.failed = [self](const std::string& address) { self->picker_.Failed(address); };
     return source;
   }
