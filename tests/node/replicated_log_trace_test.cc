@@ -59,7 +59,7 @@ class ReplicatedLogTraceTest : public ::testing::TestWithParam<bool> {
     std::vector<server::NewRecord> records;
     records.push_back(server::NewRecord{value, 0});
     absl::Status queued =
-        log_->AppendBatch(std::move(records), [&seen](absl::StatusOr<uint64_t> first) {
+        log_->AppendBatch(std::move(records), [&seen](const absl::StatusOr<uint64_t>& first) {
           EXPECT_TRUE(first.ok()) << first.status();
           const telemetry::FsyncTiming* fsync = telemetry::CurrentFsyncTiming();
           seen.set_value(fsync == nullptr ? std::nullopt : std::optional(*fsync));
