@@ -61,7 +61,6 @@ std::string Hex(const telemetry::SpanId& id) {
 class ClientTraceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    telemetry::SetActiveTracer(&tracer_);
     dir_ = std::filesystem::temp_directory_path() /
            ("proglog-client-trace-test-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -69,6 +68,7 @@ class ClientTraceTest : public ::testing::Test {
     node::Config config;
     config.data_dir = dir_;
     config.node_name = "n1";
+    config.tracer = &tracer_;
     auto opened = node::Node::Open(config);
     ASSERT_TRUE(opened.ok()) << opened.status();
     node_ = *std::move(opened);
@@ -86,7 +86,6 @@ class ClientTraceTest : public ::testing::Test {
     if (node_) {
       EXPECT_TRUE(node_->Close().ok());
     }
-    telemetry::SetActiveTracer(nullptr);
     std::filesystem::remove_all(dir_);
   }
 
