@@ -2,7 +2,6 @@
 // real in-process node: every call type reaches the server as a span in the
 // caller's trace, and a malformed context is refused before anything is sent.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include "core/client/client.h"
 #include "core/node/node.h"
 #include "core/telemetry/trace.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::client {
 namespace {
@@ -62,10 +62,6 @@ class ClientTraceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     telemetry::SetActiveTracer(&tracer_);
-    dir_ = std::filesystem::temp_directory_path() /
-           ("proglog-client-trace-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
     node::Config config;
     config.data_dir = dir_;
     config.node_name = "n1";
@@ -87,7 +83,6 @@ class ClientTraceTest : public ::testing::Test {
       EXPECT_TRUE(node_->Close().ok());
     }
     telemetry::SetActiveTracer(nullptr);
-    std::filesystem::remove_all(dir_);
   }
 
   static CallOptions Traced() {
@@ -107,7 +102,8 @@ class ClientTraceTest : public ::testing::Test {
 
   CollectingSink sink_;
   telemetry::Tracer tracer_{telemetry::SamplerKind::kParentBasedAlwaysOn, 1, &sink_};
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;  // destroyed after TearDown and the members below
+  const std::filesystem::path dir_ = scratch_.path();
   std::unique_ptr<node::Node> node_;
   std::unique_ptr<Client> client_;
 };
