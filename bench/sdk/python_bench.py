@@ -6,7 +6,8 @@ Usage: python_bench.py --proglog-bin BUILD/server/proglog [--ops N] [--batch N]
 Needs the proglog package (bindings/python/run-tests.sh installs it into
 BUILD/python-venv) plus grpcio and grpcio-tools in the same interpreter.
 The server runs with --fsync never so the figures show client cost, not disk.
-Prints a table of mean and p99 latency per operation and the ratio ours/grpcio.
+Prints a table of mean and p99 latency per operation and the ratio ours/grpcio;
+the subscribe row reads the records the produce rows wrote, over one stream.
 """
 
 from __future__ import annotations
@@ -122,6 +123,16 @@ def main() -> int:
             row("batch produce (per record)",
                 measure(lambda _: client.produce_many(batch), batches),
                 measure(grpc_batch, batches), per=args.batch)
+            # Reading the records produced above from offset 0 over one stream:
+            # the time of each next() (ours: log.v1.Batch's ConsumeBatchStream
+            # underneath; grpcio: log.v1 ConsumeStream).
+            subscription = client.subscribe(0)
+            ours_next = iter(subscription)
+            theirs_next = stub.ConsumeStream(log_pb2.ConsumeRequest(offset=0))
+            row("subscribe (per record)", measure(lambda _: next(ours_next), args.ops),
+                measure(lambda _: next(theirs_next), args.ops))
+            subscription.close()
+            theirs_next.cancel()
             client.close()
             channel.close()
         finally:

@@ -127,6 +127,7 @@ int proglog_client_open(proglog_client** out, const proglog_client_options* opts
     }
     auto options = proglog::capi::ToOptions(in);
     if (!options.ok()) return Fail(options.status(), err);
+    proglog::capi::PrepareProcess();
     auto client = proglog::client::Client::Open(*std::move(options));
     if (!client.ok()) return Fail(client.status(), err);
     *out = new proglog_client{*std::move(client)};

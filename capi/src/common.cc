@@ -1,7 +1,9 @@
 // Library-wide parts of the C API: version, code names, errors and records.
 #include <cstring>
+#include <mutex>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "capi/src/capi_internal.h"
 #include "core/client/client.h"
 
@@ -53,6 +55,11 @@ proglog_error* NewError(int code, std::string message, std::string leader) noexc
 }
 
 }  // namespace
+
+void PrepareProcess() {
+  static std::once_flag once;
+  std::call_once(once, [] { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); });
+}
 
 int Fail(const absl::Status& status, proglog_error** err) {
   const int code = CodeOf(status);

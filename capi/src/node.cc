@@ -191,6 +191,7 @@ int proglog_node_open(proglog_node** out, const proglog_node_options* opts, prog
     }
     auto config = proglog::capi::ToConfig(in);
     if (!config.ok()) return Fail(config.status(), err);
+    proglog::capi::PrepareProcess();
     auto node = proglog::node::Node::Open(*std::move(config));
     if (!node.ok()) return proglog::capi::FailNode(node.status(), err);
     auto* handle = new proglog_node{*std::move(node), "", ""};

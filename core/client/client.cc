@@ -324,20 +324,20 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       last = FromGrpc(status, security_);
       if (route == Route::kWrite && !CertainlyNotApplied(status)) outcome_unknown = true;
       if (!IsRetryable(last) || (retry_safe != nullptr && !*retry_safe)) break;
+      const bool answered = ServerAnswered(status);
       if (std::optional<std::string> leader = LeaderFrom(ctx)) {
         MarkNotLeader(last, *leader);
         if (options_.policy == BalancePolicy::kPinned) break;           // reported, not followed
         if (picker_.LeaderIs(*leader) && *leader != address) continue;  // follow it at once
-      } else if (ServerAnswered(status)) {
+      } else if (answered) {
         picker_.Invalidate();
       } else {
         picker_.Failed(address);
       }
       const absl::Time resume = absl::Now() + NextBackoff(backoff, options_.retry);
       if (resume >= deadline) break;
-      const bool waited = ServerAnswered(status)
-                              ? SleepUntil(resume, cancel)
-                              : AwaitReconnect(*pool_->Channel(address), resume, cancel);
+      const bool waited = answered ? SleepUntil(resume, cancel)
+                                   : AwaitReconnect(*pool_->Channel(address), resume, cancel);
       if (!waited) {
         last = absl::CancelledError("the call was cancelled");
         break;
@@ -390,8 +390,12 @@ class Client::Impl : public std::enable_shared_from_this<Client::Impl> {
       self->RefreshIfDue(DeadlineOf(self->options_.call_timeout), nullptr);
       const std::string address =
           route == Route::kWrite ? self->picker_.ForWrite() : self->picker_.ForRead();
-      return std::make_unique<Stream>(address, self->pool_->Stub(address), offset);
+      if (self->batch_unsupported_.load()) {
+        return std::make_unique<Stream>(address, self->pool_->Stub(address), offset);
+      }
+      return std::make_unique<Stream>(address, self->pool_->BatchStub(address), offset);
     };
+    source.batch_refused = [self] { self->batch_unsupported_.store(true); };
     source.failed = [self](const std::string& address) { self->picker_.Failed(address); };
     return source;
   }

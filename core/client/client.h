@@ -138,7 +138,8 @@ struct Record {
   // What the producer sent as Record.type; 0 if none.
   uint32_t type = 0;
   // The Raft term of the leader that appended the record (so never lower than
-  // an earlier record's); 0 on a single local log.
+  // an earlier record's); 0 on a single local log, and 0 from a subscription or
+  // ConsumeToEnd served by log.v1.Batch, which does not carry terms.
   uint64_t term = 0;
 };
 
@@ -203,13 +204,15 @@ class Client {
   // Reads the record at `offset`; OutOfRange if there is none yet.
   absl::StatusOr<Record> Consume(uint64_t offset, const CallOptions& call = {});
   // Reads records from `offset` up to the end of the log as it was when the
-  // read began (at most `max_records`; 0: no limit) over one ConsumeStream,
+  // read began (at most `max_records`; 0: no limit) over one stream (as Subscribe),
   // calling `each` for every record in order; returns the number read. OK with
   // none when `offset` is at the end; OutOfRange below the lowest kept offset.
   // The deadline is call_timeout per record.
   absl::StatusOr<uint64_t> ConsumeToEnd(uint64_t offset, uint64_t max_records,
                                         const std::function<void(const Record&)>& each);
-  // Follows the log from `offset` (inclusive). The subscription may outlive the
+  // Follows the log from `offset` (inclusive), over log.v1.Batch's
+  // ConsumeBatchStream (up to 1 MiB of records per message), or log.v1's
+  // ConsumeStream on a server without it. The subscription may outlive the
   // client; Close() of the client cancels it.
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint64_t offset);
   // The cluster's servers as one of them sees them (fresh, not the cached view).

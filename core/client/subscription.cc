@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -10,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "core/client/backoff.h"
 #include "core/client/status.h"
+#include "proto/log/v1/wire.h"
 
 namespace proglog::client {
 namespace {
@@ -19,27 +21,53 @@ constexpr size_t kSubscriptionBuffer = 256;
 
 }  // namespace
 
-using logpb::v1::Log;
-
 Record ToRecord(const logpb::v1::Record& record) {
   return Record{record.value(), record.offset(), record.type(), record.term()};
 }
 
-// One ConsumeStream, owned by the Stream that wraps it. Its owner
-// destroys it only after OnDone, on the application's thread, never in a
-// reaction: its ClientContext holds a reference to the grpc::Channel, and the
-// last reference to a channel must not be dropped on a gRPC callback thread
-// (gRPC 1.51 then tears the callback queue down from its own thread and
-// corrupts it). A
-// hold keeps the call open while reading is paused for a full buffer; it is
-// released only from application threads (Cancel, or Next after the stream
-// ended), never from a reaction, so StartRead after a pause cannot race OnDone.
-class StreamReactor final : public grpc::ClientReadReactor<logpb::v1::ConsumeResponse> {
+// The records of one stream message, appended to `out` in order.
+void AppendRecords(logpb::v1::ConsumeResponse& response, std::deque<Record>* out) {
+  out->push_back(ToRecord(response.record()));
+}
+
+// log.v1.Batch carries no term: records read through it have term 0.
+void AppendRecords(logpb::v1::ConsumeBatchResponse& response, std::deque<Record>* out) {
+  const bool typed = response.types_size() == response.values_size();
+  for (int i = 0; i < response.values_size(); ++i) {
+    out->push_back(Record{std::move(*response.mutable_values(i)), response.base_offset() + i,
+                          typed ? response.types(i) : 0, 0});
+  }
+}
+
+// What a Stream reads from: one server-streaming call of either kind.
+class StreamReader {
  public:
-  static std::unique_ptr<StreamReactor> Start(Log::Stub& stub, uint64_t offset) {
-    auto reactor = std::unique_ptr<StreamReactor>(new StreamReactor());
-    reactor->request_.set_offset(offset);
-    stub.async()->ConsumeStream(&reactor->context_, &reactor->request_, reactor.get());
+  virtual ~StreamReader() = default;
+  virtual absl::StatusOr<std::optional<uint64_t>> EndOffset(absl::Time deadline) = 0;
+  virtual absl::StatusOr<Record> Next(absl::Time deadline) = 0;
+  virtual void Cancel() = 0;
+  // Waits until gRPC has finished with the call; false after `timeout`.
+  virtual bool WaitDone(absl::Duration timeout) = 0;
+};
+
+// One ConsumeStream (Response = ConsumeResponse, a record per message) or
+// ConsumeBatchStream (ConsumeBatchResponse, many), owned by the Stream that
+// wraps it. Its owner destroys it only after OnDone, on the application's
+// thread, never in a reaction: its ClientContext holds a reference to the
+// grpc::Channel, and the last reference to a channel must not be dropped on a
+// gRPC callback thread (gRPC 1.51 then tears the callback queue down from its
+// own thread and corrupts it). A hold keeps the call open while reading is
+// paused for a full buffer; it is released only from application threads
+// (Cancel, or Next after the stream ended), never from a reaction, so
+// StartRead after a pause cannot race OnDone.
+template <typename Request, typename Response>
+class StreamReactor final : public StreamReader, public grpc::ClientReadReactor<Response> {
+ public:
+  // `start_call` hands the request and this reactor to the stub's async() method.
+  template <typename StartCall>
+  static std::unique_ptr<StreamReactor> Start(Request request, StartCall start_call) {
+    auto reactor = std::unique_ptr<StreamReactor>(new StreamReactor(std::move(request)));
+    start_call(&reactor->context_, &reactor->request_, reactor.get());
     reactor->AddHold();
     reactor->StartRead(&reactor->response_);
     reactor->StartCall();
@@ -65,15 +93,29 @@ class StreamReactor final : public grpc::ClientReadReactor<logpb::v1::ConsumeRes
   // The end offset the server announced when the stream began: nullopt if it
   // announced none (an older server) or the stream failed first; DeadlineExceeded
   // if the server has not answered by `deadline`.
-  absl::StatusOr<std::optional<uint64_t>> EndOffset(absl::Time deadline) {
+  absl::StatusOr<std::optional<uint64_t>> EndOffset(absl::Time deadline) override {
     absl::MutexLock lock(&mu_);
+    // Every server of log.v1.Batch announces the end, so a batch stream's
+    // metadata without it is a refusal (UNIMPLEMENTED, say) still on its way.
+    constexpr bool kEndAlwaysAnnounced = std::is_same_v<Response, logpb::v1::ConsumeBatchResponse>;
     auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return metadata_done_ || done_ || cancelled_;
+      return done_ || ended_ || cancelled_ ||
+             (metadata_done_ && (end_offset_.has_value() || !kEndAlwaysAnnounced));
     };
     if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
       return absl::DeadlineExceededError("the server did not answer before the timeout");
     }
-    if (!metadata_done_ && done_ && !final_.ok()) return final_;
+    if (!end_offset_.has_value() && ended_ && !done_) {
+      // The stream is over before it announced anything: OnDone, with the
+      // reason, comes once the hold is released.
+      mu_.Unlock();
+      ReleaseHold();
+      mu_.Lock();
+      if (!mu_.AwaitWithDeadline(absl::Condition(&done_), deadline)) {
+        return absl::DeadlineExceededError("the stream is ending");
+      }
+    }
+    if (!end_offset_.has_value() && done_ && !final_.ok()) return final_;
     return end_offset_;
   }
 
@@ -83,9 +125,9 @@ class StreamReactor final : public grpc::ClientReadReactor<logpb::v1::ConsumeRes
       ended_ = true;  // OnDone brings the status once the hold is released.
       return;
     }
-    buffer_.push_back(ToRecord(response_.record()));
+    AppendRecords(response_, &buffer_);
     if (buffer_.size() < kSubscriptionBuffer) {
-      StartRead(&response_);
+      this->StartRead(&response_);
     } else {
       paused_ = true;  // Next() resumes reading once it has taken a record.
     }
@@ -103,7 +145,7 @@ class StreamReactor final : public grpc::ClientReadReactor<logpb::v1::ConsumeRes
     signal->Notify();
   }
 
-  absl::StatusOr<Record> Next(absl::Time deadline) {
+  absl::StatusOr<Record> Next(absl::Time deadline) override {
     bool resume = false;
     absl::StatusOr<Record> result;
     {
@@ -129,14 +171,16 @@ class StreamReactor final : public grpc::ClientReadReactor<logpb::v1::ConsumeRes
       }
       result = std::move(buffer_.front());
       buffer_.pop_front();
-      resume = paused_;
-      paused_ = false;
+      // A batch message may have filled the buffer past its size: reading
+      // resumes once the reader has taken it below.
+      resume = paused_ && buffer_.size() < kSubscriptionBuffer;
+      if (resume) paused_ = false;
     }
     if (resume) ResumeRead();
     return result;
   }
 
-  void Cancel() {
+  void Cancel() override {
     {
       absl::MutexLock lock(&mu_);
       if (cancelled_) return;
@@ -146,32 +190,31 @@ class StreamReactor final : public grpc::ClientReadReactor<logpb::v1::ConsumeRes
     ReleaseHold();
   }
 
-  // Waits until gRPC has finished with the call; false after `timeout`.
-  bool WaitDone(absl::Duration timeout) {
+  bool WaitDone(absl::Duration timeout) override {
     return done_signal_->WaitForNotificationWithTimeout(timeout);
   }
 
  private:
-  StreamReactor() = default;
+  explicit StreamReactor(Request request) : request_(std::move(request)) {}
 
   // op_mu_ is never taken inside a reaction, and reactions that gRPC runs inline
   // from StartRead/RemoveHold take only mu_, so neither call can deadlock here.
   void ResumeRead() {
     absl::MutexLock lock(&op_mu_);
-    if (!hold_released_) StartRead(&response_);
+    if (!hold_released_) this->StartRead(&response_);
   }
 
   void ReleaseHold() {
     absl::MutexLock lock(&op_mu_);
     if (hold_released_) return;
     hold_released_ = true;
-    RemoveHold();
+    this->RemoveHold();
   }
 
   grpc::ClientContext context_;
   const std::shared_ptr<absl::Notification> done_signal_ = std::make_shared<absl::Notification>();
-  logpb::v1::ConsumeRequest request_;
-  logpb::v1::ConsumeResponse response_;
+  Request request_;
+  Response response_;
 
   absl::Mutex op_mu_;
   bool hold_released_ ABSL_GUARDED_BY(op_mu_) = false;
@@ -187,28 +230,55 @@ class StreamReactor final : public grpc::ClientReadReactor<logpb::v1::ConsumeRes
   absl::Status final_ ABSL_GUARDED_BY(mu_);
 };
 
+namespace {
+
+std::unique_ptr<StreamReader> StartConsumeStream(logpb::v1::Log::Stub& stub, uint64_t offset) {
+  logpb::v1::ConsumeRequest request;
+  request.set_offset(offset);
+  return StreamReactor<logpb::v1::ConsumeRequest, logpb::v1::ConsumeResponse>::Start(
+      std::move(request), [&stub](auto* context, auto* request, auto* reactor) {
+        stub.async()->ConsumeStream(context, request, reactor);
+      });
+}
+
+std::unique_ptr<StreamReader> StartConsumeBatchStream(logpb::v1::Batch::Stub& stub,
+                                                      uint64_t offset) {
+  logpb::v1::ConsumeBatchRequest request;
+  request.set_offset(offset);  // the server's default bounds: 1 MiB, 4096 records
+  return StreamReactor<logpb::v1::ConsumeBatchRequest, logpb::v1::ConsumeBatchResponse>::Start(
+      std::move(request), [&stub](auto* context, auto* request, auto* reactor) {
+        stub.async()->ConsumeBatchStream(context, request, reactor);
+      });
+}
+
+}  // namespace
+
 Stream::Stream(std::string address, std::shared_ptr<logpb::v1::Log::Stub> stub, uint64_t offset)
+    : address_(std::move(address)), stub_(stub), reader_(StartConsumeStream(*stub, offset)) {}
+
+Stream::Stream(std::string address, std::shared_ptr<logpb::v1::Batch::Stub> stub, uint64_t offset)
     : address_(std::move(address)),
-      stub_(std::move(stub)),
-      reactor_(StreamReactor::Start(*stub_, offset)) {}
+      batched_(true),
+      stub_(stub),
+      reader_(StartConsumeBatchStream(*stub, offset)) {}
 
 Stream::~Stream() {
-  reactor_->Cancel();
+  reader_->Cancel();
   // Cancellation is local, so OnDone comes promptly; the bound only guards
-  // against a hang. Past it, the reactor and the channel are leaked rather
+  // against a hang. Past it, the reader and the channel are leaked rather
   // than destroyed under a call gRPC may still complete.
-  if (!reactor_->WaitDone(absl::Seconds(30))) {
-    reactor_.release();
-    new std::shared_ptr<logpb::v1::Log::Stub>(std::move(stub_));
+  if (!reader_->WaitDone(absl::Seconds(30))) {
+    reader_.release();
+    new std::shared_ptr<void>(std::move(stub_));
   }
 }
 
-absl::StatusOr<Record> Stream::Next(absl::Time deadline) { return reactor_->Next(deadline); }
+absl::StatusOr<Record> Stream::Next(absl::Time deadline) { return reader_->Next(deadline); }
 
-void Stream::Cancel() { reactor_->Cancel(); }
+void Stream::Cancel() { reader_->Cancel(); }
 
 absl::StatusOr<std::optional<uint64_t>> Stream::EndOffset(absl::Time deadline) {
-  return reactor_->EndOffset(deadline);
+  return reader_->EndOffset(deadline);
 }
 
 bool SubscriptionRegistry::Add(Subscription* subscription) {
@@ -295,6 +365,15 @@ void ResumingSubscription::DropStream(const absl::Status& status) {
   retry_at_ = absl::Now() + NextBackoff(backoff_, source_.retry);
 }
 
+bool ResumingSubscription::FellBackFromBatch(const absl::Status& status) {
+  if (!absl::IsUnimplemented(status) || !Current()->batched()) return false;
+  source_.batch_refused();
+  std::unique_ptr<Stream> stream;
+  absl::MutexLock lock(&mu_);
+  stream = std::move(current_);
+  return true;
+}
+
 absl::StatusOr<Record> ResumingSubscription::Next(std::chrono::milliseconds timeout) {
   const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
   for (;;) {
@@ -307,6 +386,7 @@ absl::StatusOr<Record> ResumingSubscription::Next(std::chrono::milliseconds time
       return record;
     }
     if (cancel_->IsCancelled()) return absl::CancelledError("subscription cancelled");
+    if (FellBackFromBatch(record.status())) continue;
     // The server went away, or ended the stream (it is shutting down): carry
     // on elsewhere. Any other error is the server's answer to the request.
     if (!absl::IsUnavailable(record.status())) return record.status();
@@ -315,8 +395,11 @@ absl::StatusOr<Record> ResumingSubscription::Next(std::chrono::milliseconds time
 }
 
 absl::StatusOr<std::optional<uint64_t>> ResumingSubscription::EndOffset(absl::Time deadline) {
-  if (absl::Status ready = EnsureStream(deadline); !ready.ok()) return ready;
-  return Current()->EndOffset(deadline);
+  for (;;) {
+    if (absl::Status ready = EnsureStream(deadline); !ready.ok()) return ready;
+    absl::StatusOr<std::optional<uint64_t>> end = Current()->EndOffset(deadline);
+    if (end.ok() || !FellBackFromBatch(end.status())) return end;
+  }
 }
 
 }  // namespace proglog::client

@@ -1,6 +1,8 @@
-// Subscriptions: a ConsumeStream read ahead into a small buffer (StreamReactor),
-// wrapped in a Subscription that carries on from the next offset on another
-// server when its server goes away (ResumingSubscription).
+// Subscriptions: a stream read ahead into a small buffer (StreamReactor), wrapped
+// in a Subscription that carries on from the next offset on another server when
+// its server goes away (ResumingSubscription). The stream is log.v1.Batch's
+// ConsumeBatchStream (many records per message) where the server has it, and
+// log.v1's ConsumeStream where it answers UNIMPLEMENTED (an original server).
 #ifndef PROGLOG_CORE_CLIENT_SUBSCRIPTION_H_
 #define PROGLOG_CORE_CLIENT_SUBSCRIPTION_H_
 
@@ -15,26 +17,32 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/client/client.h"
+#include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
 
 namespace proglog::client {
 
-class StreamReactor;
+class StreamReader;
 
 // A record as the wire carries it, as the client hands it out.
 Record ToRecord(const logpb::v1::Record& record);
 
-// One ConsumeStream on one server. Destroying it cancels the stream and waits
-// until gRPC is done with it; the stub (and with it the channel) is released
-// only after that.
+// One ConsumeStream or ConsumeBatchStream on one server. Destroying it cancels
+// the stream and waits until gRPC is done with it; the stub (and with it the
+// channel) is released only after that.
 class Stream {
  public:
+  // A log.v1 ConsumeStream from `offset`.
   Stream(std::string address, std::shared_ptr<logpb::v1::Log::Stub> stub, uint64_t offset);
+  // A log.v1.Batch ConsumeBatchStream from `offset` (records carry term 0).
+  Stream(std::string address, std::shared_ptr<logpb::v1::Batch::Stub> stub, uint64_t offset);
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   const std::string& address() const { return address_; }
+  // Whether this is a ConsumeBatchStream.
+  bool batched() const { return batched_; }
   absl::StatusOr<Record> Next(absl::Time deadline);
   void Cancel();
   // The end offset the server announced when the stream began: nullopt if it
@@ -44,8 +52,9 @@ class Stream {
 
  private:
   const std::string address_;
-  std::shared_ptr<logpb::v1::Log::Stub> stub_;  // declared first: released after the reactor
-  std::unique_ptr<StreamReactor> reactor_;
+  const bool batched_ = false;
+  std::shared_ptr<void> stub_;  // declared first: released after the reader
+  std::unique_ptr<StreamReader> reader_;
 };
 
 // The open subscriptions of a client, so that Client::Close can cancel them.
@@ -70,6 +79,9 @@ struct StreamSource {
   std::function<absl::StatusOr<std::unique_ptr<Stream>>(uint64_t offset)> open;
   // The stream's server went away (the client stops picking it for a while).
   std::function<void(const std::string& address)> failed;
+  // A server answered a ConsumeBatchStream with UNIMPLEMENTED: `open` opens
+  // log.v1 ConsumeStreams from now on.
+  std::function<void()> batch_refused;
   RetryOptions retry;
 };
 
@@ -95,6 +107,9 @@ class ResumingSubscription : public Subscription {
   absl::Status EnsureStream(absl::Time deadline);
   // Drops the current stream after it failed with `status`.
   void DropStream(const absl::Status& status);
+  // True (and the stream dropped, to be reopened at once as a log.v1 one) if
+  // `status` is a server refusing the batch stream.
+  bool FellBackFromBatch(const absl::Status& status);
   Stream* Current();
 
   const StreamSource source_;

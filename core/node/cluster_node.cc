@@ -187,6 +187,7 @@ absl::Status ClusterNode::Start() {
   log_options.election_timeout = absl::FromChrono(cluster.election_timeout);
   log_options.log = config_.log;
   log_options.retention_interval = absl::FromChrono(config_.retention_interval);
+  log_options.tracing = config_.tracer != nullptr;
   absl::StatusOr<std::unique_ptr<ReplicatedLog>> log = ReplicatedLog::Open(
       config_.data_dir / "raft", std::move(log_options), transport_.get(), &peers_);
   if (!log.ok()) return log.status();
@@ -205,6 +206,7 @@ absl::Status ClusterNode::Start() {
   options.max_record_bytes = config_.log.max_record_bytes;
   options.compat_original_codes = config_.compat_original_codes;
   if (config_.log.metrics != nullptr) options.metrics = config_.log.metrics;  // the node's
+  options.tracer = config_.tracer;  // the node's own; null: no tracing
   absl::StatusOr<std::unique_ptr<server::Server>> server =
       server::Server::Start(log_.get(), std::move(options));
   if (!server.ok()) return server.status();

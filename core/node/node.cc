@@ -164,6 +164,7 @@ class LocalNode final : public Node {
     options.max_record_bytes = config_.log.max_record_bytes;
     options.compat_original_codes = config_.compat_original_codes;
     if (config_.log.metrics != nullptr) options.metrics = config_.log.metrics;  // the node's
+    options.tracer = config_.tracer;  // the node's own; null: no tracing
     commit_log_ = std::make_unique<server::LocalCommitLog>(log_.get());
     absl::StatusOr<std::unique_ptr<server::Server>> server =
         server::Server::Start(commit_log_.get(), std::move(options));

@@ -117,8 +117,14 @@ struct Config {
   // OUT_OF_RANGE (server::Options::compat_original_codes). Default: false.
   bool compat_original_codes = false;
   ClusterConfig cluster;
-  // /metrics endpoint and OTLP trace export; both off by default.
+  // /metrics endpoint and OTLP trace export; both off by default. Each node
+  // has its own tracer: several nodes in one process trace apart.
   telemetry::Settings telemetry;
+  // For code that builds its own (tests, embedders): the tracer of this node's
+  // RPCs instead of one from telemetry.tracing; borrowed, must outlive the
+  // node. Setting both is InvalidArgument. Null: the node's own tracer when
+  // telemetry.tracing has an endpoint, else no tracing.
+  telemetry::Tracer* tracer = nullptr;
 };
 
 // The node name used when Config::node_name is empty: the host name ("proglog"

@@ -78,9 +78,15 @@ absl::StatusOr<std::unique_ptr<Node>> OpenObserved(
   config.log.metrics = registry.get();
   telemetry::Settings with_node = config.telemetry;
   with_node.tracing.resource_attributes.emplace_back("service.instance.id", config.node_name);
+  if (config.tracer != nullptr && !with_node.tracing.traces_endpoint.empty()) {
+    return absl::InvalidArgumentError(
+        "a node takes either a tracer of its own or a trace endpoint, not both");
+  }
   absl::StatusOr<std::unique_ptr<telemetry::Telemetry>> telemetry =
       telemetry::Telemetry::Start(with_node, registry.get());
   if (!telemetry.ok()) return telemetry.status();
+  // The node's RPCs use its own tracer, never another node's.
+  if ((*telemetry)->GetTracer() != nullptr) config.tracer = (*telemetry)->GetTracer();
   const std::filesystem::path data_dir = config.data_dir;
   absl::StatusOr<std::unique_ptr<Node>> node = open(std::move(config));
   if (!node.ok()) return node.status();

@@ -205,7 +205,7 @@ absl::Status ReplicatedLog::Iterate(bool hand_over) {
       Break(s);
       return s;
     }
-    KeepNotedFsync();
+    if (options_.tracing) KeepNotedFsync();
   } while (raft_->HasReady());
   NoteCommit(start);
   PublishStatus(*raft_);
@@ -526,12 +526,11 @@ void ReplicatedLog::Propose(QueuedAppend append) {
             // The fsync that made the last entry durable here (record offset =
             // index - 1) goes to the request's trace (core/telemetry/trace.h):
             // noted on this thread when it persisted the entries too, else
-            // kept by the runner that did.
-            const uint64_t last_offset = raft::OffsetOfIndex(batch->last_index);
-            std::optional<telemetry::FsyncTiming> fsync =
-                telemetry::NotedFsyncCovering(last_offset);
-            if (!fsync.has_value()) fsync = FsyncCovering(last_offset);
-            telemetry::ScopedFsyncTiming fsync_scope(fsync.has_value() ? &*fsync : nullptr);
+            // kept by the runner that did. Looked up only if a sampled
+            // request's handler asks for it.
+            const auto kept = [this](uint64_t offset) { return FsyncCovering(offset); };
+            telemetry::ScopedFsyncCovering fsync_scope(raft::OffsetOfIndex(batch->last_index),
+                                                       kept);
             batch->done(batch->first_offset);
           } else {
             batch->done(batch->status);

@@ -69,6 +69,10 @@ struct ReplicatedLogOptions {
   // whole oldest segments are compacted away behind a snapshot point, and a
   // follower that needs what was removed gets that snapshot.
   absl::Duration retention_interval = absl::Seconds(10);
+  // The node traces its RPCs: keep each iteration's fsync timing so a
+  // request completed on another thread still gets its `fsync` span. Off, a
+  // commit costs nothing for tracing. Default: false.
+  bool tracing = false;
 };
 
 class ReplicatedLog final : public server::CommitLog, public raft::StateMachine {
@@ -123,6 +127,10 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   bool CancelWait(uint64_t id) override;
   std::vector<server::ServerInfo> Servers() override;
 
+  // How many fsync timings are kept for trace spans (none without
+  // ReplicatedLogOptions::tracing). Only while no iteration runs (after Stop()).
+  size_t KeptFsyncsForTesting() const { return fsyncs_.size(); }
+
   // raft::StateMachine, called by the thread running the core only.
   absl::Status Apply(const raft::Entry& entry) override;
   absl::Status Restore(const raft::Snapshot& snapshot) override;
@@ -150,6 +158,7 @@ class ReplicatedLog final : public server::CommitLog, public raft::StateMachine 
   void Break(const absl::Status& status);
   // Runner only: keeps the fsync the last iteration noted on this thread, so
   // a commit completed by another runner still finds it (fsync trace spans).
+  // Only with options_.tracing.
   void KeepNotedFsync();
   std::optional<telemetry::FsyncTiming> FsyncCovering(uint64_t offset) const;
   void PublishStatus(const raft::Raft& raft);

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/server/malformed_requests.h"
 #include "proto/log/v1/batch_wire.h"
 #include "proto/log/v1/wire.h"
 
@@ -273,6 +274,28 @@ class ConsumeBatchStreamReactor final
 };
 
 }  // namespace
+
+BatchService::BatchService(LogService* log_service) : log_service_(log_service) {
+  // Indexes are the methods' order in batch.proto, as the generated base
+  // class numbers them.
+  using internal::CheckedServerStreamingHandler;
+  using internal::CheckedUnaryHandler;
+  const MethodSeries& series = log_service_->Series();
+  MarkMethodCallback(0, new CheckedUnaryHandler<ProduceBatchRequest, ProduceBatchResponse>(
+                            [this](auto* context, auto* request, auto* response) {
+                              return ProduceBatch(context, request, response);
+                            },
+                            series.produce_batch));
+  MarkMethodCallback(1, new CheckedUnaryHandler<ConsumeBatchRequest, ConsumeBatchResponse>(
+                            [this](auto* context, auto* request, auto* response) {
+                              return ConsumeBatch(context, request, response);
+                            },
+                            series.consume_batch));
+  MarkMethodCallback(
+      2, new CheckedServerStreamingHandler<ConsumeBatchRequest, ConsumeBatchResponse>(
+             [this](auto* context, auto* request) { return ConsumeBatchStream(context, request); },
+             series.consume_batch_stream));
+}
 
 void BatchService::AnnounceLimits(grpc::CallbackServerContext* context) const {
   log_service_->AnnounceLimits(context);

@@ -15,8 +15,10 @@ namespace proglog::server {
 
 class BatchService final : public logpb::v1::Batch::CallbackService {
  public:
-  // `log_service` is borrowed and must outlive every RPC.
-  explicit BatchService(LogService* log_service) : log_service_(log_service) {}
+  // `log_service` is borrowed and must outlive every RPC. A request body that
+  // does not parse gets INVALID_ARGUMENT and counts in its method's series,
+  // as on log.v1.Log (core/server/malformed_requests.h).
+  explicit BatchService(LogService* log_service);
 
   grpc::ServerUnaryReactor* ProduceBatch(grpc::CallbackServerContext* context,
                                          const logpb::v1::ProduceBatchRequest* request,

@@ -717,9 +717,7 @@ void LogService::ReadConfirmingEnd(uint64_t offset, absl::AnyInvocable<absl::Sta
 
 std::shared_ptr<RpcTrace> LogService::StartTrace(const grpc::CallbackServerContext* context,
                                                  const char* service, const char* method) const {
-  telemetry::Tracer* tracer =
-      options_->tracer != nullptr ? options_->tracer : telemetry::ActiveTracer();
-  return RpcTrace::Start(tracer, context, service, method);
+  return RpcTrace::Start(options_->tracer, context, service, method);
 }
 
 void LogService::FinishRpc(grpc::ServerUnaryReactor* reactor, const telemetry::RpcCall& call,

@@ -127,8 +127,9 @@ struct Options {
   // outlive the server. Null: none. Default: the process's default registry.
   telemetry::Registry* metrics = telemetry::DefaultRegistry();
   // Traces RPCs: a server span per RPC continuing the caller's W3C traceparent,
-  // with a child span for the commit. Borrowed. Null: telemetry::ActiveTracer()
-  // at the time of each RPC (itself null when tracing is off).
+  // with a child span for the commit. Borrowed, must outlive the server. Null:
+  // no tracing (there is no process-wide tracer to fall back on, so servers
+  // in one process never share one by accident).
   telemetry::Tracer* tracer = nullptr;
 };
 

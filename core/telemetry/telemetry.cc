@@ -105,13 +105,11 @@ absl::StatusOr<std::unique_ptr<Telemetry>> Telemetry::Start(const Settings& sett
     telemetry->exporter_ = std::make_unique<OtlpExporter>(tracing, registry);
     telemetry->tracer_ = std::make_unique<Tracer>(tracing.sampler, tracing.sampler_ratio,
                                                   telemetry->exporter_.get());
-    SetActiveTracer(telemetry->tracer_.get());
   }
   return telemetry;
 }
 
 Telemetry::~Telemetry() {
-  if (tracer_ != nullptr && ActiveTracer() == tracer_.get()) SetActiveTracer(nullptr);
   if (exporter_ != nullptr) exporter_->Shutdown();
   endpoint_.reset();
 }

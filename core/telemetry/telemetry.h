@@ -67,20 +67,23 @@ class MetricsEndpoint {
 class Telemetry {
  public:
   // Starts the endpoint (if metrics_addr is set) serving `registry` and the
-  // tracer (if an endpoint is set), and makes the tracer the ActiveTracer().
+  // tracer (if an endpoint is set), which is this Telemetry's alone: the owner
+  // hands GetTracer() to what it traces (a node to its server).
   // Adds to `registry` (borrowed, must outlive this) the process_* metrics,
   // the exporter's counters and, unless it is the default registry itself,
   // the default registry's series (process-wide ones, such as gRPC's log
   // lines). Null: the default registry.
   static absl::StatusOr<std::unique_ptr<Telemetry>> Start(const Settings& settings,
                                                           Registry* registry = nullptr);
-  // Removes the active tracer, flushes spans, stops the endpoint.
+  // Flushes spans, stops the endpoint. Whatever uses GetTracer() must have
+  // stopped.
   ~Telemetry();
 
   // /readyz answers 200 once set (the node is serving).
   void SetReady(bool ready) { ready_.store(ready); }
   // "" without an endpoint.
   std::string MetricsAddress() const { return endpoint_ ? endpoint_->Address() : ""; }
+  // Null without a trace endpoint.
   Tracer* GetTracer() const { return tracer_.get(); }
 
  private:

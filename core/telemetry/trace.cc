@@ -90,7 +90,6 @@ struct NotedFsync {
 thread_local std::array<NotedFsync, kNotedFsyncs> noted_fsyncs;
 thread_local size_t noted_fsync_count = 0;
 thread_local internal::FsyncScope* current_fsync = nullptr;
-std::atomic<Tracer*> active_tracer{nullptr};
 
 }  // namespace
 
@@ -297,9 +296,6 @@ void Tracer::RecordChildSpan(std::string name, const Span& parent, uint64_t star
   sink_->Export(std::move(data));
 }
 
-Tracer* ActiveTracer() { return active_tracer.load(std::memory_order_acquire); }
-void SetActiveTracer(Tracer* tracer) { active_tracer.store(tracer, std::memory_order_release); }
-
 const SpanContext* CurrentSpanContext() { return current_context; }
 
 ScopedSpanContext::ScopedSpanContext(const SpanContext* context) : previous_(current_context) {
@@ -331,7 +327,10 @@ const FsyncTiming* CurrentFsyncTiming() {
   internal::FsyncScope* scope = current_fsync;
   if (scope == nullptr) return nullptr;
   if (scope->covering.has_value()) {
-    const std::optional<FsyncTiming> found = NotedFsyncCovering(*scope->covering);
+    std::optional<FsyncTiming> found = NotedFsyncCovering(*scope->covering);
+    if (!found.has_value() && scope->fallback.has_value()) {
+      found = (*scope->fallback)(*scope->covering);
+    }
     scope->covering.reset();
     if (found.has_value()) {
       scope->found = *found;
@@ -349,6 +348,11 @@ ScopedFsyncTiming::~ScopedFsyncTiming() { current_fsync = scope_.previous; }
 
 ScopedFsyncCovering::ScopedFsyncCovering(uint64_t offset) {
   scope_.covering = offset;
+  scope_.previous = std::exchange(current_fsync, &scope_);
+}
+ScopedFsyncCovering::ScopedFsyncCovering(uint64_t offset, internal::FsyncLookup fallback) {
+  scope_.covering = offset;
+  scope_.fallback.emplace(fallback);
   scope_.previous = std::exchange(current_fsync, &scope_);
 }
 ScopedFsyncCovering::~ScopedFsyncCovering() { current_fsync = scope_.previous; }

@@ -17,7 +17,6 @@
 #define PROGLOG_CORE_TELEMETRY_TRACE_H_
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -26,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 
 namespace proglog::telemetry {
@@ -185,11 +185,6 @@ class Tracer {
   SpanSink* const sink_;
 };
 
-// The tracer RPC handlers use, installed by whoever owns it (the node) and
-// removed (SetActiveTracer(nullptr)) before it is destroyed. Null: no tracing.
-Tracer* ActiveTracer();
-void SetActiveTracer(Tracer* tracer);
-
 // The span context current on this thread, if any (for log lines).
 const SpanContext* CurrentSpanContext();
 
@@ -222,8 +217,9 @@ struct FsyncTiming {
 // the fsync that covered a request's last offset (NotedFsyncCovering) and
 // makes it current while it completes that request (ScopedFsyncTiming), whose
 // handler reads it (CurrentFsyncTiming) to add an `fsync` span under its
-// commit span. ScopedFsyncCovering does both lazily: the ring is searched
-// only when a handler asks, that is, for a sampled request. The thread remembers its last
+// commit span. ScopedFsyncCovering does both lazily: the ring (and its
+// fallback, for fsyncs another thread noted) is searched only when a handler
+// asks, that is, for a sampled request. The thread remembers its last
 // kNotedFsyncs fsyncs; older ones are forgotten (that request then gets no fsync span).
 inline constexpr size_t kNotedFsyncs = 64;
 // `durable_end`: offsets below it are durable after this fsync.
@@ -235,11 +231,14 @@ std::optional<FsyncTiming> NotedFsyncCovering(uint64_t offset);
 const FsyncTiming* CurrentFsyncTiming();
 
 namespace internal {
+using FsyncLookup = absl::FunctionRef<std::optional<FsyncTiming>(uint64_t offset)>;
+
 // What CurrentFsyncTiming() returns inside a scope; `covering` is looked up
-// (NotedFsyncCovering) on the first call.
+// (NotedFsyncCovering, then `fallback` if set) on the first call.
 struct FsyncScope {
   const FsyncTiming* timing = nullptr;
   std::optional<uint64_t> covering;
+  std::optional<FsyncLookup> fallback;
   FsyncTiming found;
   FsyncScope* previous = nullptr;
 };
@@ -258,10 +257,14 @@ class ScopedFsyncTiming {
 };
 
 // Makes NotedFsyncCovering(offset) current for the scope, searched for only
-// if CurrentFsyncTiming() is called in it (on this thread).
+// if CurrentFsyncTiming() is called in it (on this thread). When this thread
+// noted no fsync covering `offset`, `fallback(offset)` is asked instead (for
+// fsyncs kept from other threads); it is borrowed for the scope's lifetime and
+// called at most once, on this thread.
 class ScopedFsyncCovering {
  public:
   explicit ScopedFsyncCovering(uint64_t offset);
+  ScopedFsyncCovering(uint64_t offset, internal::FsyncLookup fallback);
   ~ScopedFsyncCovering();
   ScopedFsyncCovering(const ScopedFsyncCovering&) = delete;
   ScopedFsyncCovering& operator=(const ScopedFsyncCovering&) = delete;

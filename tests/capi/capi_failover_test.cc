@@ -410,12 +410,17 @@ TEST_F(CapiFailoverTest, SubscriptionCarriesOnWhenItsNodeIsKilled) {
     proglog_record_free(record);
   };
   for (int i = 0; i < 50; ++i) ASSERT_NO_FATAL_FAILURE(expect_next(i));
-  // The node serving the stream is the one that started a ConsumeStream.
+  // The node serving the stream is the one that started a ConsumeBatchStream.
   NodeProcess* serving = nullptr;
   for (auto& node : nodes_) {
-    if (node->Started("ConsumeStream") > 0) serving = node.get();
+    if (node->Started("ConsumeBatchStream") > 0) serving = node.get();
   }
-  ASSERT_NE(serving, nullptr);
+  std::string started;
+  for (auto& node : nodes_) {
+    started += node->name() + ": " + std::to_string(node->Started("ConsumeBatchStream")) + " " +
+               std::to_string(node->Started("ConsumeStream")) + "; ";
+  }
+  ASSERT_NE(serving, nullptr) << "ConsumeBatchStream and ConsumeStream started: " << started;
   ASSERT_NE(serving, Leader()) << "the stream should have gone to a follower";
   serving->Kill();
   // Two nodes of three still commit: new records arrive too.

@@ -61,10 +61,10 @@ std::string Hex(const telemetry::SpanId& id) {
 class ClientTraceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    telemetry::SetActiveTracer(&tracer_);
     node::Config config;
     config.data_dir = dir_;
     config.node_name = "n1";
+    config.tracer = &tracer_;
     auto opened = node::Node::Open(config);
     ASSERT_TRUE(opened.ok()) << opened.status();
     node_ = *std::move(opened);
@@ -82,7 +82,6 @@ class ClientTraceTest : public ::testing::Test {
     if (node_) {
       EXPECT_TRUE(node_->Close().ok());
     }
-    telemetry::SetActiveTracer(nullptr);
   }
 
   static CallOptions Traced() {

@@ -78,10 +78,13 @@ def test_negative_or_overflowing_offset_or_count_exits_2_naming_it(args):
 
 class RecordingProxy(grpc.GenericRpcHandler):
     """Forwards every call to `upstream` byte for byte (initial metadata too) and
-    records which methods were called: what a client did, seen from outside it."""
+    records which methods were called: what a client did, seen from outside it.
+    With `without_batch`, it answers log.v1.Batch calls UNIMPLEMENTED, as an
+    original server (one with log.v1 alone) does."""
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, without_batch=False):
         self.methods = []
+        self._without_batch = without_batch
         self._upstream = grpc.insecure_channel(upstream)
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         self._server.add_generic_rpc_handlers([self])
@@ -95,7 +98,9 @@ class RecordingProxy(grpc.GenericRpcHandler):
     def service(self, details):
         method = details.method
         self.methods.append(method)
-        if method.endswith("/ConsumeStream"):
+        if self._without_batch and method.startswith("/log.v1.Batch/"):
+            return None
+        if method.endswith(("/ConsumeStream", "/ConsumeBatchStream")):
             return grpc.unary_stream_rpc_method_handler(self._forward_stream(method))
         if method.endswith("/ProduceStream"):
             return None
@@ -138,7 +143,35 @@ def test_consume_without_follow_reads_through_one_stream(node):
         proxy.close()
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().split("\n")[:-1] == values[3:]
-    assert proxy.methods == ["/log.v1.Log/ConsumeStream"]
+    assert proxy.methods == ["/log.v1.Batch/ConsumeBatchStream"]
+
+
+def test_consume_from_a_server_without_the_batch_service_falls_back_to_log_v1(node):
+    values = [f"w{i}" for i in range(20)]
+    assert harness.run_cli("produce", "--addr", node.rpc_addr, *values).returncode == 0
+    proxy = RecordingProxy(node.rpc_addr, without_batch=True)
+    try:
+        result = harness.run_cli("consume", "--addr", proxy.addr, "--read-from", "pinned",
+                                 "--offset", "3")
+    finally:
+        proxy.close()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().split("\n")[:-1] == values[3:]
+    assert proxy.methods == ["/log.v1.Batch/ConsumeBatchStream", "/log.v1.Log/ConsumeStream"]
+
+
+def test_following_a_server_without_the_batch_service_falls_back_to_log_v1(node):
+    values = [f"f{i}" for i in range(10)]
+    assert harness.run_cli("produce", "--addr", node.rpc_addr, *values).returncode == 0
+    proxy = RecordingProxy(node.rpc_addr, without_batch=True)
+    try:
+        result = harness.run_cli("consume", "--addr", proxy.addr, "--read-from", "pinned",
+                                 "--follow", "--count", "10")
+    finally:
+        proxy.close()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().split("\n")[:-1] == values
+    assert proxy.methods == ["/log.v1.Batch/ConsumeBatchStream", "/log.v1.Log/ConsumeStream"]
 
 
 def test_consume_count_stops_early_and_at_the_end_prints_nothing(node):

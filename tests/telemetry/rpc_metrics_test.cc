@@ -1,5 +1,6 @@
 // The grpc_server_* series of a real server over a real log: the handlers
-// record our methods (unary and streaming, malformed requests included), and
+// record our methods (unary and streaming, malformed requests of log.v1.Log and
+// log.v1.Batch included), and
 // the narrow interceptor records gRPC's own health service and method paths
 // no service has.
 #include <grpcpp/generic/generic_stub.h>
@@ -198,6 +199,70 @@ TEST_F(RpcMetricsTest, MalformedRequestsHealthChecksAndUnknownMethodsAreCounted)
                                "Unimplemented")),
             1)
       << text;
+}
+
+// A server-streaming call of `method` with `body` as the raw request bytes,
+// read to its end.
+grpc::Status RawStreamCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                           const std::string& body) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  grpc::CompletionQueue queue;
+  void* tag = nullptr;
+  bool ok = false;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      stub.PrepareCall(&context, method, &queue);
+  call->StartCall(reinterpret_cast<void*>(1));
+  queue.Next(&tag, &ok);
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1);
+  call->WriteLast(request, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  queue.Next(&tag, &ok);
+  grpc::ByteBuffer response;
+  do {
+    call->Read(&response, reinterpret_cast<void*>(3));
+    queue.Next(&tag, &ok);
+  } while (ok);
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  queue.Next(&tag, &ok);
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+TEST_F(RpcMetricsTest, MalformedBatchRequestsAreRefusedAndCounted) {
+  // Field 1 announcing 127 bytes and carrying fewer: no message of batch.proto.
+  const std::string truncated =
+      "\x0a\x7f"
+      "only a few bytes";
+  const grpc::Status produce = RawCall("/log.v1.Batch/ProduceBatch", truncated);
+  EXPECT_EQ(produce.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(produce.error_message().find("log.v1.ProduceBatchRequest"), std::string::npos)
+      << produce.error_message();
+  EXPECT_EQ(RawCall("/log.v1.Batch/ConsumeBatch", truncated).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(RawStreamCall(channel_, "/log.v1.Batch/ConsumeBatchStream", truncated).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  const std::string text = registry_.RenderText();
+  const std::string batch = "log.v1.Batch";
+  for (const char* method : {"ProduceBatch", "ConsumeBatch"}) {
+    EXPECT_EQ(Value(text, Series("grpc_server_started_total", batch, method, "unary")), 1)
+        << method << "\n"
+        << text;
+    EXPECT_EQ(
+        Value(text, Series("grpc_server_handled_total", batch, method, "unary", "InvalidArgument")),
+        1)
+        << method << "\n"
+        << text;
+  }
+  EXPECT_EQ(Value(text, Series("grpc_server_handled_total", batch, "ConsumeBatchStream",
+                               "server_stream", "InvalidArgument")),
+            1)
+      << text;
+  // Nothing reached the log.
+  EXPECT_EQ(log_->NextOffset(), 0u);
 }
 
 }  // namespace

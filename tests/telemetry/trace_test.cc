@@ -1,6 +1,7 @@
 #include "core/telemetry/trace.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -128,6 +129,38 @@ TEST(FsyncTimingTest, ACoveringScopeFindsTheFsyncWhenAsked) {
       EXPECT_EQ(CurrentFsyncTiming()->end_unix_nanos, 200u);  // the outer scope again
     }
     EXPECT_EQ(CurrentFsyncTiming(), nullptr);
+  }).join();
+}
+
+// The fallback (fsyncs kept from other threads) is asked only when a handler
+// asks and this thread noted none that covers the offset.
+TEST(FsyncTimingTest, ACoveringScopeAsksItsFallbackOnlyWhenItsThreadKnowsNone) {
+  std::thread([] {
+    int asked = 0;
+    const auto fallback = [&asked](uint64_t offset) -> std::optional<FsyncTiming> {
+      ++asked;
+      if (offset >= 40) return std::nullopt;
+      return FsyncTiming{700, 800};
+    };
+    { ScopedFsyncCovering never_asked(30, fallback); }
+    EXPECT_EQ(asked, 0);
+    NoteFsync(10, {100, 200});  // offsets [0, 10) durable
+    {
+      ScopedFsyncCovering on_this_thread(3, fallback);
+      EXPECT_EQ(CurrentFsyncTiming()->start_unix_nanos, 100u);
+    }
+    EXPECT_EQ(asked, 0);
+    {
+      ScopedFsyncCovering elsewhere(30, fallback);
+      ASSERT_NE(CurrentFsyncTiming(), nullptr);
+      EXPECT_EQ(CurrentFsyncTiming()->end_unix_nanos, 800u);  // looked up once
+    }
+    EXPECT_EQ(asked, 1);
+    {
+      ScopedFsyncCovering nowhere(50, fallback);
+      EXPECT_EQ(CurrentFsyncTiming(), nullptr);
+    }
+    EXPECT_EQ(asked, 2);
   }).join();
 }
 
