@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "proglog/proglog.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace {
 
@@ -28,17 +29,9 @@ std::string Value(const proglog_record* record) {
 
 class CapiClusterTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("proglog-capi-cluster-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-
   void TearDown() override {
     proglog_client_free(client_);
     proglog_node_free(node_);
-    fs::remove_all(dir_);
   }
 
   // Options of a node that bootstraps a one-voter cluster, gossiping on a free port.
@@ -101,7 +94,9 @@ class CapiClusterTest : public ::testing::Test {
     return 0;
   }
 
-  fs::path dir_;
+  ::proglog::testing::ScratchDir scratch_;  // destroyed after TearDown
+  // Not made yet: some tests check that a refused open does not make it.
+  const fs::path dir_ = scratch_.path() / "node";
   proglog_node* node_ = nullptr;
   proglog_client* client_ = nullptr;
 };

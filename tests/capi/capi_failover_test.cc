@@ -28,6 +28,7 @@
 
 #include "gtest/gtest.h"
 #include "proglog/proglog.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace fs = std::filesystem;
 using std::chrono::steady_clock;
@@ -195,12 +196,6 @@ std::optional<std::string> ReadAt(proglog_client* pinned, uint64_t offset) {
 class CapiFailoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // One directory per test, so a failed test's node logs outlive the next test.
-    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = fs::temp_directory_path() /
-           ("proglog-capi-failover-" + std::to_string(getpid()) + "-" + test);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     for (const char* name : {"n1", "n2", "n3"}) {
       nodes_.push_back(std::make_unique<NodeProcess>(name, dir_));
     }
@@ -215,7 +210,7 @@ class CapiFailoverTest : public ::testing::Test {
 
   void TearDown() override {
     nodes_.clear();
-    if (!HasFailure()) fs::remove_all(dir_);
+    if (HasFailure()) scratch_.Keep();  // the node logs, to see why
   }
 
   // Waits until the cluster lists `count` servers, one of them the leader.
@@ -283,7 +278,9 @@ class CapiFailoverTest : public ::testing::Test {
     return nullptr;
   }
 
-  fs::path dir_;
+  // One directory per test, so a failed test's node logs outlive the next test.
+  ::proglog::testing::ScratchDir scratch_;
+  const fs::path dir_ = scratch_.path();
   std::vector<std::unique_ptr<NodeProcess>> nodes_;
 };
 

@@ -19,6 +19,7 @@
 
 #include "absl/base/internal/raw_logging.h"
 #include "proglog/proglog.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace {
 
@@ -83,9 +84,6 @@ class Captured {
 class CapiLoggingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("proglog-capi-logging-" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     const std::string ca = (dir_ / "ca.pem").string(), ca_key = (dir_ / "ca-key.pem").string();
     OpenSsl(dir_, std::string("req -x509 ") + kEcKey + " -keyout " + ca_key + " -out " + ca +
                       " -days 1 -subj /CN=logging-ca -addext basicConstraints=critical,CA:TRUE"
@@ -112,7 +110,6 @@ class CapiLoggingTest : public ::testing::Test {
   void TearDown() override {
     proglog_set_log_handler(nullptr, 0, nullptr);
     proglog_node_free(node_);
-    fs::remove_all(dir_);
   }
 
   // A plaintext client and a TLS client without a certificate: both fail the
@@ -134,7 +131,8 @@ class CapiLoggingTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
+  ::proglog::testing::ScratchDir scratch_;  // destroyed after TearDown
+  const fs::path dir_ = scratch_.path();
   std::string ca_file_;
   proglog_node* node_ = nullptr;
 };
@@ -176,9 +174,8 @@ TEST_F(CapiLoggingTest, FailedHandshakesWriteNothingToStdoutOrStderr) {
 
 // What abseil itself logs (ABSL_INTERNAL_LOG) is a record "abseil", not a line on stderr.
 TEST(CapiAbseilLoggingTest, AbseilsOwnMessagesReachTheHandlerNotStderr) {
-  const fs::path dir =
-      fs::temp_directory_path() / ("proglog-capi-abseil-" + std::to_string(getpid()));
-  fs::create_directories(dir);
+  const ::proglog::testing::ScratchDir scratch;
+  const fs::path& dir = scratch.path();
   Collected collected;
   ASSERT_EQ(proglog_set_log_handler(Collect, PROGLOG_LOG_DEBUG, &collected), PROGLOG_OK);
   Captured err(STDERR_FILENO, dir / "stderr.txt");
@@ -195,7 +192,6 @@ TEST(CapiAbseilLoggingTest, AbseilsOwnMessagesReachTheHandlerNotStderr) {
   ASSERT_EQ(proglog_set_log_handler(nullptr, 0, nullptr), PROGLOG_OK);
   err.Restore();
   EXPECT_EQ(err.Text(), "");
-  fs::remove_all(dir);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].level, PROGLOG_LOG_WARN);
   EXPECT_EQ(records[0].fields.at("absl_message"), "abseil says hello");

@@ -1,6 +1,5 @@
 // Behaviour of the C API as a C caller sees it: codes, error objects, handles.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "proglog/proglog.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace {
 
@@ -22,10 +22,6 @@ std::string Value(const proglog_record* record) {
 class CapiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("proglog-capi-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
     proglog_node_options opts = PROGLOG_NODE_OPTIONS_INIT;
     opts.data_dir = dir_.c_str();
     opts.node_name = "capi";
@@ -40,7 +36,6 @@ class CapiTest : public ::testing::Test {
   void TearDown() override {
     proglog_client_free(client_);
     proglog_node_free(node_);
-    std::filesystem::remove_all(dir_);
   }
 
   static proglog_client* OpenClient(std::vector<const char*> addresses) {
@@ -56,7 +51,8 @@ class CapiTest : public ::testing::Test {
     return client;
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;  // destroyed after TearDown
+  const std::filesystem::path dir_ = scratch_.path();
   proglog_node* node_ = nullptr;
   proglog_client* client_ = nullptr;
 };

@@ -2,7 +2,6 @@
 // mutual TLS and the original proglog's ACL, using certificates made by the
 // `openssl` command line alone.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -12,6 +11,7 @@
 
 #include "proglog/proglog.h"
 #include "tests/capi/serving_process.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace {
 
@@ -65,11 +65,9 @@ KeyPair Issue(const fs::path& dir, const KeyPair& ca, const std::string& cn,
 class CapiTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ =
-        new fs::path(fs::temp_directory_path() / ("proglog-capi-tls-" + std::to_string(getpid())));
-    fs::remove_all(*dir_);
-    fs::create_directories(*dir_ / "data");
-    const fs::path& dir = *dir_;
+    scratch_ = new ::proglog::testing::ScratchDir("proglog-capi-tls");
+    const fs::path& dir = scratch_->path();
+    fs::create_directories(dir / "data");
     ca_ = {(dir / "ca.pem").string(), (dir / "ca-key.pem").string()};
     OpenSsl(dir, std::string("req -x509 ") + kEcKey + " -keyout " + ca_.key + " -out " + ca_.cert +
                      " -days 1 -subj /CN=capi-test-ca -addext basicConstraints=critical,CA:TRUE"
@@ -111,8 +109,7 @@ class CapiTlsTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete process_;
     process_ = nullptr;
-    fs::remove_all(*dir_);
-    delete dir_;
+    delete scratch_;
   }
 
   static proglog_client* Open(const KeyPair* who) {
@@ -132,7 +129,7 @@ class CapiTlsTest : public ::testing::Test {
     return client;
   }
 
-  static inline fs::path* dir_ = nullptr;
+  static inline ::proglog::testing::ScratchDir* scratch_ = nullptr;
   static inline ServingProcess* process_ = nullptr;  // the `proglog serve` under test
   static inline std::string address_;
   static inline KeyPair ca_, server_, root_, nobody_;
@@ -193,14 +190,14 @@ class CapiSecureNodeTest : public CapiTlsTest {
  protected:
   void TearDown() override {
     proglog_node_free(node_);
-    fs::remove_all(*dir_ / "node");
+    fs::remove_all(scratch_->path() / "node");
   }
 
   proglog_node_options SecureOptions() {
     proglog_node_options opts = PROGLOG_NODE_OPTIONS_INIT;
-    data_dir_ = (*dir_ / "node").string();
-    model_ = (*dir_ / "model.conf").string();
-    policy_ = (*dir_ / "node-policy.csv").string();
+    data_dir_ = (scratch_->path() / "node").string();
+    model_ = (scratch_->path() / "model.conf").string();
+    policy_ = (scratch_->path() / "node-policy.csv").string();
     WriteFile(policy_, kPolicy);
     opts.data_dir = data_dir_.c_str();
     opts.durability = "never";

@@ -3,7 +3,6 @@
 // test: the server span of a call continues the caller's trace. Also the JSON
 // log keys every line of a node carries.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +16,7 @@
 #include "nlohmann/json.hpp"
 #include "proglog/proglog.h"
 #include "tests/capi/serving_process.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace {
 
@@ -82,28 +82,24 @@ class CapiTraceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     receiver_ = new Receiver();
-    dir_ = new fs::path(fs::temp_directory_path() /
-                        ("proglog-capi-trace-" + std::to_string(getpid())));
-    fs::remove_all(*dir_);
+    scratch_ = new ::proglog::testing::ScratchDir("proglog-capi-trace");
     StartServer();
   }
 
   static void TearDownTestSuite() {
     delete process_;
     process_ = nullptr;
-    fs::remove_all(*dir_);
-    delete dir_;
+    delete scratch_;
     delete receiver_;
   }
 
   // Starts the server exporting to the receiver, and keeps its `serving` line.
   static void StartServer() {
-    fs::create_directories(*dir_);
     auto process = ServingProcess::Start(
-        {"serve", "--bootstrap", "--data-dir", (*dir_ / "data").string(), "--rpc-port", "0",
-         "--bind-addr", "127.0.0.1:0", "--node-name", "capi-trace", "--log-format", "json",
+        {"serve", "--bootstrap", "--data-dir", (scratch_->path() / "data").string(), "--rpc-port",
+         "0", "--bind-addr", "127.0.0.1:0", "--node-name", "capi-trace", "--log-format", "json",
          "--otel-exporter-otlp-endpoint", receiver_->Endpoint()},
-        (*dir_ / "server.log").string());
+        (scratch_->path() / "server.log").string());
     ASSERT_TRUE(process.ok()) << process.status();
     process_ = process->release();
     serving_ = process_->serving();
@@ -122,7 +118,7 @@ class CapiTraceTest : public ::testing::Test {
   void TearDown() override { proglog_client_free(client_); }
 
   static inline Receiver* receiver_ = nullptr;
-  static inline fs::path* dir_ = nullptr;
+  static inline ::proglog::testing::ScratchDir* scratch_ = nullptr;
   static inline ServingProcess* process_ = nullptr;  // the `proglog serve` under test
   static inline json serving_;
   proglog_client* client_ = nullptr;

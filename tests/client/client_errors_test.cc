@@ -4,7 +4,6 @@
 // Unavailable (retryable).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -16,6 +15,7 @@
 #include "core/client/errors.h"
 #include "core/security/certificates.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::client {
 namespace {
@@ -47,11 +47,6 @@ struct ClientCredentials {
 class ClientErrorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("proglog-client-errors-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
     ca_ = Make(security::CreateCertificateAuthority({.out_dir = dir_}));
     other_ca_ = Make(security::CreateCertificateAuthority(
         {.out_dir = dir_, .common_name = "other CA", .file_stem = "other-ca"}));
@@ -61,7 +56,6 @@ class ClientErrorsTest : public ::testing::Test {
 
   void TearDown() override {
     if (server_) server_->Shutdown();
-    std::filesystem::remove_all(dir_);
   }
 
   static security::CertificateFiles Make(absl::StatusOr<security::CertificateFiles> files) {
@@ -133,7 +127,8 @@ class ClientErrorsTest : public ::testing::Test {
     EXPECT_NE(status.message().find("TLS handshake failed: " + cause), std::string::npos) << status;
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;  // destroyed after TearDown and the members below
+  const std::filesystem::path dir_ = scratch_.path();
   security::CertificateFiles ca_, other_ca_, client_;
   ServersOnly service_;
   std::unique_ptr<grpc::Server> server_;

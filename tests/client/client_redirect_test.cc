@@ -6,7 +6,6 @@
 // metadata); the leader is a real node.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +15,7 @@
 #include "core/client/client.h"
 #include "core/node/node.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::client {
 namespace {
@@ -49,10 +49,6 @@ class RefusingFollower : public logpb::v1::Log::Service {
 class RedirectTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("proglog-client-redirect-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
     node::Config config;
     config.data_dir = dir_;
     config.node_name = "leader";
@@ -78,7 +74,6 @@ class RedirectTest : public ::testing::Test {
     if (leader_) {
       EXPECT_TRUE(leader_->Close().ok());
     }
-    std::filesystem::remove_all(dir_);
   }
 
   std::unique_ptr<Client> OpenClient(std::vector<std::string> addresses, int attempts = 10) {
@@ -90,7 +85,8 @@ class RedirectTest : public ::testing::Test {
     return client.ok() ? *std::move(client) : nullptr;
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;  // destroyed after TearDown and the members below
+  const std::filesystem::path dir_ = scratch_.path();
   std::unique_ptr<node::Node> leader_;
   std::unique_ptr<RefusingFollower> follower_;
   std::unique_ptr<grpc::Server> server_;

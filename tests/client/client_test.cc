@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/node/node.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::client {
 namespace {
@@ -36,10 +37,6 @@ std::string DeadAddress() {
 class ClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("proglog-client-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
     node::Config config;
     config.data_dir = dir_;
     config.node_name = "n1";
@@ -55,7 +52,6 @@ class ClientTest : public ::testing::Test {
     if (node_) {
       EXPECT_TRUE(node_->Close().ok());
     }
-    std::filesystem::remove_all(dir_);
   }
 
   static std::unique_ptr<Client> OpenClient(std::vector<std::string> addresses) {
@@ -67,7 +63,8 @@ class ClientTest : public ::testing::Test {
     return client.ok() ? *std::move(client) : nullptr;
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;  // destroyed after TearDown and the members below
+  const std::filesystem::path dir_ = scratch_.path();
   std::unique_ptr<node::Node> node_;
   std::unique_ptr<Client> client_;
 };

@@ -4,7 +4,6 @@
 // the handshake and certificate checks are gRPC's and OpenSSL's real ones.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -13,6 +12,7 @@
 #include "core/client/client.h"
 #include "core/security/certificates.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::client {
 namespace {
@@ -35,11 +35,6 @@ class ServersOnly : public logpb::v1::Log::Service {
 class ClientTlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("proglog-client-tls-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
     ca_ = Make(security::CreateCertificateAuthority({.out_dir = dir_}));
     other_ca_ = Make(security::CreateCertificateAuthority(
         {.out_dir = dir_, .common_name = "other CA", .file_stem = "other-ca"}));
@@ -63,7 +58,6 @@ class ClientTlsTest : public ::testing::Test {
 
   void TearDown() override {
     if (server_) server_->Shutdown();
-    std::filesystem::remove_all(dir_);
   }
 
   security::CertificateFiles Make(absl::StatusOr<security::CertificateFiles> files) {
@@ -81,7 +75,8 @@ class ClientTlsTest : public ::testing::Test {
     return (*client)->GetServers();
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;  // destroyed after TearDown and the members below
+  const std::filesystem::path dir_ = scratch_.path();
   security::CertificateFiles ca_, other_ca_, client_;
   ServersOnly service_;
   std::unique_ptr<grpc::Server> server_;

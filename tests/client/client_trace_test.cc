@@ -2,7 +2,6 @@
 // real in-process node: every call type reaches the server as a span in the
 // caller's trace, and a malformed context is refused before anything is sent.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include "core/client/client.h"
 #include "core/node/node.h"
 #include "core/telemetry/trace.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::client {
 namespace {
@@ -61,10 +61,6 @@ std::string Hex(const telemetry::SpanId& id) {
 class ClientTraceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("proglog-client-trace-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
     node::Config config;
     config.data_dir = dir_;
     config.node_name = "n1";
@@ -86,7 +82,6 @@ class ClientTraceTest : public ::testing::Test {
     if (node_) {
       EXPECT_TRUE(node_->Close().ok());
     }
-    std::filesystem::remove_all(dir_);
   }
 
   static CallOptions Traced() {
@@ -106,7 +101,8 @@ class ClientTraceTest : public ::testing::Test {
 
   CollectingSink sink_;
   telemetry::Tracer tracer_{telemetry::SamplerKind::kParentBasedAlwaysOn, 1, &sink_};
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;  // destroyed after TearDown and the members below
+  const std::filesystem::path dir_ = scratch_.path();
   std::unique_ptr<node::Node> node_;
   std::unique_ptr<Client> client_;
 };

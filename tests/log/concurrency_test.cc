@@ -14,11 +14,12 @@
 #include "core/log/testing_hooks.h"
 #include "gtest/gtest.h"
 #include "tests/log/test_util.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::log {
 namespace {
 
-using testing::ScratchDir;
+using ::proglog::testing::ScratchDir;
 using testing::SmallOptions;
 using testing::Value;
 

@@ -11,12 +11,13 @@
 #include "core/log/record_format.h"
 #include "gtest/gtest.h"
 #include "tests/log/test_util.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::log {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using testing::ReadFile;
-using testing::ScratchDir;
 using testing::Value;
 using testing::WriteFile;
 
@@ -24,7 +25,6 @@ constexpr uint64_t kRecords = 8;
 
 std::string ValueFor(uint64_t i) { return "value-" + std::to_string(i) + std::string(30, 'a' + i); }
 uint64_t FrameBytes(uint64_t i) { return internal::kRecordOverhead + ValueFor(i).size(); }
-
 
 Options Opts() {
   Options o;

@@ -14,11 +14,12 @@
 #include "core/log/record_format.h"
 #include "gtest/gtest.h"
 #include "tests/log/test_util.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::log {
 namespace {
 
-using testing::ScratchDir;
+using ::proglog::testing::ScratchDir;
 using testing::Value;
 
 class DiskFullTest : public ::testing::Test {

@@ -7,11 +7,12 @@
 #include "core/log/log.h"
 #include "gtest/gtest.h"
 #include "tests/log/test_util.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::log {
 namespace {
 
-using testing::ScratchDir;
+using ::proglog::testing::ScratchDir;
 using testing::SmallOptions;
 using testing::Value;
 

@@ -18,12 +18,13 @@
 #include "spdlog/sinks/ostream_sink.h"
 #include "spdlog/spdlog.h"
 #include "tests/log/test_util.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::log {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using testing::ReadFile;
-using testing::ScratchDir;
 using testing::SetDurablePoint;
 using testing::Value;
 using testing::WriteFile;
@@ -43,7 +44,6 @@ Options OneSegment() {
   o.durability.mode = Durability::Mode::kNever;
   return o;
 }
-
 
 // Writes `n` records with ValueFor() values and closes cleanly; returns the
 // segment files of the log.

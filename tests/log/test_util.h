@@ -1,9 +1,7 @@
-// Helpers shared by the storage engine tests: a scratch directory and a few
-// shorthands for opening logs and building records.
+// Helpers shared by the storage engine tests: shorthands for opening logs and
+// building records (their scratch directory is tests/testing/scratch_dir.h).
 #ifndef PROGLOG_TESTS_LOG_TEST_UTIL_H_
 #define PROGLOG_TESTS_LOG_TEST_UTIL_H_
-
-#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,24 +13,6 @@
 #include "gtest/gtest.h"
 
 namespace proglog::log::testing {
-
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* tmp = getenv("TMPDIR");
-    std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/proglog-log-XXXXXX";
-    path_ = mkdtemp(pattern.data());
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // Whole-file reads and writes, for tests that damage files on purpose.
 inline std::string ReadFile(const std::filesystem::path& p) {

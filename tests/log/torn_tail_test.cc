@@ -22,12 +22,13 @@
 #include "core/log/record_format.h"
 #include "gtest/gtest.h"
 #include "tests/log/test_util.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::log {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using testing::ReadFile;
-using testing::ScratchDir;
 using testing::SetDurablePoint;
 using testing::Value;
 using testing::WriteFile;
@@ -47,7 +48,6 @@ Options OneSegment() {
   o.durability.mode = Durability::Mode::kNever;
   return o;
 }
-
 
 // Writes records [0, n) and closes cleanly; returns the store's bytes.
 std::string WriteLog(const std::filesystem::path& dir, uint64_t n) {

@@ -36,17 +36,18 @@
 #include "spdlog/sinks/ringbuffer_sink.h"
 #include "spdlog/spdlog.h"
 #include "tests/security/pki_fixture.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::mux {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using security::HandshakeSide;
 using security::SslCtxPtr;
 using security::TlsConfig;
 using security::TlsFiles;
 using security::TlsRole;
 using security::testing::Pki;
-using security::testing::ScratchDir;
 using ::testing::HasSubstr;
 
 bool PollUntil(const std::function<bool()>& condition,

@@ -19,10 +19,12 @@
 #include "core/security/tls_config.h"
 #include "gtest/gtest.h"
 #include "tests/security/pki_fixture.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::mux {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using raft::Entry;
 using raft::EntryType;
 using raft::Message;
@@ -31,7 +33,6 @@ using security::HandshakeSide;
 using security::SslCtxPtr;
 using security::TlsRole;
 using security::testing::Pki;
-using security::testing::ScratchDir;
 
 bool PollUntil(const std::function<bool()>& condition,
                std::chrono::milliseconds deadline = std::chrono::seconds(10)) {

@@ -13,12 +13,12 @@
 
 #include "core/raft/entry_record.h"
 #include "gtest/gtest.h"
-#include "tests/raft/scratch_dir.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::raft {
 namespace {
 
-using testing::ScratchDir;
+using ::proglog::testing::ScratchDir;
 
 std::vector<Entry> Normal(uint64_t first, uint64_t last, uint64_t term) {
   std::vector<Entry> out;

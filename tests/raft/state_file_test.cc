@@ -6,12 +6,12 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "tests/raft/scratch_dir.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::raft {
 namespace {
 
-using testing::ScratchDir;
+using ::proglog::testing::ScratchDir;
 
 constexpr uint32_t kMagic = 0x31534554;
 

@@ -8,7 +8,7 @@
 #include "core/raft/log_storage.h"
 #include "core/raft/storage.h"
 #include "gtest/gtest.h"
-#include "tests/raft/scratch_dir.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::raft {
 namespace {
@@ -20,7 +20,7 @@ struct MemoryFactory {
 };
 
 struct LogFactory {
-  testing::ScratchDir dir;
+  ::proglog::testing::ScratchDir dir;
   std::unique_ptr<Storage> Make(ConfState conf = {}) {
     LogStorageOptions options;
     options.log.max_store_bytes = 512;  // several segments even in small tests

@@ -8,16 +8,17 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/security/pki_fixture.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::security {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Pki;
 using testing::ReadFile;
 using testing::RunProgram;
-using testing::ScratchDir;
 
 std::string CertText(const std::filesystem::path& cert) {
   testing::ProgramResult r =

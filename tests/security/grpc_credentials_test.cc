@@ -19,14 +19,15 @@
 #include "spdlog/sinks/ringbuffer_sink.h"
 #include "spdlog/spdlog.h"
 #include "tests/security/pki_fixture.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::security {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using ::testing::HasSubstr;
 using testing::OpensslCliPki;
 using testing::Pki;
-using testing::ScratchDir;
 using testing::WriteFile;
 
 constexpr char kModel[] =

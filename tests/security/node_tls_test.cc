@@ -15,13 +15,14 @@
 #include "gtest/gtest.h"
 #include "log/v1/log.grpc.pb.h"
 #include "tests/security/pki_fixture.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::security {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using ::testing::HasSubstr;
 using testing::OpensslCliPki;
-using testing::ScratchDir;
 using testing::WriteFile;
 
 constexpr char kModel[] =

@@ -14,13 +14,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/security/pki_fixture.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::security {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using ::testing::HasSubstr;
 using testing::Pki;
-using testing::ScratchDir;
 
 // A connected pair of loopback TCP sockets; reads and writes time out so a
 // failed handshake can never hang the test.

@@ -1,7 +1,6 @@
 #include "tests/security/pki_fixture.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,22 +10,6 @@
 #include "gtest/gtest.h"
 
 namespace proglog::security::testing {
-
-ScratchDir::ScratchDir() {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / "proglog-security-XXXXXX").string();
-  char* made = mkdtemp(pattern.data());
-  if (made == nullptr) {
-    ADD_FAILURE() << "mkdtemp failed";
-    return;
-  }
-  path_ = made;
-}
-
-ScratchDir::~ScratchDir() {
-  std::error_code ec;
-  if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-}
 
 ProgramResult RunProgram(const std::vector<std::string>& argv) {
   ProgramResult result;

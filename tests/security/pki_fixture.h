@@ -1,6 +1,6 @@
-// Test support for tests/security: a scratch folder that removes itself, a way
-// to run the real `openssl` CLI, and shortcuts for making a small PKI with the
-// library under test or with the openssl CLI alone.
+// Test support for tests/security: a way to run the real `openssl` CLI, and
+// shortcuts for making a small PKI with the library under test or with the
+// openssl CLI alone (scratch folders: tests/testing/scratch_dir.h).
 #ifndef PROGLOG_TESTS_SECURITY_PKI_FIXTURE_H_
 #define PROGLOG_TESTS_SECURITY_PKI_FIXTURE_H_
 
@@ -12,18 +12,6 @@
 #include "core/security/tls_config.h"
 
 namespace proglog::security::testing {
-
-class ScratchDir {
- public:
-  ScratchDir();
-  ~ScratchDir();
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 struct ProgramResult {
   int exit_code = -1;

@@ -7,15 +7,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/security/pki_fixture.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::security {
 namespace {
 
+using ::proglog::testing::ScratchDir;
 using ::testing::HasSubstr;
 using testing::OpensslCliPki;
 using testing::Pki;
 using testing::RunProgram;
-using testing::ScratchDir;
 
 TEST(TlsConfig, LoadsIssuedClientAndExposesPemAndCommonName) {
   ScratchDir dir;
