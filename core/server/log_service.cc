@@ -193,7 +193,11 @@ class ProduceStreamReactor final : public grpc::ServerBidiReactor<ProduceRequest
       }
       write_in_flight_ = true;
       call_.Sent();
-      StartWrite(&head.response);
+      // Replies that are ready together (a group commit answers many) go out
+      // in one flush: every one but the last is written with the buffer hint.
+      const bool more_ready = slots_.size() > 1 && slots_[1].ready;
+      StartWrite(&head.response,
+                 more_ready ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
       return;
     }
     if (!slots_.empty()) return;  // Waiting for an append.
@@ -417,7 +421,10 @@ class ConsumeStreamReactor final : public grpc::ServerWriteReactor<ConsumeRespon
       ToProto(std::move(buffer_.front()), response_.mutable_record());
       write_in_flight_ = true;
       call_.Sent();
-      StartWrite(&response_);
+      // Records read together go out in one flush (gRPC still sends whenever
+      // its write buffer fills): all but the last carry the buffer hint.
+      StartWrite(&response_, buffer_.size() > 1 ? grpc::WriteOptions().set_buffer_hint()
+                                                : grpc::WriteOptions());
       // Read the next batch while this one is being sent.
       if (buffer_.size() <= 1) FetchLocked();
       return;
