@@ -17,6 +17,7 @@
 #include "core/node/node.h"
 #include "gtest/gtest.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
 namespace {
@@ -33,17 +34,11 @@ bool PollUntil(const std::function<bool()>& condition,
 
 class ClusterBatchTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir_template[] = "/tmp/proglog-cluster-batch-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-  }
   void TearDown() override {
     for (auto& node : nodes_) {
       if (node != nullptr) (void)node->Close();
     }
     nodes_.clear();
-    std::filesystem::remove_all(dir_);
   }
 
   void StartNode(int i, const std::string& join) {
@@ -82,7 +77,8 @@ class ClusterBatchTest : public ::testing::Test {
     return leaders == 1 ? response.servers_size() : 0;
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::unique_ptr<logpb::v1::Batch::StubInterface>> stubs_;
 };

@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
 namespace {
@@ -36,13 +37,6 @@ bool PollUntil(const std::function<bool()>& condition,
 
 class NodeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir_template[] = "/tmp/proglog-node-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   Config MakeConfig() {
     Config config;
     config.data_dir = dir_ / "data";
@@ -56,7 +50,8 @@ class NodeTest : public ::testing::Test {
         grpc::CreateChannel(node.RpcAddress(), grpc::InsecureChannelCredentials()));
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
 };
 
 TEST_F(NodeTest, ServesLocalAppendsOverGrpcAndKeepsThemAcrossRestart) {

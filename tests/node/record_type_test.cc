@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
 namespace {
@@ -48,15 +49,9 @@ enum class Mode { kLocal, kCluster };
 
 class RecordTypeTest : public ::testing::TestWithParam<Mode> {
  protected:
-  void SetUp() override {
-    char dir_template[] = "/tmp/proglog-record-type-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-  }
   void TearDown() override {
     if (node_ != nullptr) (void)node_->Close();
     node_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // Opens the node over dir_/data (again after a Close) and connects stubs.
@@ -202,7 +197,8 @@ class RecordTypeTest : public ::testing::TestWithParam<Mode> {
     EXPECT_EQ(Records(batch), want) << "ConsumeBatch";
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
   std::unique_ptr<Node> node_;
   std::unique_ptr<logpb::v1::Log::Stub> log_;
   std::unique_ptr<logpb::v1::Batch::Stub> batch_;

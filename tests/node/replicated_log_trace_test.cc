@@ -14,6 +14,7 @@
 #include "core/node/replicated_log.h"
 #include "core/telemetry/trace.h"
 #include "gtest/gtest.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::node::internal {
 namespace {
@@ -29,9 +30,6 @@ class NoPeers final : public raft::Transport {
 class ReplicatedLogTraceTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    char dir_template[] = "/tmp/proglog-replicated-trace-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
     ReplicatedLogOptions options;
     options.node_name = "n1";
     options.raft_id = 1;
@@ -49,7 +47,6 @@ class ReplicatedLogTraceTest : public ::testing::TestWithParam<bool> {
     if (log_ != nullptr) {
       EXPECT_TRUE(log_->Stop().ok());
     }
-    std::filesystem::remove_all(dir_);
   }
 
   // Appends one record and returns the fsync timing current while its
@@ -68,7 +65,8 @@ class ReplicatedLogTraceTest : public ::testing::TestWithParam<bool> {
     return seen.get_future().get();
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
   NoPeers transport_;
   PeerDirectory peers_;
   std::unique_ptr<ReplicatedLog> log_;

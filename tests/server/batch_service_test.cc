@@ -27,6 +27,7 @@
 #include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
 #include "tests/server/fake_commit_log.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::server {
 namespace {
@@ -43,19 +44,12 @@ std::vector<std::string> Values(int count, const std::string& prefix, size_t pad
 
 class BatchServiceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir_template[] = "/tmp/proglog-batch-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-  }
-
   void TearDown() override {
     if (server_ != nullptr) server_->Shutdown();
     server_.reset();
     commit_log_.reset();
     fake_.reset();
     if (log_ != nullptr) (void)log_->Close();
-    std::filesystem::remove_all(dir_);
   }
 
   void StartServer(Options options = {}) {
@@ -90,7 +84,8 @@ class BatchServiceTest : public ::testing::Test {
 
   uint64_t Next() { return fake_ != nullptr ? fake_->NextOffset() : log_->NextOffset(); }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
   std::unique_ptr<log::Log> log_;
   std::unique_ptr<LocalCommitLog> commit_log_;
   std::unique_ptr<testing::FakeCommitLog> fake_;

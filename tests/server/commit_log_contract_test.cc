@@ -21,6 +21,7 @@
 #include "core/server/local_commit_log.h"
 #include "gtest/gtest.h"
 #include "tests/server/fake_commit_log.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::server {
 namespace {
@@ -34,9 +35,6 @@ class CommitLogContractTest : public ::testing::TestWithParam<Kind> {
       commit_log_ = std::make_unique<testing::FakeCommitLog>();
       return;
     }
-    char dir_template[] = "/tmp/proglog-commit-log-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
     log::Options options;
     options.durability.mode = log::Durability::Mode::kNever;
     absl::StatusOr<std::unique_ptr<log::Log>> opened = log::Log::Open(dir_ / "log", options);
@@ -48,7 +46,6 @@ class CommitLogContractTest : public ::testing::TestWithParam<Kind> {
   void TearDown() override {
     commit_log_.reset();
     if (log_ != nullptr) (void)log_->Close();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
   // Appends values of type 0 and waits for the completion.
@@ -72,7 +69,8 @@ class CommitLogContractTest : public ::testing::TestWithParam<Kind> {
     return result;
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
   std::unique_ptr<log::Log> log_;
   std::unique_ptr<CommitLog> commit_log_;
 };

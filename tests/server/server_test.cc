@@ -35,6 +35,7 @@
 #include "proto/log/v1/wire.h"
 #include "tests/server/fake_commit_log.h"
 #include "tests/server/fault_injecting_log.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::server {
 namespace {
@@ -92,19 +93,12 @@ grpc::Status GenericUnary(const std::shared_ptr<grpc::Channel>& channel, const s
 
 class ServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir_template[] = "/tmp/proglog-server-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-  }
-
   void TearDown() override {
     if (server_ != nullptr) server_->Shutdown();
     server_.reset();
     commit_log_.reset();
     fake_.reset();
     if (log_ != nullptr) (void)log_->Close();
-    std::filesystem::remove_all(dir_);
   }
 
   // Opens the log and serves it; `options` may set an authorizer and such.
@@ -166,7 +160,8 @@ class ServerTest : public ::testing::Test {
     return status;
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
   std::unique_ptr<testing::FaultInjectingLog> log_;
   std::unique_ptr<LocalCommitLog> commit_log_;
   // Served instead of a local log by StartFakeServer().

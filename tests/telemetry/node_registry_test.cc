@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
 namespace {
@@ -82,15 +83,9 @@ std::optional<double> Value(const std::string& text, const std::string& series) 
 
 class NodeRegistryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir_template[] = "/tmp/proglog-node-registry-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-  }
   void TearDown() override {
     for (auto& node : nodes_) (void)node->Close();
     nodes_.clear();
-    std::filesystem::remove_all(dir_);
   }
 
   Node* Open(const std::string& name, bool cluster) {
@@ -134,7 +129,8 @@ class NodeRegistryTest : public ::testing::Test {
     }
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
   std::vector<std::unique_ptr<Node>> nodes_;
 };
 

@@ -21,6 +21,7 @@
 #include "httplib.h"
 #include "log/v1/log.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
 namespace {
@@ -107,15 +108,7 @@ const ReceivedSpan* Named(const std::vector<ReceivedSpan>& spans, const std::str
 
 class NodeTraceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char dir_template[] = "/tmp/proglog-node-trace-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
-  }
-  void TearDown() override {
-    CloseAll();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { CloseAll(); }
 
   static Config ClusterConfig(const std::filesystem::path& dir, const std::string& name) {
     Config config;
@@ -158,7 +151,8 @@ class NodeTraceTest : public ::testing::Test {
     EXPECT_TRUE(status.ok()) << status.error_message();
   }
 
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
   std::vector<std::unique_ptr<Node>> nodes_;
 };
 

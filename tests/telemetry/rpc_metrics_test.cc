@@ -23,6 +23,7 @@
 #include "core/telemetry/metrics.h"
 #include "gtest/gtest.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/scratch_dir.h"
 
 namespace proglog::telemetry {
 namespace {
@@ -51,9 +52,6 @@ std::string Series(const std::string& family, const std::string& service, const 
 class RpcMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir_template[] = "/tmp/proglog-rpc-metrics-XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
     absl::StatusOr<std::unique_ptr<log::Log>> log = log::Log::Open(dir_, log::Options{});
     ASSERT_TRUE(log.ok()) << log.status();
     log_ = *std::move(log);
@@ -70,7 +68,6 @@ class RpcMetricsTest : public ::testing::Test {
     if (server_ != nullptr) server_->Shutdown();
     if (commit_log_ != nullptr) commit_log_->Stop();
     if (log_ != nullptr) (void)log_->Close();
-    std::filesystem::remove_all(dir_);
   }
 
   // A unary call of `method` with `body` as the raw request bytes.
@@ -87,7 +84,8 @@ class RpcMetricsTest : public ::testing::Test {
   }
 
   Registry registry_;
-  std::filesystem::path dir_;
+  ::proglog::testing::ScratchDir scratch_;
+  const std::filesystem::path dir_ = scratch_.path();
   std::unique_ptr<log::Log> log_;
   std::unique_ptr<server::LocalCommitLog> commit_log_;
   std::unique_ptr<server::Server> server_;
