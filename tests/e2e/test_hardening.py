@@ -130,48 +130,36 @@ class RecordingProxy(grpc.GenericRpcHandler):
         return handle
 
 
-def test_consume_without_follow_reads_through_one_stream(node):
-    values = [f"v{i}" for i in range(20)]
+def consume_through_proxy(node, values, cli_args, without_batch=False):
+    """Produces `values`, then runs `proglog consume` with `cli_args` through a
+    RecordingProxy; returns the records it printed and the methods it called."""
     assert harness.run_cli("produce", "--addr", node.rpc_addr, *values).returncode == 0
-    proxy = RecordingProxy(node.rpc_addr)
+    proxy = RecordingProxy(node.rpc_addr, without_batch=without_batch)
     try:
         # Pinned: the proxy sees every call (a discovering client would learn the
         # node's own address from GetServers and go around the proxy).
         result = harness.run_cli("consume", "--addr", proxy.addr, "--read-from", "pinned",
-                                 "--offset", "3")
+                                 *cli_args)
     finally:
         proxy.close()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.decode().split("\n")[:-1] == values[3:]
-    assert proxy.methods == ["/log.v1.Batch/ConsumeBatchStream"]
+    return result.stdout.decode().split("\n")[:-1], proxy.methods
 
 
-def test_consume_from_a_server_without_the_batch_service_falls_back_to_log_v1(node):
+def test_consume_without_follow_reads_through_one_stream(node):
+    values = [f"v{i}" for i in range(20)]
+    printed, methods = consume_through_proxy(node, values, ["--offset", "3"])
+    assert printed == values[3:]
+    assert methods == ["/log.v1.Batch/ConsumeBatchStream"]
+
+
+@pytest.mark.parametrize("cli_args,first", [(["--offset", "3"], 3),
+                                             (["--follow", "--count", "20"], 0)])
+def test_a_server_without_the_batch_service_is_read_through_log_v1(node, cli_args, first):
     values = [f"w{i}" for i in range(20)]
-    assert harness.run_cli("produce", "--addr", node.rpc_addr, *values).returncode == 0
-    proxy = RecordingProxy(node.rpc_addr, without_batch=True)
-    try:
-        result = harness.run_cli("consume", "--addr", proxy.addr, "--read-from", "pinned",
-                                 "--offset", "3")
-    finally:
-        proxy.close()
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.decode().split("\n")[:-1] == values[3:]
-    assert proxy.methods == ["/log.v1.Batch/ConsumeBatchStream", "/log.v1.Log/ConsumeStream"]
-
-
-def test_following_a_server_without_the_batch_service_falls_back_to_log_v1(node):
-    values = [f"f{i}" for i in range(10)]
-    assert harness.run_cli("produce", "--addr", node.rpc_addr, *values).returncode == 0
-    proxy = RecordingProxy(node.rpc_addr, without_batch=True)
-    try:
-        result = harness.run_cli("consume", "--addr", proxy.addr, "--read-from", "pinned",
-                                 "--follow", "--count", "10")
-    finally:
-        proxy.close()
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.decode().split("\n")[:-1] == values
-    assert proxy.methods == ["/log.v1.Batch/ConsumeBatchStream", "/log.v1.Log/ConsumeStream"]
+    printed, methods = consume_through_proxy(node, values, cli_args, without_batch=True)
+    assert printed == values[first:]
+    assert methods == ["/log.v1.Batch/ConsumeBatchStream", "/log.v1.Log/ConsumeStream"]
 
 
 def test_consume_count_stops_early_and_at_the_end_prints_nothing(node):
