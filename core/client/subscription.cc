@@ -253,10 +253,12 @@ std::unique_ptr<StreamReader> StartConsumeBatchStream(logpb::v1::Batch::Stub& st
 
 }  // namespace
 
-Stream::Stream(std::string address, std::shared_ptr<logpb::v1::Log::Stub> stub, uint64_t offset)
+Stream::Stream(std::string address, const std::shared_ptr<logpb::v1::Log::Stub>& stub,
+               uint64_t offset)
     : address_(std::move(address)), stub_(stub), reader_(StartConsumeStream(*stub, offset)) {}
 
-Stream::Stream(std::string address, std::shared_ptr<logpb::v1::Batch::Stub> stub, uint64_t offset)
+Stream::Stream(std::string address, const std::shared_ptr<logpb::v1::Batch::Stub>& stub,
+               uint64_t offset)
     : address_(std::move(address)),
       batched_(true),
       stub_(stub),
@@ -268,7 +270,7 @@ Stream::~Stream() {
   // against a hang. Past it, the reader and the channel are leaked rather
   // than destroyed under a call gRPC may still complete.
   if (!reader_->WaitDone(absl::Seconds(30))) {
-    reader_.release();
+    static_cast<void>(reader_.release());
     new std::shared_ptr<void>(std::move(stub_));
   }
 }

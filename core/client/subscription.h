@@ -33,9 +33,9 @@ Record ToRecord(const logpb::v1::Record& record);
 class Stream {
  public:
   // A log.v1 ConsumeStream from `offset`.
-  Stream(std::string address, std::shared_ptr<logpb::v1::Log::Stub> stub, uint64_t offset);
+  Stream(std::string address, const std::shared_ptr<logpb::v1::Log::Stub>& stub, uint64_t offset);
   // A log.v1.Batch ConsumeBatchStream from `offset` (records carry term 0).
-  Stream(std::string address, std::shared_ptr<logpb::v1::Batch::Stub> stub, uint64_t offset);
+  Stream(std::string address, const std::shared_ptr<logpb::v1::Batch::Stub>& stub, uint64_t offset);
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
