@@ -135,7 +135,7 @@ func consumesSpreadOverFollowers(t *testing.T, c *testCluster) {
 	}
 }
 
-// streamServer is the one node with an open ConsumeStream.
+// streamServer is the one node with an open ConsumeBatchStream.
 func streamServer(t *testing.T, c *testCluster) *clusterProc {
 	t.Helper()
 	var server *clusterProc
@@ -290,7 +290,7 @@ func checkEveryNodeHolds(t *testing.T, c *testCluster, valueAt map[uint64]string
 		streams := func() map[*clusterProc]float64 {
 			started := map[*clusterProc]float64{}
 			for _, p := range c.nodes {
-				started[p] = p.metric(t, "grpc_server_started_total", `grpc_method="ConsumeStream"`)
+				started[p] = p.metric(t, "grpc_server_started_total", `grpc_method="ConsumeBatchStream"`)
 			}
 			return started
 		}

@@ -327,10 +327,10 @@ func (p *clusterProc) servedConsumes(t *testing.T) float64 {
 	return p.metric(t, "grpc_server_handled_total", `grpc_method="Consume"`, `grpc_code="OK"`)
 }
 
-// openStreams is how many ConsumeStream calls p has started and not finished.
+// openStreams is how many ConsumeBatchStream calls p has started and not finished.
 func (p *clusterProc) openStreams(t *testing.T) float64 {
-	started := p.metric(t, "grpc_server_started_total", `grpc_method="ConsumeStream"`)
-	return started - p.metric(t, "grpc_server_handled_total", `grpc_method="ConsumeStream"`)
+	started := p.metric(t, "grpc_server_started_total", `grpc_method="ConsumeBatchStream"`)
+	return started - p.metric(t, "grpc_server_handled_total", `grpc_method="ConsumeBatchStream"`)
 }
 
 // waitApplied waits until every live node has applied every record the

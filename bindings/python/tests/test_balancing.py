@@ -225,7 +225,7 @@ def test_subscription_carries_on_when_its_server_is_killed(
                     break
             streaming = [n for n in cluster.live()
                          if metric_sum(cluster, n, "grpc_server_started_total",
-                                       grpc_method="ConsumeStream") > 0]
+                                       grpc_method="ConsumeBatchStream") > 0]
             assert len(streaming) == 1, streaming
             kill_9(cluster, streaming[0])
             # Records the stream's first server never had.
