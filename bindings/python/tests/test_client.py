@@ -108,6 +108,9 @@ def test_a_server_that_comes_up_during_a_call_is_reached(tmp_path: Path) -> None
             # Ten attempts with backoff between them span about four seconds:
             # enough, if each looks at the server that is now up.
             offset = client.produce(b"late")
+            # The server answers as soon as it listens, which can be before
+            # its starter has seen it say "serving".
+            starter.join()
             assert started.is_set()
             assert client.consume(offset).value == b"late"
         finally:
