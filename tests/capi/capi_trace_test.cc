@@ -5,17 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "proglog/proglog.h"
 #include "tests/capi/serving_process.h"
+#include "tests/testing/otlp_receiver.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace {
@@ -23,65 +19,16 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using proglog::capi::testing::ServingProcess;
+using proglog::testing::OtlpReceiver;
 
 constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr char kCallerSpanId[] = "00f067aa0ba902b7";
 constexpr char kTraceparent[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-// An OTLP/HTTP traces receiver (JSON encoding) on a free loopback port.
-class Receiver {
- public:
-  Receiver() {
-    server_.Post("/v1/traces", [this](const httplib::Request& request, httplib::Response& reply) {
-      json body = json::parse(request.body);
-      std::lock_guard<std::mutex> lock(mu_);
-      for (json& resource : body["resourceSpans"]) {
-        for (json& scope : resource["scopeSpans"]) {
-          for (json& span : scope["spans"]) spans_.push_back(std::move(span));
-        }
-      }
-      arrived_.notify_all();
-      reply.set_content("{}", "application/json");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~Receiver() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
-  // The first span named `name` in trace `trace_id`, waiting up to 30 s for it.
-  json WaitFor(const std::string& trace_id, const std::string& name) {
-    std::unique_lock<std::mutex> lock(mu_);
-    json found;
-    arrived_.wait_for(lock, std::chrono::seconds(30), [&] {
-      for (const json& span : spans_) {
-        if (span["traceId"] == trace_id && span["name"] == name) {
-          found = span;
-          return true;
-        }
-      }
-      return false;
-    });
-    return found;
-  }
-
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable arrived_;
-  std::vector<json> spans_;
-};
-
 class CapiTraceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    receiver_ = new Receiver();
+    receiver_ = new OtlpReceiver();
     scratch_ = new ::proglog::testing::ScratchDir("proglog-capi-trace");
     StartServer();
   }
@@ -117,7 +64,7 @@ class CapiTraceTest : public ::testing::Test {
   }
   void TearDown() override { proglog_client_free(client_); }
 
-  static inline Receiver* receiver_ = nullptr;
+  static inline OtlpReceiver* receiver_ = nullptr;
   static inline ::proglog::testing::ScratchDir* scratch_ = nullptr;
   static inline ServingProcess* process_ = nullptr;  // the `proglog serve` under test
   static inline json serving_;

@@ -3,15 +3,14 @@
 #include <chrono>
 #include <string>
 #include <thread>
-#include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "core/telemetry/otlp_exporter.h"
 #include "core/telemetry/telemetry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/otlp_receiver.h"
 
 namespace proglog::telemetry {
 namespace {
@@ -60,46 +59,16 @@ TEST(MetricsEndpointTest, ABadOrBusyAddressIsAnError) {
             absl::StatusCode::kUnavailable);
 }
 
-// A real OTLP/HTTP receiver on loopback that keeps each request body.
-class Receiver {
- public:
-  Receiver() {
-    server_.Post("/v1/traces", [this](const httplib::Request& request, httplib::Response& reply) {
-      absl::MutexLock lock(&mu_);
-      bodies_.push_back(request.body);
-      content_types_.push_back(request.get_header_value("Content-Type"));
-      reply.set_content("{}", "application/json");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~Receiver() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces"; }
-  size_t SpanCount() {
-    absl::MutexLock lock(&mu_);
-    size_t n = 0;
-    for (const std::string& body : bodies_) {
-      n += nlohmann::json::parse(body)["resourceSpans"][0]["scopeSpans"][0]["spans"].size();
-    }
-    return n;
-  }
-  std::vector<std::string> ContentTypes() {
-    absl::MutexLock lock(&mu_);
-    return content_types_;
-  }
+using ::proglog::testing::OtlpReceiver;
 
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  absl::Mutex mu_;
-  std::vector<std::string> bodies_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> content_types_ ABSL_GUARDED_BY(mu_);
-};
+// Spans in all the bodies the receiver was sent.
+size_t SpanCount(OtlpReceiver& receiver) {
+  size_t n = 0;
+  for (const std::string& body : receiver.Bodies()) {
+    n += nlohmann::json::parse(body)["resourceSpans"][0]["scopeSpans"][0]["spans"].size();
+  }
+  return n;
+}
 
 SpanData SomeSpan() {
   SpanData span;
@@ -109,7 +78,7 @@ SpanData SomeSpan() {
 }
 
 TEST(OtlpExporterTest, DeliversSpansInBatchesToTheReceiver) {
-  Receiver receiver;
+  OtlpReceiver receiver;
   Registry registry;
   TracingConfig config;
   config.traces_endpoint = receiver.Url();
@@ -117,7 +86,7 @@ TEST(OtlpExporterTest, DeliversSpansInBatchesToTheReceiver) {
   config.schedule_delay_ms = 20;
   OtlpExporter exporter(config, &registry);
   for (int i = 0; i < 25; ++i) exporter.Export(SomeSpan());
-  EXPECT_TRUE(Eventually([&] { return receiver.SpanCount() == 25; }));
+  EXPECT_TRUE(Eventually([&] { return SpanCount(receiver) == 25; }));
   exporter.Shutdown();
   EXPECT_EQ(registry.GetCounter("proglog_trace_spans_exported_total", "")->Value(), 25u);
   EXPECT_THAT(receiver.ContentTypes(), ::testing::Each("application/json"));
@@ -128,7 +97,7 @@ TEST(OtlpExporterTest, CountsSpansItCouldNotDeliver) {
   TracingConfig config;
   {
     // A port nobody listens on: bound and closed again.
-    Receiver gone;
+    OtlpReceiver gone;
     config.traces_endpoint = gone.Url();
   }
   config.schedule_delay_ms = 10;

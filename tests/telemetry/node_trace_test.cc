@@ -9,18 +9,16 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "core/node/node.h"
 #include "gtest/gtest.h"
-#include "httplib.h"
 #include "log/v1/log.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/otlp_receiver.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
@@ -30,54 +28,8 @@ constexpr char kTracedTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr char kUntracedTraceId[] = "0af7651916cd43dd8448eb211c80319c";
 constexpr char kCallerSpanId[] = "00f067aa0ba902b7";
 
-// One exported span with the resource attributes of its request.
-struct ReceivedSpan {
-  nlohmann::json span;
-  std::map<std::string, std::string> resource;
-};
-
-// A real OTLP/HTTP receiver on loopback that keeps every span it is sent.
-class Receiver {
- public:
-  Receiver() {
-    server_.Post("/v1/traces", [this](const httplib::Request& request, httplib::Response& reply) {
-      Keep(nlohmann::json::parse(request.body));
-      reply.set_content("{}", "application/json");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~Receiver() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces"; }
-  std::vector<ReceivedSpan> Spans() {
-    absl::MutexLock lock(&mu_);
-    return spans_;
-  }
-
- private:
-  void Keep(const nlohmann::json& body) {
-    absl::MutexLock lock(&mu_);
-    for (const nlohmann::json& resource_spans : body["resourceSpans"]) {
-      std::map<std::string, std::string> resource;
-      for (const nlohmann::json& attribute : resource_spans["resource"]["attributes"]) {
-        resource[attribute["key"]] = attribute["value"].value("stringValue", "");
-      }
-      for (const nlohmann::json& scope : resource_spans["scopeSpans"]) {
-        for (const nlohmann::json& span : scope["spans"]) spans_.push_back({span, resource});
-      }
-    }
-  }
-
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  absl::Mutex mu_;
-  std::vector<ReceivedSpan> spans_ ABSL_GUARDED_BY(mu_);
-};
+using ::proglog::testing::OtlpReceiver;
+using ::proglog::testing::ReceivedSpan;
 
 // Waits for `condition` (spans are exported in batches, in the background).
 // The deadline only bounds a failing run.
@@ -157,7 +109,7 @@ class NodeTraceTest : public ::testing::Test {
 };
 
 TEST_F(NodeTraceTest, EachNodeTracesWithItsOwnTracerOrNotAtAll) {
-  Receiver receiver;
+  OtlpReceiver receiver;
   Config traced_config = ClusterConfig(dir_, "traced");
   traced_config.telemetry.tracing.traces_endpoint = receiver.Url();
   traced_config.telemetry.tracing.service_name = "proglog-traced";
