@@ -36,6 +36,7 @@
 #include "spdlog/sinks/ringbuffer_sink.h"
 #include "spdlog/spdlog.h"
 #include "tests/security/pki_fixture.h"
+#include "tests/testing/poll_until.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace proglog::mux {
@@ -50,15 +51,7 @@ using security::TlsRole;
 using security::testing::Pki;
 using ::testing::HasSubstr;
 
-bool PollUntil(const std::function<bool()>& condition,
-               std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return condition();
-}
+using ::proglog::testing::PollUntil;
 
 // grpc.health.v1.Health/Check with the empty request; true when SERVING.
 bool HealthServing(const std::shared_ptr<grpc::Channel>& channel, std::string* error = nullptr) {

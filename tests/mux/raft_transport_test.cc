@@ -19,6 +19,7 @@
 #include "core/security/tls_config.h"
 #include "gtest/gtest.h"
 #include "tests/security/pki_fixture.h"
+#include "tests/testing/poll_until.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace proglog::mux {
@@ -34,15 +35,7 @@ using security::SslCtxPtr;
 using security::TlsRole;
 using security::testing::Pki;
 
-bool PollUntil(const std::function<bool()>& condition,
-               std::chrono::milliseconds deadline = std::chrono::seconds(10)) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return condition();
-}
+using ::proglog::testing::PollUntil;
 
 Message Append(uint64_t from, uint64_t to, uint64_t index) {
   Message m;

@@ -17,20 +17,13 @@
 #include "core/node/node.h"
 #include "gtest/gtest.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/poll_until.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
 namespace {
 
-bool PollUntil(const std::function<bool()>& condition,
-               std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
+using ::proglog::testing::PollUntil;
 
 class ClusterBatchTest : public ::testing::Test {
  protected:

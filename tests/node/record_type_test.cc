@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "log/v1/batch.grpc.pb.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/poll_until.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
@@ -35,15 +36,7 @@ std::ostream& operator<<(std::ostream& out, const Typed& record) {
   return out << "{" << record.value << ", type " << record.type << "}";
 }
 
-bool PollUntil(const std::function<bool()>& condition,
-               std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
+using ::proglog::testing::PollUntil;
 
 enum class Mode { kLocal, kCluster };
 

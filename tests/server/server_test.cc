@@ -35,6 +35,7 @@
 #include "proto/log/v1/wire.h"
 #include "tests/server/fake_commit_log.h"
 #include "tests/server/fault_injecting_log.h"
+#include "tests/testing/poll_until.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace proglog::server {
@@ -49,16 +50,7 @@ using ::testing::StartsWith;
 
 constexpr uint64_t kMaxRecordBytes = uint64_t{64} * 1024;
 
-// Polls `condition` until it holds or `timeout` passes.
-bool PollUntil(const std::function<bool()>& condition,
-               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return condition();
-}
+using ::proglog::testing::PollUntil;
 
 ProduceRequest MakeProduce(std::string value) {
   ProduceRequest request;

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "log/v1/log.grpc.pb.h"
+#include "tests/testing/poll_until.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
@@ -31,16 +32,7 @@ constexpr char kProducesOk[] =
     "grpc_server_handled_total{grpc_method=\"Produce\",grpc_service=\"log.v1.Log\","
     "grpc_type=\"unary\",grpc_code=\"OK\"}";
 
-// Waits for `condition` (the Raft gauges are set by the driver thread after
-// the produce's reply). The deadline only bounds a failing run.
-bool PollUntil(const std::function<bool()>& condition) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
+using ::proglog::testing::PollUntil;
 
 std::string Scrape(const Node& node) {
   const std::string address = node.MetricsAddress();

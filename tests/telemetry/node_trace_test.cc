@@ -19,6 +19,7 @@
 #include "log/v1/log.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/otlp_receiver.h"
+#include "tests/testing/poll_until.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace proglog::node {
@@ -31,16 +32,7 @@ constexpr char kCallerSpanId[] = "00f067aa0ba902b7";
 using ::proglog::testing::OtlpReceiver;
 using ::proglog::testing::ReceivedSpan;
 
-// Waits for `condition` (spans are exported in batches, in the background).
-// The deadline only bounds a failing run.
-bool PollUntil(const std::function<bool()>& condition) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
+using ::proglog::testing::PollUntil;
 
 std::vector<ReceivedSpan> InTrace(const std::vector<ReceivedSpan>& spans,
                                   const std::string& trace_id) {
