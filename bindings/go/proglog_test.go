@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,15 +43,10 @@ func dial(t *testing.T, addrs ...string) *proglog.Client {
 	return client
 }
 
+// deadAddr is an address nobody listens on.
 func deadAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t, false))
 }
 
 // serverProcess is the real proglog binary, started when PROGLOG_BIN names it.

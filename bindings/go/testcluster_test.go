@@ -61,8 +61,8 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 		c.nodes = append(c.nodes, &clusterProc{
 			name:       name,
 			dataDir:    filepath.Join(c.dir, name),
-			rpcAddr:    fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)),
-			gossipAddr: fmt.Sprintf("127.0.0.1:%d", freeGossipPort(t)),
+			rpcAddr:    fmt.Sprintf("127.0.0.1:%d", freePort(t, false)),
+			gossipAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t, true)),
 		})
 	}
 	t.Cleanup(func() {
@@ -367,35 +367,4 @@ func (c *testCluster) waitApplied() {
 			return p.metric(c.t, "proglog_raft_applied_index") >= target, nil
 		})
 	}
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// freeGossipPort is a port free a moment ago for both TCP and UDP, as gossip
-// binds both.
-func freeGossipPort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 100; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
 }

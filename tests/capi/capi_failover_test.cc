@@ -28,6 +28,7 @@
 
 #include "gtest/gtest.h"
 #include "proglog/proglog.h"
+#include "tests/testing/free_port.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace fs = std::filesystem;
@@ -35,17 +36,8 @@ using std::chrono::steady_clock;
 
 namespace {
 
-int FreePort(int type) {
-  const int fd = socket(AF_INET, type, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using proglog::testing::FreePort;
+using proglog::testing::PortUse;
 
 // One `proglog serve` process on fixed ports (so a restart keeps its
 // addresses), its JSON log drained into a file.
@@ -54,9 +46,9 @@ class NodeProcess {
   NodeProcess(std::string name, fs::path dir)
       : name_(std::move(name)),
         dir_(std::move(dir)),
-        rpc_port_(FreePort(SOCK_STREAM)),
-        gossip_port_(FreePort(SOCK_DGRAM)),
-        metrics_port_(FreePort(SOCK_STREAM)) {}
+        rpc_port_(FreePort(PortUse::kTcp)),
+        gossip_port_(FreePort(PortUse::kTcpAndUdp)),
+        metrics_port_(FreePort(PortUse::kTcp)) {}
   ~NodeProcess() { Kill(); }
 
   std::string rpc_addr() const { return "127.0.0.1:" + std::to_string(rpc_port_); }
@@ -430,7 +422,7 @@ TEST_F(CapiFailoverTest, SubscriptionCarriesOnWhenItsNodeIsKilled) {
 }
 
 TEST_F(CapiFailoverTest, DeadBootstrapAddressBesideALiveOneIsHarmless) {
-  const std::string dead = "127.0.0.1:" + std::to_string(FreePort(SOCK_STREAM));
+  const std::string dead = "127.0.0.1:" + std::to_string(FreePort(PortUse::kTcp));
   ClientPtr client = OpenClient({dead, nodes_[1]->rpc_addr()}, PROGLOG_BALANCE_DEFAULT);
   uint64_t offset = 0;
   proglog_error* err = nullptr;

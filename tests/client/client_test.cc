@@ -1,9 +1,6 @@
 #include "core/client/client.h"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +11,7 @@
 #include <vector>
 
 #include "core/node/node.h"
+#include "tests/testing/free_port.h"
 #include "tests/testing/scratch_dir.h"
 
 namespace proglog::client {
@@ -21,17 +19,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// A port nothing listens on: bound once to learn a free number, then closed.
+// An address nothing listens on.
 std::string DeadAddress() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  return "127.0.0.1:" + std::to_string(proglog::testing::FreePort(proglog::testing::PortUse::kTcp));
 }
 
 class ClientTest : public ::testing::Test {

@@ -104,24 +104,6 @@ int Process::Wait(absl::Duration timeout) {
   return -1;
 }
 
-int FreePort() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int udp = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(udp, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-    socklen_t len = sizeof(sa);
-    getsockname(udp, reinterpret_cast<sockaddr*>(&sa), &len);
-    int tcp = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok = bind(tcp, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0;
-    close(tcp);
-    close(udp);
-    if (ok) return ntohs(sa.sin_port);
-  }
-  return 0;
-}
-
 bool PollUntil(absl::Duration timeout, const std::function<bool()>& cond) {
   absl::Time deadline = absl::Now() + timeout;
   for (;;) {

@@ -11,6 +11,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tests/testing/free_port.h"
 
 namespace proglog::discovery::testing {
 
@@ -43,8 +44,8 @@ class Process {
   bool exited_ = false;
 };
 
-// A loopback port free for both UDP and TCP right now.
-int FreePort();
+// A loopback port free for both UDP and TCP (tests/testing/free_port.h).
+using proglog::testing::FreePort;
 
 // Polls `cond` every 100 ms until it holds or `timeout` passes.
 bool PollUntil(absl::Duration timeout, const std::function<bool()>& cond);

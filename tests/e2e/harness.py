@@ -9,7 +9,6 @@ import importlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import grpc
+
+import ports
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROTO_ROOT = REPO_ROOT / "proto"
@@ -84,25 +85,13 @@ class Stubs:
 
 
 def free_port() -> int:
-    """A port that was free a moment ago (for flags that cannot take 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port for flags that cannot take 0 (tests/e2e/ports.py)."""
+    return ports.free_port()
 
 
 def free_gossip_port() -> int:
-    """A port free a moment ago for both TCP and UDP, as gossip binds both."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no port free for both TCP and UDP")
+    """A port for a gossip address, which binds both TCP and UDP."""
+    return ports.free_port(udp_too=True)
 
 
 def poll(condition, timeout: float, what: str, interval: float = 0.02):

@@ -151,7 +151,7 @@ def test_reflection_describes_the_log_service_without_a_proto_file(pb, node):
 
 def test_documented_command_line_serves_the_api(pb, tmp_path):
     """The exact command of the acceptance check, on free ports."""
-    rpc_port, gossip_port = harness.free_port(), harness.free_port()
+    rpc_port, gossip_port = harness.free_port(), harness.free_gossip_port()
     node = harness.Node(tmp_path / "d", "--bind-addr", f"127.0.0.1:{gossip_port}",
                         "--bootstrap", "--node-name", "n1", rpc_port=rpc_port)
     with node, harness.channel(f"127.0.0.1:{rpc_port}") as ch:

@@ -1,6 +1,6 @@
 """The client against a server process: round trips, batches, errors, threads."""
 
-import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,11 +11,13 @@ import proglog
 
 from conftest import ServerProcess
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "e2e"))
+import ports  # noqa: E402  (loopback ports outside the ephemeral range)
+
 
 def dead_address() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
+    """An address nobody listens on (a test may start a server there later)."""
+    return f"127.0.0.1:{ports.free_port()}"
 
 
 def test_produce_then_consume_round_trips(client: proglog.Client) -> None:
