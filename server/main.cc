@@ -7,6 +7,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
+#include "core/node/dedicated_process.h"
 #include "core/security/certificates.h"
 #include "server/client_commands.h"
 #include "server/logging.h"
@@ -92,5 +93,8 @@ int main(int argc, char** argv) {
   // Debian's abseil is built with mutex deadlock detection on, which costs a graph
   // update on every lock; the binary's locks are covered by tests and annotations.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // This process exists to run a node: malloc keeps freed memory for reuse
+  // (core/node/dedicated_process.h), unless GLIBC_TUNABLES says otherwise.
+  proglog::node::TuneAllocatorForServing();
   return proglog::app::Main(argc, argv);
 }

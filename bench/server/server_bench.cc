@@ -69,6 +69,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/client/batch_rpc.h"
+#include "core/node/dedicated_process.h"
 #include "core/node/node.h"
 #include "core/security/certificates.h"
 #include "core/security/grpc_credentials.h"
@@ -931,6 +932,7 @@ int main(int argc, char** argv) {
   // without abseil's mutex deadlock detection.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (argc == 7 && std::strcmp(argv[1], "--serve") == 0) {
+    proglog::node::TuneAllocatorForServing();  // as the binary's node process does
     return Serve(ServeSpec{argv[2], argv[3], std::strcmp(argv[4], "tls") == 0, argv[5], argv[6]});
   }
   Flags flags;
