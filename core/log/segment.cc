@@ -41,8 +41,11 @@ std::optional<uint64_t> Segment::ParseStoreName(std::string_view name) {
 absl::StatusOr<std::shared_ptr<Segment>> Segment::Open(const std::filesystem::path& dir,
                                                        uint64_t base, const Options& options,
                                                        bool active, uint64_t durable_offset) {
+  const Store::Writes writes = options.durability.mode == Durability::Mode::kAlways
+                                   ? Store::Writes::kPwrite
+                                   : Store::Writes::kMapped;
   absl::StatusOr<std::unique_ptr<Store>> store =
-      Store::Open(dir / StoreName(base), options.max_store_bytes);
+      Store::Open(dir / StoreName(base), options.max_store_bytes, writes);
   if (!store.ok()) return store.status();
   // A segment that is not the last was fsynced whole when the log rolled past it.
   absl::StatusOr<Store::ScanResult> scan =

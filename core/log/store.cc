@@ -97,12 +97,12 @@ char* ReadScratch(size_t bytes) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::filesystem::path& path,
-                                                   uint64_t reserve_hint) {
+                                                   uint64_t reserve_hint, Writes writes) {
   absl::StatusOr<FileDescriptor> fd = OpenFile(path, O_RDWR | O_CREAT);
   if (!fd.ok()) return fd.status();
   absl::StatusOr<uint64_t> size = FileSize(fd->Get(), path);
   if (!size.ok()) return size.status();
-  return std::unique_ptr<Store>(new Store(path, std::move(*fd), *size, reserve_hint));
+  return std::unique_ptr<Store>(new Store(path, std::move(*fd), *size, reserve_hint, writes));
 }
 
 Store::~Store() { Unmap(); }
@@ -253,8 +253,8 @@ absl::Status Store::Append(std::string_view frames) {
   }
   if (mapped_writes_) {
     if (status.ok()) {
-      status = frames.size() >= kLargeAppendBytes ? PwriteAll(fd_.Get(), frames, size, path_)
-                                                  : CopyToFile(size, frames);
+      const bool pwrite = writes_ == Writes::kPwrite || frames.size() >= kLargeAppendBytes;
+      status = pwrite ? PwriteAll(fd_.Get(), frames, size, path_) : CopyToFile(size, frames);
     }
   } else {
     Unmap();

@@ -29,9 +29,21 @@ namespace proglog::log::internal {
 
 class Store {
  public:
+  // How appends reach the file.
+  enum class Writes {
+    // Small appends are copied through a mapping of the reserved space: no
+    // system call for most of them. For logs that do not fsync every append.
+    kMapped,
+    // Every append is a pwrite. When each append is followed by fdatasync
+    // anyway the extra call is cheap, and it spares what mapped pages cost
+    // there: fdatasync write-protects them again, so the next append to the
+    // same page faults, and it has the mappings to walk.
+    kPwrite,
+  };
   // `reserve_hint`: how far ahead to reserve space (the segment's size limit).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::filesystem::path& path,
-                                                     uint64_t reserve_hint = 0);
+                                                     uint64_t reserve_hint = 0,
+                                                     Writes writes = Writes::kMapped);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -73,12 +85,14 @@ class Store {
   const std::filesystem::path& Path() const { return path_; }
 
  private:
-  Store(std::filesystem::path path, FileDescriptor fd, uint64_t size, uint64_t reserve_hint)
+  Store(std::filesystem::path path, FileDescriptor fd, uint64_t size, uint64_t reserve_hint,
+        Writes writes)
       : path_(std::move(path)),
         fd_(std::move(fd)),
         size_(size),
         reserved_(size),
-        reserve_hint_(reserve_hint) {}
+        reserve_hint_(reserve_hint),
+        writes_(writes) {}
 
   absl::Status Corrupt(uint64_t pos, std::string_view why) const;
   // Makes the file at least `end` bytes long with blocks allocated.
@@ -94,6 +108,7 @@ class Store {
   // Writer state.
   uint64_t reserved_;  // file size: records plus reserved zeros
   const uint64_t reserve_hint_;
+  const Writes writes_;
   bool mapped_writes_ = true;  // false once fallocate proved unsupported
   char* window_ = nullptr;     // kWindowBytes of the file from window_start_
   uint64_t window_start_ = 0;

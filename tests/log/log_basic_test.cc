@@ -1,4 +1,6 @@
 // Appending, reading, offsets, segment rolling, options and errors.
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -338,6 +340,37 @@ TEST(LogTest, ReadRangeRespectsRecordAndByteLimits) {
   EXPECT_EQ((*log)->ReadRange(0, 100, 1)->size(), 1u);  // always at least one
   EXPECT_EQ((*log)->ReadRange(15, 100, 1 << 20)->size(), 5u);
   EXPECT_EQ((*log)->ReadRange(20, 100, 1 << 20).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+// Whether this process maps a store file (*.store) under `dir`, from
+// /proc/self/maps. Index files are always mapped.
+bool MapsStoreUnder(const std::filesystem::path& dir) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.find(dir.string()) != std::string::npos && line.ends_with(".store")) return true;
+  }
+  return false;
+}
+
+// Small appends go through a mapping unless every append is fsynced; then
+// each is a pwrite (store.h, Store::Writes says why).
+TEST(LogTest, SmallAppendsAreMappedOnlyWhenNotFsyncedEachTime) {
+  for (const Durability::Mode mode : {Durability::Mode::kNever, Durability::Mode::kAlways}) {
+    ScratchDir dir;
+    Options options;
+    options.durability.mode = mode;
+    auto log = Log::Open(dir.path(), options);
+    ASSERT_TRUE(log.ok()) << log.status();
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE((*log)->Append(Value("small record")).ok());
+    EXPECT_EQ(MapsStoreUnder(dir.path()), mode == Durability::Mode::kNever)
+        << "durability " << static_cast<int>(mode);
+    for (uint64_t i = 0; i < 20; ++i) {
+      absl::StatusOr<Record> r = (*log)->Read(i);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->value, "small record");
+    }
+  }
 }
 
 }  // namespace
