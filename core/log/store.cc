@@ -22,7 +22,7 @@ constexpr uint64_t kReserveAheadBytes = 4ull << 20;
 constexpr uint64_t kPageBytes = 4096;
 // Appends at least this large go through pwrite into the reserved space: copying
 // them through the mapping costs a page fault per page, which a write does not.
-constexpr uint64_t kLargeAppendBytes = 16 * 1024;
+constexpr uint64_t kLargeAppendBytes = 16ull * 1024;
 
 // Sequential reads for Scan through one reusable buffer, so recovery costs a
 // few large reads rather than two small ones per record.

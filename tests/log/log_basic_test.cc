@@ -141,7 +141,7 @@ TEST(LogTest, StoreReservesSpaceWhileOpenAndHoldsExactlyItsRecordsWhenSealed) {
   ScratchDir dir;
   Options o = SmallOptions();
   o.max_store_bytes = 64 << 10;
-  o.max_index_bytes = 100 * 12;
+  o.max_index_bytes = 100ull * 12;
   auto log = Log::Open(dir.path(), o);
   ASSERT_TRUE(log.ok());
   const std::string v(100, 'v');
@@ -222,6 +222,7 @@ TEST(LogTest, AppendBatchIsDenseAndReturnsFirstOffset) {
   ASSERT_TRUE(log.ok());
   ASSERT_TRUE((*log)->Append(Value("first")).ok());
   std::vector<Record> batch;
+  batch.reserve(25);
   for (int i = 0; i < 25; ++i) batch.push_back(Value("b" + std::to_string(i)));
   absl::StatusOr<uint64_t> first = (*log)->AppendBatch(batch);
   ASSERT_TRUE(first.ok());
@@ -282,7 +283,7 @@ TEST(LogTest, SmallAndLargeAppendsInterleaveInOneSegment) {
   std::mt19937_64 rng(7);
   Options o = SmallOptions();
   o.max_store_bytes = 8 << 20;
-  o.max_index_bytes = 12 * 4096;
+  o.max_index_bytes = 12ull * 4096;
   o.max_record_bytes = 1 << 20;
   auto random_value = [&rng](size_t size) {
     std::string v(size, '\0');
@@ -295,7 +296,7 @@ TEST(LogTest, SmallAndLargeAppendsInterleaveInOneSegment) {
   for (int round = 0; round < 40; ++round) {
     values.push_back(random_value(1 + rng() % 300));
     ASSERT_TRUE((*log)->Append(Value(values.back())).ok());
-    values.push_back(random_value(16 * 1024 + rng() % (100 * 1024)));
+    values.push_back(random_value(16ull * 1024 + rng() % (100ull * 1024)));
     ASSERT_TRUE((*log)->Append(Value(values.back())).ok());
     std::vector<Record> batch;
     for (int i = 0; i < 40; ++i) {
