@@ -12,17 +12,25 @@
 namespace proglog::testing {
 namespace {
 
-// Binds `port` on loopback for `type`; true when the bind succeeded.
-bool Binds(int type, int port) {
-  const int fd = socket(AF_INET, type, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
+// A loopback socket of `type`, bound to `port` when that is free.
+class BoundSocket {
+ public:
+  BoundSocket(int type, int port) : fd_(socket(AF_INET, type, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~BoundSocket() { close(fd_); }
+  BoundSocket(const BoundSocket&) = delete;
+  BoundSocket& operator=(const BoundSocket&) = delete;
+  bool bound() const { return bound_; }
+
+ private:
+  const int fd_;
+  bool bound_ = false;
+};
 
 TEST(FreePortTest, PortsAreOutsideTheEphemeralRange) {
   int low = 0;
@@ -45,9 +53,12 @@ TEST(FreePortTest, NoPortIsHandedOutTwice) {
 }
 
 TEST(FreePortTest, AGossipPortBindsForBothTcpAndUdp) {
+  // Both at once, as a gossip node holds them.
   const int port = FreePort(PortUse::kTcpAndUdp);
-  EXPECT_TRUE(Binds(SOCK_STREAM, port));
-  EXPECT_TRUE(Binds(SOCK_DGRAM, port));
+  const BoundSocket tcp(SOCK_STREAM, port);
+  const BoundSocket udp(SOCK_DGRAM, port);
+  EXPECT_TRUE(tcp.bound());
+  EXPECT_TRUE(udp.bound());
 }
 
 }  // namespace
