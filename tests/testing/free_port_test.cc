@@ -25,7 +25,7 @@ class BoundSocket {
   ~BoundSocket() { close(fd_); }
   BoundSocket(const BoundSocket&) = delete;
   BoundSocket& operator=(const BoundSocket&) = delete;
-  bool bound() const { return bound_; }
+  bool IsBound() const { return bound_; }
 
  private:
   const int fd_;
@@ -57,8 +57,8 @@ TEST(FreePortTest, AGossipPortBindsForBothTcpAndUdp) {
   const int port = FreePort(PortUse::kTcpAndUdp);
   const BoundSocket tcp(SOCK_STREAM, port);
   const BoundSocket udp(SOCK_DGRAM, port);
-  EXPECT_TRUE(tcp.bound());
-  EXPECT_TRUE(udp.bound());
+  EXPECT_TRUE(tcp.IsBound());
+  EXPECT_TRUE(udp.IsBound());
 }
 
 }  // namespace
