@@ -131,6 +131,7 @@ Result Append(const std::filesystem::path& dir, Durability durability, size_t si
   std::vector<std::vector<double>> latencies(producers);
   const auto start = Clock::now();
   std::vector<std::thread> threads;
+  threads.reserve(producers);
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
       // One clock read per record: the end of an append starts the next one.
@@ -151,7 +152,8 @@ Result Append(const std::filesystem::path& dir, Durability durability, size_t si
   const Log::Stats stats = log->GetStats();
   if (!log->Close().ok()) Die("close failed");
   Result r;
-  if (stats.syncs > 0) r.records_per_sync = static_cast<double>(stats.records) / stats.syncs;
+  if (stats.syncs > 0)
+    r.records_per_sync = static_cast<double>(stats.records) / static_cast<double>(stats.syncs);
   r.seconds = Seconds(Clock::now() - start);
   r.records = appended.load();
   r.value_bytes = r.records * size;
@@ -184,7 +186,8 @@ Result AppendBatches(const std::filesystem::path& dir, Durability durability, si
   const Log::Stats stats = log->GetStats();
   if (!log->Close().ok()) Die("close failed");
   Result r;
-  if (stats.syncs > 0) r.records_per_sync = static_cast<double>(stats.records) / stats.syncs;
+  if (stats.syncs > 0)
+    r.records_per_sync = static_cast<double>(stats.records) / static_cast<double>(stats.syncs);
   r.seconds = Seconds(Clock::now() - start);
   r.records = appended;
   r.value_bytes = appended * size;
