@@ -210,6 +210,7 @@ Result ReadAll(const std::filesystem::path& dir, size_t size, int readers, doubl
   std::atomic<uint64_t> read{0};
   const auto start = Clock::now();
   std::vector<std::thread> threads;
+  threads.reserve(readers);
   for (int t = 0; t < readers; ++t) {
     threads.emplace_back([&, t] {
       // Each reader walks the whole log from a different starting point.
@@ -304,7 +305,7 @@ int main(int argc, char** argv) {
       "Limits are probed on the same disk before and after each case; the better is used.\n"
       "disk MB/s counts stored bytes (value + 28 B framing); ratio = disk MB/s / limit.\n\n");
   PrintHeader();
-  for (size_t size : {size_t{100}, size_t{1024}, size_t{64 * 1024}}) {
+  for (size_t size : {size_t{100}, size_t{1024}, size_t{64} * 1024}) {
     const uint64_t frame = size + kOverhead;
     // The disk is shared and noisy: probe the limit before and after each case
     // and rate the case against the better of the two.
@@ -330,10 +331,11 @@ int main(int argc, char** argv) {
       const double after = raw();
       Print(std::string("batch ") + policy + " x" + std::to_string(batch), size, r,
             std::max(before, after), "raw-seq-write");
-      std::printf("%-20s %6s %.3f us per record\n", "", "", r.seconds * 1e6 / r.records);
+      std::printf("%-20s %6s %.3f us per record\n", "", "",
+                  r.seconds * 1e6 / static_cast<double>(r.records));
     }
   }
-  for (size_t size : {size_t{100}, size_t{1024}, size_t{64 * 1024}}) {
+  for (size_t size : {size_t{100}, size_t{1024}, size_t{64} * 1024}) {
     Print("read x1 (page cache)", size, ReadAll(logdir, size, 1, t / 2), 0, "-");
     Print("read x4 (page cache)", size, ReadAll(logdir, size, 4, t / 2), 0, "-");
   }
