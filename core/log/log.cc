@@ -189,6 +189,8 @@ class LogImpl final : public Log {
   bool syncing_ ABSL_GUARDED_BY(sync_mu_) = false;
   uint64_t sync_waiters_ ABSL_GUARDED_BY(sync_mu_) = 0;
   absl::Status sync_error_ ABSL_GUARDED_BY(sync_mu_);  // sticky: an fsync failed
+  // Set once sync_error_ is: appends check it without taking sync_mu_.
+  std::atomic<bool> sync_failed_{false};
   // TruncateSuffix calls, so that appends waiting for an fsync learn that
   // their records were removed: (epoch after the call, `from`).
   uint64_t suffix_epoch_ ABSL_GUARDED_BY(sync_mu_) = 0;
@@ -303,6 +305,7 @@ void LogImpl::PublishView() {
 absl::Status LogImpl::CheckWritable() const {
   if (write_closed_) return absl::FailedPreconditionError("log is closed");
   if (!broken_.ok()) return broken_;
+  if (!sync_failed_.load(std::memory_order_acquire)) return absl::OkStatus();
   absl::MutexLock s(&sync_mu_);
   return sync_error_;
 }
@@ -400,6 +403,7 @@ absl::Status LogImpl::WaitDurable(uint64_t end, uint64_t epoch, Callbacks& ready
     } else {
       spdlog::error("log: {}", synced.ToString());
       sync_error_ = synced;
+      sync_failed_.store(true, std::memory_order_release);
     }
     sync_cv_.SignalAll();
   }
@@ -778,6 +782,7 @@ absl::Status LogImpl::Close() {
       durable_end_ = written_end_;
     } else if (sync_error_.ok()) {
       sync_error_ = status;
+      sync_failed_.store(true, std::memory_order_release);
     }
     sync_segment_.reset();
     sync_cv_.SignalAll();
