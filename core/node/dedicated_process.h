@@ -14,8 +14,9 @@ namespace proglog::node {
 // frees what it allocated for each message: the records of a batch, a 1 MiB
 // read, gRPC's serialized reply. So every streamed message had its memory
 // faulted in and cleared by the kernel again, which cost a streaming reader
-// about a third of its CPU (bench/server, cbatch-stream and consume-stream of
-// 4 KiB records: 7.6 -> 5.2 and 12.4 -> 7.8 us of server CPU per record).
+// a quarter to two fifths of its CPU (bench/server, cbatch-stream and
+// consume-stream of 4 KiB records, medians of 3 runs: 8.9 -> 5.2 and
+// 12.5 -> 9.6 us of server CPU per record).
 // With these, freed memory is kept for reuse up to kKeptFreeBytes per heap,
 // and blocks below kMappedBlockBytes come from the heaps.
 inline constexpr size_t kKeptFreeBytes = 64u << 20;
