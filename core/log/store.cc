@@ -247,18 +247,17 @@ absl::StatusOr<Store::ScanResult> Store::Scan(uint64_t base_offset, uint64_t dur
 absl::Status Store::Append(std::string_view frames) {
   const uint64_t size = Size();
   absl::Status status;
-  if (mapped_writes_) {
+  if (reserves_space_) {
     status = Reserve(size + frames.size());
-    if (status.code() == absl::StatusCode::kUnimplemented) mapped_writes_ = false;
+    if (status.code() == absl::StatusCode::kUnimplemented) reserves_space_ = false;
   }
-  if (mapped_writes_) {
-    if (status.ok()) {
-      const bool pwrite = writes_ == Writes::kPwrite || frames.size() >= kLargeAppendBytes;
-      status = pwrite ? PwriteAll(fd_.Get(), frames, size, path_) : CopyToFile(size, frames);
-    }
-  } else {
+  if (!reserves_space_) {
     Unmap();
     status = AppendWithPwrite(size, frames);
+  } else if (status.ok()) {
+    // Into the reserved space, through the mapping or a pwrite (Writes).
+    const bool pwrite = writes_ == Writes::kPwrite || frames.size() >= kLargeAppendBytes;
+    status = pwrite ? PwriteAll(fd_.Get(), frames, size, path_) : CopyToFile(size, frames);
   }
   if (!status.ok()) return status;
   size_.store(size + frames.size(), std::memory_order_release);

@@ -109,8 +109,11 @@ class Store {
   uint64_t reserved_;  // file size: records plus reserved zeros
   const uint64_t reserve_hint_;
   const Writes writes_;
-  bool mapped_writes_ = true;  // false once fallocate proved unsupported
-  char* window_ = nullptr;     // kWindowBytes of the file from window_start_
+  // Space is reserved ahead (fallocate) and appends write into it. False once
+  // fallocate proved unsupported: then each append extends the file with a
+  // pwrite, cut back on failure (AppendWithPwrite), whatever writes_ says.
+  bool reserves_space_ = true;
+  char* window_ = nullptr;  // kWindowBytes of the file from window_start_
   uint64_t window_start_ = 0;
 };
 
