@@ -103,6 +103,9 @@ struct Splicer::Connection {
       if (n > 0) {
         d.pending += static_cast<size_t>(n);
         if (!Flush(i)) return false;
+        // A short read drained the socket; epoll is level-triggered and reports
+        // anything that arrives later, so a second splice would only say EAGAIN.
+        if (static_cast<size_t>(n) < kChunk) return true;
       } else if (n == 0) {
         d.eof = true;
         return Flush(i);
