@@ -103,8 +103,9 @@ struct Splicer::Connection {
       if (n > 0) {
         d.pending += static_cast<size_t>(n);
         if (!Flush(i)) return false;
-        // A short read drained the socket; epoll is level-triggered and reports
-        // anything that arrives later, so a second splice would only say EAGAIN.
+        // A short read has almost always drained the socket, and a second splice
+        // would only say EAGAIN. If bytes are left (or arrive), the level-triggered
+        // epoll reports the socket again.
         if (static_cast<size_t>(n) < kChunk) return true;
       } else if (n == 0) {
         d.eof = true;
