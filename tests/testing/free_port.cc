@@ -36,19 +36,20 @@ std::pair<int, int> PickRange() {
   return {high + 1, kCeiling};
 }
 
-bool Bindable(int type, int port) {
-  const int fd = socket(AF_INET, type, 0);
-  if (fd < 0) return false;
+}  // namespace
+
+LoopbackSocket::LoopbackSocket(int type, int port) : fd_(socket(AF_INET, type, 0)) {
+  if (fd_ < 0) return;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
+  bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
 }
 
-}  // namespace
+LoopbackSocket::~LoopbackSocket() {
+  if (fd_ >= 0) close(fd_);
+}
 
 int FreePort(PortUse use) {
   static std::mutex mu;
@@ -60,8 +61,8 @@ int FreePort(PortUse use) {
   for (int attempt = 0; attempt < 500; ++attempt) {
     const int port = pick(random);
     if (handed_out.count(port) != 0) continue;
-    if (!Bindable(SOCK_STREAM, port)) continue;
-    if (use == PortUse::kTcpAndUdp && !Bindable(SOCK_DGRAM, port)) continue;
+    if (!LoopbackSocket(SOCK_STREAM, port).IsBound()) continue;
+    if (use == PortUse::kTcpAndUdp && !LoopbackSocket(SOCK_DGRAM, port).IsBound()) continue;
     handed_out.insert(port);
     return port;
   }

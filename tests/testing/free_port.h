@@ -23,6 +23,21 @@ enum class PortUse {
 // found in a few hundred tries: no test that asked can run without it.
 int FreePort(PortUse use = PortUse::kTcpAndUdp);
 
+// A 127.0.0.1 socket of `type` (SOCK_STREAM, SOCK_DGRAM) bound to `port` when
+// that port is free, closed when it goes out of scope.
+class LoopbackSocket {
+ public:
+  LoopbackSocket(int type, int port);
+  ~LoopbackSocket();
+  LoopbackSocket(const LoopbackSocket&) = delete;
+  LoopbackSocket& operator=(const LoopbackSocket&) = delete;
+  bool IsBound() const { return bound_; }
+
+ private:
+  const int fd_;
+  bool bound_ = false;
+};
+
 }  // namespace proglog::testing
 
 #endif  // PROGLOG_TESTS_TESTING_FREE_PORT_H_

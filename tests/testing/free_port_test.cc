@@ -1,8 +1,6 @@
 #include "tests/testing/free_port.h"
 
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <set>
@@ -11,26 +9,6 @@
 
 namespace proglog::testing {
 namespace {
-
-// A loopback socket of `type`, bound to `port` when that is free.
-class BoundSocket {
- public:
-  BoundSocket(int type, int port) : fd_(socket(AF_INET, type, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  }
-  ~BoundSocket() { close(fd_); }
-  BoundSocket(const BoundSocket&) = delete;
-  BoundSocket& operator=(const BoundSocket&) = delete;
-  bool IsBound() const { return bound_; }
-
- private:
-  const int fd_;
-  bool bound_ = false;
-};
 
 TEST(FreePortTest, PortsAreOutsideTheEphemeralRange) {
   int low = 0;
@@ -55,8 +33,8 @@ TEST(FreePortTest, NoPortIsHandedOutTwice) {
 TEST(FreePortTest, AGossipPortBindsForBothTcpAndUdp) {
   // Both at once, as a gossip node holds them.
   const int port = FreePort(PortUse::kTcpAndUdp);
-  const BoundSocket tcp(SOCK_STREAM, port);
-  const BoundSocket udp(SOCK_DGRAM, port);
+  const LoopbackSocket tcp(SOCK_STREAM, port);
+  const LoopbackSocket udp(SOCK_DGRAM, port);
   EXPECT_TRUE(tcp.IsBound());
   EXPECT_TRUE(udp.IsBound());
 }
