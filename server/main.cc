@@ -24,6 +24,10 @@ constexpr char kDescription[] =
     "Exit codes: 0 success, 1 runtime error, 2 unknown flag or bad value.";
 
 int Serve(const ServeFlags& flags) {
+  // This process exists to run a node: malloc keeps freed memory for reuse
+  // (core/node/dedicated_process.h), unless GLIBC_TUNABLES says otherwise.
+  // The client subcommands keep glibc's defaults.
+  node::TuneAllocatorForServing();
   absl::StatusOr<ServeSettings> settings = flags.Resolve();
   if (!settings.ok()) {
     // Every resolution error is a configuration the operator must fix.
@@ -93,8 +97,5 @@ int main(int argc, char** argv) {
   // Debian's abseil is built with mutex deadlock detection on, which costs a graph
   // update on every lock; the binary's locks are covered by tests and annotations.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  // This process exists to run a node: malloc keeps freed memory for reuse
-  // (core/node/dedicated_process.h), unless GLIBC_TUNABLES says otherwise.
-  proglog::node::TuneAllocatorForServing();
   return proglog::app::Main(argc, argv);
 }

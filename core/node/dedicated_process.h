@@ -24,8 +24,8 @@ inline constexpr size_t kMappedBlockBytes = 8u << 20;
 
 // Applies the settings above, unless the environment's GLIBC_TUNABLES sets
 // glibc.malloc.trim_threshold or glibc.malloc.mmap_threshold itself: an
-// operator's choice wins. Returns whether it applied them. Call it first
-// thing in main(), before any thread starts.
+// operator's choice wins. Returns whether it applied them. Call it before the
+// node starts (and before any thread does).
 bool TuneAllocatorForServing();
 
 }  // namespace proglog::node
