@@ -292,8 +292,8 @@ void Mux::HandshakeStep(int fd, Pending& p) {
   if (r == 1) {
     absl::StatusOr<std::string> cn = security::PeerCommonName(p.ssl.get());
     if (!cn.ok()) {
-      counters_.raft_tls_refused.fetch_add(1);
       spdlog::warn("mux: refused Raft peer {}: {}", p.peer, cn.status().ToString());
+      counters_.raft_tls_refused.fetch_add(1);
       ClosePending(fd);
       return;
     }
@@ -313,14 +313,15 @@ void Mux::HandshakeStep(int fd, Pending& p) {
   }
   const long verify = SSL_get_verify_result(p.ssl.get());
   std::string detail = security::DrainOpenSslErrors();
+  // Logged, then counted: whoever sees the count finds the line already logged.
   if (verify != X509_V_OK || detail.find("certificate") != std::string::npos) {
-    counters_.raft_tls_refused.fetch_add(1);
     spdlog::warn("mux: refused Raft peer {}: {} ({})", p.peer, detail,
                  X509_verify_cert_error_string(verify));
+    counters_.raft_tls_refused.fetch_add(1);
   } else {
-    counters_.raft_garbage.fetch_add(1);
     spdlog::warn("mux: dropped Raft connection from {}: not a TLS handshake ({})", p.peer,
                  detail.empty() ? "connection closed" : detail);
+    counters_.raft_garbage.fetch_add(1);
   }
   ClosePending(fd);
 }
@@ -340,18 +341,20 @@ void Mux::HandToGrpc(int fd, std::string peer) {
     close(fd);
     return;
   }
+  // Counted before the hand-over: once gRPC has the connection, a call on it
+  // can complete before this thread runs again, and whoever made the call must
+  // find it counted.
+  counters_.grpc.fetch_add(1);
   if (splicer_ != nullptr) {
-    if (splicer_->Add(fd, std::move(peer))) {
-      counters_.grpc.fetch_add(1);
-    } else {
-      counters_.unserved.fetch_add(1);
+    if (!splicer_->Add(fd, std::move(peer))) {
       spdlog::warn("mux: cannot relay to gRPC's TLS listener {}", grpc_listen_address_);
+      counters_.grpc.fetch_sub(1);
+      counters_.unserved.fetch_add(1);
     }
     return;
   }
   // gRPC owns the socket from here on; it keeps it non-blocking.
   grpc::AddInsecureChannelFromFd(grpc_server_, fd);
-  counters_.grpc.fetch_add(1);
 }
 
 void Mux::HandToRaft(int fd, security::SslPtr ssl, std::string peer_name) {
