@@ -12,36 +12,36 @@ void AwaitClosingPeer(ClosingPeerCallback done) {
 namespace internal {
 
 ClosingPeers& ClosingPeers::Get() {
-  static auto* peers = new ClosingPeers();  // never destroyed: relays may outlive statics
+  static auto* peers = new ClosingPeers();  // never destroyed: watchers may outlive statics
   return *peers;
 }
 
 void ClosingPeers::Await(ClosingPeerCallback done, Clock::time_point now) {
   {
     absl::MutexLock lock(&mu_);
-    if (!relays_.empty()) {
+    if (!watchers_.empty()) {
       waiters_.push_back({now + kClosingPeerWindow, std::move(done)});
-      // The relay threads may be asleep with no deadline; they must time the window.
-      for (auto& [id, wake] : relays_) wake();
+      // The watcher threads may be asleep with no deadline; they must time the window.
+      for (auto& [id, wake] : watchers_) wake();
       return;
     }
   }
   std::move(done)("");
 }
 
-uint64_t ClosingPeers::AddRelay(absl::AnyInvocable<void()> wake) {
+uint64_t ClosingPeers::AddWatcher(absl::AnyInvocable<void()> wake) {
   absl::MutexLock lock(&mu_);
-  const uint64_t id = next_relay_id_++;
-  relays_.emplace(id, std::move(wake));
+  const uint64_t id = next_watcher_id_++;
+  watchers_.emplace(id, std::move(wake));
   return id;
 }
 
-void ClosingPeers::RemoveRelay(uint64_t id) {
+void ClosingPeers::RemoveWatcher(uint64_t id) {
   std::deque<Waiter> orphans;
   {
     absl::MutexLock lock(&mu_);
-    relays_.erase(id);
-    if (relays_.empty()) orphans.swap(waiters_);
+    watchers_.erase(id);
+    if (watchers_.empty()) orphans.swap(waiters_);
   }
   for (Waiter& w : orphans) std::move(w.done)("");
 }

@@ -13,13 +13,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "core/mux/splicer.h"
-#include "grpcpp/server_posix.h"
+#include "core/mux/handshake_watcher.h"
 #include "proto/log/v1/wire.h"
 #include "spdlog/spdlog.h"
 
@@ -102,12 +99,10 @@ absl::StatusOr<std::unique_ptr<Mux>> Mux::Listen(Options options) {
                    : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
 
   if (mux->options_.grpc_tls) {
-    std::random_device rd;
-    const std::string name = absl::StrFormat("proglog-mux-%d-%d-%08x", getpid(), mux->port_, rd());
-    absl::StatusOr<std::unique_ptr<internal::Splicer>> splicer = internal::Splicer::Start(name);
-    if (!splicer.ok()) return splicer.status();
-    mux->splicer_ = *std::move(splicer);
-    mux->grpc_listen_address_ = absl::StrCat("unix-abstract:", name);
+    absl::StatusOr<std::unique_ptr<internal::HandshakeWatcher>> watcher =
+        internal::HandshakeWatcher::Start();
+    if (!watcher.ok()) return watcher.status();
+    mux->watcher_ = *std::move(watcher);
   }
 
   mux->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -134,11 +129,11 @@ Mux::~Mux() {
 
 std::string Mux::Address() const { return absl::StrCat(host_, ":", port_); }
 
-absl::Status Mux::Start(grpc::Server* grpc_server, RaftHandler raft) {
+absl::Status Mux::Start(GrpcHandler grpc, RaftHandler raft) {
   absl::MutexLock lock(&mu_);
   if (started_ || accepting_stopped_) return absl::FailedPreconditionError("mux already started");
   started_ = true;
-  grpc_server_ = grpc_server;
+  grpc_ = std::move(grpc);
   raft_ = std::move(raft);
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
@@ -160,7 +155,7 @@ void Mux::StopAccepting() {
 
 void Mux::Shutdown() {
   StopAccepting();
-  if (splicer_ != nullptr) splicer_->Stop();
+  if (watcher_ != nullptr) watcher_->Stop();
 }
 
 Stats Mux::GetStats() const {
@@ -174,7 +169,6 @@ Stats Mux::GetStats() const {
   s.raft_garbage = counters_.raft_garbage.load();
   s.unserved = counters_.unserved.load();
   s.over_capacity = counters_.over_capacity.load();
-  s.relayed_active = splicer_ != nullptr ? splicer_->Active() : 0;
   return s;
 }
 
@@ -336,25 +330,24 @@ void Mux::ClosePending(int fd) {
 }
 
 void Mux::HandToGrpc(int fd, std::string peer) {
-  if (grpc_server_ == nullptr) {
+  if (!grpc_) {
     counters_.unserved.fetch_add(1);
     close(fd);
     return;
+  }
+  // Watched before the hand-over: gRPC may close `fd` at any moment after it.
+  if (watcher_ != nullptr && !watcher_->Add(fd, peer)) {
+    spdlog::debug("mux: cannot watch the TLS handshake of {}", peer);
   }
   // Counted before the hand-over: once gRPC has the connection, a call on it
   // can complete before this thread runs again, and whoever made the call must
   // find it counted.
   counters_.grpc.fetch_add(1);
-  if (splicer_ != nullptr) {
-    if (!splicer_->Add(fd, std::move(peer))) {
-      spdlog::warn("mux: cannot relay to gRPC's TLS listener {}", grpc_listen_address_);
-      counters_.grpc.fetch_sub(1);
-      counters_.unserved.fetch_add(1);
-    }
-    return;
+  if (absl::Status handed = grpc_(fd); !handed.ok()) {
+    spdlog::warn("mux: gRPC did not take the connection from {}: {}", peer, handed.ToString());
+    counters_.grpc.fetch_sub(1);
+    counters_.unserved.fetch_add(1);
   }
-  // gRPC owns the socket from here on; it keeps it non-blocking.
-  grpc::AddInsecureChannelFromFd(grpc_server_, fd);
 }
 
 void Mux::HandToRaft(int fd, security::SslPtr ssl, std::string peer_name) {

@@ -11,20 +11,20 @@
 //     complete mutual TLS (a certificate from another CA, no certificate, or
 //     bytes that are not TLS are refused, logged and counted); the resulting
 //     Stream goes to the Raft handler.
-//   - gRPC, plaintext: the socket is given to the gRPC server
-//     (grpc::AddInsecureChannelFromFd), which then owns it.
-//   - gRPC, TLS: gRPC 1.51 accepts only insecure connections from an fd, so
-//     gRPC's own TLS listener is bound to a private unix socket in the abstract
-//     namespace (GrpcListenAddress()) and the mux relays bytes between the TCP
-//     connection and it with splice(2). TLS stays end to end between client and
-//     gRPC, and the ACL sees the client certificate as usual. No second TCP port.
+//   - gRPC: the socket, its first byte still unread, goes to the gRPC handler,
+//     which owns it from then on. The node's handler gives it to its gRPC
+//     server's external connection acceptor (server::Server::AddConnection),
+//     and gRPC runs the TLS handshake itself: TLS stays end to end between
+//     client and gRPC, the ACL sees the client certificate, and no byte passes
+//     through the mux after the first peek. With grpc_tls, the mux also watches
+//     each new connection through its handshake so that a handshake gRPC
+//     refuses can name its client (handshake_watcher.h).
 //
 // How a node wires it:
 //   auto mux = Mux::Listen({.address = "0.0.0.0:8400", .grpc_tls = tls, .raft_tls = ctx});
-//   grpc::ServerBuilder b;   // no listening port at all when GrpcListenAddress() is empty
-//   if (!mux->GrpcListenAddress().empty()) b.AddListeningPort(mux->GrpcListenAddress(), creds);
-//   auto server = b.BuildAndStart();
-//   mux->Start(server.get(), [&](std::unique_ptr<Stream> s) { transport.Accept(std::move(s)); });
+//   auto server = server::Server::Start(log, {.no_listener = true, .credentials = creds});
+//   mux->Start([&](int fd) { return server->AddConnection(fd); },
+//              [&](std::unique_ptr<Stream> s) { transport.Accept(std::move(s)); });
 //   ... on stop: mux->StopAccepting(); server->Shutdown(); mux->Shutdown();
 //
 // Thread-safety: all methods are thread-safe. The Raft handler runs on the mux
@@ -49,22 +49,18 @@
 #include "absl/synchronization/mutex.h"
 #include "core/mux/stream.h"
 
-namespace grpc {
-class Server;
-}  // namespace grpc
-
 namespace proglog::mux {
 
 namespace internal {
-class Splicer;
+class HandshakeWatcher;
 }  // namespace internal
 
 struct Options {
   // "host:port" to listen on; port 0 picks a free port (see Port()).
   // Default: "127.0.0.1:0".
   std::string address = "127.0.0.1:0";
-  // The gRPC server uses TLS credentials: it listens on GrpcListenAddress() and
-  // the mux relays to it. Default: false (plaintext, sockets handed to gRPC).
+  // The gRPC server uses TLS credentials: new gRPC connections are watched
+  // through their handshake (handshake_watcher.h). Default: false (plaintext).
   bool grpc_tls = false;
   // Mutual TLS for inbound Raft connections: a kAccept context from
   // security::NewPeerSslContext. Borrowed; must outlive the mux.
@@ -81,17 +77,20 @@ struct Options {
 // Counters since Listen(); each is monotonic.
 struct Stats {
   uint64_t accepted = 0;
-  uint64_t grpc = 0;              // handed to gRPC (directly or relayed)
+  uint64_t grpc = 0;              // handed to the gRPC handler
   uint64_t raft = 0;              // handed to the Raft handler
   uint64_t timed_out = 0;         // no first byte / no finished handshake in time
   uint64_t closed_early = 0;      // closed by the other end before its first byte
   uint64_t raft_tls_refused = 0;  // peer certificate missing or not from our CA
   uint64_t raft_garbage = 0;      // after 0x01: not a TLS handshake we could finish
-  uint64_t unserved = 0;          // no gRPC server / Raft handler, or relay failure
+  uint64_t unserved = 0;          // no handler, or the gRPC handler refused it
   uint64_t over_capacity = 0;     // closed because max_pending were waiting
-  uint64_t relayed_active = 0;    // TLS gRPC connections currently relayed
 };
 
+// Takes ownership of the socket `fd` (connected, non-blocking, first byte
+// unread) and closes it when it returns an error; called on the mux thread,
+// must not block.
+using GrpcHandler = std::function<absl::Status(int fd)>;
 // Takes ownership of the stream; called on the mux thread, must not block.
 using RaftHandler = std::function<void(std::unique_ptr<Stream> stream)>;
 
@@ -108,22 +107,15 @@ class Mux {
   // "host:port" actually bound.
   std::string Address() const;
 
-  // Where the gRPC server must listen: empty with plaintext gRPC (add no
-  // listening port; Start() hands the server its connections), otherwise a
-  // "unix-abstract:..." address for ServerBuilder::AddListeningPort with the
-  // server's TLS credentials.
-  const std::string& GrpcListenAddress() const { return grpc_listen_address_; }
+  // Starts accepting. `grpc` receives the gRPC connections, `raft` the Raft
+  // streams; a null handler closes its connections. FailedPrecondition if
+  // called twice.
+  absl::Status Start(GrpcHandler grpc, RaftHandler raft);
 
-  // Starts accepting. `grpc_server` (borrowed; must stay alive until
-  // Shutdown()) receives the gRPC connections; null closes them. `raft` null
-  // closes Raft connections. FailedPrecondition if called twice.
-  absl::Status Start(grpc::Server* grpc_server, RaftHandler raft);
-
-  // Closes the listener and every unclassified connection; relayed TLS gRPC
-  // connections keep flowing so the gRPC server can shut down gracefully.
+  // Closes the listener and every unclassified connection. Connections handed
+  // to a handler are theirs and untouched.
   void StopAccepting();
-  // StopAccepting(), then closes the relayed connections. Connections handed
-  // to gRPC or the Raft handler are theirs and untouched. Idempotent.
+  // StopAccepting(), then stops watching handshakes. Idempotent.
   void Shutdown();
 
   Stats GetStats() const;
@@ -145,9 +137,8 @@ class Mux {
   int wake_fd_ = -1;
   int port_ = 0;
   std::string host_;
-  std::string grpc_listen_address_;
-  std::unique_ptr<internal::Splicer> splicer_;
-  grpc::Server* grpc_server_ = nullptr;
+  std::unique_ptr<internal::HandshakeWatcher> watcher_;  // with grpc_tls
+  GrpcHandler grpc_;
   RaftHandler raft_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

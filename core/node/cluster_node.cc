@@ -194,11 +194,7 @@ absl::Status ClusterNode::Start() {
   log_ = *std::move(log);
 
   server::Options options;
-  if (mux_->GrpcListenAddress().empty()) {
-    options.no_listener = true;
-  } else {
-    options.address = mux_->GrpcListenAddress();
-  }
+  options.no_listener = true;  // the mux hands the server its connections
   options.advertise_address = rpc_addr_;
   options.credentials = config_.server_credentials;
   options.authorizer = config_.authorizer;
@@ -214,7 +210,7 @@ absl::Status ClusterNode::Start() {
 
   log_->Start();
   if (absl::Status s = mux_->Start(
-          server_->GrpcServer(),
+          [this](int fd) { return server_->AddConnection(fd); },
           [this](std::unique_ptr<mux::Stream> stream) { transport_->Accept(std::move(stream)); });
       !s.ok()) {
     return s;

@@ -88,9 +88,6 @@ telemetry::CollectorHandle RegisterMuxMetrics(telemetry::Registry* registry, con
       connections.samples.push_back(Sample{{{"kind", kind}}, static_cast<double>(count)});
     }
     out->push_back(std::move(connections));
-    out->push_back(Single("proglog_mux_relayed_connections",
-                          "TLS gRPC connections being relayed to gRPC now.", MetricType::kGauge,
-                          static_cast<double>(stats.relayed_active)));
   });
 }
 

@@ -36,7 +36,7 @@ telemetry::CollectorHandle RegisterMembershipMetrics(telemetry::Registry* regist
 
 // Reports the port mux's connections while the handle lives (`mux` must
 // outlive it): proglog_mux_connections_total{kind} by what became of each
-// accepted connection, and proglog_mux_relayed_connections.
+// accepted connection.
 telemetry::CollectorHandle RegisterMuxMetrics(telemetry::Registry* registry, const mux::Mux* mux);
 
 // Reports gossip traffic while the handle lives (`gossip` must outlive it):

@@ -18,7 +18,6 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
-#include "grpcpp/server_posix.h"
 
 namespace proglog::server {
 namespace {
@@ -74,9 +73,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(CommitLog* log, Options op
   // a busy port; a busy port must be an error instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int port = 0;
-  if (!opts.no_listener) {
-    std::shared_ptr<grpc::ServerCredentials> credentials =
-        opts.credentials ? opts.credentials : grpc::InsecureServerCredentials();
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      opts.credentials ? opts.credentials : grpc::InsecureServerCredentials();
+  if (opts.no_listener) {
+    // Connections handed in get the same handshake (TLS or none) as a listener's.
+    server->acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, credentials);
+  } else {
     builder.AddListeningPort(opts.address, credentials, &port);
   }
   builder.RegisterService(server->service_.get());
@@ -119,8 +122,12 @@ Server::~Server() { Shutdown(); }
 
 std::string Server::Address() const { return address_; }
 
-absl::Status Server::AddInsecureConnection(int fd) {
+absl::Status Server::AddConnection(int fd) {
   absl::MutexLock lock(&connections_mu_);
+  if (acceptor_ == nullptr) {
+    ::close(fd);
+    return absl::FailedPreconditionError("the server has its own listener (no_listener is off)");
+  }
   if (shutting_down_ || grpc_server_ == nullptr) {
     ::close(fd);
     return absl::UnavailableError("server is shutting down");
@@ -131,7 +138,9 @@ absl::Status Server::AddInsecureConnection(int fd) {
     ::close(fd);
     return absl::InvalidArgumentError("connection fd cannot be made non-blocking");
   }
-  grpc::AddInsecureChannelFromFd(grpc_server_.get(), fd);
+  grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters connection;
+  connection.fd = fd;  // gRPC owns it from here on, and closes it
+  acceptor_->HandleNewConnection(&connection);
   return absl::OkStatus();
 }
 

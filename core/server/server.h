@@ -42,9 +42,10 @@
 // (PERMISSION_DENIED).
 //
 // Listening: by default the server binds Options::address, a "host:port" or a
-// gRPC URI such as "unix:/path" or "unix-abstract:name" (what the port mux uses
-// for TLS). With Options::no_listener it binds nothing, and the mux hands it
-// accepted plaintext connections through AddInsecureConnection().
+// gRPC URI such as "unix:/path" or "unix-abstract:name". With
+// Options::no_listener it binds nothing, and the port mux hands it accepted
+// connections through AddConnection(); gRPC runs the TLS handshake on them itself
+// when `credentials` are TLS, so the ACL sees the client certificate as usual.
 //
 // Disk I/O never runs on a gRPC callback thread: appends go through the commit
 // log (which must not block), reads through a small pool (Executor).
@@ -71,6 +72,7 @@
 #include "core/telemetry/trace.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
 
 namespace proglog::server {
 
@@ -88,13 +90,15 @@ struct Options {
   // Listen address: "host:port" (port 0 picks a free port, see Server::Port()) or
   // a gRPC URI such as "unix-abstract:proglog-xyz". Ignored with no_listener.
   std::string address = "127.0.0.1:0";
-  // Bind no address: connections come only through Server::AddInsecureConnection
-  // (the port mux accepts them). Default: false (listen on `address`).
+  // Bind no address: connections come only through Server::AddConnection (the
+  // port mux accepts them), served with `credentials`. Default: false (listen
+  // on `address`).
   bool no_listener = false;
   // The RPC address GetServers reports for this node when the commit log reports
   // no cluster. Empty: Server::Address() (with no_listener: nothing).
   std::string advertise_address;
-  // Credentials of the listener on `address`. Null means insecure. The security
+  // Credentials of the listener on `address` (or of the connections handed in
+  // with no_listener). Null means insecure. The security
   // component supplies TLS credentials.
   std::shared_ptr<grpc::ServerCredentials> credentials;
   // Null allows every RPC.
@@ -156,15 +160,14 @@ class Server {
   // "host:port" actually bound, the unix URI as given, or "" with no_listener.
   std::string Address() const;
 
-  // Serves one accepted plaintext connection (HTTP/2 with the client preface
-  // still unread); takes ownership of `fd` and makes it non-blocking. After
-  // Shutdown() has begun it closes `fd` and returns UNAVAILABLE. For the port
-  // mux; works with or without a listener. Bytes the mux already read from `fd`
+  // Serves one accepted TCP connection with Options::credentials (a TLS
+  // ClientHello or the HTTP/2 client preface still unread); takes ownership of
+  // `fd` and makes it non-blocking. Only with Options::no_listener
+  // (FAILED_PRECONDITION otherwise). After Shutdown() has begun it closes `fd`
+  // and returns UNAVAILABLE. For the port mux; bytes it already read from `fd`
   // cannot be given back: it must peek (MSG_PEEK), not read, the first byte.
-  absl::Status AddInsecureConnection(int fd);
-  // The underlying gRPC server, for whoever must hand it connections in ways
-  // AddInsecureConnection does not cover. Valid until this Server is destroyed;
-  // nothing may be added once Shutdown() has begun.
+  absl::Status AddConnection(int fd);
+  // The underlying gRPC server. Valid until this Server is destroyed.
   grpc::Server* GrpcServer() const { return grpc_server_.get(); }
 
   // Graceful stop: new RPCs are refused (UNAVAILABLE), produces already accepted
@@ -183,8 +186,11 @@ class Server {
   std::unique_ptr<LogService> service_;
   std::unique_ptr<BatchService> batch_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  // With no_listener: where AddConnection() hands connections to gRPC.
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   std::once_flag shutdown_once_;
-  // Orders AddInsecureConnection() against Shutdown().
+  // Orders AddConnection() against Shutdown(): gRPC's acceptor neither serves
+  // nor closes a connection handed in once the server is shutting down.
   absl::Mutex connections_mu_;
   bool shutting_down_ ABSL_GUARDED_BY(connections_mu_) = false;
 };

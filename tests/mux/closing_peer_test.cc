@@ -1,4 +1,4 @@
-// The rendezvous between a refused TLS handshake's log line and the relay that
+// The rendezvous between a refused TLS handshake's log line and the watcher that
 // sees gRPC close that connection (core/mux/closing_peer.h), driven directly
 // with explicit clock values; mux_test covers it behind a real gRPC server.
 #include "core/mux/closing_peer.h"
@@ -23,7 +23,7 @@ struct Answers {
   }
 };
 
-TEST(ClosingPeers, WithoutARelayTheAnswerIsEmptyAndImmediate) {
+TEST(ClosingPeers, WithoutAWatcherTheAnswerIsEmptyAndImmediate) {
   ClosingPeers peers;
   Answers answers;
   peers.Await(answers.Collect(), Clock::now());
@@ -31,10 +31,10 @@ TEST(ClosingPeers, WithoutARelayTheAnswerIsEmptyAndImmediate) {
   EXPECT_EQ(peers.NextDeadline(), std::nullopt);
 }
 
-TEST(ClosingPeers, ClosesAnswerTheOldestWaiterFirstAndWakeTheRelays) {
+TEST(ClosingPeers, ClosesAnswerTheOldestWaiterFirstAndWakeTheWatchers) {
   ClosingPeers peers;
   int wakes = 0;
-  const uint64_t relay = peers.AddRelay([&] { ++wakes; });
+  const uint64_t watcher = peers.AddWatcher([&] { ++wakes; });
   Answers answers;
   const Clock::time_point t0 = Clock::now();
   peers.Await(answers.Collect(), t0);
@@ -46,12 +46,12 @@ TEST(ClosingPeers, ClosesAnswerTheOldestWaiterFirstAndWakeTheRelays) {
   peers.Offer("10.0.0.3:7000", t0 + std::chrono::milliseconds(3));  // nobody waits: dropped
   EXPECT_EQ(answers.peers, (std::vector<std::string>{"10.0.0.1:5000", "10.0.0.2:6000"}));
   EXPECT_EQ(peers.NextDeadline(), std::nullopt);
-  peers.RemoveRelay(relay);
+  peers.RemoveWatcher(watcher);
 }
 
 TEST(ClosingPeers, AWaiterWhoseWindowEndedGetsNoLaterClose) {
   ClosingPeers peers;
-  const uint64_t relay = peers.AddRelay([] {});
+  const uint64_t watcher = peers.AddWatcher([] {});
   Answers answers;
   const Clock::time_point t0 = Clock::now();
   peers.Await(answers.Collect(), t0);
@@ -59,18 +59,18 @@ TEST(ClosingPeers, AWaiterWhoseWindowEndedGetsNoLaterClose) {
   EXPECT_TRUE(answers.peers.empty());
   peers.Offer("10.0.0.1:5000", t0 + kClosingPeerWindow + std::chrono::milliseconds(1));
   EXPECT_EQ(answers.peers, std::vector<std::string>{""});
-  peers.RemoveRelay(relay);
+  peers.RemoveWatcher(watcher);
 }
 
-TEST(ClosingPeers, RemovingTheLastRelayAnswersEveryWaiter) {
+TEST(ClosingPeers, RemovingTheLastWatcherAnswersEveryWaiter) {
   ClosingPeers peers;
-  const uint64_t a = peers.AddRelay([] {});
-  const uint64_t b = peers.AddRelay([] {});
+  const uint64_t a = peers.AddWatcher([] {});
+  const uint64_t b = peers.AddWatcher([] {});
   Answers answers;
   peers.Await(answers.Collect(), Clock::now());
-  peers.RemoveRelay(a);
-  EXPECT_TRUE(answers.peers.empty());  // relay b may still see the close
-  peers.RemoveRelay(b);
+  peers.RemoveWatcher(a);
+  EXPECT_TRUE(answers.peers.empty());  // watcher b may still see the close
+  peers.RemoveWatcher(b);
   EXPECT_EQ(answers.peers, std::vector<std::string>{""});
 }
 

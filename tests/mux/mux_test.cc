@@ -1,5 +1,6 @@
 // The port mux with real sockets, a real gRPC server and real TLS: gRPC
-// health checks pass through it in plaintext and TLS, Raft byte streams reach
+// health checks pass through it in plaintext and TLS, gRPC serves the client's
+// own TCP connection (no relay in between), Raft byte streams reach
 // the Raft handler in plaintext and over mutual TLS, a peer from another CA is
 // refused, logged and counted, garbage and silent connections do not stop
 // service, and the process listens on one TCP port only.
@@ -80,6 +81,60 @@ bool HealthServing(const std::shared_ptr<grpc::Channel>& channel, std::string* e
     for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
   return bytes == std::string("\x08\x01", 2);  // HealthCheckResponse{status: SERVING}
+}
+
+// Answers every generic call with the peer gRPC sees (ServerContext::peer()).
+class PeerEchoService : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override {
+    class Reactor : public grpc::ServerGenericBidiReactor {
+     public:
+      explicit Reactor(const std::string& peer) {
+        grpc::Slice slice(peer);
+        response_ = grpc::ByteBuffer(&slice, 1);
+        StartRead(&request_);
+      }
+      void OnReadDone(bool ok) override {
+        if (!ok) {
+          Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request"));
+          return;
+        }
+        StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      grpc::ByteBuffer request_;
+      grpc::ByteBuffer response_;
+    };
+    return new Reactor(context->peer());
+  }
+};
+
+// The peer the server saw, from PeerEchoService; "" on error.
+std::string PeerSeenByServer(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Slice empty("");
+  grpc::ByteBuffer request(&empty, 1);
+  grpc::ByteBuffer response;
+  grpc::CompletionQueue queue;
+  auto call = stub.PrepareUnaryCall(&context, "/test.Peer/Get", request, &queue);
+  call->StartCall();
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  queue.Next(&tag, &ok);
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (!status.ok() || !response.Dump(&slices).ok()) return "";
+  for (const auto& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return bytes;
 }
 
 SslCtxPtr PeerContext(const TlsFiles& files, HandshakeSide side) {
@@ -211,19 +266,26 @@ class MuxFixture {
     mux_ = *std::move(mux);
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
+    std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
     if (setup.server_tls != nullptr) {
       auto config = TlsConfig::Load(TlsRole::kServer, *setup.server_tls);
       EXPECT_TRUE(config.ok()) << config.status();
-      builder.AddListeningPort(mux_->GrpcListenAddress(), security::GrpcServerCredentials(*config));
-    } else {
-      EXPECT_EQ(mux_->GrpcListenAddress(), "");
+      credentials = security::GrpcServerCredentials(*config);
     }
-    // gRPC refuses to start without a callback or sync service; the real node registers log.v1.
+    // What server::Server does with no_listener: no port, connections handed in.
+    acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, credentials);
     builder.RegisterCallbackGenericService(&generic_);
     server_ = builder.BuildAndStart();
     EXPECT_NE(server_, nullptr);
     server_->GetHealthCheckService()->SetServingStatus(true);
-    EXPECT_TRUE(mux_->Start(server_.get(), echo_.Handler()).ok());
+    auto grpc_handler = [this](int fd) {
+      grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters connection;
+      connection.fd = fd;
+      acceptor_->HandleNewConnection(&connection);
+      return absl::OkStatus();
+    };
+    EXPECT_TRUE(mux_->Start(grpc_handler, echo_.Handler()).ok());
   }
 
   ~MuxFixture() {
@@ -238,8 +300,9 @@ class MuxFixture {
 
  private:
   RaftEcho echo_;
-  grpc::CallbackGenericService generic_;
+  PeerEchoService generic_;
   std::unique_ptr<Mux> mux_;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   std::unique_ptr<grpc::Server> server_;
 };
 
@@ -266,7 +329,6 @@ TEST(Mux, TlsGrpcHealthCheckPassesThroughWithClientCertificate) {
   Pki pki(dir.path());
   TlsFiles server = pki.Issue(TlsRole::kServer, "server");
   MuxFixture f({.server_tls = &server});
-  EXPECT_THAT(f.mux().GrpcListenAddress(), HasSubstr("unix-abstract:"));
   std::string error;
   EXPECT_TRUE(HealthServing(TlsChannel(f.Address(), pki.Issue(TlsRole::kClient, "root")), &error))
       << error;
@@ -277,16 +339,49 @@ TEST(Mux, TlsGrpcHealthCheckPassesThroughWithClientCertificate) {
   EXPECT_FALSE(HealthServing(grpc::CreateChannel(f.Address(), grpc::SslCredentials(ca_only))));
 }
 
-// gRPC names no peer when it refuses a TLS handshake; the relay that sees gRPC
-// close the connection does (core/mux/closing_peer.h).
-TEST(Mux, TheRelayNamesTheClientWhoseHandshakeGrpcRefused) {
+// gRPC serves the accepted socket itself: the peer it sees is the client's
+// TCP address, not a relay's, in plaintext and behind TLS alike.
+TEST(Mux, GrpcSeesTheClientsOwnTcpConnection) {
+  ScratchDir dir;
+  Pki pki(dir.path());
+  TlsFiles server = pki.Issue(TlsRole::kServer, "server");
+  MuxFixture tls({.server_tls = &server});
+  EXPECT_THAT(PeerSeenByServer(TlsChannel(tls.Address(), pki.Issue(TlsRole::kClient, "root"))),
+              ::testing::StartsWith("ipv4:127.0.0.1:"));
+  MuxFixture plain({});
+  EXPECT_THAT(PeerSeenByServer(PlainChannel(plain.Address())),
+              ::testing::StartsWith("ipv4:127.0.0.1:"));
+  EXPECT_EQ(tls.mux().GetStats().grpc, 1u);
+  EXPECT_EQ(plain.mux().GetStats().grpc, 1u);
+}
+
+// A connection the gRPC handler refuses is counted as unserved, not as gRPC.
+TEST(Mux, AConnectionTheGrpcHandlerRefusesIsUnserved) {
+  auto mux = Mux::Listen(Options{});
+  ASSERT_TRUE(mux.ok()) << mux.status();
+  ASSERT_TRUE((*mux)
+                  ->Start(
+                      [](int fd) {
+                        close(fd);
+                        return absl::UnavailableError("server is shutting down");
+                      },
+                      nullptr)
+                  .ok());
+  EXPECT_FALSE(HealthServing(PlainChannel("127.0.0.1:" + std::to_string((*mux)->Port()))));
+  EXPECT_TRUE(PollUntil([&] { return (*mux)->GetStats().unserved >= 1; }));
+  EXPECT_EQ((*mux)->GetStats().grpc, 0u);
+}
+
+// gRPC names no peer when it refuses a TLS handshake; the mux's watcher that
+// sees gRPC shut the connection down does (core/mux/closing_peer.h).
+TEST(Mux, TheWatcherNamesTheClientWhoseHandshakeGrpcRefused) {
   ScratchDir dir;
   Pki pki(dir.path());
   TlsFiles server = pki.Issue(TlsRole::kServer, "server");
   MuxFixture f({.server_tls = &server});
   absl::Mutex mu;
   std::optional<std::string> named;
-  // A window of an hour: only the relay's report (or the mux stopping) answers it.
+  // A window of an hour: only the watcher's report (or the mux stopping) answers it.
   internal::ClosingPeers::Get().Await(
       [&](std::string peer) {
         absl::MutexLock lock(&mu);

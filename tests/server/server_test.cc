@@ -8,6 +8,7 @@
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -889,6 +891,23 @@ TEST_F(ServerTest, ServesAFakeCommitLogEndToEnd) {
   stream->Finish();
 }
 
+// A connected loopback TCP pair: {accepted, client}, both blocking.
+std::pair<int, int> LoopbackPair() {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  EXPECT_EQ(::listen(listener, 1), 0);
+  EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int accepted = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ::close(listener);
+  return {accepted, client};
+}
+
 TEST_F(ServerTest, WithoutAListenerServesConnectionsHandedInAsFds) {
   absl::StatusOr<std::unique_ptr<log::Log>> real =
       log::Log::Open(dir_ / "log", DefaultLogOptions());
@@ -906,13 +925,14 @@ TEST_F(ServerTest, WithoutAListenerServesConnectionsHandedInAsFds) {
   EXPECT_EQ(server_->Address(), "");
   ASSERT_NE(server_->GrpcServer(), nullptr);
 
-  // What the mux does with an accepted plaintext connection.
-  int fds[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  // What the mux does with an accepted connection; the client speaks through
+  // its own end of the same TCP connection.
+  auto [accepted, client] = LoopbackPair();
+  ASSERT_GE(accepted, 0);
+  ASSERT_TRUE(server_->AddConnection(accepted).ok());
   // gRPC needs a non-blocking socket on its own side too.
-  ASSERT_EQ(::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL) | O_NONBLOCK), 0);
-  ASSERT_TRUE(server_->AddInsecureConnection(fds[0]).ok());
-  auto channel = grpc::CreateInsecureChannelFromFd("muxed", fds[1]);
+  ASSERT_EQ(::fcntl(client, F_SETFL, ::fcntl(client, F_GETFL) | O_NONBLOCK), 0);
+  auto channel = grpc::CreateInsecureChannelFromFd("muxed", client);
   auto stub = logpb::v1::Log::NewStub(channel);
   grpc::ClientContext produce_context;
   produce_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -928,13 +948,21 @@ TEST_F(ServerTest, WithoutAListenerServesConnectionsHandedInAsFds) {
   EXPECT_EQ(servers.servers(0).rpc_addr(), "10.0.0.3:8400");
 
   server_->Shutdown();
-  int late[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, late), 0);
-  EXPECT_EQ(server_->AddInsecureConnection(late[0]).code(), absl::StatusCode::kUnavailable);
+  auto [late, late_client] = LoopbackPair();
+  EXPECT_EQ(server_->AddConnection(late).code(), absl::StatusCode::kUnavailable);
   // The refused fd was closed: its peer reads end-of-file.
   char byte;
-  EXPECT_EQ(::read(late[1], &byte, 1), 0);
-  ::close(late[1]);
+  EXPECT_EQ(::read(late_client, &byte, 1), 0);
+  ::close(late_client);
+}
+
+TEST_F(ServerTest, AServerWithItsOwnListenerRefusesConnectionsHandedIn) {
+  StartServer();
+  auto [accepted, client] = LoopbackPair();
+  EXPECT_EQ(server_->AddConnection(accepted).code(), absl::StatusCode::kFailedPrecondition);
+  char byte;
+  EXPECT_EQ(::read(client, &byte, 1), 0);  // closed, not leaked
+  ::close(client);
 }
 
 TEST_F(ServerTest, ListensOnAUnixAbstractAddress) {

@@ -1,0 +1,185 @@
+#include "core/mux/handshake_watcher.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/mux/closing_peer.h"
+
+namespace proglog::mux::internal {
+namespace {
+
+using Clock = ClosingPeers::Clock;
+
+int EpollTimeoutMs(std::optional<Clock::time_point> deadline) {
+  if (!deadline) return -1;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
+  return static_cast<int>(std::max<int64_t>(0, left.count()));
+}
+
+std::optional<Clock::time_point> Earliest(std::optional<Clock::time_point> a,
+                                          std::optional<Clock::time_point> b) {
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
+}
+
+// The client sent its FIN before our side shut down: the close was the client's.
+bool ClientClosedFirst(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return false;
+  return info.tcpi_state == TCP_CLOSE_WAIT || info.tcpi_state == TCP_LAST_ACK;
+}
+
+}  // namespace
+
+struct HandshakeWatcher::Watch {
+  int fd = -1;       // our duplicate; -1 once dropped
+  std::string peer;  // the client's "host:port"
+  Clock::time_point until;
+
+  void Drop(int epoll_fd) {
+    if (fd < 0) return;
+    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);
+    fd = -1;
+  }
+  ~Watch() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<HandshakeWatcher>> HandshakeWatcher::Start() {
+  std::unique_ptr<HandshakeWatcher> w(new HandshakeWatcher());
+  w->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  w->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (w->epoll_fd_ < 0 || w->wake_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("handshake watcher: ", std::strerror(errno)));
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = nullptr;
+  epoll_ctl(w->epoll_fd_, EPOLL_CTL_ADD, w->wake_fd_, &ev);
+  w->watcher_id_ = ClosingPeers::Get().AddWatcher([raw = w.get()] { raw->Wake(); });
+  w->thread_ = std::thread([raw = w.get()] { raw->Run(); });
+  return w;
+}
+
+HandshakeWatcher::~HandshakeWatcher() {
+  Stop();
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void HandshakeWatcher::Wake() {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = write(wake_fd_, &one, sizeof(one));
+}
+
+bool HandshakeWatcher::Add(int fd, std::string peer) {
+  auto watch = std::make_unique<Watch>();
+  // Duplicated here, before the caller hands `fd` on: once gRPC has closed it,
+  // its number may name another file.
+  watch->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (watch->fd < 0) return false;
+  watch->peer = std::move(peer);
+  watch->until = Clock::now() + kWatchFor;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return false;
+    incoming_.push_back(std::move(watch));
+  }
+  Wake();
+  return true;
+}
+
+void HandshakeWatcher::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  ClosingPeers::Get().RemoveWatcher(watcher_id_);
+  stopping_ = true;
+  Wake();
+  if (thread_.joinable()) thread_.join();
+  absl::MutexLock lock(&mu_);
+  incoming_.clear();
+}
+
+void HandshakeWatcher::Report(const Watch& watch, uint32_t events) {
+  // EPOLLHUP: both directions are shut on our side, which is what gRPC's
+  // shutdown(SHUT_RDWR) does. A reset (EPOLLERR) or a client that closed first
+  // is not gRPC refusing anything.
+  if ((events & EPOLLHUP) == 0 || (events & EPOLLERR) != 0) return;
+  int error = 0;
+  socklen_t len = sizeof(error);
+  if (getsockopt(watch.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) return;
+  if (ClientClosedFirst(watch.fd)) return;
+  ClosingPeers::Get().Offer(watch.peer, Clock::now());
+}
+
+void HandshakeWatcher::Run() {
+  // Oldest first: every watch lasts kWatchFor, so the front expires first.
+  std::deque<std::unique_ptr<Watch>> live;
+  epoll_event events[64];
+  while (!stopping_.load()) {
+    std::optional<Clock::time_point> next = ClosingPeers::Get().NextDeadline();
+    if (!live.empty()) next = Earliest(next, live.front()->until);
+    const int n = epoll_wait(epoll_fd_, events, 64, EpollTimeoutMs(next));
+    if (n < 0 && errno != EINTR) break;
+    for (int k = 0; k < n; ++k) {
+      auto* watch = static_cast<Watch*>(events[k].data.ptr);
+      if (watch == nullptr) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
+        std::vector<std::unique_ptr<Watch>> adopted;
+        {
+          absl::MutexLock lock(&mu_);
+          adopted.swap(incoming_);
+        }
+        for (std::unique_ptr<Watch>& w : adopted) {
+          epoll_event ev{};
+          ev.events = EPOLLRDHUP;  // hang-ups only: no wake-up for data
+          ev.data.ptr = w.get();
+          epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, w->fd, &ev);
+          watching_.fetch_add(1);
+          live.push_back(std::move(w));
+        }
+        continue;
+      }
+      if (watch->fd < 0) continue;  // dropped earlier in this batch
+      Report(*watch, events[k].events);
+      watch->Drop(epoll_fd_);
+      watching_.fetch_sub(1);
+    }
+    const Clock::time_point now = Clock::now();
+    ClosingPeers::Get().Expire(now);
+    while (!live.empty() && (live.front()->fd < 0 || live.front()->until <= now)) {
+      if (live.front()->fd >= 0) {
+        live.front()->Drop(epoll_fd_);
+        watching_.fetch_sub(1);
+      }
+      live.pop_front();
+    }
+  }
+  for (std::unique_ptr<Watch>& w : live) {
+    if (w->fd >= 0) watching_.fetch_sub(1);
+    w->Drop(epoll_fd_);
+  }
+}
+
+}  // namespace proglog::mux::internal

@@ -1,0 +1,75 @@
+// Internal to core/mux: tells AwaitClosingPeer (closing_peer.h) which client a
+// TLS handshake that gRPC refused came from. gRPC 1.51 logs the refusal without
+// the peer's address and then shuts the socket down (shutdown(SHUT_RDWR), then
+// close). The mux hands each TLS gRPC connection to gRPC and gives the watcher a
+// duplicate of its descriptor: the duplicate costs no wake-up while data flows
+// (only hang-ups are watched), sees gRPC's shutdown as a hang-up of both
+// directions, and names the peer when that happens while the connection is young.
+// A connection whose client closed first, or was reset, names nobody. After
+// kWatchFor the duplicate is dropped, so the watcher never keeps a socket open
+// longer than that (gRPC's close of its own descriptor ends the socket once
+// the duplicate is gone).
+//
+// Thread-safety: Add() is thread-safe; Stop() may be called from any thread
+// but the watcher's.
+#ifndef PROGLOG_CORE_MUX_HANDSHAKE_WATCHER_H_
+#define PROGLOG_CORE_MUX_HANDSHAKE_WATCHER_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace proglog::mux::internal {
+
+class HandshakeWatcher {
+ public:
+  // How long a new connection is watched: gRPC refusing a handshake closes the
+  // connection well within this.
+  static constexpr std::chrono::seconds kWatchFor{10};
+
+  static absl::StatusOr<std::unique_ptr<HandshakeWatcher>> Start();
+  ~HandshakeWatcher();
+  HandshakeWatcher(const HandshakeWatcher&) = delete;
+  HandshakeWatcher& operator=(const HandshakeWatcher&) = delete;
+
+  // Watches the socket `fd` (not taken: a duplicate is kept) accepted from
+  // `peer` ("host:port"). False if it cannot be watched (no descriptor left);
+  // the connection itself is unaffected.
+  bool Add(int fd, std::string peer);
+  // Drops every watch and joins the thread. Idempotent.
+  void Stop();
+
+  // Connections being watched now.
+  uint64_t Watching() const { return watching_.load(); }
+
+ private:
+  struct Watch;
+  HandshakeWatcher() = default;
+  void Run();
+  void Wake();
+  // The watch's socket hung up with `events`: offers the peer when gRPC shut it.
+  static void Report(const Watch& watch, uint32_t events);
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  uint64_t watcher_id_ = 0;  // in ClosingPeers
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> watching_{0};
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Watch>> incoming_ ABSL_GUARDED_BY(mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace proglog::mux::internal
+
+#endif  // PROGLOG_CORE_MUX_HANDSHAKE_WATCHER_H_
