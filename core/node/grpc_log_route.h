@@ -1,6 +1,6 @@
 // core/node/grpc_log_route: gRPC's log events, with the peer the port mux
 // knows. gRPC names no peer when it refuses a TLS handshake; it closes the
-// connection right after, and the mux's relay sees which client that was
+// connection right after, and the mux's handshake watcher sees which client that was
 // (core/mux/closing_peer.h). The node composes the two, so the routes of
 // gRPC's lines (the `proglog` binary's and the C library's) call this rather
 // than core/server knowing about the mux.

@@ -301,7 +301,7 @@ def test_failed_handshakes_are_structured_rate_limited_json_lines(pb, certs, sec
 
 
 def test_a_failed_handshake_names_the_client_that_made_it(certs, secure_node):
-    # gRPC does not say who failed; the node must (the mux's relay knows).
+    # gRPC does not say who failed; the node must (the mux watches new connections).
     host, port = secure_node.rpc_addr.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         garbage_from = "%s:%d" % sock.getsockname()

@@ -58,7 +58,7 @@ def test_failed_handshakes_reach_the_logger_and_nothing_reaches_stderr(
     assert warnings[0].levelno == logging.WARNING
     assert warnings[0].proglog_fields["reason"]  # type: ignore[attr-defined]
     if clustered:
-        # The port mux relays TLS to gRPC and names the client gRPC refused; a
+        # The port mux watches TLS connections and names the client gRPC refused; a
         # standalone node's gRPC listens itself and names nobody.
         peers = [r.proglog_fields.get("peer", "") for r in warnings]  # type: ignore[attr-defined]
         assert any(p.startswith("127.0.0.1:") for p in peers), peers
