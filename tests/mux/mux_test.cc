@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/mux/closing_peer.h"
 #include "core/security/grpc_credentials.h"
@@ -54,33 +55,40 @@ using ::testing::HasSubstr;
 
 using ::proglog::testing::PollUntil;
 
-// grpc.health.v1.Health/Check with the empty request; true when SERVING.
-bool HealthServing(const std::shared_ptr<grpc::Channel>& channel, std::string* error = nullptr) {
+// A unary call of `method` with an empty request; the response's bytes.
+absl::StatusOr<std::string> EmptyUnaryCall(const std::shared_ptr<grpc::Channel>& channel,
+                                           const std::string& method) {
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::ByteBuffer request;
   grpc::Slice empty("");
-  request = grpc::ByteBuffer(&empty, 1);
+  grpc::ByteBuffer request(&empty, 1);
   grpc::ByteBuffer response;
   grpc::CompletionQueue queue;
-  auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &queue);
+  auto call = stub.PrepareUnaryCall(&context, method, request, &queue);
   call->StartCall();
   grpc::Status status;
   call->Finish(&response, &status, reinterpret_cast<void*>(1));
   void* tag = nullptr;
   bool ok = false;
   queue.Next(&tag, &ok);
-  if (!status.ok()) {
-    if (error != nullptr) *error = status.error_message();
-    return false;
-  }
+  if (!status.ok()) return absl::UnknownError(status.error_message());
   std::vector<grpc::Slice> slices;
   std::string bytes;
   if (response.Dump(&slices).ok()) {
     for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
-  return bytes == std::string("\x08\x01", 2);  // HealthCheckResponse{status: SERVING}
+  return bytes;
+}
+
+// grpc.health.v1.Health/Check with the empty request; true when SERVING.
+bool HealthServing(const std::shared_ptr<grpc::Channel>& channel, std::string* error = nullptr) {
+  absl::StatusOr<std::string> response = EmptyUnaryCall(channel, "/grpc.health.v1.Health/Check");
+  if (!response.ok()) {
+    if (error != nullptr) *error = std::string(response.status().message());
+    return false;
+  }
+  return *response == std::string("\x08\x01", 2);  // HealthCheckResponse{status: SERVING}
 }
 
 // Answers every generic call with the peer gRPC sees (ServerContext::peer()).
@@ -114,27 +122,7 @@ class PeerEchoService : public grpc::CallbackGenericService {
 
 // The peer the server saw, from PeerEchoService; "" on error.
 std::string PeerSeenByServer(const std::shared_ptr<grpc::Channel>& channel) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Slice empty("");
-  grpc::ByteBuffer request(&empty, 1);
-  grpc::ByteBuffer response;
-  grpc::CompletionQueue queue;
-  auto call = stub.PrepareUnaryCall(&context, "/test.Peer/Get", request, &queue);
-  call->StartCall();
-  grpc::Status status;
-  call->Finish(&response, &status, reinterpret_cast<void*>(1));
-  void* tag = nullptr;
-  bool ok = false;
-  queue.Next(&tag, &ok);
-  std::vector<grpc::Slice> slices;
-  std::string bytes;
-  if (!status.ok() || !response.Dump(&slices).ok()) return "";
-  for (const auto& slice : slices) {
-    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return bytes;
+  return EmptyUnaryCall(channel, "/test.Peer/Get").value_or("");
 }
 
 SslCtxPtr PeerContext(const TlsFiles& files, HandshakeSide side) {
