@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <optional>
 #include <utility>
 
@@ -47,16 +46,10 @@ bool ClientClosedFirst(int fd) {
 }  // namespace
 
 struct HandshakeWatcher::Watch {
-  int fd = -1;       // our duplicate; -1 once dropped
+  int fd = -1;       // our duplicate; -1 once forgotten
   std::string peer;  // the client's "host:port"
   Clock::time_point until;
 
-  void Drop(int epoll_fd) {
-    if (fd < 0) return;
-    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
-    close(fd);
-    fd = -1;
-  }
   ~Watch() {
     if (fd >= 0) close(fd);
   }
@@ -132,54 +125,61 @@ void HandshakeWatcher::Report(const Watch& watch, uint32_t events) {
   ClosingPeers::Get().Offer(watch.peer, Clock::now());
 }
 
+void HandshakeWatcher::Forget(Watch& watch) {
+  if (watch.fd < 0) return;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watch.fd, nullptr);
+  close(watch.fd);
+  watch.fd = -1;
+  watching_.fetch_sub(1);
+}
+
+void HandshakeWatcher::AdoptIncoming() {
+  uint64_t count;
+  [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
+  std::vector<std::unique_ptr<Watch>> adopted;
+  {
+    absl::MutexLock lock(&mu_);
+    adopted.swap(incoming_);
+  }
+  for (std::unique_ptr<Watch>& watch : adopted) {
+    epoll_event ev{};
+    ev.events = EPOLLRDHUP;  // hang-ups only: no wake-up for data
+    ev.data.ptr = watch.get();
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, watch->fd, &ev);
+    watching_.fetch_add(1);
+    live_.push_back(std::move(watch));
+  }
+}
+
+void HandshakeWatcher::ForgetExpired(Clock::time_point now) {
+  while (!live_.empty() && (live_.front()->fd < 0 || live_.front()->until <= now)) {
+    Forget(*live_.front());
+    live_.pop_front();
+  }
+}
+
 void HandshakeWatcher::Run() {
-  // Oldest first: every watch lasts kWatchFor, so the front expires first.
-  std::deque<std::unique_ptr<Watch>> live;
   epoll_event events[64];
   while (!stopping_.load()) {
     std::optional<Clock::time_point> next = ClosingPeers::Get().NextDeadline();
-    if (!live.empty()) next = Earliest(next, live.front()->until);
+    if (!live_.empty()) next = Earliest(next, live_.front()->until);
     const int n = epoll_wait(epoll_fd_, events, 64, EpollTimeoutMs(next));
     if (n < 0 && errno != EINTR) break;
     for (int k = 0; k < n; ++k) {
       auto* watch = static_cast<Watch*>(events[k].data.ptr);
       if (watch == nullptr) {
-        uint64_t count;
-        [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
-        std::vector<std::unique_ptr<Watch>> adopted;
-        {
-          absl::MutexLock lock(&mu_);
-          adopted.swap(incoming_);
-        }
-        for (std::unique_ptr<Watch>& w : adopted) {
-          epoll_event ev{};
-          ev.events = EPOLLRDHUP;  // hang-ups only: no wake-up for data
-          ev.data.ptr = w.get();
-          epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, w->fd, &ev);
-          watching_.fetch_add(1);
-          live.push_back(std::move(w));
-        }
-        continue;
+        AdoptIncoming();
+      } else if (watch->fd >= 0) {  // not forgotten earlier in this batch
+        Report(*watch, events[k].events);
+        Forget(*watch);
       }
-      if (watch->fd < 0) continue;  // dropped earlier in this batch
-      Report(*watch, events[k].events);
-      watch->Drop(epoll_fd_);
-      watching_.fetch_sub(1);
     }
     const Clock::time_point now = Clock::now();
     ClosingPeers::Get().Expire(now);
-    while (!live.empty() && (live.front()->fd < 0 || live.front()->until <= now)) {
-      if (live.front()->fd >= 0) {
-        live.front()->Drop(epoll_fd_);
-        watching_.fetch_sub(1);
-      }
-      live.pop_front();
-    }
+    ForgetExpired(now);
   }
-  for (std::unique_ptr<Watch>& w : live) {
-    if (w->fd >= 0) watching_.fetch_sub(1);
-    w->Drop(epoll_fd_);
-  }
+  for (std::unique_ptr<Watch>& watch : live_) Forget(*watch);
+  live_.clear();
 }
 
 }  // namespace proglog::mux::internal

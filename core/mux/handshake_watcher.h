@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -52,9 +53,16 @@ class HandshakeWatcher {
 
  private:
   struct Watch;
+  using Clock = std::chrono::steady_clock;
   HandshakeWatcher() = default;
   void Run();
   void Wake();
+  // Watcher thread: takes the watches Add() queued.
+  void AdoptIncoming();
+  // Watcher thread: stops watching (closes the duplicate); idempotent.
+  void Forget(Watch& watch);
+  // Watcher thread: forgets the watches at the front that ended or expired.
+  void ForgetExpired(Clock::time_point now);
   // The watch's socket hung up with `events`: offers the peer when gRPC shut it.
   static void Report(const Watch& watch, uint32_t events);
 
@@ -64,6 +72,9 @@ class HandshakeWatcher {
   uint64_t watcher_id_ = 0;  // in ClosingPeers
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> watching_{0};
+  // Watcher thread only; oldest first, so the front expires first (every
+  // watch lasts kWatchFor). Forgotten watches stay until they reach the front.
+  std::deque<std::unique_ptr<Watch>> live_;
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Watch>> incoming_ ABSL_GUARDED_BY(mu_);
