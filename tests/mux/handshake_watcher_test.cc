@@ -76,18 +76,27 @@ class Answer {
   std::optional<std::string> peer_;
 };
 
-std::unique_ptr<HandshakeWatcher> StartWatcher() {
-  auto watcher = HandshakeWatcher::Start();
-  EXPECT_TRUE(watcher.ok()) << watcher.status();
-  return watcher.ok() ? *std::move(watcher) : nullptr;
-}
+// A started watcher, and connections it watches.
+class HandshakeWatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto watcher = HandshakeWatcher::Start();
+    ASSERT_TRUE(watcher.ok()) << watcher.status();
+    watcher_ = *std::move(watcher);
+  }
 
-TEST(HandshakeWatcher, AServerSideShutdownNamesTheClient) {
-  std::unique_ptr<HandshakeWatcher> watcher = StartWatcher();
-  ASSERT_NE(watcher, nullptr);
+  // Hands `c` to the watcher as the mux does, and waits until it is watched.
+  void Watch(const Connection& c) {
+    ASSERT_TRUE(watcher_->Add(c.server, c.client_address));
+    ASSERT_TRUE(PollUntil([&] { return watcher_->Watching() == 1; }));
+  }
+
+  std::unique_ptr<HandshakeWatcher> watcher_;
+};
+
+TEST_F(HandshakeWatcherTest, AServerSideShutdownNamesTheClient) {
   Connection c;
-  ASSERT_TRUE(watcher->Add(c.server, c.client_address));
-  ASSERT_TRUE(PollUntil([&] { return watcher->Watching() == 1; }));
+  ASSERT_NO_FATAL_FAILURE(Watch(c));
   Answer answer;
   // What gRPC does to a connection whose handshake it refused.
   ASSERT_EQ(shutdown(c.server, SHUT_RDWR), 0);
@@ -95,48 +104,42 @@ TEST(HandshakeWatcher, AServerSideShutdownNamesTheClient) {
   c.server = -1;
   EXPECT_TRUE(PollUntil([&] { return answer.Get().has_value(); }));
   EXPECT_EQ(answer.Get().value_or("(none)"), c.client_address);
-  EXPECT_EQ(watcher->Watching(), 0u);
+  EXPECT_EQ(watcher_->Watching(), 0u);
   // gRPC shut the connection down: the client reads end-of-file.
   char byte;
   EXPECT_EQ(recv(c.client, &byte, 1, 0), 0);
 }
 
-TEST(HandshakeWatcher, AClientThatClosedFirstNamesNobody) {
-  std::unique_ptr<HandshakeWatcher> watcher = StartWatcher();
-  ASSERT_NE(watcher, nullptr);
+TEST_F(HandshakeWatcherTest, AClientThatClosedFirstNamesNobody) {
   Connection c;
-  ASSERT_TRUE(watcher->Add(c.server, c.client_address));
-  ASSERT_TRUE(PollUntil([&] { return watcher->Watching() == 1; }));
+  ASSERT_NO_FATAL_FAILURE(Watch(c));
   close(c.client);
   c.client = -1;
-  ASSERT_TRUE(PollUntil([&] { return watcher->Watching() == 0; }));
+  ASSERT_TRUE(PollUntil([&] { return watcher_->Watching() == 0; }));
   Answer answer;
   ASSERT_EQ(shutdown(c.server, SHUT_RDWR), 0);  // gRPC reads the end and closes
   // Stopping the only watcher answers every waiter with nobody.
-  watcher->Stop();
+  watcher_->Stop();
   ASSERT_TRUE(answer.Get().has_value());
   EXPECT_EQ(*answer.Get(), "");
 }
 
-TEST(HandshakeWatcher, ItWatchesADuplicateAndLeavesTheSocketToItsOwner) {
-  std::unique_ptr<HandshakeWatcher> watcher = StartWatcher();
-  ASSERT_NE(watcher, nullptr);
+TEST_F(HandshakeWatcherTest, ItWatchesADuplicateAndLeavesTheSocketToItsOwner) {
   Connection c;
-  ASSERT_TRUE(watcher->Add(c.server, c.client_address));
-  ASSERT_TRUE(PollUntil([&] { return watcher->Watching() == 1; }));
+  ASSERT_NO_FATAL_FAILURE(Watch(c));
   // Data in both directions wakes nothing and is untouched by the watcher.
   ASSERT_EQ(send(c.client, "ping", 4, MSG_NOSIGNAL), 4);
   char got[4];
   ASSERT_EQ(recv(c.server, got, sizeof(got), MSG_WAITALL), 4);
   EXPECT_EQ(std::string(got, 4), "ping");
-  EXPECT_EQ(watcher->Watching(), 1u);  // still watched: data is no hang-up
+  EXPECT_EQ(watcher_->Watching(), 1u);  // still watched: data is no hang-up
   // Stopping the watcher drops its duplicate; the owner's socket still works.
-  watcher->Stop();
-  EXPECT_EQ(watcher->Watching(), 0u);
+  watcher_->Stop();
+  EXPECT_EQ(watcher_->Watching(), 0u);
   ASSERT_EQ(send(c.server, "pong", 4, MSG_NOSIGNAL), 4);
   ASSERT_EQ(recv(c.client, got, sizeof(got), MSG_WAITALL), 4);
   EXPECT_EQ(std::string(got, 4), "pong");
-  EXPECT_FALSE(watcher->Add(c.server, c.client_address));  // stopped
+  EXPECT_FALSE(watcher_->Add(c.server, c.client_address));  // stopped
 }
 
 }  // namespace
