@@ -1,5 +1,6 @@
 #include "core/mux/handshake_watcher.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -81,17 +82,21 @@ void HandshakeWatcher::Wake() {
   [[maybe_unused]] ssize_t w = write(wake_fd_, &one, sizeof(one));
 }
 
-void HandshakeWatcher::Add(int duplicate, std::string peer) {
+bool HandshakeWatcher::Add(int fd, std::string peer) {
   auto watch = std::make_unique<Watch>();
-  watch->fd = duplicate;  // closed by ~Watch if it is never adopted
+  // Duplicated here, before the caller hands `fd` on: once gRPC has closed it,
+  // its number may name another file.
+  watch->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (watch->fd < 0) return false;
   watch->peer = std::move(peer);
   watch->until = Clock::now() + kWatchFor;
   {
     absl::MutexLock lock(&mu_);
-    if (stopped_) return;
+    if (stopped_) return false;
     incoming_.push_back(std::move(watch));
   }
   Wake();
+  return true;
 }
 
 void HandshakeWatcher::Stop() {

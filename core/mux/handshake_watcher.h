@@ -1,13 +1,14 @@
 // Internal to core/mux: tells AwaitClosingPeer (closing_peer.h) which client a
 // TLS handshake that gRPC refused came from. gRPC 1.51 logs the refusal without
 // the peer's address and then shuts the socket down (shutdown(SHUT_RDWR), then
-// close). The mux hands each TLS gRPC connection to gRPC and, once gRPC has taken
-// it, gives the watcher a duplicate of its descriptor: the duplicate costs no wake-up while data
-// flows (only hang-ups are watched), sees gRPC's shutdown as a hang-up of both directions, and
-// names the peer when that happens while the connection is young. A connection whose client closed
-// first, or was reset, names nobody. After kWatchFor the duplicate is dropped, so the watcher never
-// keeps a socket open longer than that (gRPC's close of its own descriptor ends the socket once the
-// duplicate is gone).
+// close). The mux hands each TLS gRPC connection to gRPC and gives the watcher a
+// duplicate of its descriptor: the duplicate costs no wake-up while data flows
+// (only hang-ups are watched), sees gRPC's shutdown as a hang-up of both
+// directions, and names the peer when that happens while the connection is young.
+// A connection whose client closed first, or was reset, names nobody. After
+// kWatchFor the duplicate is dropped, so the watcher never keeps a socket open
+// longer than that (gRPC's close of its own descriptor ends the socket once
+// the duplicate is gone).
 //
 // Thread-safety: Add() is thread-safe; Stop() may be called from any thread
 // but the watcher's.
@@ -40,11 +41,10 @@ class HandshakeWatcher {
   HandshakeWatcher(const HandshakeWatcher&) = delete;
   HandshakeWatcher& operator=(const HandshakeWatcher&) = delete;
 
-  // Watches `duplicate`, a duplicate (dup) of a socket accepted from `peer`
-  // ("host:port") that gRPC owns, and takes ownership of it (closed at once if
-  // the watcher has stopped). The caller duplicates before handing the socket
-  // to gRPC, whose close may free its number for another file at any moment.
-  void Add(int duplicate, std::string peer);
+  // Watches the socket `fd` (not taken: a duplicate is kept) accepted from
+  // `peer` ("host:port"). False if it cannot be watched (no descriptor left);
+  // the connection itself is unaffected.
+  bool Add(int fd, std::string peer);
   // Drops every watch and joins the thread. Idempotent.
   void Stop();
 

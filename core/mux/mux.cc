@@ -335,12 +335,9 @@ void Mux::HandToGrpc(int fd, std::string peer) {
     close(fd);
     return;
   }
-  // Duplicated before the hand-over (gRPC may close `fd` at any moment after
-  // it), given to the watcher only once gRPC has the connection: a duplicate of
-  // a refused one would keep it open.
-  const int duplicate = watcher_ != nullptr ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
-  if (watcher_ != nullptr && duplicate < 0) {
-    spdlog::debug("mux: cannot watch the TLS handshake of {}: {}", peer, std::strerror(errno));
+  // Watched before the hand-over: gRPC may close `fd` at any moment after it.
+  if (watcher_ != nullptr && !watcher_->Add(fd, peer)) {
+    spdlog::debug("mux: cannot watch the TLS handshake of {}", peer);
   }
   // Counted before the hand-over: once gRPC has the connection, a call on it
   // can complete before this thread runs again, and whoever made the call must
@@ -350,10 +347,7 @@ void Mux::HandToGrpc(int fd, std::string peer) {
     spdlog::warn("mux: gRPC did not take the connection from {}: {}", peer, handed.ToString());
     counters_.grpc.fetch_sub(1);
     counters_.unserved.fetch_add(1);
-    if (duplicate >= 0) close(duplicate);
-    return;
   }
-  if (duplicate >= 0) watcher_->Add(duplicate, std::move(peer));
 }
 
 void Mux::HandToRaft(int fd, security::SslPtr ssl, std::string peer_name) {

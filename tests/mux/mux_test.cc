@@ -12,9 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -360,34 +358,6 @@ TEST(Mux, AConnectionTheGrpcHandlerRefusesIsUnserved) {
   EXPECT_FALSE(HealthServing(PlainChannel("127.0.0.1:" + std::to_string((*mux)->Port()))));
   EXPECT_TRUE(PollUntil([&] { return (*mux)->GetStats().unserved >= 1; }));
   EXPECT_EQ((*mux)->GetStats().grpc, 0u);
-}
-
-// With TLS the mux watches what it hands over; a connection the handler
-// refused is not kept open by that watch: its client reads end-of-file at once.
-TEST(Mux, ATlsConnectionTheGrpcHandlerRefusesClosesAtOnce) {
-  Options options;
-  options.grpc_tls = true;
-  auto mux = Mux::Listen(options);
-  ASSERT_TRUE(mux.ok()) << mux.status();
-  ASSERT_TRUE((*mux)
-                  ->Start(
-                      [](int fd) {
-                        close(fd);
-                        return absl::UnavailableError("server is shutting down");
-                      },
-                      nullptr)
-                  .ok());
-  const int fd = ConnectTo((*mux)->Port());
-  timeval timeout{.tv_sec = 5, .tv_usec = 0};  // the watch would last 10 s
-  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)), 0);
-  ASSERT_EQ(send(fd, "\x16", 1, MSG_NOSIGNAL), 1);  // a TLS record's first byte
-  char byte;
-  const ssize_t got = recv(fd, &byte, 1, 0);
-  const int error = errno;
-  // Closed with the peeked byte unread, the socket resets; a timeout would be EAGAIN.
-  EXPECT_TRUE(got == 0 || (got < 0 && error == ECONNRESET)) << got << " " << std::strerror(error);
-  close(fd);
-  EXPECT_EQ((*mux)->GetStats().unserved, 1u);
 }
 
 // gRPC names no peer when it refuses a TLS handshake; the mux's watcher that
