@@ -115,12 +115,17 @@ void HandshakeWatcher::Stop() {
 
 void HandshakeWatcher::Report(const Watch& watch, uint32_t events) {
   // EPOLLHUP: both directions are shut on our side, which is what gRPC's
-  // shutdown(SHUT_RDWR) does. A reset (EPOLLERR) or a client that closed first
-  // is not gRPC refusing anything.
-  if ((events & EPOLLHUP) == 0 || (events & EPOLLERR) != 0) return;
+  // shutdown(SHUT_RDWR) does. Bytes the client had in flight may arrive after
+  // it, before this thread looked; our side answers them with a reset
+  // (ECONNRESET, RFC 1122's reset on data after a close), so a connection gRPC
+  // refused can look reset here, and is reported all the same. A client
+  // that closed first is not gRPC refusing anything, nor is any other error
+  // (EPIPE is the reset of a socket the client had half closed).
+  if ((events & EPOLLHUP) == 0) return;
   int error = 0;
   socklen_t len = sizeof(error);
-  if (getsockopt(watch.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) return;
+  if (getsockopt(watch.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) return;
+  if (error != 0 && error != ECONNRESET) return;
   if (ClientClosedFirst(watch.fd)) return;
   ClosingPeers::Get().Offer(watch.peer, Clock::now());
 }

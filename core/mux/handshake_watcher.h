@@ -5,7 +5,12 @@
 // duplicate of its descriptor: the duplicate costs no wake-up while data flows
 // (only hang-ups are watched), sees gRPC's shutdown as a hang-up of both
 // directions, and names the peer when that happens while the connection is young.
-// A connection whose client closed first, or was reset, names nobody. After
+// A connection reset after that shutdown names the client too: bytes the client
+// still had in flight make this side answer with a reset, often before the
+// watcher's thread has looked (TLS 1.3 clients refused for a missing
+// certificate do this). A reset does not say who began it, so a client's own
+// reset of a young connection is reported as well. A connection whose client
+// closed first, or that failed with another error, names nobody. After
 // kWatchFor the duplicate is dropped, so the watcher never keeps a socket open
 // longer than that (gRPC's close of its own descriptor ends the socket once
 // the duplicate is gone).

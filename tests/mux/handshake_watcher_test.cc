@@ -1,15 +1,19 @@
 // The handshake watcher on real loopback TCP connections, with the server's
 // side of each connection standing in for gRPC: a server-side shutdown names
-// the client, a client that closed first names nobody, and the watched socket
-// is never kept from closing once both sides are done with it.
+// the client (also when the client's late bytes made it a reset), a client that
+// closed first names nobody, and the watched socket is never kept from closing
+// once both sides are done with it.
 #include "core/mux/handshake_watcher.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +58,20 @@ struct Connection {
   }
 };
 
+// The TCP state of `fd` (TCP_ESTABLISHED, ...), read without disturbing it.
+int TcpState(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return -1;
+  return info.tcpi_state;
+}
+
+// Descriptors this process has open: the watcher's duplicate counts while it lives.
+size_t OpenDescriptors() {
+  const std::filesystem::directory_iterator fds("/proc/self/fd");
+  return static_cast<size_t>(std::distance(begin(fds), end(fds)));
+}
+
 // The answer to one AwaitClosingPeer with a window of an hour: only a watcher's
 // report, or the last watcher stopping, answers it.
 class Answer {
@@ -91,6 +109,14 @@ class HandshakeWatcherTest : public ::testing::Test {
     ASSERT_TRUE(PollUntil([&] { return watcher_->Watching() == 1; }));
   }
 
+  // Hands `c` to the watcher when its socket has already hung up, as a watcher
+  // that had no time to look yet finds it, and waits until the watch is over.
+  void WatchAfterTheFact(const Connection& c) {
+    const size_t before = OpenDescriptors();
+    ASSERT_TRUE(watcher_->Add(c.server, c.client_address));
+    ASSERT_TRUE(PollUntil([&] { return OpenDescriptors() == before; }));  // duplicate closed
+  }
+
   std::unique_ptr<HandshakeWatcher> watcher_;
 };
 
@@ -122,6 +148,34 @@ TEST_F(HandshakeWatcherTest, AClientThatClosedFirstNamesNobody) {
   watcher_->Stop();
   ASSERT_TRUE(answer.Get().has_value());
   EXPECT_EQ(*answer.Get(), "");
+}
+
+TEST_F(HandshakeWatcherTest, AShutdownTheClientAnsweredWithBytesNamesTheClient) {
+  Connection c;
+  Answer answer;
+  ASSERT_EQ(shutdown(c.server, SHUT_RDWR), 0);
+  // Bytes that arrive after the shutdown make the server's side reset.
+  ASSERT_EQ(send(c.client, "late", 4, MSG_NOSIGNAL), 4);
+  ASSERT_TRUE(PollUntil([&] { return TcpState(c.server) == TCP_CLOSE; }));
+  ASSERT_NO_FATAL_FAILURE(WatchAfterTheFact(c));
+  EXPECT_EQ(answer.Get().value_or("(none)"), c.client_address);
+}
+
+TEST_F(HandshakeWatcherTest, AResetOfAConnectionTheClientHadClosedNamesNobody) {
+  Connection c;
+  ASSERT_EQ(shutdown(c.client, SHUT_WR), 0);  // the client's FIN first
+  ASSERT_TRUE(PollUntil([&] { return TcpState(c.server) == TCP_CLOSE_WAIT; }));
+  // The server writes; the client closes without reading, which resets.
+  ASSERT_EQ(send(c.server, "unread", 6, MSG_NOSIGNAL), 6);
+  ASSERT_TRUE(PollUntil([&] { return TcpState(c.client) == TCP_FIN_WAIT2; }));
+  close(c.client);
+  c.client = -1;
+  ASSERT_TRUE(PollUntil([&] { return TcpState(c.server) == TCP_CLOSE; }));
+  Answer answer;
+  ASSERT_NO_FATAL_FAILURE(WatchAfterTheFact(c));
+  EXPECT_FALSE(answer.Get().has_value());
+  watcher_->Stop();  // the only watcher: its waiters hear "nobody"
+  EXPECT_EQ(answer.Get().value_or("(none)"), "");
 }
 
 TEST_F(HandshakeWatcherTest, ItWatchesADuplicateAndLeavesTheSocketToItsOwner) {
