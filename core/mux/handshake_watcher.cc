@@ -46,6 +46,7 @@ bool ClientClosedFirst(int fd) {
 }  // namespace
 
 struct HandshakeWatcher::Watch {
+  uint64_t id = 0;
   int fd = -1;       // our duplicate; -1 once forgotten
   std::string peer;  // the client's "host:port"
   Clock::time_point until;
@@ -82,21 +83,40 @@ void HandshakeWatcher::Wake() {
   [[maybe_unused]] ssize_t w = write(wake_fd_, &one, sizeof(one));
 }
 
-bool HandshakeWatcher::Add(int fd, std::string peer) {
+uint64_t HandshakeWatcher::Add(int fd, std::string peer) {
   auto watch = std::make_unique<Watch>();
   // Duplicated here, before the caller hands `fd` on: once gRPC has closed it,
   // its number may name another file.
   watch->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (watch->fd < 0) return false;
+  if (watch->fd < 0) return 0;
   watch->peer = std::move(peer);
   watch->until = Clock::now() + kWatchFor;
+  uint64_t id;
   {
     absl::MutexLock lock(&mu_);
-    if (stopped_) return false;
+    if (stopped_) return 0;
+    id = watch->id = next_id_++;
     incoming_.push_back(std::move(watch));
   }
   Wake();
-  return true;
+  return id;
+}
+
+void HandshakeWatcher::Cancel(uint64_t id) {
+  std::unique_ptr<Watch> unadopted;  // closed once the lock is released
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_ || id == 0) return;
+    auto it = std::find_if(incoming_.begin(), incoming_.end(),
+                           [id](const std::unique_ptr<Watch>& w) { return w->id == id; });
+    if (it != incoming_.end()) {
+      unadopted = std::move(*it);
+      incoming_.erase(it);
+      return;
+    }
+    cancelled_.push_back(id);
+  }
+  Wake();
 }
 
 void HandshakeWatcher::Stop() {
@@ -142,9 +162,11 @@ void HandshakeWatcher::AdoptIncoming() {
   uint64_t count;
   [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
   std::vector<std::unique_ptr<Watch>> adopted;
+  std::vector<uint64_t> cancelled;
   {
     absl::MutexLock lock(&mu_);
     adopted.swap(incoming_);
+    cancelled.swap(cancelled_);
   }
   for (std::unique_ptr<Watch>& watch : adopted) {
     epoll_event ev{};
@@ -153,6 +175,11 @@ void HandshakeWatcher::AdoptIncoming() {
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, watch->fd, &ev);
     watching_.fetch_add(1);
     live_.push_back(std::move(watch));
+  }
+  for (uint64_t id : cancelled) {
+    auto it = std::find_if(live_.begin(), live_.end(),
+                           [id](const std::unique_ptr<Watch>& w) { return w->id == id; });
+    if (it != live_.end()) Forget(**it);
   }
 }
 

@@ -47,9 +47,14 @@ class HandshakeWatcher {
   HandshakeWatcher& operator=(const HandshakeWatcher&) = delete;
 
   // Watches the socket `fd` (not taken: a duplicate is kept) accepted from
-  // `peer` ("host:port"). False if it cannot be watched (no descriptor left);
-  // the connection itself is unaffected.
-  bool Add(int fd, std::string peer);
+  // `peer` ("host:port"). Returns the watch's id for Cancel(), or 0 if it
+  // cannot be watched (no descriptor left, or stopped); the connection itself
+  // is unaffected either way.
+  uint64_t Add(int fd, std::string peer);
+  // Stops watching at once: the caller's hand-over of the socket failed and
+  // its close must end the connection now, not when the watch runs out. An
+  // unknown or finished id is ignored.
+  void Cancel(uint64_t id);
   // Drops every watch and joins the thread. Idempotent.
   void Stop();
 
@@ -62,7 +67,8 @@ class HandshakeWatcher {
   HandshakeWatcher() = default;
   void Run();
   void Wake();
-  // Watcher thread: takes the watches Add() queued.
+  // Watcher thread: takes the watches Add() queued and forgets the ones
+  // Cancel() asked for.
   void AdoptIncoming();
   // Watcher thread: stops watching (closes the duplicate); idempotent.
   void Forget(Watch& watch);
@@ -83,6 +89,8 @@ class HandshakeWatcher {
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Watch>> incoming_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> cancelled_ ABSL_GUARDED_BY(mu_);  // ids already adopted
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -335,8 +335,10 @@ void Mux::HandToGrpc(int fd, std::string peer) {
     close(fd);
     return;
   }
-  // Watched before the hand-over: gRPC may close `fd` at any moment after it.
-  if (watcher_ != nullptr && !watcher_->Add(fd, peer)) {
+  // Watched before the hand-over: gRPC may refuse the handshake and close `fd`
+  // at any moment after it.
+  const uint64_t watch = watcher_ != nullptr ? watcher_->Add(fd, peer) : 0;
+  if (watcher_ != nullptr && watch == 0) {
     spdlog::debug("mux: cannot watch the TLS handshake of {}", peer);
   }
   // Counted before the hand-over: once gRPC has the connection, a call on it
@@ -347,6 +349,8 @@ void Mux::HandToGrpc(int fd, std::string peer) {
     spdlog::warn("mux: gRPC did not take the connection from {}: {}", peer, handed.ToString());
     counters_.grpc.fetch_sub(1);
     counters_.unserved.fetch_add(1);
+    // The handler closed `fd`; the watch's duplicate must not keep the client waiting.
+    if (watch != 0) watcher_->Cancel(watch);
   }
 }
 

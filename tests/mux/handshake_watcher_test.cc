@@ -104,16 +104,18 @@ class HandshakeWatcherTest : public ::testing::Test {
   }
 
   // Hands `c` to the watcher as the mux does, and waits until it is watched.
-  void Watch(const Connection& c) {
-    ASSERT_TRUE(watcher_->Add(c.server, c.client_address));
+  void Watch(const Connection& c, uint64_t* id = nullptr) {
+    const uint64_t watch = watcher_->Add(c.server, c.client_address);
+    ASSERT_NE(watch, 0u);
     ASSERT_TRUE(PollUntil([&] { return watcher_->Watching() == 1; }));
+    if (id != nullptr) *id = watch;
   }
 
   // Hands `c` to the watcher when its socket has already hung up, as a watcher
   // that had no time to look yet finds it, and waits until the watch is over.
   void WatchAfterTheFact(const Connection& c) {
     const size_t before = OpenDescriptors();
-    ASSERT_TRUE(watcher_->Add(c.server, c.client_address));
+    ASSERT_NE(watcher_->Add(c.server, c.client_address), 0u);
     ASSERT_TRUE(PollUntil([&] { return OpenDescriptors() == before; }));  // duplicate closed
   }
 
@@ -178,6 +180,25 @@ TEST_F(HandshakeWatcherTest, AResetOfAConnectionTheClientHadClosedNamesNobody) {
   EXPECT_EQ(answer.Get().value_or("(none)"), "");
 }
 
+// What the mux does when gRPC refuses the socket it was handed: the owner's
+// close must end the connection at once, not when the watch runs out.
+TEST_F(HandshakeWatcherTest, ACancelledWatchLeavesTheOwnersCloseToEndTheConnection) {
+  Connection c;
+  uint64_t id = 0;
+  ASSERT_NO_FATAL_FAILURE(Watch(c, &id));
+  Answer answer;
+  watcher_->Cancel(id);
+  close(c.server);
+  c.server = -1;
+  timeval timeout{.tv_sec = 5, .tv_usec = 0};  // half of what the watch would last
+  ASSERT_EQ(setsockopt(c.client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)), 0);
+  char byte;
+  EXPECT_EQ(recv(c.client, &byte, 1, 0), 0);  // end-of-file, not a timeout
+  EXPECT_TRUE(PollUntil([&] { return watcher_->Watching() == 0; }));
+  EXPECT_FALSE(answer.Get().has_value());  // a cancelled watch names nobody
+  watcher_->Cancel(id);                    // again: ignored
+}
+
 TEST_F(HandshakeWatcherTest, ItWatchesADuplicateAndLeavesTheSocketToItsOwner) {
   Connection c;
   ASSERT_NO_FATAL_FAILURE(Watch(c));
@@ -193,7 +214,7 @@ TEST_F(HandshakeWatcherTest, ItWatchesADuplicateAndLeavesTheSocketToItsOwner) {
   ASSERT_EQ(send(c.server, "pong", 4, MSG_NOSIGNAL), 4);
   ASSERT_EQ(recv(c.client, got, sizeof(got), MSG_WAITALL), 4);
   EXPECT_EQ(std::string(got, 4), "pong");
-  EXPECT_FALSE(watcher_->Add(c.server, c.client_address));  // stopped
+  EXPECT_EQ(watcher_->Add(c.server, c.client_address), 0u);  // stopped
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -343,21 +345,46 @@ TEST(Mux, GrpcSeesTheClientsOwnTcpConnection) {
   EXPECT_EQ(plain.mux().GetStats().grpc, 1u);
 }
 
+// A mux whose gRPC handler refuses every connection, as a server shutting down does.
+std::unique_ptr<Mux> MuxRefusingGrpc(const Options& options) {
+  auto mux = Mux::Listen(options);
+  EXPECT_TRUE(mux.ok()) << mux.status();
+  if (!mux.ok()) return nullptr;
+  const absl::Status started = (*mux)->Start(
+      [](int fd) {
+        close(fd);
+        return absl::UnavailableError("server is shutting down");
+      },
+      nullptr);
+  EXPECT_TRUE(started.ok()) << started;
+  return *std::move(mux);
+}
+
 // A connection the gRPC handler refuses is counted as unserved, not as gRPC.
 TEST(Mux, AConnectionTheGrpcHandlerRefusesIsUnserved) {
-  auto mux = Mux::Listen(Options{});
-  ASSERT_TRUE(mux.ok()) << mux.status();
-  ASSERT_TRUE((*mux)
-                  ->Start(
-                      [](int fd) {
-                        close(fd);
-                        return absl::UnavailableError("server is shutting down");
-                      },
-                      nullptr)
-                  .ok());
-  EXPECT_FALSE(HealthServing(PlainChannel("127.0.0.1:" + std::to_string((*mux)->Port()))));
-  EXPECT_TRUE(PollUntil([&] { return (*mux)->GetStats().unserved >= 1; }));
-  EXPECT_EQ((*mux)->GetStats().grpc, 0u);
+  std::unique_ptr<Mux> mux = MuxRefusingGrpc(Options{});
+  ASSERT_NE(mux, nullptr);
+  EXPECT_FALSE(HealthServing(PlainChannel("127.0.0.1:" + std::to_string(mux->Port()))));
+  EXPECT_TRUE(PollUntil([&] { return mux->GetStats().unserved >= 1; }));
+  EXPECT_EQ(mux->GetStats().grpc, 0u);
+}
+
+// With TLS the mux watches what it hands over; a connection the handler
+// refused is not kept open by that watch: its client learns of the close at once.
+TEST(Mux, ATlsConnectionTheGrpcHandlerRefusesClosesAtOnce) {
+  std::unique_ptr<Mux> mux = MuxRefusingGrpc({.grpc_tls = true});
+  ASSERT_NE(mux, nullptr);
+  const int fd = ConnectTo(mux->Port());
+  timeval timeout{.tv_sec = 5, .tv_usec = 0};  // half of what the watch would last
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout)), 0);
+  ASSERT_EQ(send(fd, "\x16", 1, MSG_NOSIGNAL), 1);  // a TLS record's first byte
+  char byte;
+  const ssize_t got = recv(fd, &byte, 1, 0);
+  const int error = errno;
+  // Closed with the peeked byte unread, the socket resets; a timeout would be EAGAIN.
+  EXPECT_TRUE(got == 0 || (got < 0 && error == ECONNRESET)) << got << " " << std::strerror(error);
+  close(fd);
+  EXPECT_EQ(mux->GetStats().unserved, 1u);
 }
 
 // gRPC names no peer when it refuses a TLS handshake; the mux's watcher that
