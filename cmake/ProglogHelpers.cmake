@@ -15,6 +15,11 @@ function(proglog_add_library name)
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
   proglog_target_defaults(${name})
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    # Checks every ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED contract. Under GCC the
+    # ctest thread_safety (tests/lint) runs the same analysis with clang.
+    target_compile_options(${name} PRIVATE -Wthread-safety)
+  endif()
 endfunction()
 
 # proglog_add_test(NAME SOURCES ... [DEPS ...] [TIMEOUT seconds] [LABELS ...])
