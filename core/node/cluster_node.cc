@@ -135,7 +135,7 @@ absl::Status ClusterNode::Start() {
   // <data-dir>/log; starting a cluster node beside them would hide them.
   if (std::filesystem::exists(config_.data_dir / "log") &&
       !std::filesystem::exists(config_.data_dir / "raft")) {
-    return absl::FailedPreconditionError(
+    return absl::InvalidArgumentError(
         absl::StrCat("data dir ", config_.data_dir.string(),
                      " holds the log of a node that was not in a cluster (its log/ folder); "
                      "use another data dir for a cluster node"));

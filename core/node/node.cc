@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -271,6 +272,13 @@ bool IsDataDirInUse(const absl::Status& status) {
 namespace {
 absl::StatusOr<std::unique_ptr<Node>> OpenUnobserved(Config config) {
   if (config.cluster.enabled) return internal::OpenClusterNode(std::move(config));
+  // A cluster node keeps its records in <data-dir>/raft; a node without a
+  // cluster would start an empty log beside them and hide them.
+  if (std::filesystem::exists(config.data_dir / "raft")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data dir ", config.data_dir.string(),
+        " holds the log of a cluster node (its raft/ folder); open it with the cluster enabled"));
+  }
   absl::StatusOr<std::unique_ptr<log::Log>> log =
       log::Log::Open(config.data_dir / "log", config.log);
   if (!log.ok()) return log.status();

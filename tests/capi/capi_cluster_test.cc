@@ -233,6 +233,29 @@ TEST_F(CapiClusterTest, IncompletePeerTlsFilesAreEinvalNamingThem) {
   EXPECT_NE(message.find("peer_tls_ca_file"), std::string::npos) << message;
 }
 
+// Each kind of node keeps its records in its own folder of the data dir; the
+// other kind would start an empty log beside them, so it is refused, by name.
+TEST_F(CapiClusterTest, ADataDirOfTheOtherKindOfNodeIsEinvalSayingWhy) {
+  proglog_node_options local = PROGLOG_NODE_OPTIONS_INIT;
+  local.data_dir = dir_.c_str();
+  ASSERT_EQ(proglog_node_open(&node_, &local, nullptr), PROGLOG_OK);
+  proglog_node_free(node_);
+  node_ = nullptr;
+  const std::string message = OpenError(ClusterOptions());
+  EXPECT_NE(message.find("not in a cluster"), std::string::npos) << message;
+
+  const fs::path cluster_dir = scratch_.path() / "cluster";
+  proglog_node_options cluster = ClusterOptions();
+  cluster.data_dir = cluster_dir.c_str();
+  ASSERT_EQ(proglog_node_open(&node_, &cluster, nullptr), PROGLOG_OK);
+  proglog_node_free(node_);
+  node_ = nullptr;
+  local.data_dir = cluster_dir.c_str();
+  const std::string reverse = OpenError(local);
+  EXPECT_NE(reverse.find("cluster node"), std::string::npos) << reverse;
+  EXPECT_FALSE(fs::exists(cluster_dir / "log")) << "a refused open must not start a log";
+}
+
 TEST_F(CapiClusterTest, RaftTimingsReachTheNode) {
   // Zero keeps the library defaults, which are consistent: the node opens.
   // Set ones pass through, so an election timeout under twice the heartbeat

@@ -246,7 +246,9 @@ int proglog_node_options_init(proglog_node_options* opts, unsigned int version);
  * the join or for a leader. The options and the strings they point to are
  * copied. On success `*out` is a new node the caller frees with
  * proglog_node_free. PROGLOG_EINVAL names the option at fault (a malformed
- * gossip_key, a missing bind_addr, an incomplete set of peer TLS files);
+ * gossip_key, a missing bind_addr, an incomplete set of peer TLS files), and
+ * refuses a data_dir written by a node opened the other way (with opts->cluster
+ * set, or not): that node's records would be hidden, not read;
  * PROGLOG_EBUSY if another open node uses data_dir. */
 int proglog_node_open(proglog_node** out, const proglog_node_options* opts, proglog_error** err);
 
