@@ -17,16 +17,28 @@ ClosingPeers& ClosingPeers::Get() {
 }
 
 void ClosingPeers::Await(ClosingPeerCallback done, Clock::time_point now) {
+  std::string peer;  // nobody, unless a reset seen just before names the client
   {
     absl::MutexLock lock(&mu_);
     if (!watchers_.empty()) {
-      waiters_.push_back({now + kClosingPeerWindow, std::move(done)});
-      // The watcher threads may be asleep with no deadline; they must time the window.
-      for (auto& [id, wake] : watchers_) wake();
-      return;
+      DropOldResets(now);
+      if (early_resets_.empty()) {
+        waiters_.push_back({now + kClosingPeerWindow, std::move(done)});
+        // The watcher threads may be asleep with no deadline; they must time the window.
+        for (auto& [id, wake] : watchers_) wake();
+        return;
+      }
+      peer = std::move(early_resets_.front().peer);
+      early_resets_.pop_front();
     }
   }
-  std::move(done)("");
+  std::move(done)(std::move(peer));
+}
+
+void ClosingPeers::DropOldResets(Clock::time_point now) {
+  while (!early_resets_.empty() && early_resets_.front().seen + kClosingPeerWindow < now) {
+    early_resets_.pop_front();
+  }
 }
 
 uint64_t ClosingPeers::AddWatcher(absl::AnyInvocable<void()> wake) {
@@ -41,17 +53,24 @@ void ClosingPeers::RemoveWatcher(uint64_t id) {
   {
     absl::MutexLock lock(&mu_);
     watchers_.erase(id);
-    if (watchers_.empty()) orphans.swap(waiters_);
+    if (watchers_.empty()) {
+      orphans.swap(waiters_);
+      early_resets_.clear();
+    }
   }
   for (Waiter& w : orphans) std::move(w.done)("");
 }
 
-void ClosingPeers::Offer(std::string peer, Clock::time_point now) {
+void ClosingPeers::Offer(std::string peer, Clock::time_point now, Closed how) {
   Expire(now);
   ClosingPeerCallback done;
   {
     absl::MutexLock lock(&mu_);
-    if (waiters_.empty()) return;
+    if (waiters_.empty()) {
+      DropOldResets(now);
+      if (how == Closed::kReset) early_resets_.push_back({now, std::move(peer)});
+      return;
+    }
     done = std::move(waiters_.front().done);
     waiters_.pop_front();
   }

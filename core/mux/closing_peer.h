@@ -6,9 +6,13 @@
 // connection that gRPC shuts down after the call (within kClosingPeerWindow)
 // names the peer.
 //
+// A connection can also be reset before gRPC logs: a client that refuses our
+// certificate sends its alert and resets at once. A reset seen with nobody
+// waiting is kept for kClosingPeerWindow and names the next failure logged.
+//
 // The pairing is by time, so it can be wrong in two rare ways, both between
 // connections that are closing within the same window: two handshakes that
-// fail together may swap addresses, and a client that closed its own
+// fail together may swap addresses, and a client that closed or reset its own
 // connection at that moment may be named instead. Without a watcher in the
 // process (plaintext gRPC, a standalone node whose gRPC listens itself, a
 // process with clients only) there is no peer to find and `done` runs at
@@ -55,8 +59,14 @@ class ClosingPeers {
   // NextDeadline() again. Removing the last watcher answers every waiter.
   uint64_t AddWatcher(absl::AnyInvocable<void()> wake);
   void RemoveWatcher(uint64_t id);
-  // gRPC closed a watched connection from `peer`: the oldest waiter gets it.
-  void Offer(std::string peer, Clock::time_point now);
+  enum class Closed {
+    kShutDown,  // shut on our side: gRPC did it, after logging
+    kReset,     // reset: maybe before gRPC read (and logged) what the client sent
+  };
+  // A watched connection from `peer` closed: the oldest waiter gets it. With
+  // nobody waiting, a reset's peer is kept for the next Await within
+  // kClosingPeerWindow; a shut-down one is dropped.
+  void Offer(std::string peer, Clock::time_point now, Closed how);
   // Answers with "" every waiter whose window ended before `now`.
   void Expire(Clock::time_point now);
   std::optional<Clock::time_point> NextDeadline();
@@ -66,9 +76,16 @@ class ClosingPeers {
     Clock::time_point deadline;
     ClosingPeerCallback done;
   };
+  struct EarlyReset {
+    Clock::time_point seen;
+    std::string peer;
+  };
+
+  void DropOldResets(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   std::deque<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  std::deque<EarlyReset> early_resets_ ABSL_GUARDED_BY(mu_);  // oldest first
   std::map<uint64_t, absl::AnyInvocable<void()>> watchers_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watcher_id_ ABSL_GUARDED_BY(mu_) = 1;
 };

@@ -147,7 +147,9 @@ void HandshakeWatcher::Report(const Watch& watch, uint32_t events) {
   if (getsockopt(watch.fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) return;
   if (error != 0 && error != ECONNRESET) return;
   if (ClientClosedFirst(watch.fd)) return;
-  ClosingPeers::Get().Offer(watch.peer, Clock::now());
+  ClosingPeers::Get().Offer(
+      watch.peer, Clock::now(),
+      error == ECONNRESET ? ClosingPeers::Closed::kReset : ClosingPeers::Closed::kShutDown);
 }
 
 void HandshakeWatcher::Forget(Watch& watch) {

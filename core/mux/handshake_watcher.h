@@ -9,7 +9,8 @@
 // still had in flight make this side answer with a reset, often before the
 // watcher's thread has looked (TLS 1.3 clients refused for a missing
 // certificate do this). A reset does not say who began it, so a client's own
-// reset of a young connection is reported as well. A connection whose client
+// reset of a young connection is reported as well (and one seen before gRPC
+// logs is kept for a moment: closing_peer.h). A connection whose client
 // closed first, or that failed with another error, names nobody. After
 // kWatchFor the duplicate is dropped, so the watcher never keeps a socket open
 // longer than that (gRPC's close of its own descriptor ends the socket once

@@ -6,6 +6,7 @@ import os
 import socket
 import signal
 import ssl
+import time
 
 import grpc
 import pytest
@@ -325,3 +326,27 @@ def test_a_failed_handshake_names_the_client_that_made_it(certs, secure_node):
     by_peer = {e.get("peer"): e["reason"] for e in warnings}
     assert by_peer == {garbage_from: "unexpected message",
                        no_certificate_from: "peer did not return a certificate"}, warnings
+
+
+def test_a_client_that_refuses_the_servers_certificate_is_named(certs, secure_node):
+    # Its alert and its reset come together, often before gRPC has logged anything;
+    # several clients, since that race is not lost every time.
+    host, port = secure_node.rpc_addr.rsplit(":", 1)
+    context = ssl.create_default_context(cafile=str(certs["self_root"].cert))  # not our CA
+    context.load_cert_chain(str(certs["root"].cert), str(certs["root"].key))
+    context.set_alpn_protocols(["h2"])
+    clients = []
+    for _ in range(4):
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            clients.append("%s:%d" % sock.getsockname())
+            with pytest.raises(ssl.SSLCertVerificationError):
+                context.wrap_socket(sock, server_hostname="localhost")
+        time.sleep(0.3)  # under the log's limit of 5 lines a second
+
+    def failed_handshakes():
+        found = [e for e in list(secure_node.events) if e.get("msg") == "TLS handshake failed"]
+        return found if len(found) >= len(clients) else None
+
+    warnings = harness.poll(failed_handshakes, 20, "a failed handshake per client in the log")
+    assert [(e.get("peer"), e["reason"]) for e in warnings] == [
+        (client, "tlsv1 alert unknown ca") for client in clients], warnings

@@ -163,6 +163,25 @@ TEST_F(HandshakeWatcherTest, AShutdownTheClientAnsweredWithBytesNamesTheClient) 
   EXPECT_EQ(answer.Get().value_or("(none)"), c.client_address);
 }
 
+// A client that refuses our certificate sends its alert and resets at once: the
+// reset can reach the watcher before gRPC has read the alert and logged.
+TEST_F(HandshakeWatcherTest, AResetSeenBeforeTheFailureIsLoggedNamesTheClient) {
+  Connection c;
+  // The client closes with the server's bytes unread, which resets.
+  ASSERT_EQ(send(c.server, "unread", 6, MSG_NOSIGNAL), 6);
+  ASSERT_TRUE(PollUntil([&] { return TcpState(c.client) == TCP_ESTABLISHED; }));
+  close(c.client);
+  c.client = -1;
+  ASSERT_TRUE(PollUntil([&] { return TcpState(c.server) == TCP_CLOSE; }));
+  ASSERT_NO_FATAL_FAILURE(WatchAfterTheFact(c));
+  std::string named = "(none)";
+  // gRPC logs now: the answer comes at once (Answer's hour-long window would
+  // start an hour from now, past the reset's).
+  ClosingPeers::Get().Await([&](std::string peer) { named = std::move(peer); },
+                            ClosingPeers::Clock::now());
+  EXPECT_EQ(named, c.client_address);
+}
+
 TEST_F(HandshakeWatcherTest, AResetOfAConnectionTheClientHadClosedNamesNobody) {
   Connection c;
   ASSERT_EQ(shutdown(c.client, SHUT_WR), 0);  // the client's FIN first
