@@ -25,6 +25,19 @@ struct Answers {
   }
 };
 
+// A rendezvous with one watcher registered (it counts its wake-ups), and the
+// answers of the waits a test starts, from t0_ on.
+class ClosingPeersWithAWatcher : public ::testing::Test {
+ protected:
+  void TearDown() override { peers_.RemoveWatcher(watcher_); }  // again: harmless
+
+  ClosingPeers peers_;
+  int wakes_ = 0;
+  const uint64_t watcher_ = peers_.AddWatcher([this] { ++wakes_; });
+  Answers answers_;
+  const Clock::time_point t0_ = Clock::now();
+};
+
 TEST(ClosingPeers, WithoutAWatcherTheAnswerIsEmptyAndImmediate) {
   ClosingPeers peers;
   Answers answers;
@@ -33,64 +46,45 @@ TEST(ClosingPeers, WithoutAWatcherTheAnswerIsEmptyAndImmediate) {
   EXPECT_EQ(peers.NextDeadline(), std::nullopt);
 }
 
-TEST(ClosingPeers, ClosesAnswerTheOldestWaiterFirstAndWakeTheWatchers) {
-  ClosingPeers peers;
-  int wakes = 0;
-  const uint64_t watcher = peers.AddWatcher([&] { ++wakes; });
-  Answers answers;
-  const Clock::time_point t0 = Clock::now();
-  peers.Await(answers.Collect(), t0);
-  peers.Await(answers.Collect(), t0);
-  EXPECT_EQ(wakes, 2);
-  EXPECT_EQ(peers.NextDeadline(), t0 + kClosingPeerWindow);
-  peers.Offer("10.0.0.1:5000", t0 + std::chrono::milliseconds(1), kShutDown);
-  peers.Offer("10.0.0.2:6000", t0 + std::chrono::milliseconds(2), kReset);
-  peers.Offer("10.0.0.3:7000", t0 + std::chrono::milliseconds(3), kShutDown);  // dropped
-  EXPECT_EQ(answers.peers, (std::vector<std::string>{"10.0.0.1:5000", "10.0.0.2:6000"}));
-  EXPECT_EQ(peers.NextDeadline(), std::nullopt);
-  peers.RemoveWatcher(watcher);
+TEST_F(ClosingPeersWithAWatcher, ClosesAnswerTheOldestWaiterFirstAndWakeTheWatchers) {
+  peers_.Await(answers_.Collect(), t0_);
+  peers_.Await(answers_.Collect(), t0_);
+  EXPECT_EQ(wakes_, 2);
+  EXPECT_EQ(peers_.NextDeadline(), t0_ + kClosingPeerWindow);
+  peers_.Offer("10.0.0.1:5000", t0_ + std::chrono::milliseconds(1), kShutDown);
+  peers_.Offer("10.0.0.2:6000", t0_ + std::chrono::milliseconds(2), kReset);
+  peers_.Offer("10.0.0.3:7000", t0_ + std::chrono::milliseconds(3), kShutDown);  // dropped
+  EXPECT_EQ(answers_.peers, (std::vector<std::string>{"10.0.0.1:5000", "10.0.0.2:6000"}));
+  EXPECT_EQ(peers_.NextDeadline(), std::nullopt);
 }
 
-TEST(ClosingPeers, AWaiterWhoseWindowEndedGetsNoLaterClose) {
-  ClosingPeers peers;
-  const uint64_t watcher = peers.AddWatcher([] {});
-  Answers answers;
-  const Clock::time_point t0 = Clock::now();
-  peers.Await(answers.Collect(), t0);
-  peers.Expire(t0 + kClosingPeerWindow);  // the window's last instant: still waiting
-  EXPECT_TRUE(answers.peers.empty());
-  peers.Offer("10.0.0.1:5000", t0 + kClosingPeerWindow + std::chrono::milliseconds(1), kShutDown);
-  EXPECT_EQ(answers.peers, std::vector<std::string>{""});
-  peers.RemoveWatcher(watcher);
+TEST_F(ClosingPeersWithAWatcher, AWaiterWhoseWindowEndedGetsNoLaterClose) {
+  peers_.Await(answers_.Collect(), t0_);
+  peers_.Expire(t0_ + kClosingPeerWindow);  // the window's last instant: still waiting
+  EXPECT_TRUE(answers_.peers.empty());
+  peers_.Offer("10.0.0.1:5000", t0_ + kClosingPeerWindow + std::chrono::milliseconds(1), kShutDown);
+  EXPECT_EQ(answers_.peers, std::vector<std::string>{""});
 }
 
 // A client that refuses our certificate can reset before gRPC logs the failure.
-TEST(ClosingPeers, AResetSeenWithNobodyWaitingNamesTheNextWaiterWithinTheWindow) {
-  ClosingPeers peers;
-  const uint64_t watcher = peers.AddWatcher([] {});
-  Answers answers;
-  const Clock::time_point t0 = Clock::now();
-  peers.Offer("10.0.0.1:5000", t0, kReset);
-  peers.Offer("10.0.0.2:6000", t0, kShutDown);  // gRPC logs before it shuts down: dropped
-  peers.Await(answers.Collect(), t0 + kClosingPeerWindow);  // the window's last instant
-  EXPECT_EQ(answers.peers, std::vector<std::string>{"10.0.0.1:5000"});
-  EXPECT_EQ(peers.NextDeadline(), std::nullopt);            // answered at once
-  peers.Await(answers.Collect(), t0 + kClosingPeerWindow);  // the reset is taken: it waits
-  EXPECT_EQ(answers.peers.size(), 1u);
-  peers.RemoveWatcher(watcher);
-  EXPECT_EQ(answers.peers, (std::vector<std::string>{"10.0.0.1:5000", ""}));
+TEST_F(ClosingPeersWithAWatcher, AResetSeenWithNobodyWaitingNamesTheNextWaiterWithinTheWindow) {
+  peers_.Offer("10.0.0.1:5000", t0_, kReset);
+  peers_.Offer("10.0.0.2:6000", t0_, kShutDown);  // gRPC logs before it shuts down: dropped
+  peers_.Await(answers_.Collect(), t0_ + kClosingPeerWindow);  // the window's last instant
+  EXPECT_EQ(answers_.peers, std::vector<std::string>{"10.0.0.1:5000"});
+  EXPECT_EQ(peers_.NextDeadline(), std::nullopt);              // answered at once
+  peers_.Await(answers_.Collect(), t0_ + kClosingPeerWindow);  // the reset is taken: it waits
+  EXPECT_EQ(answers_.peers.size(), 1u);
+  peers_.RemoveWatcher(watcher_);
+  EXPECT_EQ(answers_.peers, (std::vector<std::string>{"10.0.0.1:5000", ""}));
 }
 
-TEST(ClosingPeers, AResetOlderThanTheWindowNamesNobody) {
-  ClosingPeers peers;
-  const uint64_t watcher = peers.AddWatcher([] {});
-  Answers answers;
-  const Clock::time_point t0 = Clock::now();
-  peers.Offer("10.0.0.1:5000", t0, kReset);
-  peers.Await(answers.Collect(), t0 + kClosingPeerWindow + std::chrono::milliseconds(1));
-  EXPECT_TRUE(answers.peers.empty());  // waiting for a close of its own
-  peers.RemoveWatcher(watcher);
-  EXPECT_EQ(answers.peers, std::vector<std::string>{""});
+TEST_F(ClosingPeersWithAWatcher, AResetOlderThanTheWindowNamesNobody) {
+  peers_.Offer("10.0.0.1:5000", t0_, kReset);
+  peers_.Await(answers_.Collect(), t0_ + kClosingPeerWindow + std::chrono::milliseconds(1));
+  EXPECT_TRUE(answers_.peers.empty());  // waiting for a close of its own
+  peers_.RemoveWatcher(watcher_);
+  EXPECT_EQ(answers_.peers, std::vector<std::string>{""});
 }
 
 TEST(ClosingPeers, RemovingTheLastWatcherAnswersEveryWaiter) {
