@@ -97,6 +97,16 @@ def test_cluster_option_without_cluster_is_invalid(tmp_path: Path) -> None:
         proglog.Node(tmp_path / "n", bootstrap=True)
 
 
+def test_a_data_dir_of_a_node_without_cluster_is_invalid_for_a_cluster_node(
+        tmp_path: Path) -> None:
+    with proglog.Node(tmp_path / "n") as node:
+        node.append(b"kept")
+    with pytest.raises(proglog.InvalidArgument, match="not in a cluster"):
+        proglog.Node(tmp_path / "n", cluster=True, bind_addr="127.0.0.1:0", bootstrap=True)
+    with proglog.Node(tmp_path / "n") as node:  # untouched, still its own kind's
+        assert node.read(0).value == b"kept"
+
+
 def test_malformed_gossip_key_is_invalid_naming_the_option(tmp_path: Path) -> None:
     with pytest.raises(proglog.InvalidArgument, match="gossip_key") as info:
         proglog.Node(tmp_path / "n", cluster=True, bind_addr="127.0.0.1:0",
