@@ -1,6 +1,8 @@
 #include "core/node/cluster_node.h"
 
+#include <filesystem>
 #include <future>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -133,8 +135,9 @@ absl::Status ClusterNode::Start() {
   }
   // A data dir written by a node without clustering keeps its records in
   // <data-dir>/log; starting a cluster node beside them would hide them.
-  if (std::filesystem::exists(config_.data_dir / "log") &&
-      !std::filesystem::exists(config_.data_dir / "raft")) {
+  std::error_code error;  // an unreadable data dir is reported by the storage's open
+  if (std::filesystem::exists(config_.data_dir / "log", error) &&
+      !std::filesystem::exists(config_.data_dir / "raft", error)) {
     return absl::InvalidArgumentError(
         absl::StrCat("data dir ", config_.data_dir.string(),
                      " holds the log of a node that was not in a cluster (its log/ folder); "
