@@ -21,6 +21,22 @@ def consume_error(pb, stub, offset):
     return error.value
 
 
+def all_threads_stopped(pid):
+    """Whether every thread of `pid` is stopped. kill(SIGSTOP) returns before they are:
+    one thread takes the signal and then stops the rest, and until it runs (late, on a
+    busy machine) the others go on serving."""
+    task_dir = f"/proc/{pid}/task"
+    for tid in os.listdir(task_dir):
+        try:
+            with open(f"{task_dir}/{tid}/stat", encoding="ascii") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue  # a thread that has just ended
+        if state not in ("T", "t"):
+            return False
+    return True
+
+
 def test_a_follower_cut_off_from_the_leader_refuses_past_end_reads(pb, tmp_path):
     with harness.Cluster(tmp_path, pb=pb) as cluster:
         cluster.start("n1", "n2", "n3")
@@ -44,6 +60,8 @@ def test_a_follower_cut_off_from_the_leader_refuses_past_end_reads(pb, tmp_path)
         try:
             for pid in paused:
                 os.kill(pid, signal.SIGSTOP)
+            for pid in paused:
+                harness.poll(lambda pid=pid: all_threads_stopped(pid), 10, f"{pid} to stop")
             # Records it holds are still served from its own log...
             record = stub.Consume(pb.log.ConsumeRequest(offset=3),
                                   timeout=harness.RPC_TIMEOUT).record
