@@ -133,15 +133,8 @@ absl::Status ClusterNode::Start() {
         "rpc host ", config_.rpc_host,
         " is a wildcard address: set --advertise-host to the host other nodes and clients use"));
   }
-  // A data dir written by a node without clustering keeps its records in
-  // <data-dir>/log; starting a cluster node beside them would hide them.
-  std::error_code error;  // an unreadable data dir is reported by the storage's open
-  if (std::filesystem::exists(config_.data_dir / "log", error) &&
-      !std::filesystem::exists(config_.data_dir / "raft", error)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("data dir ", config_.data_dir.string(),
-                     " holds the log of a node that was not in a cluster (its log/ folder); "
-                     "use another data dir for a cluster node"));
+  if (absl::Status kind = CheckDataDirKind(config_.data_dir, /*cluster=*/true); !kind.ok()) {
+    return kind;
   }
   absl::StatusOr<PeerTls> tls = LoadPeerTls(cluster);
   if (!tls.ok()) return tls.status();
@@ -315,6 +308,24 @@ absl::Status ClusterNode::Close() {
 }
 
 }  // namespace
+
+absl::Status CheckDataDirKind(const std::filesystem::path& data_dir, bool cluster) {
+  std::error_code error;
+  const bool has_raft = std::filesystem::exists(data_dir / "raft", error);
+  const bool has_log = std::filesystem::exists(data_dir / "log", error);
+  if (cluster && has_log && !has_raft) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data dir ", data_dir.string(),
+                     " holds the log of a node that was not in a cluster (its log/ folder); "
+                     "use another data dir for a cluster node"));
+  }
+  if (!cluster && has_raft) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data dir ", data_dir.string(),
+        " holds the log of a cluster node (its raft/ folder); open it with the cluster enabled"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Node>> OpenClusterNode(Config config) {
   auto node = std::make_unique<ClusterNode>(std::move(config));

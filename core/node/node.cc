@@ -272,14 +272,9 @@ bool IsDataDirInUse(const absl::Status& status) {
 namespace {
 absl::StatusOr<std::unique_ptr<Node>> OpenUnobserved(Config config) {
   if (config.cluster.enabled) return internal::OpenClusterNode(std::move(config));
-  // A cluster node keeps its records in <data-dir>/raft; a node without a
-  // cluster would start an empty log beside them and hide them. (An error
-  // reading the dir is left to the log's open, which reports it.)
-  std::error_code error;
-  if (std::filesystem::exists(config.data_dir / "raft", error)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "data dir ", config.data_dir.string(),
-        " holds the log of a cluster node (its raft/ folder); open it with the cluster enabled"));
+  if (absl::Status kind = internal::CheckDataDirKind(config.data_dir, /*cluster=*/false);
+      !kind.ok()) {
+    return kind;
   }
   absl::StatusOr<std::unique_ptr<log::Log>> log =
       log::Log::Open(config.data_dir / "log", config.log);
